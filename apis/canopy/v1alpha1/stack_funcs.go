@@ -1,0 +1,38 @@
+package v1alpha1
+
+import metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+// Condition types of a Stack, besides the kstatus ones shared with the components.
+const (
+	// ConditionDatabaseReady mirrors the Database's Ready condition.
+	ConditionDatabaseReady = "DatabaseReady"
+	// ConditionFrontendReady mirrors the Frontend's Ready condition.
+	ConditionFrontendReady = "FrontendReady"
+	// ConditionBackupReady mirrors the BackupPolicy's Ready condition.
+	ConditionBackupReady = "BackupReady"
+	// ConditionUpgradeable is False while the Stack is mid-upgrade.
+	ConditionUpgradeable = "Upgradeable"
+	// ConditionPaused is True while spec.paused stops all changes.
+	ConditionPaused = "Paused"
+)
+
+// Annotations understood on a Stack.
+const (
+	// AnnotationBackupNow starts one backup for each new value:
+	// kubectl annotate stack NAME canopy.dev/backup-now="$(date +%s)".
+	AnnotationBackupNow = "canopy.dev/backup-now"
+	// LabelAdopt on an existing object with the name Canopy would give it lets a Stack adopt it.
+	LabelAdopt = "canopy.dev/adopt"
+)
+
+// GetConditions returns the Stack's conditions.
+func (s *Stack) GetConditions() []metav1.Condition { return s.Status.Conditions }
+
+// SetConditions replaces the Stack's conditions.
+func (s *Stack) SetConditions(c []metav1.Condition) { s.Status.Conditions = c }
+
+// BackupBeforeUpgrade reports whether upgrades wait for a pre-upgrade backup.
+func (s *Stack) BackupBeforeUpgrade() bool {
+	b := s.Spec.Backup
+	return b != nil && (b.BeforeUpgrade == nil || *b.BeforeUpgrade)
+}

@@ -1,0 +1,230 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// CronSchedule is a five-field cron expression (minute hour day-of-month month day-of-week) or one of
+// the macros @hourly, @daily, @midnight, @weekly, @monthly, @yearly and @annually. Time zones go in
+// timeZone, not in the schedule. The controller checks value ranges; admission checks the shape.
+// +kubebuilder:validation:MaxLength=128
+// +kubebuilder:validation:XValidation:rule="self.matches('^@(hourly|daily|midnight|weekly|monthly|yearly|annually)$') || self.matches('^(([*]|[0-9]{1,2}(-[0-9]{1,2})?|[A-Za-z]{3}(-[A-Za-z]{3})?)(/[0-9]{1,2})?)(,(([*]|[0-9]{1,2}(-[0-9]{1,2})?|[A-Za-z]{3}(-[A-Za-z]{3})?)(/[0-9]{1,2})?))*( +(([*]|[0-9]{1,2}(-[0-9]{1,2})?|[A-Za-z]{3}(-[A-Za-z]{3})?)(/[0-9]{1,2})?)(,(([*]|[0-9]{1,2}(-[0-9]{1,2})?|[A-Za-z]{3}(-[A-Za-z]{3})?)(/[0-9]{1,2})?))*){4}$')",message="schedule must be a cron expression with five fields (minute hour day-of-month month day-of-week), such as \"0 2 * * *\", or a macro such as @daily"
+type CronSchedule string
+
+// BackupPolicySpec describes scheduled and on-demand backups of one Database.
+type BackupPolicySpec struct {
+	// databaseName is the Database (same namespace) to back up; its status gives the endpoint,
+	// credentials and PostgreSQL image.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	DatabaseName string `json:"databaseName"`
+
+	// stackName is recorded in each backup's manifest.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	StackName string `json:"stackName,omitempty"`
+
+	// appVersion is recorded in each backup's manifest: the application version serving when the
+	// backup was taken.
+	// +optional
+	// +kubebuilder:validation:MaxLength=128
+	AppVersion string `json:"appVersion,omitempty"`
+
+	// schedule of the backups; empty takes backups only on request.
+	// +optional
+	Schedule CronSchedule `json:"schedule,omitempty"`
+
+	// timeZone of the schedule, an IANA name such as Europe/Paris; empty uses the controller
+	// manager's time zone (usually UTC).
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*$')",message="timeZone must be an IANA time zone name such as Europe/Paris"
+	TimeZone *string `json:"timeZone,omitempty"`
+
+	// suspend stops scheduled backups; on-demand requests still run.
+	// +optional
+	Suspend bool `json:"suspend,omitempty"`
+
+	// destination of the backups.
+	// +required
+	Destination BackupDestination `json:"destination"`
+
+	// retention of successful backups.
+	// +optional
+	// +kubebuilder:default={}
+	Retention RetentionPolicy `json:"retention,omitempty"`
+
+	// backupRequest: each new value starts exactly one backup, also across retries and operator
+	// restarts. status.lastRequest reports its outcome.
+	// +optional
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$')",message="backupRequest must be letters, digits, '-', '_' and '.'"
+	BackupRequest string `json:"backupRequest,omitempty"`
+
+	// successfulJobsHistoryLimit keeps this many finished backup Jobs for inspection.
+	// +optional
+	// +kubebuilder:default=3
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100
+	SuccessfulJobsHistoryLimit *int32 `json:"successfulJobsHistoryLimit,omitempty"`
+
+	// failedJobsHistoryLimit keeps this many failed backup Jobs for inspection.
+	// +optional
+	// +kubebuilder:default=3
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100
+	FailedJobsHistoryLimit *int32 `json:"failedJobsHistoryLimit,omitempty"`
+
+	// timeoutSeconds after which a running backup is stopped and reported as failed.
+	// +optional
+	// +kubebuilder:default=3600
+	// +kubebuilder:validation:Minimum=60
+	// +kubebuilder:validation:Maximum=604800
+	TimeoutSeconds int64 `json:"timeoutSeconds,omitempty"`
+}
+
+// BackupRecord describes one successful backup, as written in its manifest.
+type BackupRecord struct {
+	// name of the backup, unique within the destination.
+	// +required
+	Name string `json:"name"`
+	// trigger that started it: Scheduled, Request or Annotation.
+	// +optional
+	Trigger string `json:"trigger,omitempty"`
+	// request is the backupRequest token or annotation value that started it, if any.
+	// +optional
+	Request string `json:"request,omitempty"`
+	// startTime of the dump.
+	// +optional
+	StartTime *metav1.Time `json:"startTime,omitempty"`
+	// completionTime of the upload.
+	// +optional
+	CompletionTime *metav1.Time `json:"completionTime,omitempty"`
+	// sizeBytes of the dump.
+	// +optional
+	SizeBytes int64 `json:"sizeBytes,omitempty"`
+	// sha256 of the dump, hex encoded.
+	// +optional
+	SHA256 string `json:"sha256,omitempty"`
+	// databaseVersion that was dumped.
+	// +optional
+	DatabaseVersion string `json:"databaseVersion,omitempty"`
+	// appVersion serving when the backup was taken.
+	// +optional
+	AppVersion string `json:"appVersion,omitempty"`
+	// location of the dump: a URL such as s3://bucket/prefix/name or pvc://claim/name.
+	// +optional
+	Location string `json:"location,omitempty"`
+}
+
+// BackupFailure describes the latest failed backup.
+type BackupFailure struct {
+	// jobName of the failed Job.
+	// +optional
+	JobName string `json:"jobName,omitempty"`
+	// request that started it, if any.
+	// +optional
+	Request string `json:"request,omitempty"`
+	// time of the failure.
+	// +optional
+	Time *metav1.Time `json:"time,omitempty"`
+	// reason is a CamelCase cause.
+	// +optional
+	Reason string `json:"reason,omitempty"`
+	// message from the agent or the Job.
+	// +optional
+	Message string `json:"message,omitempty"`
+}
+
+// BackupRequestStatus reports the outcome of the latest backupRequest or annotation.
+type BackupRequestStatus struct {
+	// id is the request token.
+	// +optional
+	ID string `json:"id,omitempty"`
+	// phase: Pending, Running, Succeeded or Failed.
+	// +optional
+	// +kubebuilder:validation:Enum=Pending;Running;Succeeded;Failed
+	Phase string `json:"phase,omitempty"`
+	// jobName of the Job that serves the request.
+	// +optional
+	JobName string `json:"jobName,omitempty"`
+	// backupName produced, once Succeeded.
+	// +optional
+	BackupName string `json:"backupName,omitempty"`
+	// message explains a failure.
+	// +optional
+	Message string `json:"message,omitempty"`
+}
+
+// BackupPolicyStatus is what the backup controller observes.
+type BackupPolicyStatus struct {
+	// observedGeneration is the spec generation this status describes.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// conditions: Ready, Reconciling, Stalled.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	// +patchStrategy=merge
+	// +patchMergeKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty" patchStrategy:"merge" patchMergeKey:"type"`
+
+	// backups is the catalogue of recent successful backups, newest first, bounded in length.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=50
+	Backups []BackupRecord `json:"backups,omitempty"`
+
+	// lastSuccessfulBackup is the newest successful backup.
+	// +optional
+	LastSuccessfulBackup *BackupRecord `json:"lastSuccessfulBackup,omitempty"`
+
+	// lastFailedBackup is the newest failed backup.
+	// +optional
+	LastFailedBackup *BackupFailure `json:"lastFailedBackup,omitempty"`
+
+	// lastRequest reports the newest on-demand request (spec.backupRequest).
+	// +optional
+	LastRequest *BackupRequestStatus `json:"lastRequest,omitempty"`
+
+	// lastAnnotationRequest reports the newest request by the canopy.dev/backup-now annotation.
+	// +optional
+	LastAnnotationRequest *BackupRequestStatus `json:"lastAnnotationRequest,omitempty"`
+
+	// nextScheduledTime of the next scheduled backup.
+	// +optional
+	NextScheduledTime *metav1.Time `json:"nextScheduledTime,omitempty"`
+}
+
+// BackupPolicy schedules and runs the backups of one Database; created by the stack controller.
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:scope=Namespaced,shortName=cbp,categories=canopy-internal
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Schedule",type=string,JSONPath=`.spec.schedule`
+// +kubebuilder:printcolumn:name="Last backup",type=date,JSONPath=`.status.lastSuccessfulBackup.completionTime`
+// +kubebuilder:printcolumn:name="Next",type=date,JSONPath=`.status.nextScheduledTime`
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type BackupPolicy struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec is the desired backup policy.
+	// +required
+	Spec BackupPolicySpec `json:"spec"`
+
+	// status is what the backup controller observes.
+	// +optional
+	Status BackupPolicyStatus `json:"status,omitempty"`
+}
+
+// BackupPolicyList is a list of BackupPolicies.
+// +kubebuilder:object:root=true
+type BackupPolicyList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []BackupPolicy `json:"items"`
+}

@@ -1,0 +1,303 @@
+package v1alpha1
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// The building blocks below appear both in the public Stack spec and in the internal component specs,
+// so the validation a user meets on a Stack is the same one the components enforce.
+
+// IssuerReference names a cert-manager issuer that signs Canopy's certificates.
+type IssuerReference struct {
+	// name of the Issuer or ClusterIssuer.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$')",message="issuerRef.name must be a valid Kubernetes object name (lower case letters, digits, '-' and '.')"
+	Name string `json:"name"`
+
+	// kind of the issuer: Issuer (in the same namespace) or ClusterIssuer.
+	// +optional
+	// +kubebuilder:default=Issuer
+	// +kubebuilder:validation:Enum=Issuer;ClusterIssuer
+	Kind string `json:"kind,omitempty"`
+
+	// group of the issuer resource; cert-manager's own issuers use cert-manager.io.
+	// +optional
+	// +kubebuilder:default=cert-manager.io
+	// +kubebuilder:validation:MaxLength=253
+	Group string `json:"group,omitempty"`
+}
+
+// TLSSpec asks for certificates issued by cert-manager.
+type TLSSpec struct {
+	// issuerRef names the cert-manager issuer that signs the certificates.
+	// +required
+	IssuerRef IssuerReference `json:"issuerRef"`
+}
+
+// MonitoringSpec turns on Prometheus-operator integration (ServiceMonitor, PrometheusRule).
+type MonitoringSpec struct {
+	// enabled creates the monitoring objects when the Prometheus operator's CRDs are installed.
+	// +optional
+	// +kubebuilder:default=true
+	Enabled bool `json:"enabled"`
+
+	// interval between scrapes, as a Prometheus duration such as 30s or 1m.
+	// +optional
+	// +kubebuilder:default="30s"
+	// +kubebuilder:validation:MaxLength=16
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[0-9]+(ms|s|m|h)$')",message="monitoring.interval must be a Prometheus duration such as 30s or 1m"
+	Interval string `json:"interval,omitempty"`
+
+	// labels added to the ServiceMonitor and PrometheusRule so that a Prometheus selects them.
+	// +optional
+	// +kubebuilder:validation:MaxProperties=16
+	Labels map[string]string `json:"labels,omitempty"`
+
+	// prometheusNamespace is the namespace of the Prometheus that scrapes Canopy's metrics endpoints;
+	// the NetworkPolicies admit it. Empty admits scrapers from any namespace.
+	// +optional
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')",message="monitoring.prometheusNamespace must be a valid namespace name"
+	PrometheusNamespace string `json:"prometheusNamespace,omitempty"`
+}
+
+// StorageSpec describes a persistent volume.
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.size) || !has(self.size) || quantity(string(self.size)).compareTo(quantity(string(oldSelf.size))) >= 0",message="storage.size cannot shrink: a volume cannot be made smaller without losing data"
+// +kubebuilder:validation:XValidation:rule="has(self.storageClassName) == has(oldSelf.storageClassName) && (!has(self.storageClassName) || self.storageClassName == oldSelf.storageClassName)",message="storage.storageClassName is immutable: moving data to another storage class needs a backup and restore"
+type StorageSpec struct {
+	// size of the volume, for example 10Gi. Increasing it expands the volume when the storage class
+	// allows expansion; shrinking is refused.
+	// +optional
+	// +kubebuilder:default="1Gi"
+	// +kubebuilder:validation:XValidation:rule="quantity(string(self)).sign() == 1",message="storage.size must be greater than zero"
+	Size resource.Quantity `json:"size,omitempty"`
+
+	// storageClassName of the volume; empty uses the cluster's default class. Immutable.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	StorageClassName *string `json:"storageClassName,omitempty"`
+}
+
+// BackupDestination is where backups are stored: exactly one of volume or s3.
+// +kubebuilder:validation:XValidation:rule="has(self.volume) != has(self.s3)",message="destination must set exactly one of volume or s3"
+type BackupDestination struct {
+	// volume stores backups on a PersistentVolumeClaim in the Stack's namespace.
+	// +optional
+	Volume *VolumeDestination `json:"volume,omitempty"`
+
+	// s3 stores backups in an S3-compatible bucket.
+	// +optional
+	S3 *S3Destination `json:"s3,omitempty"`
+}
+
+// VolumeDestination stores backups on a PersistentVolumeClaim.
+type VolumeDestination struct {
+	// claimName names an existing PersistentVolumeClaim to write to. Empty lets Canopy create one,
+	// which is kept when the Stack is deleted unless its spec asks otherwise.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$')",message="volume.claimName must be a valid PersistentVolumeClaim name"
+	ClaimName string `json:"claimName,omitempty"`
+
+	// storage of the claim Canopy creates when claimName is empty.
+	// +optional
+	// +kubebuilder:default={}
+	Storage StorageSpec `json:"storage,omitempty"`
+}
+
+// S3Destination stores backups in an S3-compatible bucket.
+type S3Destination struct {
+	// endpoint URL of the S3 service, for example https://s3.eu-west-1.amazonaws.com or
+	// http://minio.storage:9000.
+	// +required
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="self.matches('^https?://[^/?#@ ]+(/[^?# ]*)?$')",message="s3.endpoint must be an http:// or https:// URL"
+	Endpoint string `json:"endpoint"`
+
+	// bucket name.
+	// +required
+	// +kubebuilder:validation:MinLength=3
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9][a-z0-9.-]*[a-z0-9]$')",message="s3.bucket must be a valid bucket name: 3-63 lower case letters, digits, '.' and '-'"
+	Bucket string `json:"bucket"`
+
+	// prefix under which this Stack's backups are written, without leading or trailing slash.
+	// +optional
+	// +kubebuilder:validation:MaxLength=512
+	// +kubebuilder:validation:XValidation:rule="!self.startsWith('/') && !self.endsWith('/')",message="s3.prefix must not start or end with '/'"
+	Prefix string `json:"prefix,omitempty"`
+
+	// region of the bucket.
+	// +optional
+	// +kubebuilder:default=us-east-1
+	// +kubebuilder:validation:MaxLength=64
+	Region string `json:"region,omitempty"`
+
+	// credentialsSecret names a Secret in the same namespace with keys accessKeyID and
+	// secretAccessKey.
+	// +required
+	CredentialsSecret corev1.LocalObjectReference `json:"credentialsSecret"`
+
+	// forcePathStyle addresses the bucket as endpoint/bucket instead of bucket.endpoint, as most
+	// self-hosted S3 servers require.
+	// +optional
+	// +kubebuilder:default=true
+	ForcePathStyle bool `json:"forcePathStyle"`
+}
+
+// RetentionPolicy says which backups to keep. The newest successful backup is always kept and
+// nothing that Canopy did not write is ever deleted.
+type RetentionPolicy struct {
+	// keepLast keeps at most this many successful backups.
+	// +optional
+	// +kubebuilder:default=7
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=1000
+	KeepLast *int32 `json:"keepLast,omitempty"`
+
+	// maxAge deletes backups older than this Go duration, for example 720h for 30 days.
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+([.][0-9]+)?(s|m|h))+$') && duration(self) >= duration('1h')",message="retention.maxAge must be a duration of at least 1h such as 720h (units s, m, h)"
+	// +kubebuilder:validation:Type=string
+	MaxAge *metav1.Duration `json:"maxAge,omitempty"`
+}
+
+// AutoscalingSpec configures a HorizontalPodAutoscaler for the web tier.
+// +kubebuilder:validation:XValidation:rule="self.minReplicas <= self.maxReplicas",message="autoscaling.minReplicas must be less than or equal to autoscaling.maxReplicas"
+// +kubebuilder:validation:XValidation:rule="has(self.targetCPUUtilizationPercentage) || has(self.targetMemoryUtilizationPercentage)",message="autoscaling needs at least one target: targetCPUUtilizationPercentage or targetMemoryUtilizationPercentage"
+type AutoscalingSpec struct {
+	// minReplicas is the lower bound of the autoscaler.
+	// +optional
+	// +kubebuilder:default=2
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=1000
+	MinReplicas int32 `json:"minReplicas,omitempty"`
+
+	// maxReplicas is the upper bound of the autoscaler.
+	// +required
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=1000
+	MaxReplicas int32 `json:"maxReplicas"`
+
+	// targetCPUUtilizationPercentage of the requested CPU that the autoscaler aims for.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100
+	TargetCPUUtilizationPercentage *int32 `json:"targetCPUUtilizationPercentage,omitempty"`
+
+	// targetMemoryUtilizationPercentage of the requested memory that the autoscaler aims for.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100
+	TargetMemoryUtilizationPercentage *int32 `json:"targetMemoryUtilizationPercentage,omitempty"`
+}
+
+// IngressSpec exposes the web tier through an Ingress.
+type IngressSpec struct {
+	// host is the DNS name the application is served on.
+	// +required
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')",message="ingress.host must be a lower case DNS name such as shop.example.com"
+	Host string `json:"host"`
+
+	// className selects the IngressClass; empty uses the cluster's default.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	ClassName *string `json:"className,omitempty"`
+
+	// annotations added to the Ingress, for controller-specific settings.
+	// +optional
+	// +kubebuilder:validation:MaxProperties=32
+	Annotations map[string]string `json:"annotations,omitempty"`
+}
+
+// MigrationSpec is the database migration run with the new image before each version rollout.
+type MigrationSpec struct {
+	// command run in the application image, for example ["./manage", "migrate"].
+	// +required
+	// +listType=atomic
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=32
+	// +kubebuilder:validation:items:MaxLength=4096
+	Command []string `json:"command"`
+
+	// args passed to the command.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MaxLength=4096
+	Args []string `json:"args,omitempty"`
+
+	// timeoutSeconds after which a running migration is stopped and reported as failed.
+	// +optional
+	// +kubebuilder:default=600
+	// +kubebuilder:validation:Minimum=10
+	// +kubebuilder:validation:Maximum=86400
+	TimeoutSeconds int64 `json:"timeoutSeconds,omitempty"`
+
+	// backoffLimit is the number of retries before the migration counts as failed.
+	// +optional
+	// +kubebuilder:default=0
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=10
+	BackoffLimit int32 `json:"backoffLimit,omitempty"`
+}
+
+// HTTPProbe checks the application over HTTP on its port.
+type HTTPProbe struct {
+	// path requested; any 2xx or 3xx answer counts as success.
+	// +required
+	// +kubebuilder:validation:MaxLength=1024
+	// +kubebuilder:validation:XValidation:rule="self.startsWith('/')",message="probe path must start with '/'"
+	Path string `json:"path"`
+
+	// initialDelaySeconds before the first check.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=3600
+	InitialDelaySeconds int32 `json:"initialDelaySeconds,omitempty"`
+
+	// periodSeconds between checks.
+	// +optional
+	// +kubebuilder:default=10
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=3600
+	PeriodSeconds int32 `json:"periodSeconds,omitempty"`
+
+	// failureThreshold is the number of consecutive failures that count as a failure.
+	// +optional
+	// +kubebuilder:default=3
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100
+	FailureThreshold int32 `json:"failureThreshold,omitempty"`
+}
+
+// ProbesSpec configures the web tier's health checks.
+type ProbesSpec struct {
+	// readiness decides when a pod receives traffic.
+	// +optional
+	Readiness *HTTPProbe `json:"readiness,omitempty"`
+
+	// liveness decides when a pod is restarted.
+	// +optional
+	Liveness *HTTPProbe `json:"liveness,omitempty"`
+}
+
+// BackupSource names one backup and where it is stored.
+type BackupSource struct {
+	// backupName is the name of the backup as listed in the BackupPolicy's catalogue and in the
+	// backup's manifest.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$')",message="backupName must be a backup name such as shop-20260101-020000 (lower case letters, digits, '-' and '.')"
+	BackupName string `json:"backupName"`
+
+	// destination holds the backup.
+	// +required
+	Destination BackupDestination `json:"destination"`
+}

@@ -1,0 +1,62 @@
+package v1alpha1
+
+// Condition types shared by every Canopy kind. They follow kstatus: Ready is always present;
+// Reconciling and Stalled are present only while true.
+const (
+	// ConditionReady is True when the object does what its spec asks.
+	ConditionReady = "Ready"
+	// ConditionReconciling is True while the controller is working towards the spec.
+	ConditionReconciling = "Reconciling"
+	// ConditionStalled is True when the controller cannot make progress without a change from a user.
+	ConditionStalled = "Stalled"
+	// ConditionDegraded is True when the object serves, but not what its spec asks (for example the
+	// previous version after a failed upgrade).
+	ConditionDegraded = "Degraded"
+)
+
+// Condition types of a Database and a Frontend that report optional integrations.
+const (
+	// ConditionCertificatesAvailable reports whether cert-manager's API can be used.
+	ConditionCertificatesAvailable = "CertificatesAvailable"
+	// ConditionMonitoringAvailable reports whether the Prometheus operator's API can be used.
+	ConditionMonitoringAvailable = "MonitoringAvailable"
+	// ConditionStorageResized reports whether the data volume has the requested size.
+	ConditionStorageResized = "StorageResized"
+)
+
+// Reasons used in conditions. Reasons are CamelCase and stable: tools and users match on them.
+const (
+	// ReasonNotImplemented marks a controller that does not yet act on its kind.
+	ReasonNotImplemented = "NotImplemented"
+	// ReasonReconciling is used while a controller applies changes.
+	ReasonReconciling = "Reconciling"
+	// ReasonReady is used when everything asked for is in place.
+	ReasonReady = "Ready"
+	// ReasonCRDNotInstalled marks an optional integration whose CRDs are absent from the cluster.
+	ReasonCRDNotInstalled = "CRDNotInstalled"
+	// ReasonMigrationFailed reports a failed migration Job; the previous version keeps serving.
+	ReasonMigrationFailed = "MigrationFailed"
+	// ReasonRolloutFailed reports a version whose pods did not become available in time.
+	ReasonRolloutFailed = "RolloutFailed"
+	// ReasonUpgradeFailed reports a Stack upgrade that was rolled back.
+	ReasonUpgradeFailed = "UpgradeFailed"
+	// ReasonMajorUpgradeBlocked reports a PostgreSQL major version change that is not allowed or
+	// waits for the backup and restore path.
+	ReasonMajorUpgradeBlocked = "MajorUpgradeBlocked"
+	// ReasonExpansionNotSupported reports a storage class that does not allow volume expansion.
+	ReasonExpansionNotSupported = "ExpansionNotSupported"
+	// ReasonBackupFailed reports a failed backup Job.
+	ReasonBackupFailed = "BackupFailed"
+	// ReasonRestoreFailed reports a failed restore Job.
+	ReasonRestoreFailed = "RestoreFailed"
+	// ReasonInvalidSpec reports a spec the controller refuses although admission accepted it.
+	ReasonInvalidSpec = "InvalidSpec"
+)
+
+// Request phases reported for backups, restores and migrations.
+const (
+	PhasePending   = "Pending"
+	PhaseRunning   = "Running"
+	PhaseSucceeded = "Succeeded"
+	PhaseFailed    = "Failed"
+)

@@ -1,0 +1,237 @@
+package v1alpha1
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// DatabaseSpec describes one PostgreSQL instance.
+// +kubebuilder:validation:XValidation:rule="int(self.version.split('.')[0]) >= int(oldSelf.version.split('.')[0])",message="version: a PostgreSQL major version cannot be downgraded (restore a backup into a new Stack instead)"
+// +kubebuilder:validation:XValidation:rule="int(self.version.split('.')[0]) == int(oldSelf.version.split('.')[0]) || (has(self.allowMajorVersionUpgrade) && self.allowMajorVersionUpgrade)",message="version: changing the PostgreSQL major version needs allowMajorVersionUpgrade: true (it runs a backup and restore)"
+// +kubebuilder:validation:XValidation:rule="has(self.bootstrap) == has(oldSelf.bootstrap) && (!has(self.bootstrap) || self.bootstrap == oldSelf.bootstrap)",message="bootstrap can only be set when the object is created and is immutable afterwards"
+type DatabaseSpec struct {
+	// version of PostgreSQL: a major version such as "17" or a major and minor such as "17.2".
+	// A minor change rolls the pod in place; a major change needs allowMajorVersionUpgrade.
+	// +required
+	// +kubebuilder:validation:MaxLength=8
+	// +kubebuilder:validation:XValidation:rule="self.matches('^(1[3-9]|[2-9][0-9])([.][0-9]{1,3})?$')",message="version must be a PostgreSQL version such as \"17\" or \"17.2\" (major 13 or later)"
+	Version string `json:"version"`
+
+	// image overrides the PostgreSQL image; empty uses the operator's default for the version.
+	// +optional
+	// +kubebuilder:validation:MaxLength=512
+	Image string `json:"image,omitempty"`
+
+	// allowMajorVersionUpgrade permits a change of the PostgreSQL major version, performed by
+	// backup, a new instance at the new major, and restore; the old data volume is kept.
+	// +optional
+	AllowMajorVersionUpgrade bool `json:"allowMajorVersionUpgrade,omitempty"`
+
+	// storage of the data volume.
+	// +optional
+	// +kubebuilder:default={}
+	Storage StorageSpec `json:"storage,omitempty"`
+
+	// resources of the PostgreSQL container; the memory limit (or request) drives auto-tuning.
+	// +optional
+	Resources corev1.ResourceRequirements `json:"resources,omitempty"`
+
+	// expectedConnections is the number of client connections to plan for; it sets max_connections
+	// and, with the memory, the per-connection work_mem.
+	// +optional
+	// +kubebuilder:default=100
+	// +kubebuilder:validation:Minimum=10
+	// +kubebuilder:validation:Maximum=10000
+	ExpectedConnections int32 `json:"expectedConnections,omitempty"`
+
+	// parameters override postgresql.conf settings; they win over auto-tuned values. Settings that
+	// Canopy must control (paths, listen address, port, TLS files) are refused.
+	// +optional
+	// +kubebuilder:validation:MaxProperties=128
+	// +kubebuilder:validation:XValidation:rule="self.all(k, k.matches('^[a-z][a-z0-9_.]*$'))",message="parameters: names must be PostgreSQL setting names (lower case letters, digits, '_' and '.')"
+	// +kubebuilder:validation:XValidation:rule="self.all(k, !(k in ['data_directory', 'hba_file', 'ident_file', 'config_file', 'listen_addresses', 'port', 'unix_socket_directories', 'ssl', 'ssl_cert_file', 'ssl_key_file', 'ssl_ca_file', 'external_pid_file']))",message="parameters: data_directory, hba_file, ident_file, config_file, listen_addresses, port, unix_socket_directories, external_pid_file and the ssl settings are managed by Canopy and cannot be overridden"
+	Parameters map[string]string `json:"parameters,omitempty"`
+
+	// tls serves PostgreSQL over TLS with a certificate from cert-manager.
+	// +optional
+	TLS *TLSSpec `json:"tls,omitempty"`
+
+	// monitoring adds a metrics exporter, a ServiceMonitor and alerting rules.
+	// +optional
+	Monitoring *DatabaseMonitoringSpec `json:"monitoring,omitempty"`
+
+	// clients select the pods (in the Database's namespace) that may connect to PostgreSQL; the
+	// NetworkPolicy admits only these. Empty admits no client pods.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=8
+	Clients []metav1.LabelSelector `json:"clients,omitempty"`
+
+	// bootstrap fills a new database from a backup before it reports Ready. Set only at creation.
+	// +optional
+	Bootstrap *DatabaseBootstrap `json:"bootstrap,omitempty"`
+
+	// restoreRequest asks for an in-place restore of a backup into this running database. Each new
+	// id starts exactly one restore; clients should be stopped first.
+	// +optional
+	RestoreRequest *RestoreRequest `json:"restoreRequest,omitempty"`
+
+	// credentialsRotation: a new value generates a new password, sets it inside PostgreSQL and then
+	// updates the credentials Secret. The value itself is a token with no meaning.
+	// +optional
+	// +kubebuilder:validation:MaxLength=63
+	CredentialsRotation string `json:"credentialsRotation,omitempty"`
+
+	// readyTimeoutSeconds after a configuration change: a pod that is not ready by then makes the
+	// controller return to the last configuration that was ready.
+	// +optional
+	// +kubebuilder:default=300
+	// +kubebuilder:validation:Minimum=30
+	// +kubebuilder:validation:Maximum=86400
+	ReadyTimeoutSeconds int32 `json:"readyTimeoutSeconds,omitempty"`
+}
+
+// DatabaseMonitoringSpec is the monitoring of a Database.
+type DatabaseMonitoringSpec struct {
+	MonitoringSpec `json:",inline"`
+
+	// backupMaxAge raises an alert when the newest successful backup is older than this Go duration;
+	// the Stack sets it to twice its backup interval. Empty means no backup alert.
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+(s|m|h))+$')",message="monitoring.backupMaxAge must be a duration such as 48h"
+	// +kubebuilder:validation:Type=string
+	BackupMaxAge *metav1.Duration `json:"backupMaxAge,omitempty"`
+}
+
+// DatabaseBootstrap says where a new database gets its first data.
+type DatabaseBootstrap struct {
+	// fromBackup restores this backup before the database reports Ready.
+	// +required
+	FromBackup BackupSource `json:"fromBackup"`
+}
+
+// RestoreRequest asks for one restore of a backup.
+type RestoreRequest struct {
+	// id identifies the request; a new id starts a new restore, the same id never restores twice.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$')",message="restore request id must be letters, digits, '-', '_' and '.'"
+	ID string `json:"id"`
+
+	// source is the backup to restore.
+	// +required
+	Source BackupSource `json:"source"`
+}
+
+// DatabaseStatus is what the database controller observes.
+type DatabaseStatus struct {
+	// observedGeneration is the spec generation this status describes.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// conditions: Ready, Reconciling, Stalled, CertificatesAvailable, MonitoringAvailable,
+	// StorageResized.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	// +patchStrategy=merge
+	// +patchMergeKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty" patchStrategy:"merge" patchMergeKey:"type"`
+
+	// version of PostgreSQL actually running, read from the running pods (not from the spec).
+	// +optional
+	Version string `json:"version,omitempty"`
+
+	// image actually running.
+	// +optional
+	Image string `json:"image,omitempty"`
+
+	// endpoint is host:port of the client Service.
+	// +optional
+	Endpoint string `json:"endpoint,omitempty"`
+
+	// credentialsSecretName names the Secret with keys host, port, dbname, user, password and uri.
+	// +optional
+	CredentialsSecretName string `json:"credentialsSecretName,omitempty"`
+
+	// credentialsRotation is the last rotation token that was carried out.
+	// +optional
+	CredentialsRotation string `json:"credentialsRotation,omitempty"`
+
+	// tlsEnabled is true when PostgreSQL serves with a certificate from cert-manager.
+	// +optional
+	TLSEnabled bool `json:"tlsEnabled,omitempty"`
+
+	// storageCapacity is the capacity of the data volume as reported by its claim.
+	// +optional
+	StorageCapacity *resource.Quantity `json:"storageCapacity,omitempty"`
+
+	// configHash identifies the configuration applied to the pod template.
+	// +optional
+	ConfigHash string `json:"configHash,omitempty"`
+
+	// lastReadyConfigHash identifies the last configuration with which the pod was ready; remediation
+	// returns to it.
+	// +optional
+	LastReadyConfigHash string `json:"lastReadyConfigHash,omitempty"`
+
+	// bootstrap reports the restore that fills a new database.
+	// +optional
+	Bootstrap *RestoreStatus `json:"bootstrap,omitempty"`
+
+	// restore reports the latest in-place restore request.
+	// +optional
+	Restore *RestoreStatus `json:"restore,omitempty"`
+}
+
+// RestoreStatus reports one restore.
+type RestoreStatus struct {
+	// id of the request this status describes (empty for bootstrap).
+	// +optional
+	ID string `json:"id,omitempty"`
+	// backupName restored.
+	// +optional
+	BackupName string `json:"backupName,omitempty"`
+	// phase: Pending, Running, Succeeded or Failed.
+	// +optional
+	// +kubebuilder:validation:Enum=Pending;Running;Succeeded;Failed
+	Phase string `json:"phase,omitempty"`
+	// message explains a failure.
+	// +optional
+	Message string `json:"message,omitempty"`
+	// completionTime of the restore.
+	// +optional
+	CompletionTime *metav1.Time `json:"completionTime,omitempty"`
+}
+
+// Database is one PostgreSQL instance managed by Canopy; created by the stack controller.
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:scope=Namespaced,shortName=cdb,categories=canopy-internal
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Version",type=string,JSONPath=`.status.version`
+// +kubebuilder:printcolumn:name="Endpoint",type=string,JSONPath=`.status.endpoint`
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type Database struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec is the desired PostgreSQL instance.
+	// +required
+	Spec DatabaseSpec `json:"spec"`
+
+	// status is what the database controller observes.
+	// +optional
+	Status DatabaseStatus `json:"status,omitempty"`
+}
+
+// DatabaseList is a list of Databases.
+// +kubebuilder:object:root=true
+type DatabaseList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []Database `json:"items"`
+}

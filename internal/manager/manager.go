@@ -1,0 +1,96 @@
+package manager
+
+import (
+	"crypto/tls"
+	"fmt"
+
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/canopy-dev/canopy/controllers/backuppolicy"
+	"github.com/canopy-dev/canopy/controllers/database"
+	"github.com/canopy-dev/canopy/controllers/frontend"
+	"github.com/canopy-dev/canopy/controllers/stack"
+	"github.com/canopy-dev/canopy/internal/scheme"
+)
+
+// The metrics filter asks the API server who is calling and whether they may read /metrics.
+// +kubebuilder:rbac:groups=authentication.k8s.io,resources=tokenreviews,verbs=create
+// +kubebuilder:rbac:groups=authorization.k8s.io,resources=subjectaccessreviews,verbs=create
+
+// LeaderElectionID names the Lease that replicas of the manager compete for.
+const LeaderElectionID = "canopy.canopy.dev"
+
+// New builds a manager with every Canopy controller registered.
+func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
+	mgr, err := ctrl.NewManager(cfg, ctrlOptions(o))
+	if err != nil {
+		return nil, fmt.Errorf("creating the manager: %w", err)
+	}
+	if err := SetupControllers(mgr); err != nil {
+		return nil, err
+	}
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return nil, fmt.Errorf("adding the health check: %w", err)
+	}
+	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+		return nil, fmt.Errorf("adding the readiness check: %w", err)
+	}
+	return mgr, nil
+}
+
+// SetupControllers registers the stack controller and the three component controllers.
+func SetupControllers(mgr ctrl.Manager) error {
+	setups := []struct {
+		name  string
+		setup func(ctrl.Manager) error
+	}{
+		{"stack", (&stack.Reconciler{Client: mgr.GetClient()}).SetupWithManager},
+		{"database", (&database.Reconciler{Client: mgr.GetClient()}).SetupWithManager},
+		{"frontend", (&frontend.Reconciler{Client: mgr.GetClient()}).SetupWithManager},
+		{"backuppolicy", (&backuppolicy.Reconciler{Client: mgr.GetClient()}).SetupWithManager},
+	}
+	for _, s := range setups {
+		if err := s.setup(mgr); err != nil {
+			return fmt.Errorf("setting up the %s controller: %w", s.name, err)
+		}
+	}
+	return nil
+}
+
+func ctrlOptions(o Options) ctrl.Options {
+	var tlsOpts []func(*tls.Config)
+	if !o.EnableHTTP2 {
+		tlsOpts = append(tlsOpts, func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} })
+	}
+	metrics := metricsserver.Options{
+		BindAddress:   o.MetricsAddr,
+		SecureServing: o.SecureMetrics,
+		CertDir:       o.MetricsCertDir,
+		TLSOpts:       tlsOpts,
+	}
+	if o.SecureMetrics {
+		metrics.FilterProvider = filters.WithAuthenticationAndAuthorization
+	}
+	opts := ctrl.Options{
+		Scheme:                  scheme.New(),
+		Metrics:                 metrics,
+		HealthProbeBindAddress:  o.ProbeAddr,
+		LeaderElection:          o.LeaderElect,
+		LeaderElectionID:        LeaderElectionID,
+		LeaderElectionNamespace: o.LeaderElectionNamespace,
+		// A new leader starts at once when the old one stops cleanly.
+		LeaderElectionReleaseOnCancel: true,
+	}
+	if len(o.WatchNamespaces) > 0 {
+		opts.Cache = cache.Options{DefaultNamespaces: map[string]cache.Config{}}
+		for _, ns := range o.WatchNamespaces {
+			opts.Cache.DefaultNamespaces[ns] = cache.Config{}
+		}
+	}
+	return opts
+}

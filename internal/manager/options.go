@@ -1,0 +1,111 @@
+// Package manager builds and runs Canopy's controller manager: options from flags and environment,
+// the secured metrics endpoint, probes, leader election, the namespaces to watch, and the four
+// controllers.
+package manager
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"sort"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/util/validation"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+)
+
+// EnvWatchNamespace is the environment variable OLM sets from olm.targetNamespaces.
+const EnvWatchNamespace = "WATCH_NAMESPACE"
+
+// Options configure the manager.
+type Options struct {
+	// MetricsAddr is the metrics endpoint's address; "0" turns it off.
+	MetricsAddr string
+	// SecureMetrics serves metrics over HTTPS behind Kubernetes authentication and authorization.
+	SecureMetrics bool
+	// MetricsCertDir holds tls.crt and tls.key for the metrics endpoint; empty uses a self-signed
+	// certificate generated at start.
+	MetricsCertDir string
+	// EnableHTTP2 allows HTTP/2 on the metrics endpoint (off by default: HTTP/2 rapid reset).
+	EnableHTTP2 bool
+	// ProbeAddr is the address of /healthz and /readyz.
+	ProbeAddr string
+	// LeaderElect makes only one replica reconcile at a time.
+	LeaderElect bool
+	// LeaderElectionNamespace holds the leader election Lease; empty uses the manager's namespace.
+	LeaderElectionNamespace string
+	// WatchNamespaces limits the manager to these namespaces; empty watches all.
+	WatchNamespaces []string
+	// Zap configures structured logging.
+	Zap zap.Options
+
+	watchNamespaces string
+}
+
+// BindFlags registers the options on fs with their defaults.
+func (o *Options) BindFlags(fs *flag.FlagSet) {
+	fs.StringVar(&o.MetricsAddr, "metrics-bind-address", ":8443",
+		`address of the metrics endpoint, ":8080" for HTTP with --metrics-secure=false, or "0" to turn it off`)
+	fs.BoolVar(&o.SecureMetrics, "metrics-secure", true,
+		"serve metrics over HTTPS, allowing only callers authorized by the API server to GET /metrics")
+	fs.StringVar(&o.MetricsCertDir, "metrics-cert-dir", "",
+		"directory with tls.crt and tls.key for the metrics endpoint; empty generates a self-signed certificate")
+	fs.BoolVar(&o.EnableHTTP2, "enable-http2", false,
+		"allow HTTP/2 on the metrics endpoint (off by default because of the HTTP/2 rapid reset attacks)")
+	fs.StringVar(&o.ProbeAddr, "health-probe-bind-address", ":8081", "address of the /healthz and /readyz probes")
+	fs.BoolVar(&o.LeaderElect, "leader-elect", true,
+		"elect a leader so that only one replica reconciles at a time")
+	fs.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", "",
+		"namespace of the leader election Lease; empty uses the namespace the manager runs in")
+	fs.StringVar(&o.watchNamespaces, "watch-namespaces", "",
+		"comma-separated namespaces to watch; empty watches all; overrides the "+EnvWatchNamespace+" environment variable")
+	o.Zap.BindFlags(fs)
+}
+
+// Complete fills what flags left open from the environment and validates the result. A flag that
+// was set explicitly wins over the environment.
+func (o *Options) Complete(fs *flag.FlagSet, getenv func(string) string) error {
+	raw := o.watchNamespaces
+	if !flagSet(fs, "watch-namespaces") {
+		raw = getenv(EnvWatchNamespace)
+	}
+	namespaces, err := ParseNamespaces(raw)
+	if err != nil {
+		return err
+	}
+	o.WatchNamespaces = namespaces
+	if o.MetricsAddr == "" {
+		return errors.New(`--metrics-bind-address must not be empty (use "0" to turn metrics off)`)
+	}
+	return nil
+}
+
+// ParseNamespaces parses a comma-separated namespace list: blanks are ignored, duplicates removed,
+// and every name must be a valid namespace name. An empty list means all namespaces.
+func ParseNamespaces(raw string) ([]string, error) {
+	seen := map[string]bool{}
+	var out []string
+	for _, part := range strings.Split(raw, ",") {
+		ns := strings.TrimSpace(part)
+		if ns == "" || seen[ns] {
+			continue
+		}
+		if errs := validation.IsDNS1123Label(ns); len(errs) > 0 {
+			return nil, fmt.Errorf("invalid namespace %q in the watched namespaces: %s", ns, strings.Join(errs, "; "))
+		}
+		seen[ns] = true
+		out = append(out, ns)
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+func flagSet(fs *flag.FlagSet, name string) bool {
+	found := false
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == name {
+			found = true
+		}
+	})
+	return found
+}
