@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
@@ -85,6 +86,9 @@ func ctrlOptions(o Options) ctrl.Options {
 		LeaderElectionNamespace: o.LeaderElectionNamespace,
 		// A new leader starts at once when the old one stops cleanly.
 		LeaderElectionReleaseOnCancel: true,
+	}
+	if o.skipNameValidation {
+		opts.Controller.SkipNameValidation = ptr.To(true)
 	}
 	if len(o.WatchNamespaces) > 0 {
 		opts.Cache = cache.Options{DefaultNamespaces: map[string]cache.Config{}}

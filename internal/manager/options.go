@@ -40,6 +40,8 @@ type Options struct {
 	Zap zap.Options
 
 	watchNamespaces string
+	// skipNameValidation lets tests start several managers in one process.
+	skipNameValidation bool
 }
 
 // BindFlags registers the options on fs with their defaults.

@@ -1,6 +1,10 @@
 package v1alpha1
 
-import metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+import (
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
 
 // Condition types of a Stack, besides the kstatus ones shared with the components.
 const (
@@ -35,4 +39,15 @@ func (s *Stack) SetConditions(c []metav1.Condition) { s.Status.Conditions = c }
 func (s *Stack) BackupBeforeUpgrade() bool {
 	b := s.Spec.Backup
 	return b != nil && (b.BeforeUpgrade == nil || *b.BeforeUpgrade)
+}
+
+// DefaultStepTimeout applies when spec.rollout.stepTimeout is empty.
+const DefaultStepTimeout = 15 * time.Minute
+
+// StepTimeout returns how long one rollout step may take.
+func (s *Stack) StepTimeout() time.Duration {
+	if d, err := time.ParseDuration(s.Spec.Rollout.StepTimeout); err == nil && d > 0 {
+		return d
+	}
+	return DefaultStepTimeout
 }

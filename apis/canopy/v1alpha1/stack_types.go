@@ -50,7 +50,7 @@ type StackSpec struct {
 	// database is the application's PostgreSQL database.
 	// +optional
 	// +kubebuilder:default={}
-	Database StackDatabase `json:"database,omitempty"`
+	Database StackDatabase `json:"database,omitzero"`
 
 	// backup schedules backups of the database. Without it no BackupPolicy is created.
 	// +optional
@@ -92,7 +92,7 @@ type StackSpec struct {
 	// rollout tunes the ordered rollout.
 	// +optional
 	// +kubebuilder:default={}
-	Rollout RolloutSpec `json:"rollout,omitempty"`
+	Rollout RolloutSpec `json:"rollout,omitzero"`
 }
 
 // StackFrontend is the web tier of a Stack.
@@ -132,7 +132,7 @@ type StackFrontend struct {
 
 	// resources of the application container.
 	// +optional
-	Resources corev1.ResourceRequirements `json:"resources,omitempty"`
+	Resources corev1.ResourceRequirements `json:"resources,omitzero"`
 
 	// probes are the HTTP health checks of the application.
 	// +optional
@@ -170,8 +170,8 @@ type StackFrontend struct {
 }
 
 // StackDatabase is the PostgreSQL database of a Stack.
-// +kubebuilder:validation:XValidation:rule="int(self.version.split('.')[0]) >= int(oldSelf.version.split('.')[0])",message="database.version: a PostgreSQL major version cannot be downgraded (restore a backup into a new Stack instead)"
-// +kubebuilder:validation:XValidation:rule="int(self.version.split('.')[0]) == int(oldSelf.version.split('.')[0]) || (has(self.allowMajorVersionUpgrade) && self.allowMajorVersionUpgrade)",message="database.version: changing the PostgreSQL major version needs database.allowMajorVersionUpgrade: true (it runs a backup and restore)"
+// +kubebuilder:validation:XValidation:rule="!has(self.version) || !has(oldSelf.version) || int(self.version.split('.')[0]) >= int(oldSelf.version.split('.')[0])",message="database.version: a PostgreSQL major version cannot be downgraded (restore a backup into a new Stack instead)"
+// +kubebuilder:validation:XValidation:rule="!has(self.version) || !has(oldSelf.version) || int(self.version.split('.')[0]) == int(oldSelf.version.split('.')[0]) || (has(self.allowMajorVersionUpgrade) && self.allowMajorVersionUpgrade)",message="database.version: changing the PostgreSQL major version needs database.allowMajorVersionUpgrade: true (it runs a backup and restore)"
 type StackDatabase struct {
 	// version of PostgreSQL: a major version such as "17" or a major and minor such as "17.2".
 	// +optional
@@ -193,11 +193,11 @@ type StackDatabase struct {
 	// storage of the data volume. It can grow but not shrink; its class is immutable.
 	// +optional
 	// +kubebuilder:default={}
-	Storage componentsv1alpha1.StorageSpec `json:"storage,omitempty"`
+	Storage componentsv1alpha1.StorageSpec `json:"storage,omitzero"`
 
 	// resources of the PostgreSQL container; the memory drives auto-tuning.
 	// +optional
-	Resources corev1.ResourceRequirements `json:"resources,omitempty"`
+	Resources corev1.ResourceRequirements `json:"resources,omitzero"`
 
 	// expectedConnections to plan for: sets max_connections and, with the memory, work_mem.
 	// +optional
@@ -244,7 +244,7 @@ type StackBackup struct {
 	// retention of successful backups.
 	// +optional
 	// +kubebuilder:default={}
-	Retention componentsv1alpha1.RetentionPolicy `json:"retention,omitempty"`
+	Retention componentsv1alpha1.RetentionPolicy `json:"retention,omitzero"`
 
 	// beforeUpgrade takes a backup, and waits for it, before each version upgrade.
 	// +optional
@@ -314,8 +314,7 @@ type RolloutSpec struct {
 	// +optional
 	// +kubebuilder:default="15m"
 	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+(s|m|h))+$') && duration(self) >= duration('30s') && duration(self) <= duration('24h')",message="rollout.stepTimeout must be a duration between 30s and 24h, such as 15m"
-	// +kubebuilder:validation:Type=string
-	StepTimeout *metav1.Duration `json:"stepTimeout,omitempty"`
+	StepTimeout string `json:"stepTimeout,omitempty"`
 }
 
 // ComponentStatus summarises one internal object.
@@ -454,7 +453,7 @@ type StackStatus struct {
 
 	// components summarises every internal object, so that every failing one is visible at once.
 	// +optional
-	Components ComponentsStatus `json:"components,omitempty"`
+	Components ComponentsStatus `json:"components,omitzero"`
 
 	// lastBackup is the newest successful backup.
 	// +optional
@@ -501,7 +500,7 @@ type Stack struct {
 
 	// status is what Canopy observes.
 	// +optional
-	Status StackStatus `json:"status,omitempty"`
+	Status StackStatus `json:"status,omitzero"`
 }
 
 // StackList is a list of Stacks.

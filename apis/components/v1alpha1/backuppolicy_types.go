@@ -53,7 +53,7 @@ type BackupPolicySpec struct {
 	// retention of successful backups.
 	// +optional
 	// +kubebuilder:default={}
-	Retention RetentionPolicy `json:"retention,omitempty"`
+	Retention RetentionPolicy `json:"retention,omitzero"`
 
 	// backupRequest: each new value starts exactly one backup, also across retries and operator
 	// restarts. status.lastRequest reports its outcome.
@@ -218,7 +218,7 @@ type BackupPolicy struct {
 
 	// status is what the backup controller observes.
 	// +optional
-	Status BackupPolicyStatus `json:"status,omitempty"`
+	Status BackupPolicyStatus `json:"status,omitzero"`
 }
 
 // BackupPolicyList is a list of BackupPolicies.

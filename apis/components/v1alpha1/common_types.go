@@ -3,7 +3,6 @@ package v1alpha1
 import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // The building blocks below appear both in the public Stack spec and in the internal component specs,
@@ -43,7 +42,7 @@ type MonitoringSpec struct {
 	// enabled creates the monitoring objects when the Prometheus operator's CRDs are installed.
 	// +optional
 	// +kubebuilder:default=true
-	Enabled bool `json:"enabled"`
+	Enabled *bool `json:"enabled,omitempty"`
 
 	// interval between scrapes, as a Prometheus duration such as 30s or 1m.
 	// +optional
@@ -73,8 +72,8 @@ type StorageSpec struct {
 	// allows expansion; shrinking is refused.
 	// +optional
 	// +kubebuilder:default="1Gi"
-	// +kubebuilder:validation:XValidation:rule="quantity(string(self)).sign() == 1",message="storage.size must be greater than zero"
-	Size resource.Quantity `json:"size,omitempty"`
+	// +kubebuilder:validation:XValidation:rule="quantity(string(self)).isGreaterThan(quantity('0'))",message="storage.size must be greater than zero"
+	Size resource.Quantity `json:"size,omitzero"`
 
 	// storageClassName of the volume; empty uses the cluster's default class. Immutable.
 	// +optional
@@ -106,7 +105,7 @@ type VolumeDestination struct {
 	// storage of the claim Canopy creates when claimName is empty.
 	// +optional
 	// +kubebuilder:default={}
-	Storage StorageSpec `json:"storage,omitempty"`
+	Storage StorageSpec `json:"storage,omitzero"`
 }
 
 // S3Destination stores backups in an S3-compatible bucket.
@@ -146,7 +145,7 @@ type S3Destination struct {
 	// self-hosted S3 servers require.
 	// +optional
 	// +kubebuilder:default=true
-	ForcePathStyle bool `json:"forcePathStyle"`
+	ForcePathStyle *bool `json:"forcePathStyle,omitempty"`
 }
 
 // RetentionPolicy says which backups to keep. The newest successful backup is always kept and
@@ -162,8 +161,7 @@ type RetentionPolicy struct {
 	// maxAge deletes backups older than this Go duration, for example 720h for 30 days.
 	// +optional
 	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+([.][0-9]+)?(s|m|h))+$') && duration(self) >= duration('1h')",message="retention.maxAge must be a duration of at least 1h such as 720h (units s, m, h)"
-	// +kubebuilder:validation:Type=string
-	MaxAge *metav1.Duration `json:"maxAge,omitempty"`
+	MaxAge string `json:"maxAge,omitempty"`
 }
 
 // AutoscalingSpec configures a HorizontalPodAutoscaler for the web tier.

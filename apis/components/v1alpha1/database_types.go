@@ -7,8 +7,8 @@ import (
 )
 
 // DatabaseSpec describes one PostgreSQL instance.
-// +kubebuilder:validation:XValidation:rule="int(self.version.split('.')[0]) >= int(oldSelf.version.split('.')[0])",message="version: a PostgreSQL major version cannot be downgraded (restore a backup into a new Stack instead)"
-// +kubebuilder:validation:XValidation:rule="int(self.version.split('.')[0]) == int(oldSelf.version.split('.')[0]) || (has(self.allowMajorVersionUpgrade) && self.allowMajorVersionUpgrade)",message="version: changing the PostgreSQL major version needs allowMajorVersionUpgrade: true (it runs a backup and restore)"
+// +kubebuilder:validation:XValidation:rule="!has(self.version) || !has(oldSelf.version) || int(self.version.split('.')[0]) >= int(oldSelf.version.split('.')[0])",message="version: a PostgreSQL major version cannot be downgraded (restore a backup into a new Stack instead)"
+// +kubebuilder:validation:XValidation:rule="!has(self.version) || !has(oldSelf.version) || int(self.version.split('.')[0]) == int(oldSelf.version.split('.')[0]) || (has(self.allowMajorVersionUpgrade) && self.allowMajorVersionUpgrade)",message="version: changing the PostgreSQL major version needs allowMajorVersionUpgrade: true (it runs a backup and restore)"
 // +kubebuilder:validation:XValidation:rule="has(self.bootstrap) == has(oldSelf.bootstrap) && (!has(self.bootstrap) || self.bootstrap == oldSelf.bootstrap)",message="bootstrap can only be set when the object is created and is immutable afterwards"
 type DatabaseSpec struct {
 	// version of PostgreSQL: a major version such as "17" or a major and minor such as "17.2".
@@ -31,11 +31,11 @@ type DatabaseSpec struct {
 	// storage of the data volume.
 	// +optional
 	// +kubebuilder:default={}
-	Storage StorageSpec `json:"storage,omitempty"`
+	Storage StorageSpec `json:"storage,omitzero"`
 
 	// resources of the PostgreSQL container; the memory limit (or request) drives auto-tuning.
 	// +optional
-	Resources corev1.ResourceRequirements `json:"resources,omitempty"`
+	Resources corev1.ResourceRequirements `json:"resources,omitzero"`
 
 	// expectedConnections is the number of client connections to plan for; it sets max_connections
 	// and, with the memory, the per-connection work_mem.
@@ -100,8 +100,7 @@ type DatabaseMonitoringSpec struct {
 	// the Stack sets it to twice its backup interval. Empty means no backup alert.
 	// +optional
 	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+(s|m|h))+$')",message="monitoring.backupMaxAge must be a duration such as 48h"
-	// +kubebuilder:validation:Type=string
-	BackupMaxAge *metav1.Duration `json:"backupMaxAge,omitempty"`
+	BackupMaxAge string `json:"backupMaxAge,omitempty"`
 }
 
 // DatabaseBootstrap says where a new database gets its first data.
@@ -225,7 +224,7 @@ type Database struct {
 
 	// status is what the database controller observes.
 	// +optional
-	Status DatabaseStatus `json:"status,omitempty"`
+	Status DatabaseStatus `json:"status,omitzero"`
 }
 
 // DatabaseList is a list of Databases.

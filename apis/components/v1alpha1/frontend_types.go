@@ -53,7 +53,7 @@ type FrontendSpec struct {
 
 	// resources of the application container.
 	// +optional
-	Resources corev1.ResourceRequirements `json:"resources,omitempty"`
+	Resources corev1.ResourceRequirements `json:"resources,omitzero"`
 
 	// probes are the HTTP health checks of the application.
 	// +optional
@@ -203,7 +203,7 @@ type Frontend struct {
 
 	// status is what the frontend controller observes.
 	// +optional
-	Status FrontendStatus `json:"status,omitempty"`
+	Status FrontendStatus `json:"status,omitzero"`
 }
 
 // FrontendList is a list of Frontends.

@@ -1,6 +1,11 @@
 package v1alpha1
 
-import metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+import (
+	"fmt"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
 
 // GetConditions returns the Database's conditions.
 func (d *Database) GetConditions() []metav1.Condition { return d.Status.Conditions }
@@ -28,4 +33,31 @@ func MajorVersion(version string) string {
 		}
 	}
 	return version
+}
+
+// IsEnabled reports whether monitoring is on: the spec is set and enabled is not false.
+func (m *MonitoringSpec) IsEnabled() bool {
+	return m != nil && (m.Enabled == nil || *m.Enabled)
+}
+
+// PathStyle reports whether the bucket is addressed as endpoint/bucket (the default).
+func (s *S3Destination) PathStyle() bool {
+	return s.ForcePathStyle == nil || *s.ForcePathStyle
+}
+
+// MaxAgeDuration returns retention.maxAge as a duration; zero when unset. Admission guarantees the
+// format, so a parse error means the object bypassed validation.
+func (r RetentionPolicy) MaxAgeDuration() (time.Duration, error) {
+	return parseOptionalDuration(r.MaxAge)
+}
+
+func parseOptionalDuration(s string) (time.Duration, error) {
+	if s == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("invalid duration %q: %w", s, err)
+	}
+	return d, nil
 }
