@@ -2,40 +2,287 @@ package stack
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
 	canopyv1alpha1 "github.com/canopy-dev/canopy/apis/canopy/v1alpha1"
+	componentsv1alpha1 "github.com/canopy-dev/canopy/apis/components/v1alpha1"
+	"github.com/canopy-dev/canopy/internal/apply"
+	"github.com/canopy-dev/canopy/internal/conditions"
+	desired "github.com/canopy-dev/canopy/internal/desired/stack"
+	"github.com/canopy-dev/canopy/internal/metrics"
+	"github.com/canopy-dev/canopy/internal/olm"
 	"github.com/canopy-dev/canopy/internal/patch"
 )
 
-// +kubebuilder:rbac:groups=canopy.dev,resources=stacks,verbs=get;list;watch
-// +kubebuilder:rbac:groups=canopy.dev,resources=stacks/status,verbs=get;update;patch
+// FieldOwner is the server-side apply field manager of the stack controller.
+const FieldOwner = "canopy-stack-controller"
 
-// Reconciler reconciles Stack objects.
+// Finalizer keeps a Stack until its children are torn down (or orphaned) as its deletionPolicy says.
+const Finalizer = "canopy.dev/stack-teardown"
+
+// +kubebuilder:rbac:groups=canopy.dev,resources=stacks,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=canopy.dev,resources=stacks/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=canopy.dev,resources=stacks/finalizers,verbs=update
+// +kubebuilder:rbac:groups=components.canopy.dev,resources=databases;frontends;backuppolicies,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=core,resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups=operators.coreos.com,resources=operatorconditions,verbs=get;list;watch;update;patch
+
+// Reconciler reconciles Stacks: it applies the specs of the Database, Frontend and BackupPolicy,
+// orders their rollout and the upgrades, and aggregates their statuses.
 type Reconciler struct {
 	client.Client
+	// Recorder emits events on the Stack.
+	Recorder record.EventRecorder
+	// UpgradeGate, when set (under OLM), holds back operator upgrades while a Stack upgrades.
+	UpgradeGate olm.UpgradeGate
+	// Now returns the current time; tests replace it.
+	Now func() time.Time
 }
 
-// SetupWithManager registers the controller. Only spec changes (new generations) trigger a
-// reconcile: the controller's own status writes do not.
+// SetupWithManager registers the controller: it reconciles a Stack when its spec or annotations
+// change and when one of its children changes.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if r.Now == nil {
+		r.Now = time.Now
+	}
+	if r.Recorder == nil {
+		r.Recorder = mgr.GetEventRecorderFor("stack-controller") //nolint:staticcheck // core/v1 events: what kubectl describe shows
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("stack").
-		For(&canopyv1alpha1.Stack{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		For(&canopyv1alpha1.Stack{}, builder.WithPredicates(predicate.Or(
+			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}, predicate.LabelChangedPredicate{},
+			deletionPredicate{}))).
+		Owns(&componentsv1alpha1.Database{}, builder.WithPredicates(predicate.ResourceVersionChangedPredicate{})).
+		Owns(&componentsv1alpha1.Frontend{}, builder.WithPredicates(predicate.ResourceVersionChangedPredicate{})).
+		Owns(&componentsv1alpha1.BackupPolicy{}, builder.WithPredicates(predicate.ResourceVersionChangedPredicate{})).
 		Complete(r)
 }
 
-// Reconcile brings one Stack's status up to date.
+// Reconcile brings one Stack's children and status up to date.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	obj := &canopyv1alpha1.Stack{}
-	if err := r.Get(ctx, req.NamespacedName, obj); err != nil {
+	logger := log.FromContext(ctx)
+	s := &canopyv1alpha1.Stack{}
+	if err := r.Get(ctx, req.NamespacedName, s); err != nil {
+		if apierrors.IsNotFound(err) {
+			metrics.StackReady.DeleteLabelValues(req.Namespace, req.Name)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	before := obj.DeepCopy()
-	computeStatus(obj)
-	return ctrl.Result{}, patch.Status(ctx, r.Client, obj, before, func(o *canopyv1alpha1.Stack) any { return o.Status })
+	if !s.DeletionTimestamp.IsZero() {
+		return r.reconcileDelete(ctx, s)
+	}
+	if !controllerutil.ContainsFinalizer(s, Finalizer) {
+		// The finalizer is added before any child exists, so that no child outlives the Stack
+		// unnoticed.
+		base := s.DeepCopy()
+		controllerutil.AddFinalizer(s, Finalizer)
+		if err := r.Patch(ctx, s, client.MergeFrom(base)); err != nil {
+			return ctrl.Result{}, fmt.Errorf("adding the finalizer: %w", err)
+		}
+	}
+
+	before := s.DeepCopy()
+	o, err := r.observe(ctx, s)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	now := metav1.NewTime(r.Now())
+	d := decideUpgrade(s, o.fe, o.bp, now)
+	if !s.Spec.Paused {
+		if err := r.applyChildren(ctx, s, o, d); err != nil {
+			var conflict *nameConflictError
+			if !errors.As(err, &conflict) {
+				return ctrl.Result{}, err
+			}
+			// A user must act (rename, delete or label the object); nothing watches that object,
+			// so look again later.
+			conditions.MarkStalled(s, ReasonNameConflict, conflict.Error())
+			s.Status.ObservedGeneration = s.Generation
+			r.recordTransitions(before, s)
+			return ctrl.Result{RequeueAfter: time.Minute}, patch.Status(ctx, r.Client, s, before, func(x *canopyv1alpha1.Stack) any { return x.Status })
+		}
+	}
+	requeue := computeStatus(s, o, d, now)
+	s.Status.ObservedGeneration = s.Generation
+	r.recordTransitions(before, s)
+	if err := patch.Status(ctx, r.Client, s, before, func(x *canopyv1alpha1.Stack) any { return x.Status }); err != nil {
+		return ctrl.Result{}, err
+	}
+	if err := r.updateGate(ctx); err != nil {
+		logger.Error(err, "updating OLM's Upgradeable condition")
+	}
+	if requeue > 0 {
+		// The step deadline is time, which no watch reports.
+		return ctrl.Result{RequeueAfter: requeue}, nil
+	}
+	return ctrl.Result{}, nil
+}
+
+// observe reads the children from the cache. A child whose CRD is missing counts as absent.
+func (r *Reconciler) observe(ctx context.Context, s *canopyv1alpha1.Stack) (observed, error) {
+	o := observed{missingCRD: map[string]bool{}}
+	key := client.ObjectKey{Namespace: s.Namespace, Name: desired.Name(s)}
+	get := func(kind string, obj client.Object) (bool, error) {
+		err := r.Get(ctx, key, obj)
+		switch {
+		case err == nil:
+			return metav1.IsControlledBy(obj, s) || adoptable(obj), nil
+		case apierrors.IsNotFound(err):
+			return false, nil
+		case meta.IsNoMatchError(err):
+			o.missingCRD[kind] = true
+			return false, nil
+		}
+		return false, fmt.Errorf("reading the %s: %w", kind, err)
+	}
+	db, fe, bp := &componentsv1alpha1.Database{}, &componentsv1alpha1.Frontend{}, &componentsv1alpha1.BackupPolicy{}
+	if ok, err := get("Database", db); err != nil {
+		return o, err
+	} else if ok {
+		o.db = db
+	}
+	if ok, err := get("Frontend", fe); err != nil {
+		return o, err
+	} else if ok {
+		o.fe = fe
+	}
+	if ok, err := get("BackupPolicy", bp); err != nil {
+		return o, err
+	} else if ok {
+		o.bp = bp
+	}
+	return o, nil
+}
+
+// adoptable: an existing object with a child's name is taken over only when labelled for adoption;
+// otherwise Canopy refuses to overwrite it (see applyChild).
+func adoptable(obj client.Object) bool {
+	return obj.GetLabels()[canopyv1alpha1.LabelAdopt] == "true"
+}
+
+// applyChildren applies the Database, then — once the Database is Ready, or when they already
+// exist — the BackupPolicy and the Frontend.
+func (r *Reconciler) applyChildren(ctx context.Context, s *canopyv1alpha1.Stack, o observed, d upgradeDecision) error {
+	if err := r.applyChild(ctx, s, "Database", desired.Database(s), asObject(o.db)); err != nil {
+		return err
+	}
+	dbReady := o.db != nil && conditions.IsTrue(o.db, componentsv1alpha1.ConditionReady)
+	if bp := desired.BackupPolicy(s, desired.BackupInput{AppVersion: d.serving, BackupRequest: d.backupRequest}); bp != nil {
+		if dbReady || o.bp != nil {
+			if err := r.applyChild(ctx, s, "BackupPolicy", bp, asObject(o.bp)); err != nil {
+				return err
+			}
+		}
+	} else if o.bp != nil {
+		// Backups were turned off: the policy goes; what it wrote stays (its own retention rules).
+		if err := r.Delete(ctx, o.bp); client.IgnoreNotFound(err) != nil {
+			return fmt.Errorf("deleting the BackupPolicy: %w", err)
+		}
+	}
+	if dbReady || o.fe != nil {
+		secret := ""
+		if o.db != nil {
+			secret = o.db.Status.CredentialsSecretName
+		}
+		fe := desired.Frontend(s, desired.FrontendInput{Version: d.frontendVersion, CredentialsSecretName: secret})
+		if err := r.applyChild(ctx, s, "Frontend", fe, asObject(o.fe)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// nameConflictError reports an existing object, not owned by the Stack, with a child's name.
+type nameConflictError struct{ kind, name string }
+
+func (e *nameConflictError) Error() string {
+	return fmt.Sprintf("a %s named %s already exists and does not belong to this Stack; delete or rename it, or label it %s=true to let the Stack adopt it",
+		e.kind, e.name, canopyv1alpha1.LabelAdopt)
+}
+
+func asObject[T client.Object](obj T) client.Object {
+	if any(obj) == any(*new(T)) {
+		return nil
+	}
+	return obj
+}
+
+// applyChild applies one child and reports remediations: a deleted child recreated, a manual
+// change overwritten.
+func (r *Reconciler) applyChild(ctx context.Context, s *canopyv1alpha1.Stack, kind string, want, have client.Object) error {
+	if have == nil {
+		// Refuse to take over a same-named object that Canopy does not own.
+		probe := want.DeepCopyObject().(client.Object)
+		if err := r.Get(ctx, client.ObjectKeyFromObject(want), probe); err == nil && !metav1.IsControlledBy(probe, s) && !adoptable(probe) {
+			return &nameConflictError{kind: kind, name: want.GetName()}
+		}
+	}
+	res, err := apply.Apply(ctx, r.Client, FieldOwner, want, have)
+	if err != nil {
+		return err
+	}
+	logger := log.FromContext(ctx).WithValues("kind", kind, "child", klog.KObj(want))
+	switch res {
+	case apply.Created:
+		if componentExisted(s, kind) {
+			metrics.DriftCorrections.WithLabelValues(kind, "recreated").Inc()
+			r.Recorder.Eventf(s, corev1.EventTypeWarning, "Recreated", "the %s %s was deleted and has been recreated", kind, want.GetName())
+			logger.Info("recreated a deleted child")
+		} else {
+			r.Recorder.Eventf(s, corev1.EventTypeNormal, "Created", "created the %s %s", kind, want.GetName())
+		}
+	case apply.DriftCorrected:
+		metrics.DriftCorrections.WithLabelValues(kind, "overwritten").Inc()
+		r.Recorder.Eventf(s, corev1.EventTypeWarning, "Overwritten", "the %s %s was changed outside its Stack; the change has been reverted", kind, want.GetName())
+		logger.Info("reverted a manual change to a child")
+	}
+	return nil
+}
+
+// componentExisted reports whether the Stack's status says the child existed before.
+func componentExisted(s *canopyv1alpha1.Stack, kind string) bool {
+	c := s.Status.Components
+	switch kind {
+	case "Database":
+		return c.Database != nil && c.Database.Name != ""
+	case "Frontend":
+		return c.Frontend != nil && c.Frontend.Name != ""
+	case "BackupPolicy":
+		return c.Backup != nil && c.Backup.Name != ""
+	}
+	return false
+}
+
+// updateGate tells OLM that Canopy may be upgraded only while no Stack is mid-upgrade.
+func (r *Reconciler) updateGate(ctx context.Context) error {
+	if r.UpgradeGate == nil {
+		return nil
+	}
+	var stacks canopyv1alpha1.StackList
+	if err := r.List(ctx, &stacks); err != nil {
+		return fmt.Errorf("listing Stacks: %w", err)
+	}
+	for i := range stacks.Items {
+		if u := stacks.Items[i].Status.Upgrade; inFlight(u) {
+			return r.UpgradeGate.SetUpgradeable(ctx, false, ReasonUpgradeInProgress,
+				fmt.Sprintf("Stack %s/%s is upgrading from %s to %s", stacks.Items[i].Namespace, stacks.Items[i].Name, u.FromVersion, u.ToVersion))
+		}
+	}
+	return r.UpgradeGate.SetUpgradeable(ctx, true, ReasonNoUpgrade, "no Stack is upgrading")
 }

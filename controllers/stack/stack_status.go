@@ -1,17 +1,282 @@
 package stack
 
 import (
+	"fmt"
+	"strings"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	canopyv1alpha1 "github.com/canopy-dev/canopy/apis/canopy/v1alpha1"
 	componentsv1alpha1 "github.com/canopy-dev/canopy/apis/components/v1alpha1"
 	"github.com/canopy-dev/canopy/internal/conditions"
 )
 
-// notImplementedMessage says honestly why the Stack never becomes Ready in this release.
-const notImplementedMessage = "Canopy does not yet turn Stacks into databases and web tiers: the stack controller is not implemented in this release"
+// Rollout steps, in order, as reported in status.rollout.step and in condition messages.
+const (
+	StepDatabase = "Database"
+	StepBackup   = "Backup"
+	StepFrontend = "Frontend"
+	StepUpgrade  = "Upgrade"
+)
 
-// computeStatus sets the status the controller can truthfully report: not Ready, and stalled
-// because nothing in this release acts on the spec.
-func computeStatus(obj *canopyv1alpha1.Stack) {
-	conditions.MarkStalled(obj, componentsv1alpha1.ReasonNotImplemented, notImplementedMessage)
-	obj.Status.ObservedGeneration = obj.Generation
+// Reasons of the Stack's own conditions.
+const (
+	ReasonProgressing       = "Progressing"
+	ReasonUpgrading         = "Upgrading"
+	ReasonStepTimeout       = "StepTimeout"
+	ReasonPaused            = "Paused"
+	ReasonNotCreated        = "NotCreated"
+	ReasonWaitingForDB      = "WaitingForDatabase"
+	ReasonChildReconciling  = "ChildReconciling"
+	ReasonNoStatus          = "NoStatus"
+	ReasonUpgradeInProgress = "UpgradeInProgress"
+	ReasonNoUpgrade         = "NoUpgradeInProgress"
+	ReasonDeleting          = "Deleting"
+	ReasonNameConflict      = "NameConflict"
+)
+
+// observed holds the children as read from the cache; nil when absent. missingCRD names the kinds
+// whose CRD is not installed.
+type observed struct {
+	db         *componentsv1alpha1.Database
+	fe         *componentsv1alpha1.Frontend
+	bp         *componentsv1alpha1.BackupPolicy
+	missingCRD map[string]bool
+}
+
+// childState is a child's readiness as the Stack reports it.
+type childState struct {
+	ready           bool
+	stalled         bool
+	reason, message string
+}
+
+// childReadiness reads a child's Ready condition, refusing to trust a status written for an older
+// spec. waiting explains an absent child.
+func childReadiness(obj conditions.Object, observedGeneration int64, kind, waitingReason, waiting string, missingCRD bool) childState {
+	switch {
+	case missingCRD:
+		return childState{reason: componentsv1alpha1.ReasonCRDNotInstalled, message: "the " + kind + " CRD is not installed"}
+	case obj == nil:
+		return childState{reason: waitingReason, message: waiting}
+	}
+	ready := conditions.Get(obj, componentsv1alpha1.ConditionReady)
+	if ready == nil {
+		return childState{reason: ReasonNoStatus, message: "the " + strings.ToLower(kind) + " controller has not reported yet"}
+	}
+	stalled := conditions.IsTrue(obj, componentsv1alpha1.ConditionStalled)
+	if observedGeneration != obj.GetGeneration() && !stalled {
+		return childState{reason: ReasonChildReconciling, message: "the " + strings.ToLower(kind) + " controller has not observed the latest spec yet"}
+	}
+	return childState{ready: ready.Status == metav1.ConditionTrue, stalled: stalled, reason: ready.Reason, message: ready.Message}
+}
+
+func conditionStatus(b bool) metav1.ConditionStatus {
+	if b {
+		return metav1.ConditionTrue
+	}
+	return metav1.ConditionFalse
+}
+
+// computeStatus writes the Stack's status from what was observed and decided. It returns how long
+// until the current rollout step times out (zero when nothing waits on time). Pure.
+func computeStatus(s *canopyv1alpha1.Stack, o observed, d upgradeDecision, now metav1.Time) time.Duration {
+	st := &s.Status
+	st.Version = d.serving
+	st.Upgrade = d.upgrade
+
+	var db, fe, bp childState
+	var dbGen, feGen, bpGen int64
+	if o.db != nil {
+		dbGen = o.db.Status.ObservedGeneration
+	}
+	if o.fe != nil {
+		feGen = o.fe.Status.ObservedGeneration
+	}
+	if o.bp != nil {
+		bpGen = o.bp.Status.ObservedGeneration
+	}
+	db = childReadiness(nilIfAbsent(o.db), dbGen, "Database", ReasonNotCreated, "the Database is being created", o.missingCRD["Database"])
+	fe = childReadiness(nilIfAbsent(o.fe), feGen, "Frontend", ReasonWaitingForDB, "the Frontend is created once the Database is Ready", o.missingCRD["Frontend"])
+	backupWanted := s.Spec.Backup != nil
+	if backupWanted {
+		bp = childReadiness(nilIfAbsent(o.bp), bpGen, "BackupPolicy", ReasonWaitingForDB, "the BackupPolicy is created once the Database is Ready", o.missingCRD["BackupPolicy"])
+	}
+	// The web tier is ready for the Stack only when it serves the version the Stack asks for.
+	if fe.ready && d.serving != s.Spec.Version {
+		fe.ready = false
+		fe.reason, fe.message = ReasonUpgrading, fmt.Sprintf("serving %s, upgrading to %s", d.serving, s.Spec.Version)
+	}
+
+	// Summaries.
+	st.Components = canopyv1alpha1.ComponentsStatus{
+		Database: component(o.db != nil, s.Name, s.Spec.Database.Version, observedDBVersion(o.db), db),
+		Frontend: component(o.fe != nil, s.Name, s.Spec.Version, observedFEVersion(o.fe), fe),
+	}
+	if backupWanted {
+		st.Components.Backup = component(o.bp != nil, s.Name, "", "", bp)
+	}
+	st.URL, st.DatabaseEndpoint, st.CredentialsSecretName = "", "", ""
+	if o.fe != nil {
+		st.URL = o.fe.Status.URL
+	}
+	if o.db != nil {
+		st.DatabaseEndpoint, st.CredentialsSecretName = o.db.Status.Endpoint, o.db.Status.CredentialsSecretName
+	}
+	st.LastBackup, st.LastBackupFailure = nil, nil
+	if o.bp != nil {
+		if b := o.bp.Status.LastSuccessfulBackup; b != nil {
+			st.LastBackup = &canopyv1alpha1.LastBackup{Name: b.Name, Time: b.CompletionTime, Location: b.Location}
+		}
+		st.LastBackupFailure = o.bp.Status.LastFailedBackup.DeepCopy()
+	}
+
+	// Mirrored conditions.
+	conditions.Set(s, canopyv1alpha1.ConditionDatabaseReady, conditionStatus(db.ready), db.reason, db.message)
+	conditions.Set(s, canopyv1alpha1.ConditionFrontendReady, conditionStatus(fe.ready), fe.reason, fe.message)
+	if backupWanted {
+		conditions.Set(s, canopyv1alpha1.ConditionBackupReady, conditionStatus(bp.ready), bp.reason, bp.message)
+	} else {
+		conditions.Remove(s, canopyv1alpha1.ConditionBackupReady)
+	}
+	if inFlight(d.upgrade) {
+		conditions.Set(s, canopyv1alpha1.ConditionUpgradeable, metav1.ConditionFalse, ReasonUpgradeInProgress,
+			fmt.Sprintf("upgrading from %s to %s (%s)", d.upgrade.FromVersion, d.upgrade.ToVersion, d.upgrade.Phase))
+	} else {
+		conditions.Set(s, canopyv1alpha1.ConditionUpgradeable, metav1.ConditionTrue, ReasonNoUpgrade, "no upgrade in progress")
+	}
+	upgradeFailed := d.upgrade != nil && d.upgrade.Phase == PhaseFailed && s.Spec.Version != d.serving
+	if upgradeFailed {
+		conditions.Set(s, componentsv1alpha1.ConditionDegraded, metav1.ConditionTrue, componentsv1alpha1.ReasonUpgradeFailed,
+			fmt.Sprintf("still serving %s: %s", d.serving, d.upgrade.Message))
+	} else {
+		conditions.Remove(s, componentsv1alpha1.ConditionDegraded)
+	}
+
+	// The rollout step in progress and its deadline.
+	step, stepState := currentStep(db, bp, fe, backupWanted, inFlight(d.upgrade))
+	var requeue time.Duration
+	timedOut := false
+	if step == "" || s.Spec.Paused {
+		if step == "" {
+			st.Rollout = nil
+		}
+	} else {
+		if st.Rollout == nil || st.Rollout.Step != step || st.Rollout.StartTime == nil {
+			st.Rollout = &canopyv1alpha1.RolloutProgress{Step: step, StartTime: &now}
+		}
+		elapsed := now.Sub(st.Rollout.StartTime.Time)
+		if elapsed >= s.StepTimeout() {
+			timedOut = true
+		} else {
+			requeue = s.StepTimeout() - elapsed
+		}
+	}
+
+	// Summary conditions (kstatus).
+	failing := failingSummary(map[string]childState{"database": db, "frontend": fe, "backup": bp}, backupWanted)
+	switch {
+	case upgradeFailed:
+		conditions.MarkStalled(s, componentsv1alpha1.ReasonUpgradeFailed, fmt.Sprintf("upgrade to %s failed and was rolled back; still serving %s: %s", s.Spec.Version, d.serving, d.upgrade.Message))
+	case timedOut:
+		conditions.MarkStalled(s, ReasonStepTimeout, fmt.Sprintf("step %s not finished after %s: %s", step, s.StepTimeout(), stepState.message))
+	case db.stalled || fe.stalled || (backupWanted && bp.stalled):
+		reason := firstStalledReason(db, fe, bp)
+		conditions.MarkStalled(s, reason, failing)
+	case db.ready && fe.ready && (!backupWanted || bp.ready) && !inFlight(d.upgrade):
+		msg := "version " + d.serving + " is serving"
+		if st.URL != "" {
+			msg += " at " + st.URL
+		}
+		conditions.MarkReady(s, componentsv1alpha1.ReasonReady, msg)
+	case inFlight(d.upgrade):
+		conditions.MarkReconciling(s, ReasonUpgrading, fmt.Sprintf("upgrading from %s to %s: %s", d.upgrade.FromVersion, d.upgrade.ToVersion, upgradeStepMessage(d.upgrade)))
+	default:
+		conditions.MarkReconciling(s, ReasonProgressing, fmt.Sprintf("step %s: %s", step, failing))
+	}
+	if s.Spec.Paused {
+		conditions.Set(s, canopyv1alpha1.ConditionPaused, metav1.ConditionTrue, ReasonPaused, "spec.paused is true: Canopy makes no changes to this Stack's objects")
+		conditions.Remove(s, componentsv1alpha1.ConditionReconciling)
+		requeue = 0
+	} else {
+		conditions.Remove(s, canopyv1alpha1.ConditionPaused)
+	}
+	return requeue
+}
+
+func upgradeStepMessage(u *canopyv1alpha1.UpgradeStatus) string {
+	if u.Phase == PhaseBackingUp {
+		return "waiting for the pre-upgrade backup (request " + u.BackupRequest + ")"
+	}
+	return "rolling out the web tier"
+}
+
+// currentStep names the first step that is not done, with its state.
+func currentStep(db, bp, fe childState, backupWanted, upgrading bool) (string, childState) {
+	switch {
+	case !db.ready:
+		return StepDatabase, db
+	case backupWanted && !bp.ready:
+		return StepBackup, bp
+	case upgrading:
+		return StepUpgrade, fe
+	case !fe.ready:
+		return StepFrontend, fe
+	}
+	return "", childState{}
+}
+
+// failingSummary lists every component that is not ready, so that all failures show at once.
+func failingSummary(states map[string]childState, backupWanted bool) string {
+	var parts []string
+	for _, name := range []string{"database", "backup", "frontend"} {
+		if name == "backup" && !backupWanted {
+			continue
+		}
+		if st := states[name]; !st.ready {
+			parts = append(parts, name+": "+st.message)
+		}
+	}
+	return strings.Join(parts, "; ")
+}
+
+func firstStalledReason(states ...childState) string {
+	for _, st := range states {
+		if st.stalled {
+			return st.reason
+		}
+	}
+	return ReasonProgressing
+}
+
+func component(exists bool, name, desired, observedVersion string, st childState) *canopyv1alpha1.ComponentStatus {
+	c := &canopyv1alpha1.ComponentStatus{DesiredVersion: desired, ObservedVersion: observedVersion, Ready: st.ready, Reason: st.reason, Message: st.message}
+	if exists {
+		c.Name = name
+	}
+	return c
+}
+
+func observedDBVersion(db *componentsv1alpha1.Database) string {
+	if db == nil {
+		return ""
+	}
+	return db.Status.Version
+}
+
+func observedFEVersion(fe *componentsv1alpha1.Frontend) string {
+	if fe == nil {
+		return ""
+	}
+	return fe.Status.Version
+}
+
+// nilIfAbsent turns a typed nil pointer into an untyped nil interface.
+func nilIfAbsent[T conditions.Object](obj T) conditions.Object {
+	var zero T
+	if any(obj) == any(zero) {
+		return nil
+	}
+	return obj
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/canopy-dev/canopy/controllers/database"
 	"github.com/canopy-dev/canopy/controllers/frontend"
 	"github.com/canopy-dev/canopy/controllers/stack"
+	"github.com/canopy-dev/canopy/internal/olm"
 	"github.com/canopy-dev/canopy/internal/scheme"
 )
 
@@ -46,11 +47,15 @@ func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 
 // SetupControllers registers the stack controller and the three component controllers.
 func SetupControllers(mgr ctrl.Manager) error {
+	gate, err := olm.NewUpgradeGate(mgr.GetClient())
+	if err != nil {
+		return err
+	}
 	setups := []struct {
 		name  string
 		setup func(ctrl.Manager) error
 	}{
-		{"stack", (&stack.Reconciler{Client: mgr.GetClient()}).SetupWithManager},
+		{"stack", (&stack.Reconciler{Client: mgr.GetClient(), UpgradeGate: gate}).SetupWithManager},
 		{"database", (&database.Reconciler{Client: mgr.GetClient()}).SetupWithManager},
 		{"frontend", (&frontend.Reconciler{Client: mgr.GetClient()}).SetupWithManager},
 		{"backuppolicy", (&backuppolicy.Reconciler{Client: mgr.GetClient()}).SetupWithManager},

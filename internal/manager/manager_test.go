@@ -47,21 +47,24 @@ func startManager(t *testing.T, o Options) {
 	})
 }
 
+// objects returns one object of each kind. The component objects are named apart from the Stack's
+// own children, which the stack controller creates.
 func objects(ns string) []conditions.Object {
 	meta := func(name string) metav1.ObjectMeta { return metav1.ObjectMeta{Namespace: ns, Name: name} }
 	return []conditions.Object{
 		&canopyv1alpha1.Stack{ObjectMeta: meta("shop"), Spec: canopyv1alpha1.StackSpec{
 			Version: "1.0.0", Frontend: canopyv1alpha1.StackFrontend{Image: "ghcr.io/acme/shop"}}},
-		&componentsv1alpha1.Database{ObjectMeta: meta("shop"), Spec: componentsv1alpha1.DatabaseSpec{Version: "17"}},
-		&componentsv1alpha1.Frontend{ObjectMeta: meta("shop"), Spec: componentsv1alpha1.FrontendSpec{
+		&componentsv1alpha1.Database{ObjectMeta: meta("standalone"), Spec: componentsv1alpha1.DatabaseSpec{Version: "17"}},
+		&componentsv1alpha1.Frontend{ObjectMeta: meta("standalone"), Spec: componentsv1alpha1.FrontendSpec{
 			Image: "ghcr.io/acme/shop", Version: "1.0.0"}},
-		&componentsv1alpha1.BackupPolicy{ObjectMeta: meta("shop"), Spec: componentsv1alpha1.BackupPolicySpec{
+		&componentsv1alpha1.BackupPolicy{ObjectMeta: meta("standalone"), Spec: componentsv1alpha1.BackupPolicySpec{
 			DatabaseName: "shop", Destination: componentsv1alpha1.BackupDestination{Volume: &componentsv1alpha1.VolumeDestination{}}}},
 	}
 }
 
 // TestControllersReportHonestStatus starts the real manager and checks that each of the four
-// controllers reconciles its kind and reports that it cannot make it Ready yet (no fake Ready),
+// controllers reconciles its kind and reports that it cannot make it Ready yet (no fake Ready: the
+// component controllers do not act yet, and the Stack mirrors its Database's NotImplemented),
 // that observedGeneration follows the spec, that the cache is scoped to the watched namespaces,
 // and that a settled object is not written again.
 func TestControllersReportHonestStatus(t *testing.T) {

@@ -19,17 +19,6 @@ const (
 	DeletionPolicyOrphan DeletionPolicy = "Orphan"
 )
 
-// RetainPolicy says whether data survives the Stack.
-// +kubebuilder:validation:Enum=Retain;Delete
-type RetainPolicy string
-
-const (
-	// Retain keeps the data.
-	Retain RetainPolicy = "Retain"
-	// Delete removes the data.
-	Delete RetainPolicy = "Delete"
-)
-
 // StackSpec is one application: a web tier, its PostgreSQL database and their backups.
 // +kubebuilder:validation:XValidation:rule="has(self.restore) == has(oldSelf.restore) && (!has(self.restore) || self.restore == oldSelf.restore)",message="restore can only be set when the Stack is created and cannot be changed or removed afterwards"
 // +kubebuilder:validation:XValidation:rule="!has(self.restore) || has(self.restore.destination) || has(self.backup)",message="restore needs restore.destination, or spec.backup.destination to find the backup in"
@@ -299,12 +288,12 @@ type DataRetention struct {
 	// persistentVolumeClaims of the database and of Canopy-created backup volumes.
 	// +optional
 	// +kubebuilder:default=Retain
-	PersistentVolumeClaims RetainPolicy `json:"persistentVolumeClaims,omitempty"`
+	PersistentVolumeClaims componentsv1alpha1.RetainPolicy `json:"persistentVolumeClaims,omitempty"`
 
 	// backups written by Canopy at the destination.
 	// +optional
 	// +kubebuilder:default=Retain
-	Backups RetainPolicy `json:"backups,omitempty"`
+	Backups componentsv1alpha1.RetainPolicy `json:"backups,omitempty"`
 }
 
 // RolloutSpec tunes the ordered rollout.

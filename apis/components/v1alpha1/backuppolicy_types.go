@@ -62,6 +62,12 @@ type BackupPolicySpec struct {
 	// +kubebuilder:validation:XValidation:rule="self.matches('^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$')",message="backupRequest must be letters, digits, '-', '_' and '.'"
 	BackupRequest string `json:"backupRequest,omitempty"`
 
+	// backupRetention: Delete removes the backups Canopy wrote (never anything else) when the
+	// BackupPolicy is deleted; Retain (the default) keeps them.
+	// +optional
+	// +kubebuilder:default=Retain
+	BackupRetention RetainPolicy `json:"backupRetention,omitempty"`
+
 	// successfulJobsHistoryLimit keeps this many finished backup Jobs for inspection.
 	// +optional
 	// +kubebuilder:default=3

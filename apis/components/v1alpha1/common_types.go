@@ -8,6 +8,17 @@ import (
 // The building blocks below appear both in the public Stack spec and in the internal component specs,
 // so the validation a user meets on a Stack is the same one the components enforce.
 
+// RetainPolicy says whether data survives the deletion of the object that holds it.
+// +kubebuilder:validation:Enum=Retain;Delete
+type RetainPolicy string
+
+const (
+	// Retain keeps the data.
+	Retain RetainPolicy = "Retain"
+	// Delete removes the data.
+	Delete RetainPolicy = "Delete"
+)
+
 // IssuerReference names a cert-manager issuer that signs Canopy's certificates.
 type IssuerReference struct {
 	// name of the Issuer or ClusterIssuer.

@@ -83,6 +83,12 @@ type DatabaseSpec struct {
 	// +kubebuilder:validation:MaxLength=63
 	CredentialsRotation string `json:"credentialsRotation,omitempty"`
 
+	// volumeRetention: Delete removes the data volume when the Database is deleted; Retain (the
+	// default) keeps it.
+	// +optional
+	// +kubebuilder:default=Retain
+	VolumeRetention RetainPolicy `json:"volumeRetention,omitempty"`
+
 	// readyTimeoutSeconds after a configuration change: a pod that is not ready by then makes the
 	// controller return to the last configuration that was ready.
 	// +optional

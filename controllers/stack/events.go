@@ -1,0 +1,68 @@
+package stack
+
+import (
+	corev1 "k8s.io/api/core/v1"
+
+	canopyv1alpha1 "github.com/canopy-dev/canopy/apis/canopy/v1alpha1"
+	componentsv1alpha1 "github.com/canopy-dev/canopy/apis/components/v1alpha1"
+	"github.com/canopy-dev/canopy/internal/conditions"
+	"github.com/canopy-dev/canopy/internal/metrics"
+)
+
+// recordTransitions emits an event for each phase change between two statuses of a Stack and
+// updates the metrics: readiness, rollout steps, upgrade phases.
+func (r *Reconciler) recordTransitions(before, after *canopyv1alpha1.Stack) {
+	ready := conditions.IsTrue(after, componentsv1alpha1.ConditionReady)
+	value := 0.0
+	if ready {
+		value = 1
+	}
+	metrics.StackReady.WithLabelValues(after.Namespace, after.Name).Set(value)
+
+	if ready && !conditions.IsTrue(before, componentsv1alpha1.ConditionReady) {
+		r.Recorder.Eventf(after, corev1.EventTypeNormal, "Ready", "version %s is serving", after.Status.Version)
+	}
+	if step := rolloutStep(after); step != "" && step != rolloutStep(before) {
+		r.Recorder.Eventf(after, corev1.EventTypeNormal, "Step", "rollout step %s started", step)
+	}
+	if c := conditions.Get(after, componentsv1alpha1.ConditionStalled); c != nil {
+		if old := conditions.Get(before, componentsv1alpha1.ConditionStalled); old == nil || old.Reason != c.Reason {
+			r.Recorder.Event(after, corev1.EventTypeWarning, c.Reason, c.Message)
+		}
+	}
+	if after.Spec.Paused && !conditions.IsTrue(before, canopyv1alpha1.ConditionPaused) {
+		r.Recorder.Event(after, corev1.EventTypeNormal, "Paused", "spec.paused is true: no changes are made")
+	}
+
+	u, old := after.Status.Upgrade, before.Status.Upgrade
+	if u == nil || (old != nil && old.Phase == u.Phase && old.ToVersion == u.ToVersion && old.FromVersion == u.FromVersion) {
+		return
+	}
+	switch u.Phase {
+	case PhaseBackingUp:
+		r.Recorder.Eventf(after, corev1.EventTypeNormal, "UpgradeStarted", "upgrading from %s to %s: taking a pre-upgrade backup", u.FromVersion, u.ToVersion)
+	case PhaseRollingOut:
+		if old != nil && old.Phase == PhaseBackingUp && old.ToVersion == u.ToVersion {
+			r.Recorder.Eventf(after, corev1.EventTypeNormal, "PreUpgradeBackupCompleted", "backup %s taken; rolling out %s", u.BackupName, u.ToVersion)
+		} else {
+			r.Recorder.Eventf(after, corev1.EventTypeNormal, "UpgradeStarted", "upgrading from %s to %s", u.FromVersion, u.ToVersion)
+		}
+	case PhaseSucceeded:
+		metrics.StackUpgrades.WithLabelValues("succeeded").Inc()
+		r.Recorder.Eventf(after, corev1.EventTypeNormal, "UpgradeSucceeded", "version %s is serving", u.ToVersion)
+	case PhaseFailed:
+		metrics.StackUpgrades.WithLabelValues("failed").Inc()
+		if old != nil && old.Phase == PhaseRollingOut {
+			metrics.StackRollbacks.Inc()
+		}
+		r.Recorder.Eventf(after, corev1.EventTypeWarning, componentsv1alpha1.ReasonUpgradeFailed,
+			"upgrade from %s to %s failed, back to %s: %s", u.FromVersion, u.ToVersion, u.FromVersion, u.Message)
+	}
+}
+
+func rolloutStep(s *canopyv1alpha1.Stack) string {
+	if s.Status.Rollout == nil {
+		return ""
+	}
+	return s.Status.Rollout.Step
+}

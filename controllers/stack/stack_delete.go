@@ -1,0 +1,105 @@
+package stack
+
+import (
+	"context"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	canopyv1alpha1 "github.com/canopy-dev/canopy/apis/canopy/v1alpha1"
+	componentsv1alpha1 "github.com/canopy-dev/canopy/apis/components/v1alpha1"
+	"github.com/canopy-dev/canopy/internal/conditions"
+	desired "github.com/canopy-dev/canopy/internal/desired/stack"
+	"github.com/canopy-dev/canopy/internal/patch"
+)
+
+// deletionPredicate lets the start of a deletion through even if nothing else changed.
+type deletionPredicate struct{ predicate.Funcs }
+
+func (deletionPredicate) Update(e event.UpdateEvent) bool {
+	return e.ObjectOld.GetDeletionTimestamp().IsZero() && !e.ObjectNew.GetDeletionTimestamp().IsZero()
+}
+
+// reconcileDelete tears the Stack down. Delete: the children go in reverse rollout order (Frontend,
+// BackupPolicy, Database), each deletion awaited, so the web tier stops before its database; data
+// volumes and backups stay unless the spec asked (the children carry that in volumeRetention and
+// backupRetention). Orphan: the children are deleted with orphan propagation, so the workloads they
+// created lose their owner references and keep running. A child whose CRD is gone counts as gone;
+// a child that does not go away within the step timeout is left behind with a Warning, so the
+// finalizer never wedges.
+func (r *Reconciler) reconcileDelete(ctx context.Context, s *canopyv1alpha1.Stack) (reconcile.Result, error) {
+	if !controllerutil.ContainsFinalizer(s, Finalizer) {
+		return reconcile.Result{}, nil
+	}
+	key := ctrl.ObjectKey{Namespace: s.Namespace, Name: desired.Name(s)}
+	order := []struct {
+		kind string
+		obj  ctrl.Object
+	}{
+		{"Frontend", &componentsv1alpha1.Frontend{}},
+		{"BackupPolicy", &componentsv1alpha1.BackupPolicy{}},
+		{"Database", &componentsv1alpha1.Database{}},
+	}
+	orphan := s.Spec.DeletionPolicy == canopyv1alpha1.DeletionPolicyOrphan
+	propagation := metav1.DeletePropagationBackground
+	if orphan {
+		propagation = metav1.DeletePropagationOrphan
+	}
+	deadline := s.DeletionTimestamp.Add(s.StepTimeout())
+	now := r.Now()
+
+	for _, child := range order {
+		err := r.Get(ctx, key, child.obj)
+		if apierrors.IsNotFound(err) || meta.IsNoMatchError(err) {
+			continue
+		}
+		if err != nil {
+			return reconcile.Result{}, fmt.Errorf("reading the %s: %w", child.kind, err)
+		}
+		if !metav1.IsControlledBy(child.obj, s) {
+			continue // not ours: never delete it
+		}
+		if child.obj.GetDeletionTimestamp().IsZero() {
+			if err := r.Delete(ctx, child.obj, ctrl.PropagationPolicy(propagation)); ctrl.IgnoreNotFound(err) != nil && !meta.IsNoMatchError(err) {
+				return reconcile.Result{}, fmt.Errorf("deleting the %s: %w", child.kind, err)
+			}
+			r.Recorder.Eventf(s, corev1.EventTypeNormal, "Deleting", "deleting the %s %s (%s)", child.kind, key.Name, propagation)
+		}
+		if orphan {
+			continue // orphaning is done by the garbage collector; nothing to wait for
+		}
+		if now.Before(deadline) {
+			if err := r.markDeleting(ctx, s, fmt.Sprintf("waiting for the %s %s to be deleted", child.kind, key.Name)); err != nil {
+				return reconcile.Result{}, err
+			}
+			// The child's disappearance is watched; the requeue only enforces the deadline.
+			return reconcile.Result{RequeueAfter: deadline.Sub(now)}, nil
+		}
+		r.Recorder.Eventf(s, corev1.EventTypeWarning, "DeletionTimeout",
+			"the %s %s was not deleted within %s; continuing without it (remove its finalizers to let it go)", child.kind, key.Name, s.StepTimeout())
+	}
+
+	base := s.DeepCopy()
+	controllerutil.RemoveFinalizer(s, Finalizer)
+	if err := r.Patch(ctx, s, ctrl.MergeFrom(base)); err != nil {
+		return reconcile.Result{}, ctrl.IgnoreNotFound(err)
+	}
+	r.Recorder.Eventf(s, corev1.EventTypeNormal, "Deleted", "torn down with deletionPolicy %s", s.Spec.DeletionPolicy)
+	return reconcile.Result{}, nil
+}
+
+// markDeleting says in status what the deletion waits for.
+func (r *Reconciler) markDeleting(ctx context.Context, s *canopyv1alpha1.Stack, msg string) error {
+	before := s.DeepCopy()
+	conditions.MarkReconciling(s, ReasonDeleting, msg)
+	return patch.Status(ctx, r.Client, s, before, func(x *canopyv1alpha1.Stack) any { return x.Status })
+}
+

@@ -1,0 +1,199 @@
+// Package stack computes, from a Stack alone, the specs of its three internal objects: Database,
+// Frontend and BackupPolicy. The functions are pure (no client) and tested with golden files; the
+// stack controller applies what they return.
+package stack
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	canopyv1alpha1 "github.com/canopy-dev/canopy/apis/canopy/v1alpha1"
+	componentsv1alpha1 "github.com/canopy-dev/canopy/apis/components/v1alpha1"
+)
+
+// Standard labels on every object the stack controller creates.
+const (
+	LabelName      = "app.kubernetes.io/name"
+	LabelInstance  = "app.kubernetes.io/instance"
+	LabelComponent = "app.kubernetes.io/component"
+	LabelPartOf    = "app.kubernetes.io/part-of"
+	LabelManagedBy = "app.kubernetes.io/managed-by"
+	LabelVersion   = "app.kubernetes.io/version"
+	// LabelStack names the owning Stack; selectors (NetworkPolicy clients) use it.
+	LabelStack = "canopy.dev/stack"
+
+	// ManagedBy is the value of app.kubernetes.io/managed-by.
+	ManagedBy = "canopy"
+
+	ComponentDatabase = "database"
+	ComponentFrontend = "frontend"
+	ComponentBackup   = "backup"
+)
+
+// Labels returns the labels of a Stack's child of the given component.
+func Labels(s *canopyv1alpha1.Stack, component string) map[string]string {
+	return map[string]string{
+		LabelName:      s.Name,
+		LabelInstance:  s.Name,
+		LabelComponent: component,
+		LabelPartOf:    "canopy",
+		LabelManagedBy: ManagedBy,
+		LabelStack:     s.Name,
+	}
+}
+
+// Name is the name of every child of a Stack: the kinds differ, so the Stack's own name is free.
+func Name(s *canopyv1alpha1.Stack) string { return s.Name }
+
+func objectMeta(s *canopyv1alpha1.Stack, component string) metav1.ObjectMeta {
+	return metav1.ObjectMeta{
+		Name:      Name(s),
+		Namespace: s.Namespace,
+		Labels:    Labels(s, component),
+		OwnerReferences: []metav1.OwnerReference{{
+			APIVersion:         canopyv1alpha1.GroupVersion.String(),
+			Kind:               "Stack",
+			Name:               s.Name,
+			UID:                s.UID,
+			Controller:         ptr.To(true),
+			BlockOwnerDeletion: ptr.To(true),
+		}},
+	}
+}
+
+// Database returns the desired Database of a Stack.
+func Database(s *canopyv1alpha1.Stack) *componentsv1alpha1.Database {
+	d := s.Spec.Database
+	db := &componentsv1alpha1.Database{
+		TypeMeta:   metav1.TypeMeta{APIVersion: componentsv1alpha1.GroupVersion.String(), Kind: "Database"},
+		ObjectMeta: objectMeta(s, ComponentDatabase),
+		Spec: componentsv1alpha1.DatabaseSpec{
+			Version:                  d.Version,
+			Image:                    d.Image,
+			AllowMajorVersionUpgrade: d.AllowMajorVersionUpgrade,
+			Storage:                  d.Storage,
+			Resources:                d.Resources,
+			ExpectedConnections:      d.ExpectedConnections,
+			Parameters:               d.Parameters,
+			CredentialsRotation:      d.CredentialsRotation,
+			TLS:                      s.Spec.TLS,
+			// Only this Stack's web tier and backup jobs may connect.
+			Clients: []metav1.LabelSelector{
+				{MatchLabels: map[string]string{LabelStack: s.Name, LabelComponent: ComponentFrontend}},
+				{MatchLabels: map[string]string{LabelStack: s.Name, LabelComponent: ComponentBackup}},
+			},
+			VolumeRetention: dataRetention(s).PersistentVolumeClaims,
+		},
+	}
+	if s.Spec.Monitoring != nil {
+		db.Spec.Monitoring = &componentsv1alpha1.DatabaseMonitoringSpec{MonitoringSpec: *s.Spec.Monitoring}
+	}
+	if r := s.Spec.Restore; r != nil {
+		db.Spec.Bootstrap = &componentsv1alpha1.DatabaseBootstrap{FromBackup: componentsv1alpha1.BackupSource{
+			BackupName:  r.BackupName,
+			Destination: restoreDestination(s, r.Destination),
+		}}
+	}
+	return db
+}
+
+// FrontendInput is what the Frontend's spec needs besides the Stack: the version to run (chosen by
+// the upgrade orchestration) and the database's credentials Secret (from the Database's status).
+type FrontendInput struct {
+	Version               string
+	CredentialsSecretName string
+}
+
+// Frontend returns the desired Frontend of a Stack.
+func Frontend(s *canopyv1alpha1.Stack, in FrontendInput) *componentsv1alpha1.Frontend {
+	f := s.Spec.Frontend
+	fe := &componentsv1alpha1.Frontend{
+		TypeMeta:   metav1.TypeMeta{APIVersion: componentsv1alpha1.GroupVersion.String(), Kind: "Frontend"},
+		ObjectMeta: objectMeta(s, ComponentFrontend),
+		Spec: componentsv1alpha1.FrontendSpec{
+			Image:                   f.Image,
+			Version:                 in.Version,
+			Replicas:                f.Replicas,
+			Autoscaling:             f.Autoscaling,
+			Port:                    f.Port,
+			Env:                     f.Env,
+			Resources:               f.Resources,
+			Probes:                  f.Probes,
+			Ingress:                 f.Ingress,
+			Migration:               f.Migration,
+			ProgressDeadlineSeconds: f.ProgressDeadlineSeconds,
+			ImagePullSecrets:        f.ImagePullSecrets,
+		},
+	}
+	if f.Ingress != nil {
+		fe.Spec.TLS = s.Spec.TLS
+	}
+	if s.Spec.Monitoring != nil {
+		fe.Spec.Monitoring = &componentsv1alpha1.FrontendMonitoringSpec{MonitoringSpec: *s.Spec.Monitoring, Path: f.MetricsPath}
+	}
+	if in.CredentialsSecretName != "" {
+		fe.Spec.Database = &componentsv1alpha1.DatabaseConnection{CredentialsSecretName: in.CredentialsSecretName}
+	}
+	return fe
+}
+
+// BackupInput is what the BackupPolicy's spec needs besides the Stack: the version serving (written
+// into each backup's manifest) and the token of the on-demand backup the orchestration requests.
+type BackupInput struct {
+	AppVersion    string
+	BackupRequest string
+}
+
+// BackupPolicy returns the desired BackupPolicy of a Stack, or nil when the Stack takes no backups.
+// The canopy.dev/backup-now annotation of the Stack is passed on, so that its backup controller
+// sees a user's request without reading the Stack.
+func BackupPolicy(s *canopyv1alpha1.Stack, in BackupInput) *componentsv1alpha1.BackupPolicy {
+	b := s.Spec.Backup
+	if b == nil {
+		return nil
+	}
+	bp := &componentsv1alpha1.BackupPolicy{
+		TypeMeta:   metav1.TypeMeta{APIVersion: componentsv1alpha1.GroupVersion.String(), Kind: "BackupPolicy"},
+		ObjectMeta: objectMeta(s, ComponentBackup),
+		Spec: componentsv1alpha1.BackupPolicySpec{
+			DatabaseName:    Name(s),
+			StackName:       s.Name,
+			AppVersion:      in.AppVersion,
+			Schedule:        b.Schedule,
+			TimeZone:        b.TimeZone,
+			Suspend:         b.Suspend,
+			Destination:     b.Destination,
+			Retention:       b.Retention,
+			BackupRequest:   in.BackupRequest,
+			TimeoutSeconds:  b.TimeoutSeconds,
+			BackupRetention: dataRetention(s).Backups,
+		},
+	}
+	if v, ok := s.Annotations[canopyv1alpha1.AnnotationBackupNow]; ok {
+		bp.Annotations = map[string]string{canopyv1alpha1.AnnotationBackupNow: v}
+	}
+	return bp
+}
+
+func dataRetention(s *canopyv1alpha1.Stack) canopyv1alpha1.DataRetention {
+	r := canopyv1alpha1.DataRetention{PersistentVolumeClaims: componentsv1alpha1.Retain, Backups: componentsv1alpha1.Retain}
+	if d := s.Spec.DataRetention; d != nil && s.Spec.DeletionPolicy != canopyv1alpha1.DeletionPolicyOrphan {
+		if d.PersistentVolumeClaims != "" {
+			r.PersistentVolumeClaims = d.PersistentVolumeClaims
+		}
+		if d.Backups != "" {
+			r.Backups = d.Backups
+		}
+	}
+	return r
+}
+
+func restoreDestination(s *canopyv1alpha1.Stack, explicit *componentsv1alpha1.BackupDestination) componentsv1alpha1.BackupDestination {
+	if explicit != nil {
+		return *explicit
+	}
+	if s.Spec.Backup != nil {
+		return s.Spec.Backup.Destination
+	}
+	return componentsv1alpha1.BackupDestination{}
+}

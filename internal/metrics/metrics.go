@@ -1,0 +1,39 @@
+// Package metrics defines Canopy's Prometheus metrics, registered with controller-runtime's
+// registry so that the manager's secured /metrics endpoint serves them.
+package metrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+)
+
+var (
+	// StackReady is 1 for a Ready Stack and 0 otherwise, per Stack.
+	StackReady = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "canopy_stack_ready",
+		Help: "Whether a Stack is Ready (1) or not (0).",
+	}, []string{"namespace", "stack"})
+
+	// StackUpgrades counts finished upgrades by result (succeeded, failed).
+	StackUpgrades = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "canopy_stack_upgrades_total",
+		Help: "Finished Stack version upgrades, by result.",
+	}, []string{"result"})
+
+	// StackRollbacks counts upgrades that were rolled back to the previous version.
+	StackRollbacks = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "canopy_stack_rollbacks_total",
+		Help: "Stack upgrades rolled back to the last good version.",
+	})
+
+	// DriftCorrections counts manual changes to internal objects that Canopy overwrote, and deleted
+	// internal objects it recreated, by kind and action.
+	DriftCorrections = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "canopy_drift_corrections_total",
+		Help: "Internal objects whose manual changes were reverted (overwritten) or that were recreated after deletion.",
+	}, []string{"kind", "action"})
+)
+
+func init() {
+	ctrlmetrics.Registry.MustRegister(StackReady, StackUpgrades, StackRollbacks, DriftCorrections)
+}
