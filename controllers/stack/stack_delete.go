@@ -102,4 +102,3 @@ func (r *Reconciler) markDeleting(ctx context.Context, s *canopyv1alpha1.Stack, 
 	conditions.MarkReconciling(s, ReasonDeleting, msg)
 	return patch.Status(ctx, r.Client, s, before, func(x *canopyv1alpha1.Stack) any { return x.Status })
 }
-

@@ -77,7 +77,7 @@ func TestDecideUpgrade(t *testing.T) {
 		{name: "first rollout completes when the frontend serves", stack: testStack("1.0", "", true, nil), fe: frontend("1.0", true),
 			wantFE: "1.0", wantServing: "1.0"},
 		{name: "first rollout: a stale frontend status is not trusted", stack: testStack("1.0", "", true, nil),
-			fe: func() *componentsv1alpha1.Frontend { f := frontend("1.0", true); f.Generation = 4; return f }(),
+			fe:     func() *componentsv1alpha1.Frontend { f := frontend("1.0", true); f.Generation = 4; return f }(),
 			wantFE: "1.0", wantServing: ""},
 		{name: "steady state", stack: testStack("1.0", "1.0", true, nil), fe: frontend("1.0", true), bp: policy("", "", "", ""),
 			wantFE: "1.0", wantServing: "1.0"},
