@@ -107,23 +107,33 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if !s.Spec.Paused {
 		if err := r.applyChildren(ctx, s, o, d); err != nil {
 			var conflict *nameConflictError
-			if !errors.As(err, &conflict) {
+			switch {
+			case errors.As(err, &conflict):
+				// A user must act (rename, delete or label the object).
+				conditions.MarkStalled(s, ReasonNameConflict, conflict.Error())
+			case apierrors.IsInvalid(err):
+				// The API server refused a child built from this Stack (for example an adopted
+				// object that the Stack's spec cannot legally replace): the spec must change.
+				conditions.MarkStalled(s, ReasonChildRejected, err.Error())
+			default:
 				return ctrl.Result{}, err
 			}
-			// A user must act (rename, delete or label the object); nothing watches that object,
-			// so look again later.
-			conditions.MarkStalled(s, ReasonNameConflict, conflict.Error())
+			// Nothing watches the foreign object a user fixes, so look again later.
 			s.Status.ObservedGeneration = s.Generation
+			if err := patch.Status(ctx, r.Client, s, before, func(x *canopyv1alpha1.Stack) any { return x.Status }); err != nil {
+				return ctrl.Result{}, err
+			}
 			r.recordTransitions(before, s)
-			return ctrl.Result{RequeueAfter: time.Minute}, patch.Status(ctx, r.Client, s, before, func(x *canopyv1alpha1.Stack) any { return x.Status })
+			return ctrl.Result{RequeueAfter: time.Minute}, nil
 		}
 	}
 	requeue := computeStatus(s, o, d, now)
 	s.Status.ObservedGeneration = s.Generation
-	r.recordTransitions(before, s)
 	if err := patch.Status(ctx, r.Client, s, before, func(x *canopyv1alpha1.Stack) any { return x.Status }); err != nil {
 		return ctrl.Result{}, err
 	}
+	// Only after the status landed: a reconcile from a stale read fails its patch and records nothing.
+	r.recordTransitions(before, s)
 	if err := r.updateGate(ctx); err != nil {
 		logger.Error(err, "updating OLM's Upgradeable condition")
 	}
@@ -183,7 +193,13 @@ func (r *Reconciler) applyChildren(ctx context.Context, s *canopyv1alpha1.Stack,
 		return err
 	}
 	dbReady := o.db != nil && conditions.IsTrue(o.db, componentsv1alpha1.ConditionReady)
-	if bp := desired.BackupPolicy(s, desired.BackupInput{AppVersion: d.serving, BackupRequest: d.backupRequest}); bp != nil {
+	// Backups record the version serving; before the first rollout, the version being installed
+	// (so that the policy's spec does not change when the first rollout completes).
+	appVersion := d.serving
+	if appVersion == "" {
+		appVersion = s.Spec.Version
+	}
+	if bp := desired.BackupPolicy(s, desired.BackupInput{AppVersion: appVersion, BackupRequest: d.backupRequest}); bp != nil {
 		if dbReady || o.bp != nil {
 			if err := r.applyChild(ctx, s, "BackupPolicy", bp, asObject(o.bp)); err != nil {
 				return err

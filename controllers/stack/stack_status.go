@@ -34,6 +34,7 @@ const (
 	ReasonNoUpgrade         = "NoUpgradeInProgress"
 	ReasonDeleting          = "Deleting"
 	ReasonNameConflict      = "NameConflict"
+	ReasonChildRejected     = "ChildRejected"
 )
 
 // observed holds the children as read from the cache; nil when absent. missingCRD names the kinds

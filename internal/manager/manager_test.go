@@ -85,8 +85,9 @@ func TestControllersReportHonestStatus(t *testing.T) {
 			if err := e.Client.Get(ctx, client.ObjectKeyFromObject(obj), obj); err != nil {
 				return false
 			}
-			return conditions.Get(obj, componentsv1alpha1.ConditionReady) != nil
-		}, 30*time.Second, 50*time.Millisecond, "%s got no Ready condition", kind)
+			c := conditions.Get(obj, componentsv1alpha1.ConditionReady)
+			return c != nil && c.Reason == componentsv1alpha1.ReasonNotImplemented
+		}, 30*time.Second, 50*time.Millisecond, "%s does not report NotImplemented", kind)
 		ready := conditions.Get(obj, componentsv1alpha1.ConditionReady)
 		require.Equal(t, metav1.ConditionFalse, ready.Status, kind)
 		require.Equal(t, componentsv1alpha1.ReasonNotImplemented, ready.Reason, kind)

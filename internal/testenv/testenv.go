@@ -20,12 +20,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/canopy-dev/canopy/internal/scheme"
 )
@@ -102,6 +105,13 @@ func Main(m *testing.M, env **Env, opts Options) int {
 		return 1
 	}
 	*env = e
+	// Controllers log through controller-runtime; tests read their effects, not their logs, unless
+	// CANOPY_TEST_LOG=1 asks for them.
+	if os.Getenv("CANOPY_TEST_LOG") == "1" {
+		ctrllog.SetLogger(zap.New(zap.UseDevMode(true), zap.WriteTo(os.Stderr)))
+	} else {
+		ctrllog.SetLogger(logr.Discard())
+	}
 	code := m.Run()
 	if err := e.Stop(); err != nil {
 		fmt.Fprintln(os.Stderr, "testenv: stopping:", err)

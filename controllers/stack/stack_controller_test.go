@@ -1,0 +1,387 @@
+package stack
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/tools/record"
+	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	canopyv1alpha1 "github.com/canopy-dev/canopy/apis/canopy/v1alpha1"
+	componentsv1alpha1 "github.com/canopy-dev/canopy/apis/components/v1alpha1"
+	"github.com/canopy-dev/canopy/internal/conditions"
+	desired "github.com/canopy-dev/canopy/internal/desired/stack"
+	"github.com/canopy-dev/canopy/internal/metrics"
+)
+
+func kstatus(t *testing.T, s *canopyv1alpha1.Stack) status.Status {
+	t.Helper()
+	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(s)
+	require.NoError(t, err)
+	res, err := status.Compute(&unstructured.Unstructured{Object: m})
+	require.NoError(t, err)
+	return res.Status
+}
+
+// TestOrderedRolloutToReady: the Database comes first; the BackupPolicy and the Frontend only once
+// it is Ready; the Stack is Ready (kstatus Current) once all three are; and a reconcile of the Ready
+// Stack then sends nothing to the API server.
+func TestOrderedRolloutToReady(t *testing.T) {
+	h := start(t)
+	h.newStack("shop", "1.0")
+
+	// The reconcile that created the Database also wrote the status naming the Database step; by
+	// then it had not created the other two.
+	h.eventually(func() bool {
+		s := h.stack("shop")
+		return s.Status.Rollout != nil && s.Status.Rollout.Step == StepDatabase
+	}, "the Stack reports the Database step")
+	db := &componentsv1alpha1.Database{}
+	require.NoError(t, h.get(db, "shop"))
+	require.True(t, apierrors.IsNotFound(h.get(&componentsv1alpha1.Frontend{}, "shop")), "no Frontend before the Database is Ready")
+	require.True(t, apierrors.IsNotFound(h.get(&componentsv1alpha1.BackupPolicy{}, "shop")), "no BackupPolicy before the Database is Ready")
+	s := h.stack("shop")
+	require.Equal(t, status.InProgressStatus, kstatus(t, s))
+	require.Equal(t, ReasonWaitingForDB, conditions.Get(s, canopyv1alpha1.ConditionFrontendReady).Reason)
+	require.True(t, metav1.IsControlledBy(db, s))
+	require.Equal(t, "database", db.Labels[desired.LabelComponent])
+	require.Contains(t, s.Finalizers, Finalizer)
+
+	h.databaseReady("shop")
+	fe, bp := &componentsv1alpha1.Frontend{}, &componentsv1alpha1.BackupPolicy{}
+	h.eventually(func() bool { return h.get(fe, "shop") == nil && h.get(bp, "shop") == nil }, "Frontend and BackupPolicy follow a Ready Database")
+	require.Equal(t, "1.0", fe.Spec.Version)
+	require.Equal(t, "shop-db-credentials", fe.Spec.Database.CredentialsSecretName, "the connection comes from the Database's status")
+	require.Equal(t, "shop", bp.Spec.DatabaseName)
+
+	h.backupReady("shop", nil)
+	h.frontendServing("shop", "1.0")
+	h.waitReady("shop")
+	s = h.stack("shop")
+	require.Equal(t, status.CurrentStatus, kstatus(t, s))
+	require.Equal(t, "1.0", s.Status.Version)
+	require.Equal(t, "https://shop.example.com", s.Status.URL)
+	require.Equal(t, "shop-postgres."+h.ns+".svc:5432", s.Status.DatabaseEndpoint)
+	require.Equal(t, "shop-db-credentials", s.Status.CredentialsSecretName)
+	require.Equal(t, "shop-nightly", s.Status.LastBackup.Name)
+	require.Equal(t, "17.2", s.Status.Components.Database.ObservedVersion)
+	require.Nil(t, s.Status.Rollout)
+	for _, c := range []string{canopyv1alpha1.ConditionDatabaseReady, canopyv1alpha1.ConditionFrontendReady, canopyv1alpha1.ConditionBackupReady, canopyv1alpha1.ConditionUpgradeable} {
+		require.True(t, conditions.IsTrue(s, c), c)
+	}
+	require.Nil(t, conditions.Get(s, componentsv1alpha1.ConditionReconciling))
+	require.Nil(t, conditions.Get(s, componentsv1alpha1.ConditionStalled))
+	h.waitEvent(s, "Ready")
+	require.Equal(t, 1.0, testutil.ToFloat64(metrics.StackReady.WithLabelValues(h.ns, "shop")))
+
+	// Steady state: reconciling the Ready Stack writes nothing. The reconciler reads through the
+	// manager's cache, exactly as in production; the cache has caught up once the Stack is Ready.
+	counter := &writeCounter{Client: h.mgr.GetClient()}
+	quiet := &Reconciler{Client: counter, Recorder: record.NewFakeRecorder(10), Now: time.Now}
+	for range 3 {
+		_, err := quiet.Reconcile(context.Background(), ctrl.Request{NamespacedName: h.key("shop")})
+		require.NoError(t, err)
+	}
+	require.Zero(t, counter.writes.Load(), "a reconcile of an unchanged, Ready Stack must not write")
+	require.Equal(t, s.ResourceVersion, h.stack("shop").ResourceVersion)
+}
+
+// TestStatusShowsEveryFailingChild: two children failing at once are both named.
+func TestStatusShowsEveryFailingChild(t *testing.T) {
+	h := start(t)
+	h.newStack("multi", "1.0")
+	h.eventually(func() bool { return h.get(&componentsv1alpha1.Database{}, "multi") == nil }, "the Database is created")
+	h.databaseReady("multi")
+	h.eventually(func() bool { return h.get(&componentsv1alpha1.BackupPolicy{}, "multi") == nil }, "the BackupPolicy is created")
+	setStatus(h, "multi", func() *componentsv1alpha1.Frontend { return &componentsv1alpha1.Frontend{} }, func(f *componentsv1alpha1.Frontend) {
+		f.Status.ObservedGeneration = f.Generation
+		f.Status.Conditions = []metav1.Condition{
+			{Type: componentsv1alpha1.ConditionReady, Status: metav1.ConditionFalse, Reason: "ImagePullBackOff", Message: "image ghcr.io/acme/shop:1.0 not found", LastTransitionTime: metav1.Now()},
+			{Type: componentsv1alpha1.ConditionStalled, Status: metav1.ConditionTrue, Reason: "ImagePullBackOff", Message: "image ghcr.io/acme/shop:1.0 not found", LastTransitionTime: metav1.Now()},
+		}
+	})
+	setStatus(h, "multi", func() *componentsv1alpha1.BackupPolicy { return &componentsv1alpha1.BackupPolicy{} }, func(b *componentsv1alpha1.BackupPolicy) {
+		b.Status.ObservedGeneration = b.Generation
+		b.Status.Conditions = []metav1.Condition{{Type: componentsv1alpha1.ConditionReady, Status: metav1.ConditionFalse, Reason: "VolumePending", Message: "backup volume is Pending", LastTransitionTime: metav1.Now()}}
+	})
+	h.eventually(func() bool {
+		s := h.stack("multi")
+		ready := conditions.Get(s, componentsv1alpha1.ConditionReady)
+		return ready != nil && conditions.IsTrue(s, componentsv1alpha1.ConditionStalled) &&
+			containsAll(ready.Message, "frontend: image ghcr.io/acme/shop:1.0 not found", "backup: backup volume is Pending")
+	}, "the Stack names both failures")
+	s := h.stack("multi")
+	require.Equal(t, status.FailedStatus, kstatus(t, s))
+	require.Equal(t, "ImagePullBackOff", s.Status.Components.Frontend.Reason)
+	require.Equal(t, "VolumePending", s.Status.Components.Backup.Reason)
+	require.True(t, s.Status.Components.Database.Ready)
+}
+
+func containsAll(s string, parts ...string) bool {
+	for _, p := range parts {
+		if !contains(s, p) {
+			return false
+		}
+	}
+	return true
+}
+
+func contains(s, sub string) bool {
+	return len(sub) == 0 || (len(s) >= len(sub) && (s[:len(sub)] == sub || contains(s[1:], sub)))
+}
+
+// TestUpgradeAwaitsBackupThenSucceeds: the pre-upgrade backup is requested and awaited before the
+// Frontend moves; OLM is told not to upgrade Canopy meanwhile.
+func TestUpgradeAwaitsBackupThenSucceeds(t *testing.T) {
+	h := start(t)
+	h.readyStack("up", "1.0")
+	h.updateStack("up", func(s *canopyv1alpha1.Stack) { s.Spec.Version = "2.0" })
+
+	bp := &componentsv1alpha1.BackupPolicy{}
+	h.eventually(func() bool {
+		return h.get(bp, "up") == nil && bp.Spec.BackupRequest != "" && h.stack("up").Status.Upgrade != nil
+	}, "a pre-upgrade backup is requested")
+	s := h.stack("up")
+	require.Equal(t, PhaseBackingUp, s.Status.Upgrade.Phase)
+	require.Equal(t, bp.Spec.BackupRequest, s.Status.Upgrade.BackupRequest)
+	require.False(t, conditions.IsTrue(s, canopyv1alpha1.ConditionUpgradeable))
+	require.Equal(t, "1.0", s.Status.Version, "status.version is the version serving, not the one requested")
+	fe := &componentsv1alpha1.Frontend{}
+	require.NoError(t, h.get(fe, "up"))
+	require.Equal(t, "1.0", fe.Spec.Version, "the Frontend waits for the backup")
+
+	h.backupReady("up", &componentsv1alpha1.BackupRequestStatus{ID: bp.Spec.BackupRequest, Phase: componentsv1alpha1.PhaseSucceeded, BackupName: "up-pre-upgrade"})
+	h.eventually(func() bool { return h.get(fe, "up") == nil && fe.Spec.Version == "2.0" }, "the Frontend moves to 2.0 after the backup")
+	require.Equal(t, "1.0", h.stack("up").Status.Version)
+
+	h.frontendServing("up", "2.0")
+	// The new serving version reaches the BackupPolicy (it is recorded in each backup); its
+	// controller observes that spec.
+	h.eventually(func() bool { return h.get(bp, "up") == nil && bp.Spec.AppVersion == "2.0" }, "backups record the new version")
+	h.backupReady("up", &componentsv1alpha1.BackupRequestStatus{ID: bp.Spec.BackupRequest, Phase: componentsv1alpha1.PhaseSucceeded, BackupName: "up-pre-upgrade"})
+	h.waitReady("up")
+	s = h.stack("up")
+	require.Equal(t, "2.0", s.Status.Version)
+	require.Equal(t, PhaseSucceeded, s.Status.Upgrade.Phase)
+	require.Equal(t, "up-pre-upgrade", s.Status.Upgrade.BackupName)
+	require.True(t, conditions.IsTrue(s, canopyv1alpha1.ConditionUpgradeable))
+	h.eventually(func() bool {
+		hist := h.gate.history()
+		return len(hist) >= 3 && !hist[len(hist)-2] && hist[len(hist)-1]
+	}, "OLM's Upgradeable went false during the upgrade and back to true: %v", h.gate.history())
+	h.waitEvent(s, "PreUpgradeBackupCompleted")
+	h.waitEvent(s, "UpgradeSucceeded")
+}
+
+// TestUpgradeFailureRollsBack: the Frontend reports the new version failed; the Stack returns it to
+// the last good version, keeps status.version, and reports UpgradeFailed with the child's message.
+func TestUpgradeFailureRollsBack(t *testing.T) {
+	h := start(t)
+	noBackup := func(s *canopyv1alpha1.Stack) { s.Spec.Backup = nil }
+	h.readyStack("rb", "1.0", noBackup)
+	rollbacks := testutil.ToFloat64(metrics.StackRollbacks)
+	h.updateStack("rb", func(s *canopyv1alpha1.Stack) { s.Spec.Version = "2.0" })
+	fe := &componentsv1alpha1.Frontend{}
+	h.eventually(func() bool { return h.get(fe, "rb") == nil && fe.Spec.Version == "2.0" }, "the Frontend moves to 2.0")
+
+	setStatus(h, "rb", func() *componentsv1alpha1.Frontend { return &componentsv1alpha1.Frontend{} }, func(f *componentsv1alpha1.Frontend) {
+		f.Status.ObservedGeneration = f.Generation
+		f.Status.DesiredVersion, f.Status.Version, f.Status.FailedVersion = "2.0", "1.0", "2.0"
+		msg := "Deployment rb-web exceeded its progress deadline: 0 of 2 pods of 2.0 available"
+		f.Status.Conditions = []metav1.Condition{
+			{Type: componentsv1alpha1.ConditionReady, Status: metav1.ConditionFalse, Reason: componentsv1alpha1.ReasonRolloutFailed, Message: msg, LastTransitionTime: metav1.Now()},
+			{Type: componentsv1alpha1.ConditionDegraded, Status: metav1.ConditionTrue, Reason: componentsv1alpha1.ReasonRolloutFailed, Message: msg, LastTransitionTime: metav1.Now()},
+		}
+	})
+	h.eventually(func() bool { return h.get(fe, "rb") == nil && fe.Spec.Version == "1.0" }, "the Frontend returns to 1.0")
+	h.eventually(func() bool { return conditions.IsTrue(h.stack("rb"), componentsv1alpha1.ConditionDegraded) }, "the Stack is Degraded")
+	s := h.stack("rb")
+	require.Equal(t, "1.0", s.Status.Version)
+	require.Equal(t, PhaseFailed, s.Status.Upgrade.Phase)
+	degraded := conditions.Get(s, componentsv1alpha1.ConditionDegraded)
+	require.Equal(t, componentsv1alpha1.ReasonUpgradeFailed, degraded.Reason)
+	require.Contains(t, degraded.Message, "exceeded its progress deadline")
+	require.Equal(t, componentsv1alpha1.ReasonUpgradeFailed, conditions.Get(s, componentsv1alpha1.ConditionStalled).Reason)
+	require.Equal(t, status.FailedStatus, kstatus(t, s))
+	require.True(t, conditions.IsTrue(s, canopyv1alpha1.ConditionUpgradeable), "a finished (failed) upgrade no longer holds OLM back")
+	h.waitEvent(s, componentsv1alpha1.ReasonUpgradeFailed)
+	require.Equal(t, rollbacks+1, testutil.ToFloat64(metrics.StackRollbacks))
+}
+
+// TestDriftIsReverted: a manual edit of a child's spec is overwritten, with a Warning event and a
+// counter.
+func TestDriftIsReverted(t *testing.T) {
+	h := start(t)
+	s := h.readyStack("drift", "1.0")
+	before := testutil.ToFloat64(metrics.DriftCorrections.WithLabelValues("Database", "overwritten"))
+	db := &componentsv1alpha1.Database{}
+	require.NoError(t, h.get(db, "drift"))
+	require.Equal(t, int32(100), db.Spec.ExpectedConnections)
+	db.Spec.ExpectedConnections = 500
+	require.NoError(t, h.c.Update(context.Background(), db))
+
+	h.eventually(func() bool { return h.get(db, "drift") == nil && db.Spec.ExpectedConnections == 100 }, "the manual edit is reverted")
+	h.waitEvent(s, "Overwritten")
+	require.Equal(t, before+1, testutil.ToFloat64(metrics.DriftCorrections.WithLabelValues("Database", "overwritten")))
+}
+
+// TestDeletedChildIsRecreated: a deleted child comes back, with a Warning event.
+func TestDeletedChildIsRecreated(t *testing.T) {
+	h := start(t)
+	s := h.readyStack("again", "1.0")
+	fe := &componentsv1alpha1.Frontend{}
+	require.NoError(t, h.get(fe, "again"))
+	oldUID := fe.UID
+	require.NoError(t, h.c.Delete(context.Background(), fe))
+	h.eventually(func() bool { return h.get(fe, "again") == nil && fe.UID != oldUID }, "the Frontend is recreated")
+	h.waitEvent(s, "Recreated")
+}
+
+// TestDeletePolicyTearsDownInReverseOrderAndKeepsVolumes: with deletionPolicy Delete the Frontend
+// goes first and is awaited before the Database; a data volume survives.
+func TestDeletePolicyTearsDownInReverseOrderAndKeepsVolumes(t *testing.T) {
+	h := start(t)
+	ctx := context.Background()
+	h.readyStack("gone", "1.0")
+	// The volume the database controller's StatefulSet would have created.
+	pvc := &corev1.PersistentVolumeClaim{
+		ObjectMeta: metav1.ObjectMeta{Namespace: h.ns, Name: "data-gone-postgres-0", Labels: map[string]string{desired.LabelStack: "gone"}},
+		Spec: corev1.PersistentVolumeClaimSpec{AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+			Resources: corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}}},
+	}
+	require.NoError(t, h.c.Create(ctx, pvc))
+	// Hold the Frontend in deletion to observe the order.
+	fe := &componentsv1alpha1.Frontend{}
+	require.NoError(t, h.get(fe, "gone"))
+	controllerutil.AddFinalizer(fe, "test.canopy.dev/hold")
+	require.NoError(t, h.c.Update(ctx, fe))
+
+	require.NoError(t, h.c.Delete(ctx, h.stack("gone")))
+	h.eventually(func() bool { return h.get(fe, "gone") == nil && !fe.DeletionTimestamp.IsZero() }, "the Frontend is deleted first")
+	h.eventually(func() bool {
+		ready := conditions.Get(h.stack("gone"), componentsv1alpha1.ConditionReady)
+		return ready != nil && ready.Reason == ReasonDeleting && contains(ready.Message, "waiting for the Frontend")
+	}, "the deletion says what it waits for")
+	db := &componentsv1alpha1.Database{}
+	require.NoError(t, h.get(db, "gone"))
+	require.True(t, db.DeletionTimestamp.IsZero(), "the Database waits for the Frontend to go")
+
+	controllerutil.RemoveFinalizer(fe, "test.canopy.dev/hold")
+	require.NoError(t, h.c.Update(ctx, fe))
+	h.eventually(func() bool { return apierrors.IsNotFound(h.get(&canopyv1alpha1.Stack{}, "gone")) }, "the Stack is gone")
+	require.True(t, apierrors.IsNotFound(h.get(&componentsv1alpha1.Database{}, "gone")))
+	require.True(t, apierrors.IsNotFound(h.get(&componentsv1alpha1.BackupPolicy{}, "gone")))
+	require.True(t, apierrors.IsNotFound(h.get(&componentsv1alpha1.Frontend{}, "gone")))
+	require.NoError(t, h.get(&corev1.PersistentVolumeClaim{}, pvc.Name), "the data volume survives")
+}
+
+// TestOrphanPolicyOrphansChildren: with Orphan the children are deleted with orphan propagation, so
+// the garbage collector strips their workloads' owner references, and the Stack goes at once.
+func TestOrphanPolicyOrphansChildren(t *testing.T) {
+	h := start(t)
+	h.readyStack("keep", "1.0", func(s *canopyv1alpha1.Stack) { s.Spec.DeletionPolicy = canopyv1alpha1.DeletionPolicyOrphan })
+	require.NoError(t, h.c.Delete(context.Background(), h.stack("keep")))
+	h.eventually(func() bool { return apierrors.IsNotFound(h.get(&canopyv1alpha1.Stack{}, "keep")) }, "the Stack is gone")
+	// envtest runs no garbage collector: the children stay with the API server's orphan finalizer,
+	// which the collector honours by orphaning their dependents before removing them.
+	for _, obj := range []client.Object{&componentsv1alpha1.Database{}, &componentsv1alpha1.Frontend{}, &componentsv1alpha1.BackupPolicy{}} {
+		require.NoError(t, h.get(obj, "keep"))
+		require.False(t, obj.GetDeletionTimestamp().IsZero(), "%T is being deleted", obj)
+		require.Contains(t, obj.GetFinalizers(), metav1.FinalizerOrphanDependents, "%T is deleted with orphan propagation", obj)
+	}
+}
+
+// TestStuckChildDoesNotWedgeDeletion: a child that never goes away holds the Stack only until the
+// step timeout.
+func TestStuckChildDoesNotWedgeDeletion(t *testing.T) {
+	h := start(t)
+	ctx := context.Background()
+	h.readyStack("stuck", "1.0", func(s *canopyv1alpha1.Stack) { s.Spec.Backup = nil })
+	fe := &componentsv1alpha1.Frontend{}
+	require.NoError(t, h.get(fe, "stuck"))
+	controllerutil.AddFinalizer(fe, "test.canopy.dev/never")
+	require.NoError(t, h.c.Update(ctx, fe))
+	t.Cleanup(func() {
+		if h.get(fe, "stuck") == nil {
+			controllerutil.RemoveFinalizer(fe, "test.canopy.dev/never")
+			_ = h.c.Update(ctx, fe)
+		}
+	})
+	s := h.stack("stuck")
+	require.NoError(t, h.c.Delete(ctx, s))
+	h.eventually(func() bool {
+		return conditions.Get(h.stack("stuck"), componentsv1alpha1.ConditionReady).Reason == ReasonDeleting
+	}, "the Stack waits for the Frontend")
+	h.offset.Store(int64(16 * time.Minute)) // past the default 15m step timeout
+	h.updateStack("stuck", func(s *canopyv1alpha1.Stack) { s.Annotations = map[string]string{"poke": "1"} })
+	h.eventually(func() bool { return apierrors.IsNotFound(h.get(&canopyv1alpha1.Stack{}, "stuck")) }, "the Stack goes after the timeout")
+	h.waitEvent(s, "DeletionTimeout")
+}
+
+// TestPauseMakesNoChanges: while paused, spec changes do not reach the children, and status says so.
+func TestPauseMakesNoChanges(t *testing.T) {
+	h := start(t)
+	h.readyStack("nap", "1.0")
+	h.updateStack("nap", func(s *canopyv1alpha1.Stack) {
+		s.Spec.Paused = true
+		s.Spec.Database.ExpectedConnections = 300
+	})
+	h.eventually(func() bool {
+		s := h.stack("nap")
+		return s.Status.ObservedGeneration == s.Generation && conditions.IsTrue(s, canopyv1alpha1.ConditionPaused)
+	}, "the Stack reports Paused")
+	db := &componentsv1alpha1.Database{}
+	require.NoError(t, h.get(db, "nap"))
+	require.Equal(t, int32(100), db.Spec.ExpectedConnections, "no change while paused")
+
+	h.updateStack("nap", func(s *canopyv1alpha1.Stack) { s.Spec.Paused = false })
+	h.eventually(func() bool { return h.get(db, "nap") == nil && db.Spec.ExpectedConnections == 300 }, "the change lands after unpausing")
+	require.Nil(t, conditions.Get(h.stack("nap"), canopyv1alpha1.ConditionPaused))
+}
+
+// TestNameConflictAndAdoption: a same-named object that the Stack does not own is never overwritten;
+// labelled for adoption, it is taken over.
+func TestNameConflictAndAdoption(t *testing.T) {
+	h := start(t)
+	ctx := context.Background()
+	other := &componentsv1alpha1.Database{ObjectMeta: metav1.ObjectMeta{Namespace: h.ns, Name: "mine"},
+		Spec: componentsv1alpha1.DatabaseSpec{Version: "16", ExpectedConnections: 42}}
+	require.NoError(t, h.c.Create(ctx, other))
+	h.newStack("mine", "1.0")
+	h.eventually(func() bool {
+		c := conditions.Get(h.stack("mine"), componentsv1alpha1.ConditionStalled)
+		return c != nil && c.Reason == ReasonNameConflict
+	}, "the conflict is reported")
+	require.NoError(t, h.get(other, "mine"))
+	require.Equal(t, int32(42), other.Spec.ExpectedConnections, "the foreign object is untouched")
+
+	// Labelled for adoption, it is taken over only if the Stack's spec may legally replace its own:
+	// a PostgreSQL 16 database cannot become the Stack's 17 without allowMajorVersionUpgrade.
+	other.Labels = map[string]string{canopyv1alpha1.LabelAdopt: "true"}
+	require.NoError(t, h.c.Update(ctx, other))
+	h.updateStack("mine", func(s *canopyv1alpha1.Stack) { s.Annotations = map[string]string{"poke": "1"} })
+	h.eventually(func() bool {
+		c := conditions.Get(h.stack("mine"), componentsv1alpha1.ConditionStalled)
+		return c != nil && c.Reason == ReasonChildRejected && contains(c.Message, "allowMajorVersionUpgrade")
+	}, "the refused adoption is reported")
+
+	require.NoError(t, h.get(other, "mine"))
+	other.Spec.Version, other.Spec.AllowMajorVersionUpgrade = "17", true
+	require.NoError(t, h.c.Update(ctx, other))
+	h.updateStack("mine", func(s *canopyv1alpha1.Stack) { s.Annotations = map[string]string{"poke": "2"} })
+	h.eventually(func() bool {
+		return h.get(other, "mine") == nil && metav1.IsControlledBy(other, h.stack("mine")) && other.Spec.ExpectedConnections == 100
+	}, "the labelled object is adopted")
+}

@@ -1,0 +1,306 @@
+package stack
+
+import (
+	"context"
+	"os"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	canopyv1alpha1 "github.com/canopy-dev/canopy/apis/canopy/v1alpha1"
+	componentsv1alpha1 "github.com/canopy-dev/canopy/apis/components/v1alpha1"
+	"github.com/canopy-dev/canopy/internal/conditions"
+	"github.com/canopy-dev/canopy/internal/testenv"
+)
+
+var env *testenv.Env
+
+func TestMain(m *testing.M) {
+	os.Exit(testenv.Main(m, &env, testenv.Options{}))
+}
+
+const (
+	wait = 30 * time.Second
+	tick = 25 * time.Millisecond
+)
+
+// fakeGate records what the controller tells OLM.
+type fakeGate struct {
+	mu    sync.Mutex
+	calls []bool
+}
+
+func (g *fakeGate) SetUpgradeable(_ context.Context, upgradeable bool, _, _ string) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if n := len(g.calls); n == 0 || g.calls[n-1] != upgradeable {
+		g.calls = append(g.calls, upgradeable)
+	}
+	return nil
+}
+
+func (g *fakeGate) history() []bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return append([]bool(nil), g.calls...)
+}
+
+// harness is one running stack controller, watching one namespace.
+type harness struct {
+	t      *testing.T
+	c      client.Client // direct client: reads are never stale
+	ns     string
+	r      *Reconciler
+	mgr    ctrl.Manager
+	gate   *fakeGate
+	offset atomic.Int64 // added to the controller's clock
+}
+
+func start(t *testing.T) *harness {
+	t.Helper()
+	e := testenv.Require(t, env)
+	h := &harness{t: t, c: e.Client, ns: e.Namespace(t), gate: &fakeGate{}}
+	mgr, err := ctrl.NewManager(e.Config, ctrl.Options{
+		Scheme:     e.Scheme,
+		Metrics:    metricsserver.Options{BindAddress: "0"},
+		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
+	})
+	require.NoError(t, err)
+	h.r = &Reconciler{Client: mgr.GetClient(), UpgradeGate: h.gate,
+		Now: func() time.Time { return time.Now().Add(time.Duration(h.offset.Load())) }}
+	require.NoError(t, h.r.SetupWithManager(mgr))
+	h.mgr = mgr
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		require.NoError(t, <-done)
+	})
+	return h
+}
+
+func (h *harness) key(name string) client.ObjectKey {
+	return client.ObjectKey{Namespace: h.ns, Name: name}
+}
+
+func (h *harness) get(obj client.Object, name string) error {
+	return h.c.Get(context.Background(), h.key(name), obj)
+}
+
+// eventually polls until cond holds.
+func (h *harness) eventually(cond func() bool, msg string, args ...any) {
+	h.t.Helper()
+	require.Eventually(h.t, cond, wait, tick, append([]any{msg}, args...)...)
+}
+
+// newStack creates a Stack modelled on the full sample: backups to a volume, an ingress, monitoring.
+func (h *harness) newStack(name, version string, mutate ...func(*canopyv1alpha1.Stack)) *canopyv1alpha1.Stack {
+	h.t.Helper()
+	s := &canopyv1alpha1.Stack{
+		ObjectMeta: metav1.ObjectMeta{Namespace: h.ns, Name: name},
+		Spec: canopyv1alpha1.StackSpec{
+			Version: version,
+			Frontend: canopyv1alpha1.StackFrontend{
+				Image:   "ghcr.io/acme/shop",
+				Ingress: &componentsv1alpha1.IngressSpec{Host: name + ".example.com"},
+			},
+			Backup: &canopyv1alpha1.StackBackup{
+				Schedule:    "0 2 * * *",
+				Destination: componentsv1alpha1.BackupDestination{Volume: &componentsv1alpha1.VolumeDestination{}},
+			},
+		},
+	}
+	for _, m := range mutate {
+		m(s)
+	}
+	require.NoError(h.t, h.c.Create(context.Background(), s))
+	return s
+}
+
+func (h *harness) stack(name string) *canopyv1alpha1.Stack {
+	h.t.Helper()
+	s := &canopyv1alpha1.Stack{}
+	require.NoError(h.t, h.get(s, name))
+	return s
+}
+
+// updateStack changes a Stack's spec, retrying on conflicts with the controller's own writes.
+func (h *harness) updateStack(name string, mutate func(*canopyv1alpha1.Stack)) {
+	h.t.Helper()
+	h.eventually(func() bool {
+		s := &canopyv1alpha1.Stack{}
+		if h.get(s, name) != nil {
+			return false
+		}
+		mutate(s)
+		return h.c.Update(context.Background(), s) == nil
+	}, "updating Stack %s", name)
+}
+
+// setStatus writes a child's status the way its controller would: read, change, write, retrying
+// on conflicts.
+func setStatus[T conditions.Object](h *harness, name string, newObj func() T, mutate func(T)) {
+	h.t.Helper()
+	h.eventually(func() bool {
+		obj := newObj()
+		if h.get(obj, name) != nil {
+			return false
+		}
+		mutate(obj)
+		return h.c.Status().Update(context.Background(), obj) == nil
+	}, "writing the status of %T %s", newObj(), name)
+}
+
+func readyCondition(gen int64) metav1.Condition {
+	return metav1.Condition{Type: componentsv1alpha1.ConditionReady, Status: metav1.ConditionTrue, Reason: "Ready", Message: "ok",
+		ObservedGeneration: gen, LastTransitionTime: metav1.Now()}
+}
+
+// databaseReady writes what the database controller reports for a running PostgreSQL.
+func (h *harness) databaseReady(name string) {
+	setStatus(h, name, func() *componentsv1alpha1.Database { return &componentsv1alpha1.Database{} }, func(d *componentsv1alpha1.Database) {
+		d.Status.ObservedGeneration = d.Generation
+		d.Status.Version = d.Spec.Version + ".2"
+		d.Status.Endpoint = name + "-postgres." + h.ns + ".svc:5432"
+		d.Status.CredentialsSecretName = name + "-db-credentials"
+		d.Status.Conditions = []metav1.Condition{readyCondition(d.Generation)}
+	})
+}
+
+// frontendServing writes what the frontend controller reports once version serves.
+func (h *harness) frontendServing(name, version string) {
+	setStatus(h, name, func() *componentsv1alpha1.Frontend { return &componentsv1alpha1.Frontend{} }, func(f *componentsv1alpha1.Frontend) {
+		f.Status.ObservedGeneration = f.Generation
+		f.Status.DesiredVersion, f.Status.Version, f.Status.LastGoodVersion = f.Spec.Version, version, version
+		f.Status.URL = "https://" + name + ".example.com"
+		f.Status.Conditions = []metav1.Condition{readyCondition(f.Generation)}
+	})
+}
+
+// backupReady writes what the backup controller reports, including a finished request.
+func (h *harness) backupReady(name string, request *componentsv1alpha1.BackupRequestStatus) {
+	setStatus(h, name, func() *componentsv1alpha1.BackupPolicy { return &componentsv1alpha1.BackupPolicy{} }, func(b *componentsv1alpha1.BackupPolicy) {
+		b.Status.ObservedGeneration = b.Generation
+		b.Status.Conditions = []metav1.Condition{readyCondition(b.Generation)}
+		done := metav1.Now()
+		b.Status.LastSuccessfulBackup = &componentsv1alpha1.BackupRecord{Name: name + "-nightly", CompletionTime: &done, Location: "pvc://" + name + "-backups/" + name + "-nightly"}
+		b.Status.LastRequest = request
+	})
+}
+
+// readyStack brings a new Stack to Ready by playing the three component controllers.
+func (h *harness) readyStack(name, version string, mutate ...func(*canopyv1alpha1.Stack)) *canopyv1alpha1.Stack {
+	h.t.Helper()
+	s := h.newStack(name, version, mutate...)
+	h.eventually(func() bool { return h.get(&componentsv1alpha1.Database{}, name) == nil }, "the Database is created")
+	h.databaseReady(name)
+	h.eventually(func() bool { return h.get(&componentsv1alpha1.Frontend{}, name) == nil }, "the Frontend is created")
+	if s.Spec.Backup != nil {
+		h.eventually(func() bool { return h.get(&componentsv1alpha1.BackupPolicy{}, name) == nil }, "the BackupPolicy is created")
+		h.backupReady(name, nil)
+	}
+	h.frontendServing(name, version)
+	h.waitReady(name)
+	return h.stack(name)
+}
+
+func (h *harness) waitReady(name string) {
+	h.t.Helper()
+	h.eventually(func() bool {
+		s := &canopyv1alpha1.Stack{}
+		return h.get(s, name) == nil && s.Status.ObservedGeneration == s.Generation && conditions.IsTrue(s, componentsv1alpha1.ConditionReady)
+	}, "Stack %s becomes Ready", name)
+}
+
+// events returns the reasons of the events recorded on an object.
+func (h *harness) events(obj client.Object) []string {
+	var list corev1.EventList
+	require.NoError(h.t, h.c.List(context.Background(), &list, client.InNamespace(h.ns)))
+	var reasons []string
+	for _, e := range list.Items {
+		if e.InvolvedObject.UID == obj.GetUID() {
+			reasons = append(reasons, e.Reason)
+		}
+	}
+	return reasons
+}
+
+func (h *harness) waitEvent(obj client.Object, reason string) {
+	h.t.Helper()
+	h.eventually(func() bool {
+		for _, r := range h.events(obj) {
+			if r == reason {
+				return true
+			}
+		}
+		return false
+	}, "event %s on %s", reason, obj.GetName())
+}
+
+// writeCounter counts every request that could change the API server's state.
+type writeCounter struct {
+	client.Client
+	writes atomic.Int64
+}
+
+func (w *writeCounter) Create(ctx context.Context, obj client.Object, opts ...client.CreateOption) error {
+	w.writes.Add(1)
+	return w.Client.Create(ctx, obj, opts...)
+}
+func (w *writeCounter) Update(ctx context.Context, obj client.Object, opts ...client.UpdateOption) error {
+	w.writes.Add(1)
+	return w.Client.Update(ctx, obj, opts...)
+}
+func (w *writeCounter) Patch(ctx context.Context, obj client.Object, p client.Patch, opts ...client.PatchOption) error {
+	w.writes.Add(1)
+	return w.Client.Patch(ctx, obj, p, opts...)
+}
+func (w *writeCounter) Apply(ctx context.Context, obj runtime.ApplyConfiguration, opts ...client.ApplyOption) error {
+	w.writes.Add(1)
+	return w.Client.Apply(ctx, obj, opts...)
+}
+func (w *writeCounter) Delete(ctx context.Context, obj client.Object, opts ...client.DeleteOption) error {
+	w.writes.Add(1)
+	return w.Client.Delete(ctx, obj, opts...)
+}
+func (w *writeCounter) DeleteAllOf(ctx context.Context, obj client.Object, opts ...client.DeleteAllOfOption) error {
+	w.writes.Add(1)
+	return w.Client.DeleteAllOf(ctx, obj, opts...)
+}
+func (w *writeCounter) Status() client.SubResourceWriter {
+	return &statusCounter{SubResourceWriter: w.Client.Status(), writes: &w.writes}
+}
+
+type statusCounter struct {
+	client.SubResourceWriter
+	writes *atomic.Int64
+}
+
+func (s *statusCounter) Create(ctx context.Context, obj, sub client.Object, opts ...client.SubResourceCreateOption) error {
+	s.writes.Add(1)
+	return s.SubResourceWriter.Create(ctx, obj, sub, opts...)
+}
+func (s *statusCounter) Update(ctx context.Context, obj client.Object, opts ...client.SubResourceUpdateOption) error {
+	s.writes.Add(1)
+	return s.SubResourceWriter.Update(ctx, obj, opts...)
+}
+func (s *statusCounter) Patch(ctx context.Context, obj client.Object, p client.Patch, opts ...client.SubResourcePatchOption) error {
+	s.writes.Add(1)
+	return s.SubResourceWriter.Patch(ctx, obj, p, opts...)
+}
+func (s *statusCounter) Apply(ctx context.Context, obj runtime.ApplyConfiguration, opts ...client.SubResourceApplyOption) error {
+	s.writes.Add(1)
+	return s.SubResourceWriter.Apply(ctx, obj, opts...)
+}
