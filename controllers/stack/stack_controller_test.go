@@ -2,12 +2,14 @@ package stack
 
 import (
 	"context"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -18,12 +20,14 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	canopyv1alpha1 "github.com/canopy-dev/canopy/apis/canopy/v1alpha1"
 	componentsv1alpha1 "github.com/canopy-dev/canopy/apis/components/v1alpha1"
 	"github.com/canopy-dev/canopy/internal/conditions"
 	desired "github.com/canopy-dev/canopy/internal/desired/stack"
 	"github.com/canopy-dev/canopy/internal/metrics"
+	"github.com/canopy-dev/canopy/internal/testenv"
 )
 
 func kstatus(t *testing.T, s *canopyv1alpha1.Stack) status.Status {
@@ -384,4 +388,41 @@ func TestNameConflictAndAdoption(t *testing.T) {
 	h.eventually(func() bool {
 		return h.get(other, "mine") == nil && metav1.IsControlledBy(other, h.stack("mine")) && other.Spec.ExpectedConnections == 100
 	}, "the labelled object is adopted")
+}
+
+// TestDeletionWithChildCRDUninstalled: the BackupPolicy CRD is removed (for example by an uninstall
+// in the wrong order) before the Stack is deleted; the finalizer still completes.
+func TestDeletionWithChildCRDUninstalled(t *testing.T) {
+	h := start(t)
+	ctx := context.Background()
+	h.readyStack("nocrd", "1.0")
+
+	root, err := testenv.RepoRoot()
+	require.NoError(t, err)
+	crdFile := filepath.Join(root, "config", "crd", "bases", "components.canopy.dev_backuppolicies.yaml")
+	crd := &apiextensionsv1.CustomResourceDefinition{}
+	require.NoError(t, h.c.Get(ctx, client.ObjectKey{Name: "backuppolicies.components.canopy.dev"}, crd))
+	// envtest has no garbage collector: earlier tests' orphaned BackupPolicies keep the API
+	// server's orphan finalizer, which would hold the CRD's deletion forever.
+	var leftovers componentsv1alpha1.BackupPolicyList
+	require.NoError(t, h.c.List(ctx, &leftovers))
+	for i := range leftovers.Items {
+		if bp := &leftovers.Items[i]; len(bp.Finalizers) > 0 {
+			bp.Finalizers = nil
+			require.NoError(t, client.IgnoreNotFound(h.c.Update(ctx, bp)))
+		}
+	}
+	require.NoError(t, h.c.Delete(ctx, crd))
+	t.Cleanup(func() {
+		// Later tests need the CRD back.
+		_, err := envtest.InstallCRDs(env.Config, envtest.CRDInstallOptions{Paths: []string{crdFile}, ErrorIfPathMissing: true})
+		require.NoError(t, err)
+	})
+	h.eventually(func() bool {
+		return apierrors.IsNotFound(h.c.Get(ctx, client.ObjectKey{Name: crd.Name}, &apiextensionsv1.CustomResourceDefinition{}))
+	}, "the CRD is gone")
+
+	require.NoError(t, h.c.Delete(ctx, h.stack("nocrd")))
+	h.eventually(func() bool { return apierrors.IsNotFound(h.get(&canopyv1alpha1.Stack{}, "nocrd")) }, "the Stack is deleted without the BackupPolicy CRD")
+	require.True(t, apierrors.IsNotFound(h.get(&componentsv1alpha1.Database{}, "nocrd")))
 }

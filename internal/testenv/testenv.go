@@ -188,3 +188,11 @@ func assetsDir(root string) (string, error) {
 	sort.Strings(matches)
 	return matches[len(matches)-1], nil
 }
+
+// Kubeconfig returns a kubeconfig for the control plane's administrator.
+func (e *Env) Kubeconfig() ([]byte, error) {
+	if len(e.env.KubeConfig) == 0 {
+		return nil, errors.New("testenv: the control plane has no kubeconfig")
+	}
+	return e.env.KubeConfig, nil
+}
