@@ -2,40 +2,315 @@ package frontend
 
 import (
 	"context"
+	"fmt"
+	"strings"
 
+	certmanagerv1 "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/tools/record"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	componentsv1alpha1 "github.com/canopy-dev/canopy/apis/components/v1alpha1"
+	"github.com/canopy-dev/canopy/internal/apply"
+	desired "github.com/canopy-dev/canopy/internal/desired/frontend"
+	"github.com/canopy-dev/canopy/internal/metrics"
 	"github.com/canopy-dev/canopy/internal/patch"
 )
 
+// FieldOwner is the server-side apply field manager of the frontend controller.
+const FieldOwner = "canopy-frontend-controller"
+
+// handoverOwner takes over the Deployment's replicas when the autoscaler is turned on, so that
+// dropping the field from Canopy's apply does not reset it to one replica.
+const handoverOwner = "canopy-replicas-handover"
+
+// CRDs of the optional integrations; their appearance triggers a reconcile of every Frontend.
+var optionalCRDs = map[string]bool{"certificates.cert-manager.io": true, "servicemonitors.monitoring.coreos.com": true}
+
 // +kubebuilder:rbac:groups=components.canopy.dev,resources=frontends,verbs=get;list;watch
 // +kubebuilder:rbac:groups=components.canopy.dev,resources=frontends/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=core,resources=services,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=networking.k8s.io,resources=ingresses,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=autoscaling,resources=horizontalpodautoscalers,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=cert-manager.io,resources=certificates,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=monitoring.coreos.com,resources=servicemonitors,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=apiextensions.k8s.io,resources=customresourcedefinitions,verbs=get;list;watch
+// +kubebuilder:rbac:groups=core,resources=events,verbs=create;patch
 
-// Reconciler reconciles Frontend objects.
+// Reconciler reconciles Frontends into a web tier.
 type Reconciler struct {
 	client.Client
+	// Recorder emits events on the Frontend.
+	Recorder record.EventRecorder
 }
 
-// SetupWithManager registers the controller. Only spec changes (new generations) trigger a
-// reconcile: the controller's own status writes do not.
+// SetupWithManager registers the controller. Besides its own objects it watches the CRDs of the
+// optional integrations, so that installing cert-manager or the Prometheus operator later is picked
+// up without a restart.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if r.Recorder == nil {
+		r.Recorder = mgr.GetEventRecorderFor("frontend-controller") //nolint:staticcheck // core/v1 events: what kubectl describe shows
+	}
+	crdAppeared := predicate.NewPredicateFuncs(func(o client.Object) bool { return optionalCRDs[o.GetName()] })
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("frontend").
 		For(&componentsv1alpha1.Frontend{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Owns(&appsv1.Deployment{}).
+		Owns(&corev1.Service{}).
+		Owns(&networkingv1.Ingress{}).
+		Owns(&autoscalingv2.HorizontalPodAutoscaler{}).
+		Owns(&policyv1.PodDisruptionBudget{}).
+		Owns(&batchv1.Job{}).
+		Watches(&apiextensionsv1.CustomResourceDefinition{}, handler.EnqueueRequestsFromMapFunc(r.allFrontends),
+			builder.WithPredicates(crdAppeared), builder.OnlyMetadata).
 		Complete(r)
 }
 
-// Reconcile brings one Frontend's status up to date.
+func (r *Reconciler) allFrontends(ctx context.Context, _ client.Object) []reconcile.Request {
+	var list componentsv1alpha1.FrontendList
+	if err := r.List(ctx, &list); err != nil {
+		return nil
+	}
+	reqs := make([]reconcile.Request, 0, len(list.Items))
+	for _, fe := range list.Items {
+		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&fe)})
+	}
+	return reqs
+}
+
+// Reconcile brings one Frontend's web tier and status up to date.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	obj := &componentsv1alpha1.Frontend{}
-	if err := r.Get(ctx, req.NamespacedName, obj); err != nil {
+	fe := &componentsv1alpha1.Frontend{}
+	if err := r.Get(ctx, req.NamespacedName, fe); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	before := obj.DeepCopy()
-	computeStatus(obj)
-	return ctrl.Result{}, patch.Status(ctx, r.Client, obj, before, func(o *componentsv1alpha1.Frontend) any { return o.Status })
+	if !fe.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, nil // owned objects go with it (garbage collection)
+	}
+	before := fe.DeepCopy()
+	caps := r.capabilities()
+
+	dep := &appsv1.Deployment{}
+	if err := r.getOwned(ctx, fe, desired.Name(fe), dep); err != nil {
+		return ctrl.Result{}, err
+	}
+	var job *batchv1.Job
+	if fe.Spec.Migration != nil {
+		job = &batchv1.Job{}
+		if err := r.getOwned(ctx, fe, desired.MigrationJobName(fe, fe.Spec.Version), job); err != nil {
+			return ctrl.Result{}, err
+		}
+		job = nilIfEmpty(job)
+	}
+	dep = nilIfEmpty(dep)
+	ro := observeDeployment(dep)
+	d := decide(fe, ro, job)
+
+	if err := r.applyAll(ctx, fe, dep, d, caps); err != nil {
+		return ctrl.Result{}, err
+	}
+	computeStatus(fe, ro, d, caps)
+	fe.Status.ObservedGeneration = fe.Generation
+	if err := patch.Status(ctx, r.Client, fe, before, func(x *componentsv1alpha1.Frontend) any { return x.Status }); err != nil {
+		return ctrl.Result{}, err
+	}
+	r.recordTransitions(before, fe, d)
+	return ctrl.Result{}, nil
+}
+
+// getOwned reads an object the Frontend owns; an absent object leaves obj empty (no name).
+func (r *Reconciler) getOwned(ctx context.Context, fe *componentsv1alpha1.Frontend, name string, obj client.Object) error {
+	err := r.Get(ctx, client.ObjectKey{Namespace: fe.Namespace, Name: name}, obj)
+	if apierrors.IsNotFound(err) {
+		obj.SetName("")
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("reading %s: %w", name, err)
+	}
+	return nil
+}
+
+func nilIfEmpty[T client.Object](obj T) T {
+	if obj.GetName() == "" {
+		var zero T
+		return zero
+	}
+	return obj
+}
+
+// capabilities asks the REST mapper which optional APIs exist; it rediscovers on a miss, so CRDs
+// installed later are found.
+func (r *Reconciler) capabilities() capabilities {
+	has := func(gk schema.GroupKind) bool {
+		_, err := r.RESTMapper().RESTMapping(gk)
+		return err == nil
+	}
+	return capabilities{
+		certificates: has(schema.GroupKind{Group: certmanagerv1.SchemeGroupVersion.Group, Kind: "Certificate"}),
+		monitoring:   has(schema.GroupKind{Group: monitoringv1.SchemeGroupVersion.Group, Kind: "ServiceMonitor"}),
+	}
+}
+
+// applyAll writes every object of the web tier, and removes those the spec no longer asks for.
+func (r *Reconciler) applyAll(ctx context.Context, fe *componentsv1alpha1.Frontend, dep *appsv1.Deployment, d decision, caps capabilities) error {
+	if d.createJob {
+		// Jobs are immutable: created once per version, never re-applied.
+		if err := r.Create(ctx, desired.MigrationJob(fe, fe.Spec.Version)); client.IgnoreAlreadyExists(err) != nil {
+			return fmt.Errorf("creating the migration Job: %w", err)
+		}
+	}
+	if d.deployVersion != "" {
+		want := desired.Deployment(fe, d.deployVersion)
+		if want.Spec.Replicas == nil && dep != nil && ownsReplicas(dep) {
+			if err := r.handOverReplicas(ctx, dep); err != nil {
+				return err
+			}
+		}
+		if err := r.apply(ctx, fe, "Deployment", want, asObject(dep)); err != nil {
+			return err
+		}
+	}
+	if err := r.apply(ctx, fe, "Service", desired.Service(fe), nil); err != nil {
+		return err
+	}
+	optional := []struct {
+		kind    string
+		want    client.Object
+		absent  client.Object
+		allowed bool
+	}{
+		{"Ingress", asObject(desired.Ingress(fe, tlsActive(fe, caps))), &networkingv1.Ingress{}, true},
+		{"Certificate", asObject(desired.Certificate(fe)), &certmanagerv1.Certificate{}, caps.certificates},
+		{"HorizontalPodAutoscaler", asObject(desired.HorizontalPodAutoscaler(fe)), &autoscalingv2.HorizontalPodAutoscaler{}, true},
+		{"PodDisruptionBudget", asObject(desired.PodDisruptionBudget(fe)), &policyv1.PodDisruptionBudget{}, true},
+		{"ServiceMonitor", asObject(desired.ServiceMonitor(fe)), &monitoringv1.ServiceMonitor{}, caps.monitoring},
+	}
+	for _, o := range optional {
+		if !o.allowed {
+			continue // the API is not installed: nothing to create, nothing to remove
+		}
+		if o.want != nil {
+			if err := r.apply(ctx, fe, o.kind, o.want, nil); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := r.deleteOwned(ctx, fe, desired.Name(fe), o.absent); err != nil {
+			return fmt.Errorf("removing the %s: %w", o.kind, err)
+		}
+	}
+	return nil
+}
+
+func asObject[T client.Object](obj T) client.Object {
+	if any(obj) == any(*new(T)) {
+		return nil
+	}
+	return obj
+}
+
+// apply writes one object; have is the observed object when the caller already read it, else it
+// is read here.
+func (r *Reconciler) apply(ctx context.Context, fe *componentsv1alpha1.Frontend, kind string, want, have client.Object) error {
+	if have == nil {
+		probe := want.DeepCopyObject().(client.Object)
+		switch err := r.Get(ctx, client.ObjectKeyFromObject(want), probe); {
+		case err == nil:
+			have = probe
+		case !apierrors.IsNotFound(err):
+			return fmt.Errorf("reading the %s: %w", kind, err)
+		}
+	}
+	res, err := apply.Apply(ctx, r.Client, FieldOwner, want, have)
+	if err != nil {
+		return err
+	}
+	if res == apply.DriftCorrected {
+		metrics.DriftCorrections.WithLabelValues(kind, "overwritten").Inc()
+		r.Recorder.Eventf(fe, corev1.EventTypeWarning, "Overwritten", "the %s %s was changed by hand; the change has been reverted", kind, want.GetName())
+	}
+	return nil
+}
+
+func (r *Reconciler) deleteOwned(ctx context.Context, fe *componentsv1alpha1.Frontend, name string, obj client.Object) error {
+	err := r.Get(ctx, client.ObjectKey{Namespace: fe.Namespace, Name: name}, obj)
+	if apierrors.IsNotFound(err) || meta.IsNoMatchError(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if !metav1.IsControlledBy(obj, fe) {
+		return nil
+	}
+	return client.IgnoreNotFound(r.Delete(ctx, obj))
+}
+
+// ownsReplicas reports whether this controller's apply owns the Deployment's replicas.
+func ownsReplicas(dep *appsv1.Deployment) bool {
+	for _, mf := range dep.ManagedFields {
+		if mf.Manager == FieldOwner && mf.Operation == metav1.ManagedFieldsOperationApply && mf.FieldsV1 != nil &&
+			strings.Contains(string(mf.FieldsV1.Raw), `"f:replicas"`) {
+			return true
+		}
+	}
+	return false
+}
+
+// handOverReplicas gives the current replica count to another field manager before Canopy stops
+// applying it, so that the API server keeps the value for the autoscaler instead of resetting it.
+func (r *Reconciler) handOverReplicas(ctx context.Context, dep *appsv1.Deployment) error {
+	u := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "apps/v1", "kind": "Deployment",
+		"metadata": map[string]any{"name": dep.Name, "namespace": dep.Namespace},
+		"spec":     map[string]any{"replicas": int64(*dep.Spec.Replicas)},
+	}}
+	if err := r.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(handoverOwner), client.ForceOwnership); err != nil {
+		return fmt.Errorf("handing the replicas of %s over to the autoscaler: %w", dep.Name, err)
+	}
+	return nil
+}
+
+// recordTransitions emits events and counts rollbacks once the status recording them has landed.
+func (r *Reconciler) recordTransitions(before, after *componentsv1alpha1.Frontend, d decision) {
+	if m := after.Status.Migration; m != nil {
+		if old := before.Status.Migration; old == nil || old.Version != m.Version || old.Phase != m.Phase {
+			switch m.Phase {
+			case componentsv1alpha1.PhasePending:
+				r.Recorder.Eventf(after, corev1.EventTypeNormal, "MigrationStarted", "migrating for version %s (Job %s)", m.Version, m.JobName)
+			case componentsv1alpha1.PhaseSucceeded:
+				r.Recorder.Eventf(after, corev1.EventTypeNormal, "MigrationSucceeded", "migration for version %s succeeded", m.Version)
+			}
+		}
+	}
+	if d.newFailure && before.Status.FailedVersion != d.failedVersion {
+		r.Recorder.Event(after, corev1.EventTypeWarning, d.failReason, d.failMessage)
+		if d.failReason == componentsv1alpha1.ReasonRolloutFailed {
+			metrics.FrontendRollbacks.Inc()
+		}
+	}
+	if v := after.Status.LastGoodVersion; v != "" && v != before.Status.LastGoodVersion {
+		r.Recorder.Eventf(after, corev1.EventTypeNormal, "RolledOut", "version %s is serving", v)
+	}
 }

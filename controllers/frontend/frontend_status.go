@@ -1,16 +1,84 @@
 package frontend
 
 import (
+	"fmt"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	componentsv1alpha1 "github.com/canopy-dev/canopy/apis/components/v1alpha1"
 	"github.com/canopy-dev/canopy/internal/conditions"
+	desired "github.com/canopy-dev/canopy/internal/desired/frontend"
 )
 
-// notImplementedMessage says honestly why the Frontend never becomes Ready in this release.
-const notImplementedMessage = "Canopy does not yet run web tiers: the frontend controller is not implemented in this release"
+// Reasons of a Frontend's conditions besides the shared ones.
+const (
+	ReasonMigrationRunning = "MigrationRunning"
+	ReasonRollingOut       = "RollingOut"
+	ReasonStopped          = "Stopped"
+	ReasonAvailable        = "Available"
+	ReasonNotRequested     = "NotRequested"
+)
 
-// computeStatus sets the status the controller can truthfully report: not Ready, and stalled
-// because nothing in this release acts on the spec.
-func computeStatus(obj *componentsv1alpha1.Frontend) {
-	conditions.MarkStalled(obj, componentsv1alpha1.ReasonNotImplemented, notImplementedMessage)
-	obj.Status.ObservedGeneration = obj.Generation
+// capabilities are the optional APIs found in the cluster.
+type capabilities struct {
+	certificates bool
+	monitoring   bool
+}
+
+// computeStatus writes the Frontend's status from the Deployment's rollout and the decision. Pure.
+func computeStatus(fe *componentsv1alpha1.Frontend, ro rollout, d decision, caps capabilities) {
+	st := &fe.Status
+	want := fe.Spec.Version
+	st.DesiredVersion = want
+	st.Migration = d.migration
+	st.FailedVersion = d.failedVersion
+	if ro.complete && ro.version != "" {
+		st.Version = ro.version
+		if ro.version == want && d.failedVersion == "" {
+			st.LastGoodVersion = want
+		}
+	}
+	st.Replicas, st.ReadyReplicas = ro.replicas, ro.ready
+	st.URL = desired.URL(fe, tlsActive(fe, caps))
+
+	setAvailability(fe, componentsv1alpha1.ConditionCertificatesAvailable, fe.Spec.TLS != nil && fe.Spec.Ingress != nil, caps.certificates, "cert-manager")
+	setAvailability(fe, componentsv1alpha1.ConditionMonitoringAvailable, fe.Spec.Monitoring.IsEnabledFrontend(), caps.monitoring, "Prometheus operator")
+
+	switch {
+	case d.failedVersion != "":
+		conditions.MarkStalled(fe, d.failReason, d.failMessage)
+		conditions.Set(fe, componentsv1alpha1.ConditionDegraded, metav1.ConditionTrue, d.failReason, d.failMessage)
+		return
+	case ro.complete && ro.version == want:
+		msg := fmt.Sprintf("version %s available on %d of %d replicas", want, ro.ready, ro.replicas)
+		reason := ReasonAvailable
+		if fe.Spec.Stopped {
+			msg, reason = "stopped: scaled to zero", ReasonStopped
+		}
+		conditions.MarkReady(fe, reason, msg)
+	case d.migration != nil && d.migration.Version == want && d.migration.Phase != componentsv1alpha1.PhaseSucceeded:
+		conditions.MarkReconciling(fe, ReasonMigrationRunning, fmt.Sprintf("migrating the database for version %s (Job %s)", want, d.migration.JobName))
+	default:
+		conditions.MarkReconciling(fe, ReasonRollingOut, fmt.Sprintf("rolling out version %s: %d of %d replicas ready", want, ro.ready, ro.replicas))
+	}
+	conditions.Remove(fe, componentsv1alpha1.ConditionDegraded)
+}
+
+// tlsActive: the ingress serves TLS when an issuer is named and cert-manager's API exists.
+func tlsActive(fe *componentsv1alpha1.Frontend, caps capabilities) bool {
+	return fe.Spec.TLS != nil && fe.Spec.Ingress != nil && caps.certificates
+}
+
+// setAvailability reports an optional integration: absent when not requested, False with
+// CRDNotInstalled when requested but its API is missing.
+func setAvailability(fe *componentsv1alpha1.Frontend, condType string, requested, available bool, what string) {
+	switch {
+	case !requested:
+		conditions.Remove(fe, condType)
+	case available:
+		conditions.Set(fe, condType, metav1.ConditionTrue, ReasonAvailable, "the "+what+" API is installed")
+	default:
+		conditions.Set(fe, condType, metav1.ConditionFalse, componentsv1alpha1.ReasonCRDNotInstalled,
+			"the "+what+" CRDs are not installed; the objects are skipped and created once they are")
+	}
 }

@@ -26,6 +26,12 @@ var (
 		Help: "Stack upgrades rolled back to the last good version.",
 	})
 
+	// FrontendRollbacks counts web tier versions that failed to roll out and were rolled back.
+	FrontendRollbacks = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "canopy_frontend_rollbacks_total",
+		Help: "Web tier versions that did not become available and were rolled back to the last good version.",
+	})
+
 	// DriftCorrections counts manual changes to internal objects that Canopy overwrote, and deleted
 	// internal objects it recreated, by kind and action.
 	DriftCorrections = prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -35,5 +41,5 @@ var (
 )
 
 func init() {
-	ctrlmetrics.Registry.MustRegister(StackReady, StackUpgrades, StackRollbacks, DriftCorrections)
+	ctrlmetrics.Registry.MustRegister(StackReady, StackUpgrades, StackRollbacks, FrontendRollbacks, DriftCorrections)
 }

@@ -61,3 +61,8 @@ func parseOptionalDuration(s string) (time.Duration, error) {
 	}
 	return d, nil
 }
+
+// IsEnabledFrontend reports whether a Frontend's monitoring is on.
+func (m *FrontendMonitoringSpec) IsEnabledFrontend() bool {
+	return m != nil && m.MonitoringSpec.IsEnabled()
+}

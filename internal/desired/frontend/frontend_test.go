@@ -1,0 +1,167 @@
+package frontend
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/yaml"
+
+	componentsv1alpha1 "github.com/canopy-dev/canopy/apis/components/v1alpha1"
+	"github.com/canopy-dev/canopy/internal/podsecurity"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+// full is a Frontend with every feature on, as the stack controller writes it for the full sample.
+func full() *componentsv1alpha1.Frontend {
+	return &componentsv1alpha1.Frontend{
+		ObjectMeta: metav1.ObjectMeta{Name: "shop", Namespace: "apps", UID: "0b1c2d3e-0000-4000-8000-000000000002",
+			Labels: map[string]string{labelStack: "shop"}},
+		Spec: componentsv1alpha1.FrontendSpec{
+			Image:   "ghcr.io/acme/shop",
+			Version: "1.4.2",
+			Port:    8080,
+			Env:     []corev1.EnvVar{{Name: "LOG_LEVEL", Value: "info"}},
+			Resources: corev1.ResourceRequirements{
+				Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("128Mi")},
+				Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("256Mi")},
+			},
+			Autoscaling: &componentsv1alpha1.AutoscalingSpec{MinReplicas: 2, MaxReplicas: 6, TargetCPUUtilizationPercentage: ptr.To[int32](70),
+				TargetMemoryUtilizationPercentage: ptr.To[int32](80)},
+			Probes: &componentsv1alpha1.ProbesSpec{
+				Readiness: &componentsv1alpha1.HTTPProbe{Path: "/healthz", PeriodSeconds: 10, FailureThreshold: 3},
+				Liveness:  &componentsv1alpha1.HTTPProbe{Path: "/livez", InitialDelaySeconds: 5, PeriodSeconds: 20, FailureThreshold: 3},
+			},
+			Ingress:   &componentsv1alpha1.IngressSpec{Host: "shop.example.com", ClassName: ptr.To("nginx"), Annotations: map[string]string{"nginx.ingress.kubernetes.io/proxy-body-size": "8m"}},
+			TLS:       &componentsv1alpha1.TLSSpec{IssuerRef: componentsv1alpha1.IssuerReference{Name: "letsencrypt", Kind: "ClusterIssuer", Group: "cert-manager.io"}},
+			Monitoring: &componentsv1alpha1.FrontendMonitoringSpec{MonitoringSpec: componentsv1alpha1.MonitoringSpec{Enabled: ptr.To(true), Interval: "30s",
+				Labels: map[string]string{"release": "prometheus"}}, Path: "/metrics"},
+			Migration:               &componentsv1alpha1.MigrationSpec{Command: []string{"/app/shop", "migrate"}, Args: []string{"--verbose"}, TimeoutSeconds: 600},
+			Database:                &componentsv1alpha1.DatabaseConnection{CredentialsSecretName: "shop-db-credentials"},
+			ProgressDeadlineSeconds: 600,
+			ImagePullSecrets:        []corev1.LocalObjectReference{{Name: "ghcr"}},
+		},
+	}
+}
+
+func golden(t *testing.T, name string, objs ...any) {
+	t.Helper()
+	var out bytes.Buffer
+	for _, o := range objs {
+		data, err := yaml.Marshal(o)
+		require.NoError(t, err)
+		out.WriteString("---\n")
+		out.Write(data)
+	}
+	path := filepath.Join("testdata", name+".golden.yaml")
+	if *update {
+		require.NoError(t, os.WriteFile(path, out.Bytes(), 0o644))
+	}
+	want, err := os.ReadFile(path)
+	require.NoError(t, err, "run go test -update to create %s", path)
+	require.Equal(t, string(want), out.String())
+}
+
+func TestGoldens(t *testing.T) {
+	fe := full()
+	golden(t, "deployment", Deployment(fe, "1.4.2"))
+	golden(t, "service", Service(fe))
+	golden(t, "ingress", Ingress(fe, true))
+	golden(t, "certificate", Certificate(fe))
+	golden(t, "hpa", HorizontalPodAutoscaler(fe))
+	golden(t, "pdb", PodDisruptionBudget(fe))
+	golden(t, "servicemonitor", ServiceMonitor(fe))
+	golden(t, "migration-job", MigrationJob(fe, "1.5.0"))
+}
+
+// TestPodTemplatesAreRestricted runs every pod template through the upstream Pod Security admission
+// code at level restricted.
+func TestPodTemplatesAreRestricted(t *testing.T) {
+	for _, fe := range []*componentsv1alpha1.Frontend{full(), {ObjectMeta: metav1.ObjectMeta{Name: "min"},
+		Spec: componentsv1alpha1.FrontendSpec{Image: "x", Version: "1", Port: 8080, Migration: &componentsv1alpha1.MigrationSpec{Command: []string{"m"}}}}} {
+		dep := Deployment(fe, fe.Spec.Version)
+		require.NoError(t, podsecurity.CheckRestricted(&dep.Spec.Template.ObjectMeta, &dep.Spec.Template.Spec), "Deployment")
+		job := MigrationJob(fe, fe.Spec.Version)
+		require.NoError(t, podsecurity.CheckRestricted(&job.Spec.Template.ObjectMeta, &job.Spec.Template.Spec), "migration Job")
+	}
+}
+
+func TestImageRef(t *testing.T) {
+	digest := "ghcr.io/acme/shop@sha256:" + string(bytes.Repeat([]byte("a"), 64))
+	for _, tc := range []struct{ image, version, want string }{
+		{"ghcr.io/acme/shop", "1.4.2", "ghcr.io/acme/shop:1.4.2"},
+		{"localhost:5000/shop", "v2", "localhost:5000/shop:v2"},
+		{digest, "1.4.2", digest},
+	} {
+		require.Equal(t, tc.want, ImageRef(tc.image, tc.version))
+	}
+}
+
+func TestReplicasAndOptionalObjects(t *testing.T) {
+	fe := full()
+	require.Nil(t, DesiredReplicas(fe), "the autoscaler owns the count")
+	require.NotNil(t, HorizontalPodAutoscaler(fe))
+	require.NotNil(t, PodDisruptionBudget(fe), "minReplicas 2 allows a budget")
+
+	fe.Spec.Stopped = true
+	require.Equal(t, int32(0), *DesiredReplicas(fe))
+	require.Nil(t, HorizontalPodAutoscaler(fe), "a stopped web tier has no autoscaler")
+	require.Nil(t, PodDisruptionBudget(fe))
+
+	fe = full()
+	fe.Spec.Autoscaling = nil
+	require.Equal(t, DefaultReplicas, *DesiredReplicas(fe))
+	fe.Spec.Replicas = ptr.To[int32](1)
+	require.Nil(t, PodDisruptionBudget(fe), "one replica: a budget would block node drains")
+	require.Nil(t, HorizontalPodAutoscaler(fe))
+
+	fe.Spec.Ingress = nil
+	require.Nil(t, Ingress(fe, true))
+	require.Nil(t, Certificate(fe), "no host, no certificate")
+	require.Equal(t, "http://shop-web.apps.svc", URL(fe, true))
+	fe = full()
+	require.Equal(t, "https://shop.example.com", URL(fe, true))
+	require.Equal(t, "http://shop.example.com", URL(fe, false))
+	require.Empty(t, Ingress(fe, false).Spec.TLS, "without cert-manager the ingress serves plain HTTP")
+
+	fe.Spec.Monitoring.Enabled = ptr.To(false)
+	require.Nil(t, ServiceMonitor(fe))
+	fe.Spec.Migration = nil
+	require.Nil(t, MigrationJob(fe, "1"))
+}
+
+func TestEnvReferencesTheSecret(t *testing.T) {
+	fe := full()
+	fe.Spec.Env = append(fe.Spec.Env, corev1.EnvVar{Name: "PGHOST", Value: "pgbouncer"})
+	env := appContainer(fe, "1").Env
+	names := map[string]int{}
+	for _, e := range env {
+		names[e.Name]++
+		if e.Name == "PGPASSWORD" || e.Name == "DATABASE_URL" {
+			require.Empty(t, e.Value, "credentials are referenced, never copied")
+			require.Equal(t, "shop-db-credentials", e.ValueFrom.SecretKeyRef.Name)
+		}
+	}
+	require.Equal(t, 1, names["PGHOST"], "a user variable replaces Canopy's")
+	for _, e := range env {
+		if e.Name == "PGHOST" {
+			require.Equal(t, "pgbouncer", e.Value)
+		}
+	}
+}
+
+func TestMigrationJobNameIsStablePerVersion(t *testing.T) {
+	fe := full()
+	a, b := MigrationJobName(fe, "1.5.0"), MigrationJobName(fe, "1.5.0")
+	require.Equal(t, a, b)
+	require.NotEqual(t, a, MigrationJobName(fe, "1.5.1"))
+	require.LessOrEqual(t, len(MigrationJobName(fe, string(bytes.Repeat([]byte("v"), 128)))), 63)
+}

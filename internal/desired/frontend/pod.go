@@ -1,0 +1,92 @@
+package frontend
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
+
+	componentsv1alpha1 "github.com/canopy-dev/canopy/apis/components/v1alpha1"
+)
+
+// databaseEnv maps environment variables to keys of the database credentials Secret. The values are
+// referenced, never copied: they do not appear in the Deployment.
+var databaseEnv = []struct{ name, key string }{
+	{"DATABASE_URL", "uri"},
+	{"PGHOST", "host"},
+	{"PGPORT", "port"},
+	{"PGDATABASE", "dbname"},
+	{"PGUSER", "user"},
+	{"PGPASSWORD", "password"},
+}
+
+// env is the container environment: the database connection, then the user's variables; a user
+// variable of the same name wins.
+func env(fe *componentsv1alpha1.Frontend) []corev1.EnvVar {
+	user := map[string]bool{}
+	for _, e := range fe.Spec.Env {
+		user[e.Name] = true
+	}
+	var out []corev1.EnvVar
+	if db := fe.Spec.Database; db != nil {
+		for _, v := range databaseEnv {
+			if user[v.name] {
+				continue
+			}
+			out = append(out, corev1.EnvVar{Name: v.name, ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
+				LocalObjectReference: corev1.LocalObjectReference{Name: db.CredentialsSecretName}, Key: v.key}}})
+		}
+	}
+	return append(out, fe.Spec.Env...)
+}
+
+// restrictedPod applies the restricted Pod Security Standard to a pod spec, with a writable /tmp
+// since the root filesystem is read-only.
+func restrictedPod(spec *corev1.PodSpec) {
+	spec.AutomountServiceAccountToken = ptr.To(false)
+	spec.SecurityContext = &corev1.PodSecurityContext{
+		RunAsNonRoot:   ptr.To(true),
+		SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+	}
+	spec.Volumes = append(spec.Volumes, corev1.Volume{Name: "tmp", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}})
+	for i := range spec.Containers {
+		c := &spec.Containers[i]
+		c.SecurityContext = &corev1.SecurityContext{
+			AllowPrivilegeEscalation: ptr.To(false),
+			ReadOnlyRootFilesystem:   ptr.To(true),
+			RunAsNonRoot:             ptr.To(true),
+			Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+		}
+		c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: "tmp", MountPath: "/tmp"})
+	}
+}
+
+func httpProbe(p *componentsv1alpha1.HTTPProbe) *corev1.Probe {
+	return &corev1.Probe{
+		ProbeHandler:        corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: p.Path, Port: intstr.FromString("http")}},
+		InitialDelaySeconds: p.InitialDelaySeconds,
+		PeriodSeconds:       p.PeriodSeconds,
+		FailureThreshold:    p.FailureThreshold,
+	}
+}
+
+// appContainer is the application container at a version.
+func appContainer(fe *componentsv1alpha1.Frontend, version string) corev1.Container {
+	c := corev1.Container{
+		Name:      "app",
+		Image:     ImageRef(fe.Spec.Image, version),
+		Env:       env(fe),
+		Resources: fe.Spec.Resources,
+		Ports:     []corev1.ContainerPort{{Name: "http", ContainerPort: fe.Spec.Port, Protocol: corev1.ProtocolTCP}},
+	}
+	// Without a readiness path, a pod is ready once its port accepts connections.
+	c.ReadinessProbe = &corev1.Probe{ProbeHandler: corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromString("http")}}, PeriodSeconds: 10}
+	if p := fe.Spec.Probes; p != nil {
+		if p.Readiness != nil {
+			c.ReadinessProbe = httpProbe(p.Readiness)
+		}
+		if p.Liveness != nil {
+			c.LivenessProbe = httpProbe(p.Liveness)
+		}
+	}
+	return c
+}
