@@ -125,17 +125,30 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	dep = nilIfEmpty(dep)
 	ro := observeDeployment(dep)
 	d := decide(fe, ro, job)
+	computeStatus(fe, ro, d, caps)
+	fe.Status.ObservedGeneration = fe.Generation
 
+	// A failure is only visible while the Deployment runs the failed version: record it before the
+	// rollback changes the Deployment, or a retry would no longer see it and roll forward again.
+	if d.newFailure {
+		if err := r.patchStatus(ctx, before, fe, d); err != nil {
+			return ctrl.Result{}, err
+		}
+		before = fe.DeepCopy()
+	}
 	if err := r.applyAll(ctx, fe, dep, d, caps); err != nil {
 		return ctrl.Result{}, err
 	}
-	computeStatus(fe, ro, d, caps)
-	fe.Status.ObservedGeneration = fe.Generation
+	return ctrl.Result{}, r.patchStatus(ctx, before, fe, d)
+}
+
+// patchStatus writes the status and, once it landed, the events of its transitions.
+func (r *Reconciler) patchStatus(ctx context.Context, before, fe *componentsv1alpha1.Frontend, d decision) error {
 	if err := patch.Status(ctx, r.Client, fe, before, func(x *componentsv1alpha1.Frontend) any { return x.Status }); err != nil {
-		return ctrl.Result{}, err
+		return err
 	}
 	r.recordTransitions(before, fe, d)
-	return ctrl.Result{}, nil
+	return nil
 }
 
 // getOwned reads an object the Frontend owns; an absent object leaves obj empty (no name).

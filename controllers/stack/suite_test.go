@@ -9,14 +9,10 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/config"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	canopyv1alpha1 "github.com/canopy-dev/canopy/apis/canopy/v1alpha1"
 	componentsv1alpha1 "github.com/canopy-dev/canopy/apis/components/v1alpha1"
@@ -29,11 +25,6 @@ var env *testenv.Env
 func TestMain(m *testing.M) {
 	os.Exit(testenv.Main(m, &env, testenv.Options{}))
 }
-
-const (
-	wait = 30 * time.Second
-	tick = 25 * time.Millisecond
-)
 
 // fakeGate records what the controller tells OLM.
 type fakeGate struct {
@@ -71,22 +62,10 @@ func start(t *testing.T) *harness {
 	t.Helper()
 	e := testenv.Require(t, env)
 	h := &harness{t: t, c: e.Client, ns: e.Namespace(t), gate: &fakeGate{}}
-	mgr, err := ctrl.NewManager(e.Config, ctrl.Options{
-		Scheme:     e.Scheme,
-		Metrics:    metricsserver.Options{BindAddress: "0"},
-		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
-	})
-	require.NoError(t, err)
-	h.r = &Reconciler{Client: mgr.GetClient(), UpgradeGate: h.gate,
-		Now: func() time.Time { return time.Now().Add(time.Duration(h.offset.Load())) }}
-	require.NoError(t, h.r.SetupWithManager(mgr))
-	h.mgr = mgr
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		require.NoError(t, <-done)
+	h.mgr = e.StartManager(t, func(mgr ctrl.Manager) error {
+		h.r = &Reconciler{Client: mgr.GetClient(), UpgradeGate: h.gate,
+			Now: func() time.Time { return time.Now().Add(time.Duration(h.offset.Load())) }}
+		return h.r.SetupWithManager(mgr)
 	})
 	return h
 }
@@ -102,7 +81,7 @@ func (h *harness) get(obj client.Object, name string) error {
 // eventually polls until cond holds.
 func (h *harness) eventually(cond func() bool, msg string, args ...any) {
 	h.t.Helper()
-	require.Eventually(h.t, cond, wait, tick, append([]any{msg}, args...)...)
+	require.Eventually(h.t, cond, testenv.Wait, testenv.Tick, append([]any{msg}, args...)...)
 }
 
 // newStack creates a Stack modelled on the full sample: backups to a volume, an ingress, monitoring.
@@ -139,28 +118,13 @@ func (h *harness) stack(name string) *canopyv1alpha1.Stack {
 // updateStack changes a Stack's spec, retrying on conflicts with the controller's own writes.
 func (h *harness) updateStack(name string, mutate func(*canopyv1alpha1.Stack)) {
 	h.t.Helper()
-	h.eventually(func() bool {
-		s := &canopyv1alpha1.Stack{}
-		if h.get(s, name) != nil {
-			return false
-		}
-		mutate(s)
-		return h.c.Update(context.Background(), s) == nil
-	}, "updating Stack %s", name)
+	testenv.Mutate(h.t, h.c, h.key(name), func() *canopyv1alpha1.Stack { return &canopyv1alpha1.Stack{} }, false, mutate)
 }
 
-// setStatus writes a child's status the way its controller would: read, change, write, retrying
-// on conflicts.
+// setStatus writes a child's status the way its controller would.
 func setStatus[T conditions.Object](h *harness, name string, newObj func() T, mutate func(T)) {
 	h.t.Helper()
-	h.eventually(func() bool {
-		obj := newObj()
-		if h.get(obj, name) != nil {
-			return false
-		}
-		mutate(obj)
-		return h.c.Status().Update(context.Background(), obj) == nil
-	}, "writing the status of %T %s", newObj(), name)
+	testenv.Mutate(h.t, h.c, h.key(name), newObj, true, mutate)
 }
 
 func readyCondition(gen int64) metav1.Condition {
@@ -225,17 +189,7 @@ func (h *harness) waitReady(name string) {
 }
 
 // events returns the reasons of the events recorded on an object.
-func (h *harness) events(obj client.Object) []string {
-	var list corev1.EventList
-	require.NoError(h.t, h.c.List(context.Background(), &list, client.InNamespace(h.ns)))
-	var reasons []string
-	for _, e := range list.Items {
-		if e.InvolvedObject.UID == obj.GetUID() {
-			reasons = append(reasons, e.Reason)
-		}
-	}
-	return reasons
-}
+func (h *harness) events(obj client.Object) []string { return testenv.EventReasons(h.t, h.c, obj) }
 
 func (h *harness) waitEvent(obj client.Object, reason string) {
 	h.t.Helper()

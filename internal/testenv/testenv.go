@@ -13,6 +13,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -195,4 +196,20 @@ func (e *Env) Kubeconfig() ([]byte, error) {
 		return nil, errors.New("testenv: the control plane has no kubeconfig")
 	}
 	return e.env.KubeConfig, nil
+}
+
+// ModuleDir returns the folder of a module in the Go module cache, as resolved by this repository's
+// go.mod; tests read CRDs shipped in dependencies' sources from it.
+func ModuleDir(module string) (string, error) {
+	root, err := RepoRoot()
+	if err != nil {
+		return "", err
+	}
+	cmd := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", module)
+	cmd.Dir = root
+	out, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("locating module %s: %w", module, err)
+	}
+	return strings.TrimSpace(string(out)), nil
 }

@@ -1,0 +1,86 @@
+package testenv
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+)
+
+// Wait and Tick bound the Eventually loops of controller tests.
+const (
+	Wait = 30 * time.Second
+	Tick = 25 * time.Millisecond
+)
+
+// StartManager runs a manager with the controllers that setup registers until the test ends.
+func (e *Env) StartManager(t testing.TB, setup func(ctrl.Manager) error) ctrl.Manager {
+	t.Helper()
+	mgr, err := ctrl.NewManager(e.Config, ctrl.Options{
+		Scheme:     e.Scheme,
+		Metrics:    metricsserver.Options{BindAddress: "0"},
+		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
+	})
+	if err != nil {
+		t.Fatalf("creating the manager: %v", err)
+	}
+	if err := setup(mgr); err != nil {
+		t.Fatalf("setting up the controllers: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("the manager stopped with an error: %v", err)
+		}
+	})
+	return mgr
+}
+
+// Mutate reads an object, changes it and writes it back (status when status is true), retrying on
+// conflicts with the controllers' own writes until it succeeds or Wait passes.
+func Mutate[T client.Object](t testing.TB, c client.Client, key client.ObjectKey, newObj func() T, status bool, change func(T)) {
+	t.Helper()
+	deadline := time.Now().Add(Wait)
+	var err error
+	for time.Now().Before(deadline) {
+		obj := newObj()
+		if err = c.Get(context.Background(), key, obj); err == nil {
+			change(obj)
+			if status {
+				err = c.Status().Update(context.Background(), obj)
+			} else {
+				err = c.Update(context.Background(), obj)
+			}
+			if err == nil {
+				return
+			}
+		}
+		time.Sleep(Tick)
+	}
+	t.Fatalf("changing %T %s: %v", newObj(), key, err)
+}
+
+// EventReasons lists the reasons of the events recorded on obj.
+func EventReasons(t testing.TB, c client.Client, obj client.Object) []string {
+	t.Helper()
+	var list corev1.EventList
+	if err := c.List(context.Background(), &list, client.InNamespace(obj.GetNamespace())); err != nil {
+		t.Fatalf("listing events: %v", err)
+	}
+	var reasons []string
+	for _, e := range list.Items {
+		if e.InvolvedObject.UID == obj.GetUID() {
+			reasons = append(reasons, e.Reason)
+		}
+	}
+	return reasons
+}
