@@ -51,7 +51,9 @@ func start(t *testing.T) *harness {
 	return h
 }
 
-func (h *harness) key(name string) client.ObjectKey { return client.ObjectKey{Namespace: h.ns, Name: name} }
+func (h *harness) key(name string) client.ObjectKey {
+	return client.ObjectKey{Namespace: h.ns, Name: name}
+}
 
 func (h *harness) get(obj client.Object, name string) error {
 	return h.c.Get(context.Background(), h.key(name), obj)

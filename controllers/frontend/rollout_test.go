@@ -83,7 +83,7 @@ func TestDecide(t *testing.T) {
 		{name: "upgrade: migration done, roll out", fe: fe("2.0", "1.0", "", true), dep: deployment("1.0", 2, 2, 2, false), job: job(batchv1.JobComplete, "", ""),
 			wantDeploy: "2.0", wantMigration: componentsv1alpha1.PhaseSucceeded},
 		{name: "upgrade: migration failed, old version keeps serving", fe: fe("2.0", "1.0", "", true), dep: deployment("1.0", 2, 2, 2, false),
-			job: job(batchv1.JobFailed, "BackoffLimitExceeded", "Job has reached the specified backoff limit"),
+			job:        job(batchv1.JobFailed, "BackoffLimitExceeded", "Job has reached the specified backoff limit"),
 			wantDeploy: "1.0", wantMigration: componentsv1alpha1.PhaseFailed, wantFailed: "2.0", wantReason: componentsv1alpha1.ReasonMigrationFailed, wantNew: true},
 		{name: "no second migration once the Deployment runs the version (Job gone after its TTL)", fe: fe("2.0", "1.0", "", true), dep: deployment("2.0", 2, 1, 2, false),
 			wantDeploy: "2.0"},
