@@ -17,6 +17,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
@@ -332,6 +333,13 @@ func TestOptionalAPIsAppearLater(t *testing.T) {
 	_, err = envtest.InstallCRDs(env.Config, envtest.CRDInstallOptions{
 		Paths: []string{filepath.Join(dir, "deploy", "crds", "cert-manager.io_certificates.yaml")}, ErrorIfPathMissing: true})
 	require.NoError(t, err)
+	t.Cleanup(func() {
+		// Leave the control plane as the test found it: without cert-manager.
+		crd := &apiextensionsv1.CustomResourceDefinition{ObjectMeta: metav1.ObjectMeta{Name: "certificates.cert-manager.io"}}
+		require.NoError(t, h.c.Delete(context.Background(), crd))
+		require.Eventually(t, func() bool { return apierrors.IsNotFound(h.c.Get(context.Background(), client.ObjectKeyFromObject(crd), crd)) },
+			testenv.Wait, testenv.Tick)
+	})
 
 	cert := &certmanagerv1.Certificate{}
 	h.eventually(func() bool { return h.get(cert, "tls-web") == nil }, "the Certificate is created once its CRD exists")

@@ -34,6 +34,10 @@ func (r *Reconciler) recordTransitions(before, after *canopyv1alpha1.Stack) {
 		r.Recorder.Event(after, corev1.EventTypeNormal, "Paused", "spec.paused is true: no changes are made")
 	}
 
+	if rs := after.Status.Restore; rs != nil && rs.Step == "Failed" && (before.Status.Restore == nil || before.Status.Restore.ID != rs.ID) {
+		r.Recorder.Eventf(after, corev1.EventTypeWarning, "RestoreNotImplemented", "restore request %s: %s", rs.ID, rs.Message)
+	}
+
 	u, old := after.Status.Upgrade, before.Status.Upgrade
 	if u == nil || (old != nil && old.Phase == u.Phase && old.ToVersion == u.ToVersion && old.FromVersion == u.FromVersion) {
 		return
@@ -50,6 +54,8 @@ func (r *Reconciler) recordTransitions(before, after *canopyv1alpha1.Stack) {
 	case PhaseSucceeded:
 		metrics.StackUpgrades.WithLabelValues("succeeded").Inc()
 		r.Recorder.Eventf(after, corev1.EventTypeNormal, "UpgradeSucceeded", "version %s is serving", u.ToVersion)
+	case PhaseCancelled:
+		r.Recorder.Eventf(after, corev1.EventTypeNormal, "UpgradeCancelled", "%s", u.Message)
 	case PhaseFailed:
 		metrics.StackUpgrades.WithLabelValues("failed").Inc()
 		if old != nil && old.Phase == PhaseRollingOut {

@@ -81,6 +81,10 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if err := r.Get(ctx, req.NamespacedName, s); err != nil {
 		if apierrors.IsNotFound(err) {
 			metrics.StackReady.DeleteLabelValues(req.Namespace, req.Name)
+			// A Stack deleted mid-upgrade no longer holds OLM back.
+			if err := r.updateGate(ctx, nil); err != nil {
+				logger.Error(err, "updating OLM's Upgradeable condition")
+			}
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
@@ -92,7 +96,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		// unnoticed.
 		base := s.DeepCopy()
 		controllerutil.AddFinalizer(s, Finalizer)
-		if err := r.Patch(ctx, s, client.MergeFrom(base)); err != nil {
+		// Optimistic lock: a merge patch replaces the whole finalizer list.
+		if err := r.Patch(ctx, s, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil {
 			return ctrl.Result{}, fmt.Errorf("adding the finalizer: %w", err)
 		}
 	}
@@ -103,9 +108,15 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		return ctrl.Result{}, err
 	}
 	now := metav1.NewTime(r.Now())
-	d := decideUpgrade(s, o.fe, o.bp, now)
-	if !s.Spec.Paused {
-		if err := r.applyChildren(ctx, s, o, d); err != nil {
+	var d upgradeDecision
+	if s.Spec.Paused {
+		d = pausedDecision(s, o.fe)
+		if o.pending, err = r.pendingChanges(s, o, d); err != nil {
+			return ctrl.Result{}, err
+		}
+	} else {
+		d = decideUpgrade(s, o.fe, o.bp, now)
+		if o.pending, err = r.applyChildren(ctx, s, o, d); err != nil {
 			var conflict *nameConflictError
 			switch {
 			case errors.As(err, &conflict):
@@ -134,7 +145,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 	// Only after the status landed: a reconcile from a stale read fails its patch and records nothing.
 	r.recordTransitions(before, s)
-	if err := r.updateGate(ctx); err != nil {
+	if err := r.updateGate(ctx, s); err != nil {
 		logger.Error(err, "updating OLM's Upgradeable condition")
 	}
 	if requeue > 0 {
@@ -186,11 +197,14 @@ func adoptable(obj client.Object) bool {
 	return obj.GetLabels()[canopyv1alpha1.LabelAdopt] == "true"
 }
 
-// applyChildren applies the Database, then — once the Database is Ready, or when they already
-// exist — the BackupPolicy and the Frontend.
-func (r *Reconciler) applyChildren(ctx context.Context, s *canopyv1alpha1.Stack, o observed, d upgradeDecision) error {
-	if err := r.applyChild(ctx, s, "Database", desired.Database(s), asObject(o.db)); err != nil {
-		return err
+// desiredChildren computes the children the Stack wants now; a nil BackupPolicy or Frontend is not
+// wanted yet (or, for the BackupPolicy, not at all).
+func desiredChildren(s *canopyv1alpha1.Stack, o observed, d upgradeDecision) (*componentsv1alpha1.Database, *componentsv1alpha1.BackupPolicy, *componentsv1alpha1.Frontend) {
+	db := desired.Database(s)
+	if o.db != nil && o.db.Spec.Bootstrap != nil {
+		// The bootstrap source is immutable once the Database exists; a later change of the backup
+		// destination it defaulted from must not make every apply fail.
+		db.Spec.Bootstrap = o.db.Spec.Bootstrap.DeepCopy()
 	}
 	dbReady := o.db != nil && conditions.IsTrue(o.db, componentsv1alpha1.ConditionReady)
 	// Backups record the version serving; before the first rollout, the version being installed
@@ -199,29 +213,78 @@ func (r *Reconciler) applyChildren(ctx context.Context, s *canopyv1alpha1.Stack,
 	if appVersion == "" {
 		appVersion = s.Spec.Version
 	}
-	if bp := desired.BackupPolicy(s, desired.BackupInput{AppVersion: appVersion, BackupRequest: d.backupRequest}); bp != nil {
-		if dbReady || o.bp != nil {
-			if err := r.applyChild(ctx, s, "BackupPolicy", bp, asObject(o.bp)); err != nil {
-				return err
-			}
-		}
-	} else if o.bp != nil {
-		// Backups were turned off: the policy goes; what it wrote stays (its own retention rules).
-		if err := r.Delete(ctx, o.bp); client.IgnoreNotFound(err) != nil {
-			return fmt.Errorf("deleting the BackupPolicy: %w", err)
-		}
+	var bp *componentsv1alpha1.BackupPolicy
+	if dbReady || o.bp != nil {
+		bp = desired.BackupPolicy(s, desired.BackupInput{AppVersion: appVersion, BackupRequest: d.backupRequest})
 	}
+	var fe *componentsv1alpha1.Frontend
 	if dbReady || o.fe != nil {
-		secret := ""
-		if o.db != nil {
-			secret = o.db.Status.CredentialsSecretName
+		fe = desired.Frontend(s, desired.FrontendInput{Version: d.frontendVersion, CredentialsSecretName: credentialsSecret(s, o)})
+	}
+	return db, bp, fe
+}
+
+// credentialsSecret names the database credentials the web tier uses. While the Database's status
+// says nothing (it was just recreated), the web tier keeps the Secret it has rather than losing its
+// connection.
+func credentialsSecret(s *canopyv1alpha1.Stack, o observed) string {
+	switch {
+	case o.db != nil && o.db.Status.CredentialsSecretName != "":
+		return o.db.Status.CredentialsSecretName
+	case o.fe != nil && o.fe.Spec.Database != nil:
+		return o.fe.Spec.Database.CredentialsSecretName
+	}
+	return s.Status.CredentialsSecretName
+}
+
+// applyChildren applies the Database, then — once the Database is Ready, or when they already
+// exist — the BackupPolicy and the Frontend. It returns the kinds it wrote: their controllers have
+// not observed the new spec yet.
+func (r *Reconciler) applyChildren(ctx context.Context, s *canopyv1alpha1.Stack, o observed, d upgradeDecision) (map[string]bool, error) {
+	written := map[string]bool{}
+	db, bp, fe := desiredChildren(s, o, d)
+	if err := r.applyChild(ctx, s, "Database", db, asObject(o.db), written); err != nil {
+		return written, err
+	}
+	switch {
+	case bp != nil:
+		if err := r.applyChild(ctx, s, "BackupPolicy", bp, asObject(o.bp), written); err != nil {
+			return written, err
 		}
-		fe := desired.Frontend(s, desired.FrontendInput{Version: d.frontendVersion, CredentialsSecretName: secret})
-		if err := r.applyChild(ctx, s, "Frontend", fe, asObject(o.fe)); err != nil {
-			return err
+	case s.Spec.Backup == nil && o.bp != nil:
+		// Backups were turned off: the policy goes; what it wrote stays (its retention is Retain
+		// until the Stack itself is deleted).
+		if err := r.Delete(ctx, o.bp); client.IgnoreNotFound(err) != nil {
+			return written, fmt.Errorf("deleting the BackupPolicy: %w", err)
 		}
 	}
-	return nil
+	if fe != nil {
+		if err := r.applyChild(ctx, s, "Frontend", fe, asObject(o.fe), written); err != nil {
+			return written, err
+		}
+	}
+	return written, nil
+}
+
+// pendingChanges lists, for a paused Stack, the children whose spec differs from what the Stack
+// asks: status must not call them up to date.
+func (r *Reconciler) pendingChanges(s *canopyv1alpha1.Stack, o observed, d upgradeDecision) (map[string]bool, error) {
+	pending := map[string]bool{}
+	db, bp, fe := desiredChildren(s, o, d)
+	for _, c := range []struct {
+		kind       string
+		want, have client.Object
+	}{{"Database", db, asObject(o.db)}, {"BackupPolicy", asObject(bp), asObject(o.bp)}, {"Frontend", asObject(fe), asObject(o.fe)}} {
+		if c.want == nil || c.have == nil {
+			continue
+		}
+		needs, err := apply.NeedsApply(c.want, c.have)
+		if err != nil {
+			return nil, err
+		}
+		pending[c.kind] = needs
+	}
+	return pending, nil
 }
 
 // nameConflictError reports an existing object, not owned by the Stack, with a child's name.
@@ -241,7 +304,7 @@ func asObject[T client.Object](obj T) client.Object {
 
 // applyChild applies one child and reports remediations: a deleted child recreated, a manual
 // change overwritten.
-func (r *Reconciler) applyChild(ctx context.Context, s *canopyv1alpha1.Stack, kind string, want, have client.Object) error {
+func (r *Reconciler) applyChild(ctx context.Context, s *canopyv1alpha1.Stack, kind string, want, have client.Object, written map[string]bool) error {
 	if have == nil {
 		// Refuse to take over a same-named object that Canopy does not own.
 		probe := want.DeepCopyObject().(client.Object)
@@ -253,6 +316,7 @@ func (r *Reconciler) applyChild(ctx context.Context, s *canopyv1alpha1.Stack, ki
 	if err != nil {
 		return err
 	}
+	written[kind] = res != apply.Unchanged
 	logger := log.FromContext(ctx).WithValues("kind", kind, "child", klog.KObj(want))
 	switch res {
 	case apply.Created:
@@ -285,8 +349,9 @@ func componentExisted(s *canopyv1alpha1.Stack, kind string) bool {
 	return false
 }
 
-// updateGate tells OLM that Canopy may be upgraded only while no Stack is mid-upgrade.
-func (r *Reconciler) updateGate(ctx context.Context) error {
+// updateGate tells OLM that Canopy may be upgraded only while no Stack is mid-upgrade. current is
+// the Stack just reconciled: its in-memory status is newer than the cache's.
+func (r *Reconciler) updateGate(ctx context.Context, current *canopyv1alpha1.Stack) error {
 	if r.UpgradeGate == nil {
 		return nil
 	}
@@ -295,9 +360,13 @@ func (r *Reconciler) updateGate(ctx context.Context) error {
 		return fmt.Errorf("listing Stacks: %w", err)
 	}
 	for i := range stacks.Items {
-		if u := stacks.Items[i].Status.Upgrade; inFlight(u) {
+		st := &stacks.Items[i]
+		if current != nil && st.UID == current.UID {
+			st = current
+		}
+		if u := st.Status.Upgrade; inFlight(u) && st.DeletionTimestamp.IsZero() {
 			return r.UpgradeGate.SetUpgradeable(ctx, false, ReasonUpgradeInProgress,
-				fmt.Sprintf("Stack %s/%s is upgrading from %s to %s", stacks.Items[i].Namespace, stacks.Items[i].Name, u.FromVersion, u.ToVersion))
+				fmt.Sprintf("Stack %s/%s is upgrading from %s to %s", st.Namespace, st.Name, u.FromVersion, u.ToVersion))
 		}
 	}
 	return r.UpgradeGate.SetUpgradeable(ctx, true, ReasonNoUpgrade, "no Stack is upgrading")

@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/tools/record"
 	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -425,4 +426,105 @@ func TestDeletionWithChildCRDUninstalled(t *testing.T) {
 	require.NoError(t, h.c.Delete(ctx, h.stack("nocrd")))
 	h.eventually(func() bool { return apierrors.IsNotFound(h.get(&canopyv1alpha1.Stack{}, "nocrd")) }, "the Stack is deleted without the BackupPolicy CRD")
 	require.True(t, apierrors.IsNotFound(h.get(&componentsv1alpha1.Database{}, "nocrd")))
+}
+
+// TestReadyWaitsForChildrenToObserveChanges: a spec change of a Ready Stack is not Ready until the
+// changed child's controller has observed it (kubectl wait must not pass early).
+func TestReadyWaitsForChildrenToObserveChanges(t *testing.T) {
+	h := start(t)
+	h.readyStack("obs", "1.0")
+	h.updateStack("obs", func(s *canopyv1alpha1.Stack) { s.Spec.Frontend.Replicas = ptr.To[int32](5) })
+	h.eventually(func() bool {
+		s := h.stack("obs")
+		return s.Status.ObservedGeneration == s.Generation
+	}, "the change is observed by the Stack")
+	s := h.stack("obs")
+	require.False(t, conditions.IsTrue(s, componentsv1alpha1.ConditionReady), "the Frontend has not observed its new spec")
+	require.Equal(t, ReasonChildReconciling, conditions.Get(s, canopyv1alpha1.ConditionFrontendReady).Reason)
+	h.frontendServing("obs", "1.0")
+	h.waitReady("obs")
+}
+
+// TestPausedStackReportsPendingChanges: while paused, a spec change is not applied and the Stack
+// does not claim to be up to date.
+func TestPausedStackReportsPendingChanges(t *testing.T) {
+	h := start(t)
+	h.readyStack("pz", "1.0")
+	h.updateStack("pz", func(s *canopyv1alpha1.Stack) {
+		s.Spec.Paused = true
+		s.Spec.Version = "2.0"
+		s.Spec.Frontend.Replicas = ptr.To[int32](4)
+	})
+	h.eventually(func() bool {
+		s := h.stack("pz")
+		return s.Status.ObservedGeneration == s.Generation && conditions.IsTrue(s, canopyv1alpha1.ConditionPaused)
+	}, "paused")
+	s := h.stack("pz")
+	require.False(t, conditions.IsTrue(s, componentsv1alpha1.ConditionReady))
+	require.Equal(t, ReasonPaused, conditions.Get(s, canopyv1alpha1.ConditionFrontendReady).Reason)
+	require.Nil(t, s.Status.Upgrade, "no upgrade starts while paused")
+	require.Nil(t, s.Status.Rollout, "no step clock runs while paused")
+	require.True(t, conditions.IsTrue(s, canopyv1alpha1.ConditionUpgradeable))
+	fe := &componentsv1alpha1.Frontend{}
+	require.NoError(t, h.get(fe, "pz"))
+	require.Equal(t, "1.0", fe.Spec.Version)
+}
+
+// TestDeletionSetsDataRetentionFirst: with dataRetention Delete, the Database learns it (and its
+// controller observes it) before it is deleted; until then data is always retained.
+func TestDeletionSetsDataRetentionFirst(t *testing.T) {
+	h := start(t)
+	h.readyStack("wipe", "1.0", func(s *canopyv1alpha1.Stack) {
+		s.Spec.Backup = nil
+		s.Spec.DataRetention = &canopyv1alpha1.DataRetention{PersistentVolumeClaims: componentsv1alpha1.Delete}
+	})
+	db := &componentsv1alpha1.Database{}
+	require.NoError(t, h.get(db, "wipe"))
+	require.Equal(t, componentsv1alpha1.Retain, db.Spec.VolumeRetention, "data is retained while the Stack lives")
+
+	require.NoError(t, h.c.Delete(context.Background(), h.stack("wipe")))
+	h.eventually(func() bool { return h.get(db, "wipe") == nil && db.Spec.VolumeRetention == componentsv1alpha1.Delete }, "the retention is set before deletion")
+	h.eventually(func() bool {
+		ready := conditions.Get(h.stack("wipe"), componentsv1alpha1.ConditionReady)
+		return ready != nil && contains(ready.Message, "to observe volumeRetention")
+	}, "the deletion waits for the Database controller")
+	require.NoError(t, h.get(db, "wipe"))
+	require.True(t, db.DeletionTimestamp.IsZero())
+
+	h.databaseReady("wipe") // the database controller observes the new spec
+	h.eventually(func() bool { return apierrors.IsNotFound(h.get(&canopyv1alpha1.Stack{}, "wipe")) }, "the Stack is deleted")
+}
+
+// TestRestoreRequestIsReportedNotIgnored: in-place restore is not implemented; a request says so.
+func TestRestoreRequestIsReportedNotIgnored(t *testing.T) {
+	h := start(t)
+	h.readyStack("rq", "1.0")
+	h.updateStack("rq", func(s *canopyv1alpha1.Stack) {
+		s.Spec.RestoreRequest = &canopyv1alpha1.StackRestoreRequest{ID: "r1", BackupName: "rq-nightly"}
+	})
+	h.eventually(func() bool {
+		r := h.stack("rq").Status.Restore
+		return r != nil && r.ID == "r1" && r.Step == "Failed" && contains(r.Message, "not implemented")
+	}, "the request is answered")
+	h.waitEvent(h.stack("rq"), "RestoreNotImplemented")
+}
+
+// TestRestoreSourceSurvivesDestinationChange: the Database's bootstrap source is immutable; a later
+// change of the backup destination it defaulted from does not wedge the Stack.
+func TestRestoreSourceSurvivesDestinationChange(t *testing.T) {
+	h := start(t)
+	h.readyStack("boot", "1.0", func(s *canopyv1alpha1.Stack) {
+		s.Spec.Restore = &canopyv1alpha1.StackRestore{BackupName: "old-stack-20261101"}
+	})
+	h.updateStack("boot", func(s *canopyv1alpha1.Stack) {
+		s.Spec.Backup.Destination = componentsv1alpha1.BackupDestination{S3: &componentsv1alpha1.S3Destination{
+			Endpoint: "https://s3.example.com", Bucket: "backups", CredentialsSecret: corev1.LocalObjectReference{Name: "s3"}}}
+		s.Spec.Frontend.Replicas = ptr.To[int32](3)
+	})
+	fe := &componentsv1alpha1.Frontend{}
+	h.eventually(func() bool { return h.get(fe, "boot") == nil && fe.Spec.Replicas != nil && *fe.Spec.Replicas == 3 }, "later changes still land")
+	db := &componentsv1alpha1.Database{}
+	require.NoError(t, h.get(db, "boot"))
+	require.NotNil(t, db.Spec.Bootstrap.FromBackup.Destination.Volume, "the bootstrap source is unchanged")
+	require.Nil(t, conditions.Get(h.stack("boot"), componentsv1alpha1.ConditionStalled))
 }

@@ -8,6 +8,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/event"
@@ -68,6 +69,20 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, s *canopyv1alpha1.Stac
 			continue // not ours: never delete it
 		}
 		if child.obj.GetDeletionTimestamp().IsZero() {
+			if !orphan {
+				// The data retention the spec asks for now reaches the child, and its controller
+				// observes it, before the child is deleted.
+				waiting, err := r.setDeletionRetention(ctx, s, child.obj)
+				if err != nil {
+					return reconcile.Result{}, err
+				}
+				if waiting != "" && now.Before(deadline) {
+					if err := r.markDeleting(ctx, s, waiting); err != nil {
+						return reconcile.Result{}, err
+					}
+					return reconcile.Result{RequeueAfter: deadline.Sub(now)}, nil
+				}
+			}
 			if err := r.Delete(ctx, child.obj, ctrl.PropagationPolicy(propagation)); ctrl.IgnoreNotFound(err) != nil && !meta.IsNoMatchError(err) {
 				return reconcile.Result{}, fmt.Errorf("deleting the %s: %w", child.kind, err)
 			}
@@ -89,7 +104,7 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, s *canopyv1alpha1.Stac
 
 	base := s.DeepCopy()
 	controllerutil.RemoveFinalizer(s, Finalizer)
-	if err := r.Patch(ctx, s, ctrl.MergeFrom(base)); err != nil {
+	if err := r.Patch(ctx, s, ctrl.MergeFromWithOptions(base, ctrl.MergeFromWithOptimisticLock{})); err != nil {
 		return reconcile.Result{}, ctrl.IgnoreNotFound(err)
 	}
 	r.Recorder.Eventf(s, corev1.EventTypeNormal, "Deleted", "torn down with deletionPolicy %s", s.Spec.DeletionPolicy)
@@ -101,4 +116,37 @@ func (r *Reconciler) markDeleting(ctx context.Context, s *canopyv1alpha1.Stack, 
 	before := s.DeepCopy()
 	conditions.MarkReconciling(s, ReasonDeleting, msg)
 	return patch.Status(ctx, r.Client, s, before, func(x *canopyv1alpha1.Stack) any { return x.Status })
+}
+
+// setDeletionRetention writes the data retention that spec.dataRetention asks for into a Database
+// or BackupPolicy about to be deleted (they hold Retain until then), and reports what the deletion
+// waits for: the child's controller observing that spec.
+func (r *Reconciler) setDeletionRetention(ctx context.Context, s *canopyv1alpha1.Stack, obj ctrl.Object) (string, error) {
+	ret := desired.DeletionRetention(s)
+	var field string
+	var want, have componentsv1alpha1.RetainPolicy
+	var observed int64
+	switch c := obj.(type) {
+	case *componentsv1alpha1.Database:
+		field, want, have, observed = "volumeRetention", ret.PersistentVolumeClaims, c.Spec.VolumeRetention, c.Status.ObservedGeneration
+	case *componentsv1alpha1.BackupPolicy:
+		field, want, have, observed = "backupRetention", ret.Backups, c.Spec.BackupRetention, c.Status.ObservedGeneration
+	default:
+		return "", nil
+	}
+	if want != componentsv1alpha1.Delete {
+		return "", nil // Retain is what the child already holds
+	}
+	kind := fmt.Sprintf("%T", obj)[len("*v1alpha1."):]
+	if have != want {
+		patch := []byte(fmt.Sprintf(`{"spec":{%q:%q}}`, field, want))
+		if err := r.Patch(ctx, obj, ctrl.RawPatch(types.MergePatchType, patch)); err != nil {
+			return "", fmt.Errorf("setting %s on the %s: %w", field, kind, err)
+		}
+		return fmt.Sprintf("waiting for the %s to observe %s: Delete before deleting it", kind, field), nil
+	}
+	if observed < obj.GetGeneration() {
+		return fmt.Sprintf("waiting for the %s to observe %s: Delete before deleting it", kind, field), nil
+	}
+	return "", nil
 }

@@ -44,6 +44,9 @@ type observed struct {
 	fe         *componentsv1alpha1.Frontend
 	bp         *componentsv1alpha1.BackupPolicy
 	missingCRD map[string]bool
+	// pending names the children whose spec this reconcile changed (or, while paused, would change):
+	// their statuses describe an older spec.
+	pending map[string]bool
 }
 
 // childState is a child's readiness as the Stack reports it.
@@ -104,6 +107,17 @@ func computeStatus(s *canopyv1alpha1.Stack, o observed, d upgradeDecision, now m
 	if backupWanted {
 		bp = childReadiness(nilIfAbsent(o.bp), bpGen, "BackupPolicy", ReasonWaitingForDB, "the BackupPolicy is created once the Database is Ready", o.missingCRD["BackupPolicy"])
 	}
+	for kind, st := range map[string]*childState{"Database": &db, "Frontend": &fe, "BackupPolicy": &bp} {
+		if !o.pending[kind] {
+			continue
+		}
+		st.ready, st.stalled = false, false
+		if s.Spec.Paused {
+			st.reason, st.message = ReasonPaused, "spec changes for the "+kind+" wait until the Stack is unpaused"
+		} else {
+			st.reason, st.message = ReasonChildReconciling, "the "+strings.ToLower(kind)+" controller has not observed the latest spec yet"
+		}
+	}
 	// The web tier is ready for the Stack only when it serves the version the Stack asks for.
 	if fe.ready && d.serving != s.Spec.Version {
 		fe.ready = false
@@ -159,21 +173,23 @@ func computeStatus(s *canopyv1alpha1.Stack, o observed, d upgradeDecision, now m
 	step, stepState := currentStep(db, bp, fe, backupWanted, inFlight(d.upgrade))
 	var requeue time.Duration
 	timedOut := false
-	if step == "" || s.Spec.Paused {
-		if step == "" {
-			st.Rollout = nil
-		}
-	} else {
+	limit := stepTimeout(s, step, d.upgrade)
+	switch {
+	case step == "" || s.Spec.Paused:
+		// Nothing runs while paused: the clock of a step starts again when the Stack resumes.
+		st.Rollout = nil
+	default:
 		if st.Rollout == nil || st.Rollout.Step != step || st.Rollout.StartTime == nil {
 			st.Rollout = &canopyv1alpha1.RolloutProgress{Step: step, StartTime: &now}
 		}
 		elapsed := now.Sub(st.Rollout.StartTime.Time)
-		if elapsed >= s.StepTimeout() {
+		if elapsed >= limit {
 			timedOut = true
 		} else {
-			requeue = s.StepTimeout() - elapsed
+			requeue = limit - elapsed
 		}
 	}
+	reportRestoreRequest(s)
 
 	// Summary conditions (kstatus).
 	failing := failingSummary(map[string]childState{"database": db, "frontend": fe, "backup": bp}, backupWanted)
@@ -181,7 +197,7 @@ func computeStatus(s *canopyv1alpha1.Stack, o observed, d upgradeDecision, now m
 	case upgradeFailed:
 		conditions.MarkStalled(s, componentsv1alpha1.ReasonUpgradeFailed, fmt.Sprintf("upgrade to %s failed and was rolled back; still serving %s: %s", s.Spec.Version, d.serving, d.upgrade.Message))
 	case timedOut:
-		conditions.MarkStalled(s, ReasonStepTimeout, fmt.Sprintf("step %s not finished after %s: %s", step, s.StepTimeout(), stepState.message))
+		conditions.MarkStalled(s, ReasonStepTimeout, fmt.Sprintf("step %s not finished after %s: %s", step, limit, stepState.message))
 	case db.stalled || fe.stalled || (backupWanted && bp.stalled):
 		reason := firstStalledReason(db, fe, bp)
 		conditions.MarkStalled(s, reason, failing)
@@ -280,4 +296,40 @@ func nilIfAbsent[T conditions.Object](obj T) conditions.Object {
 		return nil
 	}
 	return obj
+}
+
+// stepTimeout is how long a step may take: spec.rollout.stepTimeout, plus, for an upgrade, the time
+// its own work is allowed (the pre-upgrade backup's timeout, or the migration's timeout and the
+// rollout's progress deadline), so that a slow but healthy backup is not called stuck.
+func stepTimeout(s *canopyv1alpha1.Stack, step string, up *canopyv1alpha1.UpgradeStatus) time.Duration {
+	limit := s.StepTimeout()
+	if step != StepUpgrade || up == nil {
+		return limit
+	}
+	switch up.Phase {
+	case PhaseBackingUp:
+		if b := s.Spec.Backup; b != nil {
+			limit += time.Duration(b.TimeoutSeconds) * time.Second
+		}
+	case PhaseRollingOut:
+		if m := s.Spec.Frontend.Migration; m != nil {
+			limit += time.Duration(m.TimeoutSeconds) * time.Second
+		}
+		limit += time.Duration(s.Spec.Frontend.ProgressDeadlineSeconds) * time.Second
+	}
+	return limit
+}
+
+// reportRestoreRequest says that an in-place restore request was seen and not carried out: this
+// release does not implement it, and a request must never look silently accepted.
+func reportRestoreRequest(s *canopyv1alpha1.Stack) {
+	req := s.Spec.RestoreRequest
+	if req == nil {
+		return
+	}
+	if r := s.Status.Restore; r != nil && r.ID == req.ID {
+		return
+	}
+	s.Status.Restore = &canopyv1alpha1.RestoreProgress{ID: req.ID, BackupName: req.BackupName, Step: "Failed",
+		Message: "in-place restore is not implemented in this release; nothing was changed"}
 }

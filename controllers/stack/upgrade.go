@@ -16,6 +16,7 @@ const (
 	PhaseRollingOut = "RollingOut"
 	PhaseSucceeded  = "Succeeded"
 	PhaseFailed     = "Failed"
+	PhaseCancelled  = "Cancelled"
 )
 
 // upgradeDecision is what the upgrade orchestration decides for one reconcile.
@@ -64,16 +65,19 @@ func decideUpgrade(s *canopyv1alpha1.Stack, fe *componentsv1alpha1.Frontend, bp 
 		return d
 	case serving == target:
 		d.frontendVersion = target
-		if inFlight(up) {
-			// spec.version went back to the serving version mid-upgrade.
-			up.Phase, up.Message = PhaseFailed, fmt.Sprintf("upgrade to %s cancelled: spec.version returned to %s", up.ToVersion, serving)
+		if inFlight(up) || (up != nil && up.Phase == PhaseFailed) {
+			// spec.version went back to the serving version: the upgrade is over, and the same
+			// version may be tried again later.
+			up.Phase, up.Message = PhaseCancelled, fmt.Sprintf("upgrade to %s cancelled: spec.version returned to %s", up.ToVersion, serving)
 		}
 		return d
 	}
 
-	if up == nil || up.ToVersion != target || up.FromVersion != serving {
+	if up == nil || up.ToVersion != target || up.FromVersion != serving || up.Phase == PhaseSucceeded || up.Phase == PhaseCancelled {
 		up = &canopyv1alpha1.UpgradeStatus{FromVersion: serving, ToVersion: target, Phase: PhaseRollingOut, StartTime: &now}
-		if bp != nil && s.BackupBeforeUpgrade() {
+		// What the spec asks decides, not what the cache holds: a BackupPolicy created in the same
+		// edit, or recreated, is awaited rather than skipped.
+		if s.BackupBeforeUpgrade() {
 			up.Phase = PhaseBackingUp
 			// One token per spec generation: a retry or a restart never asks for a second backup.
 			up.BackupRequest = fmt.Sprintf("pre-upgrade-g%d", s.Generation)
@@ -85,7 +89,7 @@ func decideUpgrade(s *canopyv1alpha1.Stack, fe *componentsv1alpha1.Frontend, bp 
 	case PhaseBackingUp:
 		d.frontendVersion = serving
 		switch req := lastRequest(bp); {
-		case bp == nil:
+		case s.Spec.Backup == nil:
 			up.Phase = PhaseRollingOut // backups were turned off meanwhile
 		case req != nil && req.ID == up.BackupRequest && req.Phase == componentsv1alpha1.PhaseSucceeded:
 			up.Phase, up.BackupName = PhaseRollingOut, req.BackupName
@@ -127,7 +131,9 @@ func frontendServes(fe *componentsv1alpha1.Frontend, version string) bool {
 // frontendFailed reports whether the Frontend says that version failed (migration or rollout), with
 // the Frontend's own explanation.
 func frontendFailed(fe *componentsv1alpha1.Frontend, version string) (bool, string) {
-	if fe == nil {
+	// Only a Frontend that runs this attempt, as observed by its controller, can report it failed;
+	// anything else may be left over from an earlier attempt.
+	if fe == nil || fe.Spec.Version != version || fe.Status.ObservedGeneration != fe.Generation {
 		return false, ""
 	}
 	explain := func() string {
@@ -145,4 +151,17 @@ func frontendFailed(fe *componentsv1alpha1.Frontend, version string) (bool, stri
 		return true, explain()
 	}
 	return false, ""
+}
+
+// pausedDecision changes nothing while the Stack is paused: the Frontend keeps the version it has,
+// no upgrade starts, and an upgrade in progress waits.
+func pausedDecision(s *canopyv1alpha1.Stack, fe *componentsv1alpha1.Frontend) upgradeDecision {
+	d := upgradeDecision{serving: s.Status.Version, upgrade: s.Status.Upgrade.DeepCopy(), frontendVersion: s.Status.Version}
+	if fe != nil {
+		d.frontendVersion = fe.Spec.Version
+	}
+	if d.upgrade != nil {
+		d.backupRequest = d.upgrade.BackupRequest
+	}
+	return d
 }

@@ -40,6 +40,7 @@ func frontend(version string, ready bool) *componentsv1alpha1.Frontend {
 
 func failedFrontend(serving, failed string) *componentsv1alpha1.Frontend {
 	fe := frontend(serving, false)
+	fe.Spec.Version = failed
 	fe.Status.FailedVersion = failed
 	fe.Status.Conditions = []metav1.Condition{
 		{Type: componentsv1alpha1.ConditionReady, Status: metav1.ConditionFalse, Reason: componentsv1alpha1.ReasonRolloutFailed, Message: "pods of 2.0 not available after 600s"},
@@ -106,6 +107,7 @@ func TestDecideUpgrade(t *testing.T) {
 			wantToken: "pre-upgrade-g7", wantMsg: "version 2.0 failed (RolloutFailed): pods of 2.0 not available after 600s"},
 		{name: "migration failed", stack: testStack("2.0", "1.0", false, rollingOut), fe: func() *componentsv1alpha1.Frontend {
 			f := frontend("1.0", false)
+			f.Spec.Version = "2.0"
 			f.Status.Migration = &componentsv1alpha1.MigrationStatus{Version: "2.0", Phase: componentsv1alpha1.PhaseFailed}
 			f.Status.Conditions[0].Reason, f.Status.Conditions[0].Message = componentsv1alpha1.ReasonMigrationFailed, "job failed: BackoffLimitExceeded"
 			return f
@@ -119,8 +121,24 @@ func TestDecideUpgrade(t *testing.T) {
 		}(), fe: frontend("1.0", true), bp: policy("pre-upgrade-g7", componentsv1alpha1.PhaseSucceeded, "shop-1", ""),
 			wantFE: "1.0", wantServing: "1.0", wantPhase: PhaseBackingUp, wantToken: "pre-upgrade-g9"},
 		{name: "returning to the serving version cancels the upgrade", stack: testStack("1.0", "1.0", true, rollingOut), fe: frontend("1.0", true),
-			bp: policy("pre-upgrade-g7", componentsv1alpha1.PhaseSucceeded, "shop-1", ""), wantFE: "1.0", wantServing: "1.0", wantPhase: PhaseFailed,
+			bp: policy("pre-upgrade-g7", componentsv1alpha1.PhaseSucceeded, "shop-1", ""), wantFE: "1.0", wantServing: "1.0", wantPhase: PhaseCancelled,
 			wantToken: "pre-upgrade-g7", wantMsg: "cancelled"},
+		{name: "returning to the serving version after a failure ends it", stack: testStack("1.0", "1.0", true, failed), fe: frontend("1.0", true),
+			bp: policy("pre-upgrade-g7", componentsv1alpha1.PhaseSucceeded, "shop-1", ""), wantFE: "1.0", wantServing: "1.0", wantPhase: PhaseCancelled,
+			wantToken: "pre-upgrade-g7", wantMsg: "cancelled"},
+		{name: "a cancelled version can be tried again", stack: func() *canopyv1alpha1.Stack {
+			s := testStack("2.0", "1.0", true, &canopyv1alpha1.UpgradeStatus{FromVersion: "1.0", ToVersion: "2.0", Phase: PhaseCancelled, BackupRequest: "pre-upgrade-g7"})
+			s.Generation = 11
+			return s
+		}(), fe: frontend("1.0", true), bp: policy("pre-upgrade-g7", componentsv1alpha1.PhaseSucceeded, "shop-1", ""),
+			wantFE: "1.0", wantServing: "1.0", wantPhase: PhaseBackingUp, wantToken: "pre-upgrade-g11"},
+		{name: "backups wanted but the BackupPolicy not yet observed: wait for it", stack: testStack("2.0", "1.0", true, nil), fe: frontend("1.0", true),
+			wantFE: "1.0", wantServing: "1.0", wantPhase: PhaseBackingUp, wantToken: "pre-upgrade-g7"},
+		{name: "a failure left from an earlier attempt is not trusted", stack: testStack("2.0", "1.0", false, rollingOut), fe: func() *componentsv1alpha1.Frontend {
+			f := failedFrontend("1.0", "2.0")
+			f.Spec.Version = "1.0" // the Stack's move to 2.0 has not reached the Frontend yet
+			return f
+		}(), wantFE: "2.0", wantServing: "1.0", wantPhase: PhaseRollingOut, wantToken: "pre-upgrade-g7"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d := decideUpgrade(tc.stack, tc.fe, tc.bp, now)

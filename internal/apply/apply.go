@@ -99,8 +99,8 @@ func toMap(obj client.Object) (map[string]any, error) {
 }
 
 // Contains reports whether have holds every field of want with the same value. Maps may hold more
-// keys than want (defaults, fields of other owners); lists must have the same length and each
-// element must contain the wanted one.
+// keys than want (defaults, fields of other owners); each wanted list element must be contained in
+// an element of the observed list.
 func Contains(have, want any) bool {
 	switch w := want.(type) {
 	case map[string]any:
@@ -113,40 +113,26 @@ func Contains(have, want any) bool {
 			if !ok {
 				return false
 			}
-			if sharedLists[k] {
-				if !containsEach(hv, wv) {
-					return false
-				}
-			} else if !Contains(hv, wv) {
+			if !Contains(hv, wv) {
 				return false
 			}
 		}
 		return true
 	case []any:
-		h, ok := have.([]any)
-		if !ok || len(h) != len(w) {
-			return false
-		}
-		for i := range w {
-			if !Contains(h[i], w[i]) {
-				return false
-			}
-		}
-		return true
+		// Every wanted element must be present. Other elements may be there too: another field
+		// manager's entries in a map-list (an env var added by a mutating webhook) survive
+		// server-side apply, and demanding equal length would re-apply forever.
+		return containsEach(have, want)
 	default:
 		return reflect.DeepEqual(normalizeNumber(have), normalizeNumber(want))
 	}
 }
 
-// sharedLists are metadata lists that other actors add to (another owner, a garbage collector
-// finalizer): only the wanted elements must be present.
-var sharedLists = map[string]bool{"ownerReferences": true, "finalizers": true}
-
 func containsEach(have, want any) bool {
 	h, ok := have.([]any)
 	w, ok2 := want.([]any)
 	if !ok || !ok2 {
-		return Contains(have, want)
+		return false
 	}
 	for _, wv := range w {
 		found := false
@@ -174,4 +160,25 @@ func normalizeNumber(v any) any {
 		return float64(n)
 	}
 	return v
+}
+
+// NeedsApply reports whether applying desired would change the observed object: what Apply
+// decides, without sending anything.
+func NeedsApply(desired, existing client.Object) (bool, error) {
+	if existing == nil {
+		return true, nil
+	}
+	want, err := toMap(desired)
+	if err != nil {
+		return false, err
+	}
+	have, err := toMap(existing)
+	if err != nil {
+		return false, err
+	}
+	hash, err := Hash(want)
+	if err != nil {
+		return false, err
+	}
+	return existing.GetAnnotations()[AnnotationDesiredHash] != hash || !Contains(have, want), nil
 }

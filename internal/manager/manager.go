@@ -4,6 +4,15 @@ import (
 	"crypto/tls"
 	"fmt"
 
+	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -95,11 +104,29 @@ func ctrlOptions(o Options) ctrl.Options {
 	if o.skipNameValidation {
 		opts.Controller.SkipNameValidation = ptr.To(true)
 	}
+	opts.Cache = cache.Options{ByObject: scopedKinds()}
 	if len(o.WatchNamespaces) > 0 {
-		opts.Cache = cache.Options{DefaultNamespaces: map[string]cache.Config{}}
+		opts.Cache.DefaultNamespaces = map[string]cache.Config{}
 		for _, ns := range o.WatchNamespaces {
 			opts.Cache.DefaultNamespaces[ns] = cache.Config{}
 		}
 	}
 	return opts
+}
+
+// ManagedSelector selects the objects Canopy creates: every one carries this label.
+var ManagedSelector = labels.SelectorFromSet(labels.Set{"app.kubernetes.io/managed-by": "canopy"})
+
+// scopedKinds limits the cache of the built-in kinds Canopy creates to Canopy's own objects, so that
+// the manager neither holds nor reads every Secret, Pod or Deployment of the cluster.
+func scopedKinds() map[client.Object]cache.ByObject {
+	byObject := map[client.Object]cache.ByObject{}
+	for _, obj := range []client.Object{
+		&appsv1.Deployment{}, &appsv1.StatefulSet{}, &corev1.Pod{}, &corev1.Service{}, &corev1.Secret{}, &corev1.ConfigMap{},
+		&corev1.PersistentVolumeClaim{}, &networkingv1.Ingress{}, &networkingv1.NetworkPolicy{},
+		&autoscalingv2.HorizontalPodAutoscaler{}, &policyv1.PodDisruptionBudget{}, &batchv1.Job{}, &batchv1.CronJob{},
+	} {
+		byObject[obj] = cache.ByObject{Label: ManagedSelector}
+	}
+	return byObject
 }

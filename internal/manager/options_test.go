@@ -81,5 +81,9 @@ func TestCtrlOptionsScopeTheCache(t *testing.T) {
 
 	all := ctrlOptions(Options{MetricsAddr: ":8080"})
 	require.Nil(t, all.Cache.DefaultNamespaces, "no namespaces means a cluster-wide cache")
+	for obj, by := range all.Cache.ByObject {
+		require.Equal(t, ManagedSelector, by.Label, "%T is cached only for Canopy's objects", obj)
+	}
+	require.Len(t, all.Cache.ByObject, 13)
 	require.Nil(t, all.Metrics.FilterProvider)
 }

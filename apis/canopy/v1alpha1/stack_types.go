@@ -362,9 +362,10 @@ type UpgradeStatus struct {
 	// toVersion requested.
 	// +optional
 	ToVersion string `json:"toVersion,omitempty"`
-	// phase: BackingUp, RollingOut, Succeeded, or Failed (rolled back).
+	// phase: BackingUp, RollingOut, Succeeded, Failed (rolled back), or Cancelled (spec.version
+	// returned to the serving version; the same version may then be tried again).
 	// +optional
-	// +kubebuilder:validation:Enum=BackingUp;RollingOut;Succeeded;Failed
+	// +kubebuilder:validation:Enum=BackingUp;RollingOut;Succeeded;Failed;Cancelled
 	Phase string `json:"phase,omitempty"`
 	// backupRequest is the pre-upgrade backup token given to the BackupPolicy.
 	// +optional

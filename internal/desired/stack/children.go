@@ -82,7 +82,9 @@ func Database(s *canopyv1alpha1.Stack) *componentsv1alpha1.Database {
 				{MatchLabels: map[string]string{LabelStack: s.Name, LabelComponent: ComponentFrontend}},
 				{MatchLabels: map[string]string{LabelStack: s.Name, LabelComponent: ComponentBackup}},
 			},
-			VolumeRetention: dataRetention(s).PersistentVolumeClaims,
+			// Data is retained while the Stack lives; the deletion path sets what dataRetention asks
+			// just before deleting (see DeletionRetention), so that no other delete can lose data.
+			VolumeRetention: componentsv1alpha1.Retain,
 		},
 	}
 	if s.Spec.Monitoring != nil {
@@ -166,7 +168,7 @@ func BackupPolicy(s *canopyv1alpha1.Stack, in BackupInput) *componentsv1alpha1.B
 			Retention:       b.Retention,
 			BackupRequest:   in.BackupRequest,
 			TimeoutSeconds:  b.TimeoutSeconds,
-			BackupRetention: dataRetention(s).Backups,
+			BackupRetention: componentsv1alpha1.Retain,
 		},
 	}
 	if v, ok := s.Annotations[canopyv1alpha1.AnnotationBackupNow]; ok {
@@ -175,7 +177,9 @@ func BackupPolicy(s *canopyv1alpha1.Stack, in BackupInput) *componentsv1alpha1.B
 	return bp
 }
 
-func dataRetention(s *canopyv1alpha1.Stack) canopyv1alpha1.DataRetention {
+// DeletionRetention is what happens to the data volumes and backups when the Stack is deleted now:
+// what spec.dataRetention asks with deletionPolicy Delete, and always Retain with Orphan.
+func DeletionRetention(s *canopyv1alpha1.Stack) canopyv1alpha1.DataRetention {
 	r := canopyv1alpha1.DataRetention{PersistentVolumeClaims: componentsv1alpha1.Retain, Backups: componentsv1alpha1.Retain}
 	if d := s.Spec.DataRetention; d != nil && s.Spec.DeletionPolicy != canopyv1alpha1.DeletionPolicyOrphan {
 		if d.PersistentVolumeClaims != "" {
