@@ -337,7 +337,9 @@ func TestOptionalAPIsAppearLater(t *testing.T) {
 		// Leave the control plane as the test found it: without cert-manager.
 		crd := &apiextensionsv1.CustomResourceDefinition{ObjectMeta: metav1.ObjectMeta{Name: "certificates.cert-manager.io"}}
 		require.NoError(t, h.c.Delete(context.Background(), crd))
-		require.Eventually(t, func() bool { return apierrors.IsNotFound(h.c.Get(context.Background(), client.ObjectKeyFromObject(crd), crd)) },
+		require.Eventually(t, func() bool {
+			return apierrors.IsNotFound(h.c.Get(context.Background(), client.ObjectKeyFromObject(crd), crd))
+		},
 			testenv.Wait, testenv.Tick)
 	})
 
