@@ -116,6 +116,11 @@ func decide(fe *componentsv1alpha1.Frontend, ro rollout, job *batchv1.Job) decis
 			d.deployVersion = lastGood
 		}
 	}
+	if m := d.migration; fe.Spec.Migration != nil && ro.version == want && m != nil && m.Version == want && m.Phase != componentsv1alpha1.PhaseFailed {
+		// The Deployment moves to a version only after its migration succeeded; a status that says
+		// otherwise was computed before (its write may have lost a race).
+		m.Phase = componentsv1alpha1.PhaseSucceeded
+	}
 	if d.failedVersion == "" && ro.version == want && ro.failed {
 		d.failedVersion, d.failReason, d.newFailure = want, componentsv1alpha1.ReasonRolloutFailed, true
 		d.failMessage = fmt.Sprintf("version %s did not become available: %s", want, ro.message)

@@ -87,6 +87,11 @@ func TestDecide(t *testing.T) {
 			wantDeploy: "1.0", wantMigration: componentsv1alpha1.PhaseFailed, wantFailed: "2.0", wantReason: componentsv1alpha1.ReasonMigrationFailed, wantNew: true},
 		{name: "no second migration once the Deployment runs the version (Job gone after its TTL)", fe: fe("2.0", "1.0", "", true), dep: deployment("2.0", 2, 1, 2, false),
 			wantDeploy: "2.0"},
+		{name: "a migration status left Running is completed once the Deployment runs the version", fe: func() *componentsv1alpha1.Frontend {
+			f := fe("2.0", "1.0", "", true)
+			f.Status.Migration = &componentsv1alpha1.MigrationStatus{Version: "2.0", Phase: componentsv1alpha1.PhaseRunning}
+			return f
+		}(), dep: deployment("2.0", 2, 2, 2, false), wantDeploy: "2.0", wantMigration: componentsv1alpha1.PhaseSucceeded},
 		{name: "upgrade without migration", fe: fe("2.0", "1.0", "", false), dep: deployment("1.0", 2, 2, 2, false), wantDeploy: "2.0"},
 		{name: "rollout past its deadline rolls back", fe: fe("2.0", "1.0", "", false), dep: deployment("2.0", 2, 1, 1, true),
 			wantDeploy: "1.0", wantFailed: "2.0", wantReason: componentsv1alpha1.ReasonRolloutFailed, wantNew: true},

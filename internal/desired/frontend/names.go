@@ -12,17 +12,17 @@ import (
 	"k8s.io/utils/ptr"
 
 	componentsv1alpha1 "github.com/canopy-dev/canopy/apis/components/v1alpha1"
+	"github.com/canopy-dev/canopy/internal/desired/common"
 )
 
-// Label keys shared with the stack builders; the pods carry them so that the database's
-// NetworkPolicy admits this web tier.
+// Label keys, shared with the other builders.
 const (
-	labelName      = "app.kubernetes.io/name"
-	labelInstance  = "app.kubernetes.io/instance"
-	labelComponent = "app.kubernetes.io/component"
-	labelManagedBy = "app.kubernetes.io/managed-by"
-	labelVersion   = "app.kubernetes.io/version"
-	labelStack     = "canopy.dev/stack"
+	labelName      = common.LabelName
+	labelInstance  = common.LabelInstance
+	labelComponent = common.LabelComponent
+	labelManagedBy = common.LabelManagedBy
+	labelVersion   = common.LabelVersion
+	labelStack     = common.LabelStack
 
 	// LabelMigration marks migration Jobs and their pods.
 	LabelMigration = "canopy.dev/migration"
@@ -53,13 +53,7 @@ func MigrationJobName(fe *componentsv1alpha1.Frontend, version string) string {
 	return strings.Trim(fe.Name+"-migrate-"+strings.Trim(tag, "-"), "-") + "-" + hex.EncodeToString(sum[:3])
 }
 
-// stackName is the Stack a Frontend belongs to (its label), or the Frontend's own name.
-func stackName(fe *componentsv1alpha1.Frontend) string {
-	if s := fe.Labels[labelStack]; s != "" {
-		return s
-	}
-	return fe.Name
-}
+func stackName(fe *componentsv1alpha1.Frontend) string { return common.StackName(fe) }
 
 // SelectorLabels select the web tier's pods; they never change for a given Frontend.
 func SelectorLabels(fe *componentsv1alpha1.Frontend) map[string]string {
@@ -79,17 +73,10 @@ func Labels(fe *componentsv1alpha1.Frontend) map[string]string {
 
 func objectMeta(fe *componentsv1alpha1.Frontend, name string) metav1.ObjectMeta {
 	return metav1.ObjectMeta{
-		Name:      name,
-		Namespace: fe.Namespace,
-		Labels:    Labels(fe),
-		OwnerReferences: []metav1.OwnerReference{{
-			APIVersion:         componentsv1alpha1.GroupVersion.String(),
-			Kind:               "Frontend",
-			Name:               fe.Name,
-			UID:                fe.UID,
-			Controller:         ptr.To(true),
-			BlockOwnerDeletion: ptr.To(true),
-		}},
+		Name:            name,
+		Namespace:       fe.Namespace,
+		Labels:          Labels(fe),
+		OwnerReferences: []metav1.OwnerReference{common.ControllerRef(componentsv1alpha1.GroupVersion.String(), "Frontend", fe)},
 	}
 }
 

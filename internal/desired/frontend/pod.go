@@ -3,9 +3,9 @@ package frontend
 import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	"k8s.io/utils/ptr"
 
 	componentsv1alpha1 "github.com/canopy-dev/canopy/apis/components/v1alpha1"
+	"github.com/canopy-dev/canopy/internal/desired/common"
 )
 
 // databaseEnv maps environment variables to keys of the database credentials Secret. The values are
@@ -39,26 +39,8 @@ func env(fe *componentsv1alpha1.Frontend) []corev1.EnvVar {
 	return append(out, fe.Spec.Env...)
 }
 
-// restrictedPod applies the restricted Pod Security Standard to a pod spec, with a writable /tmp
-// since the root filesystem is read-only.
-func restrictedPod(spec *corev1.PodSpec) {
-	spec.AutomountServiceAccountToken = ptr.To(false)
-	spec.SecurityContext = &corev1.PodSecurityContext{
-		RunAsNonRoot:   ptr.To(true),
-		SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
-	}
-	spec.Volumes = append(spec.Volumes, corev1.Volume{Name: "tmp", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}})
-	for i := range spec.Containers {
-		c := &spec.Containers[i]
-		c.SecurityContext = &corev1.SecurityContext{
-			AllowPrivilegeEscalation: ptr.To(false),
-			ReadOnlyRootFilesystem:   ptr.To(true),
-			RunAsNonRoot:             ptr.To(true),
-			Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
-		}
-		c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: "tmp", MountPath: "/tmp"})
-	}
-}
+// restrictedPod applies the restricted Pod Security Standard; the application image chooses its user.
+func restrictedPod(spec *corev1.PodSpec) { common.RestrictPod(spec, nil) }
 
 func httpProbe(p *componentsv1alpha1.HTTPProbe) *corev1.Probe {
 	return &corev1.Probe{

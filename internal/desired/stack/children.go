@@ -5,25 +5,25 @@ package stack
 
 import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/ptr"
 
 	canopyv1alpha1 "github.com/canopy-dev/canopy/apis/canopy/v1alpha1"
 	componentsv1alpha1 "github.com/canopy-dev/canopy/apis/components/v1alpha1"
+	"github.com/canopy-dev/canopy/internal/desired/common"
 )
 
-// Standard labels on every object the stack controller creates.
+// Standard labels on every object the stack controller creates (shared with the other builders).
 const (
-	LabelName      = "app.kubernetes.io/name"
-	LabelInstance  = "app.kubernetes.io/instance"
-	LabelComponent = "app.kubernetes.io/component"
-	LabelPartOf    = "app.kubernetes.io/part-of"
-	LabelManagedBy = "app.kubernetes.io/managed-by"
-	LabelVersion   = "app.kubernetes.io/version"
+	LabelName      = common.LabelName
+	LabelInstance  = common.LabelInstance
+	LabelComponent = common.LabelComponent
+	LabelPartOf    = common.LabelPartOf
+	LabelManagedBy = common.LabelManagedBy
+	LabelVersion   = common.LabelVersion
 	// LabelStack names the owning Stack; selectors (NetworkPolicy clients) use it.
-	LabelStack = "canopy.dev/stack"
+	LabelStack = common.LabelStack
 
 	// ManagedBy is the value of app.kubernetes.io/managed-by.
-	ManagedBy = "canopy"
+	ManagedBy = common.ManagedBy
 
 	ComponentDatabase = "database"
 	ComponentFrontend = "frontend"
@@ -47,17 +47,10 @@ func Name(s *canopyv1alpha1.Stack) string { return s.Name }
 
 func objectMeta(s *canopyv1alpha1.Stack, component string) metav1.ObjectMeta {
 	return metav1.ObjectMeta{
-		Name:      Name(s),
-		Namespace: s.Namespace,
-		Labels:    Labels(s, component),
-		OwnerReferences: []metav1.OwnerReference{{
-			APIVersion:         canopyv1alpha1.GroupVersion.String(),
-			Kind:               "Stack",
-			Name:               s.Name,
-			UID:                s.UID,
-			Controller:         ptr.To(true),
-			BlockOwnerDeletion: ptr.To(true),
-		}},
+		Name:            Name(s),
+		Namespace:       s.Namespace,
+		Labels:          Labels(s, component),
+		OwnerReferences: []metav1.OwnerReference{common.ControllerRef(canopyv1alpha1.GroupVersion.String(), "Stack", s)},
 	}
 }
 
