@@ -332,9 +332,10 @@ func TestPasswordsWithSpecialCharacters(t *testing.T) {
 		"SCRAM-SHA-256$4096:c2FsdA==$a2V5:a2V5",       // looks like a verifier: still a password
 		"tab\tand\nnewline",
 	}
+	db := uniqueName("charsdb_") // created by the first subtest; CREATE DATABASE is the slow part
 	for i, pw := range passwords {
 		t.Run(strconv.Itoa(i), func(t *testing.T) {
-			role, db := uniqueName("chars_"), uniqueName("charsdb_")
+			role := uniqueName("chars_")
 			require.NoError(t, a.EnsureRoleAndDatabase(ctx, role, pw, db))
 			s.requireLogin(t, role, pw, db)
 

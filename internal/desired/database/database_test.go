@@ -1,0 +1,172 @@
+package database
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/yaml"
+
+	componentsv1alpha1 "github.com/canopy-dev/canopy/apis/components/v1alpha1"
+	"github.com/canopy-dev/canopy/internal/podsecurity"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+// full is a Database with every feature on, as the stack controller writes it for the full sample.
+func full() *componentsv1alpha1.Database {
+	return &componentsv1alpha1.Database{
+		ObjectMeta: metav1.ObjectMeta{Name: "shop", Namespace: "apps", UID: "0b1c2d3e-0000-4000-8000-000000000003",
+			Labels: map[string]string{"canopy.dev/stack": "shop"}},
+		Spec: componentsv1alpha1.DatabaseSpec{
+			Version: "17",
+			Storage: componentsv1alpha1.StorageSpec{Size: resource.MustParse("5Gi"), StorageClassName: ptr.To("fast")},
+			Resources: corev1.ResourceRequirements{
+				Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("250m"), corev1.ResourceMemory: resource.MustParse("512Mi")},
+				Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("1Gi")},
+			},
+			ExpectedConnections: 100,
+			Parameters:          map[string]string{"log_min_duration_statement": "500"},
+			TLS:                 &componentsv1alpha1.TLSSpec{IssuerRef: componentsv1alpha1.IssuerReference{Name: "ca", Kind: "ClusterIssuer", Group: "cert-manager.io"}},
+			Monitoring: &componentsv1alpha1.DatabaseMonitoringSpec{MonitoringSpec: componentsv1alpha1.MonitoringSpec{Enabled: ptr.To(true), Interval: "30s",
+				Labels: map[string]string{"release": "prometheus"}, PrometheusNamespace: "monitoring"}, BackupMaxAge: "48h"},
+			Clients: []metav1.LabelSelector{
+				{MatchLabels: map[string]string{"canopy.dev/stack": "shop", "app.kubernetes.io/component": "frontend"}},
+				{MatchLabels: map[string]string{"canopy.dev/stack": "shop", "app.kubernetes.io/component": "backup"}},
+			},
+			VolumeRetention: componentsv1alpha1.Retain,
+		},
+	}
+}
+
+func golden(t *testing.T, name string, objs ...any) {
+	t.Helper()
+	var out bytes.Buffer
+	for _, o := range objs {
+		data, err := yaml.Marshal(o)
+		require.NoError(t, err)
+		out.WriteString("---\n")
+		out.Write(data)
+	}
+	path := filepath.Join("testdata", name+".golden.yaml")
+	if *update {
+		require.NoError(t, os.WriteFile(path, out.Bytes(), 0o644))
+	}
+	want, err := os.ReadFile(path)
+	require.NoError(t, err, "run go test -update to create %s", path)
+	require.Equal(t, string(want), out.String())
+}
+
+func input(db *componentsv1alpha1.Database) StatefulSetInput {
+	_, hash := ConfigMap(db)
+	return StatefulSetInput{Image: Image(db, func(string) string { return "" }), ExporterImage: "quay.io/prometheuscommunity/postgres-exporter:v0.17.1",
+		ConfigHash: hash, VolumeSize: db.Spec.Storage.Size, Monitoring: monitoringOn(db), TLS: db.Spec.TLS != nil}
+}
+
+func TestGoldens(t *testing.T) {
+	db := full()
+	cm, _ := ConfigMap(db)
+	golden(t, "statefulset", StatefulSet(db, input(db)))
+	golden(t, "services", ClientService(db, true), HeadlessService(db))
+	// The shape of the Secrets, with a placeholder where the generated password goes.
+	golden(t, "secrets", CredentialsSecret(db, "<generated>"), SuperuserSecret(db, "<generated>"))
+	golden(t, "configmap", cm)
+	golden(t, "certificate", Certificate(db))
+	golden(t, "servicemonitor", ServiceMonitor(db))
+	golden(t, "prometheusrule", PrometheusRule(db))
+	golden(t, "networkpolicy", NetworkPolicy(db))
+	golden(t, "pdb", PodDisruptionBudget(db))
+}
+
+func TestPodTemplatesAreRestricted(t *testing.T) {
+	for _, db := range []*componentsv1alpha1.Database{full(), {ObjectMeta: metav1.ObjectMeta{Name: "min"}, Spec: componentsv1alpha1.DatabaseSpec{Version: "16"}}} {
+		sts := StatefulSet(db, input(db))
+		require.NoError(t, podsecurity.CheckRestricted(&sts.Spec.Template.ObjectMeta, &sts.Spec.Template.Spec))
+	}
+}
+
+func TestConfiguration(t *testing.T) {
+	db := full()
+	s := Settings(db)
+	get := func(name string) string { v, _ := s.Get(name); return v }
+	require.Equal(t, "100", get("max_connections"))
+	require.Equal(t, "256MB", get("shared_buffers"), "a quarter of the 1Gi limit")
+	require.Equal(t, "500", get("log_min_duration_statement"), "spec.parameters reach the file")
+	require.Equal(t, "on", get("ssl"))
+	require.Equal(t, "*", get("listen_addresses"))
+
+	db.Spec.Parameters = map[string]string{"shared_buffers": "128MB", "port": "6543"}
+	s = Settings(db)
+	require.Equal(t, "128MB", get2(s, "shared_buffers"), "overrides win over tuning")
+	require.Equal(t, "5432", get2(s, "port"), "Canopy's settings win over everything")
+
+	_, h1 := ConfigMap(full())
+	changed := full()
+	changed.Spec.ExpectedConnections = 200
+	cm2, h2 := ConfigMap(changed)
+	require.NotEqual(t, h1, h2, "a new configuration is a new ConfigMap")
+	require.True(t, strings.HasSuffix(cm2.Name, h2[:10]))
+	_, h3 := ConfigMap(full())
+	require.Equal(t, h1, h3, "the same spec gives the same configuration")
+}
+
+func get2(s interface{ Get(string) (string, bool) }, name string) string {
+	v, _ := s.Get(name)
+	return v
+}
+
+func TestMonitoringAndTLSAreOptional(t *testing.T) {
+	db := full()
+	db.Spec.Monitoring = nil
+	db.Spec.TLS = nil
+	require.Nil(t, ServiceMonitor(db))
+	require.Nil(t, PrometheusRule(db))
+	require.Nil(t, Certificate(db))
+	sts := StatefulSet(db, input(db))
+	require.Len(t, sts.Spec.Template.Spec.Containers, 1, "no exporter without monitoring")
+	require.Len(t, ClientService(db, false).Spec.Ports, 1)
+	np := NetworkPolicy(db)
+	require.Len(t, np.Spec.Ingress, 1, "only the clients, no scraper")
+	_, hasSSL := Settings(db).Get("ssl")
+	require.False(t, hasSSL)
+
+	db.Spec.Clients = nil
+	require.Empty(t, NetworkPolicy(db).Spec.Ingress, "no clients: nothing may connect")
+}
+
+func TestAlertsHaveRunbooks(t *testing.T) {
+	root, err := os.Getwd()
+	require.NoError(t, err)
+	pr := PrometheusRule(full())
+	require.Len(t, pr.Spec.Groups[0].Rules, 4)
+	for _, r := range pr.Spec.Groups[0].Rules {
+		url := r.Annotations["runbook_url"]
+		require.True(t, strings.HasPrefix(url, RunbookBase), r.Alert)
+		page := filepath.Join(root, "..", "..", "..", "docs", "runbooks", strings.TrimPrefix(url, RunbookBase))
+		_, err := os.Stat(page)
+		require.NoError(t, err, "alert %s links a runbook that does not exist", r.Alert)
+	}
+	db := full()
+	db.Spec.Monitoring.BackupMaxAge = ""
+	require.Len(t, PrometheusRule(db).Spec.Groups[0].Rules, 3, "no backup alert without a backup schedule")
+}
+
+func TestVolumeRetention(t *testing.T) {
+	db := full()
+	require.Equal(t, "Retain", string(StatefulSet(db, input(db)).Spec.PersistentVolumeClaimRetentionPolicy.WhenDeleted))
+	db.Spec.VolumeRetention = componentsv1alpha1.Delete
+	require.Equal(t, "Delete", string(StatefulSet(db, input(db)).Spec.PersistentVolumeClaimRetentionPolicy.WhenDeleted))
+}
+
+func TestCredentialsURIEscapesThePassword(t *testing.T) {
+	s := CredentialsSecret(full(), "p@ss/w:rd?")
+	require.Equal(t, "postgresql://app:p%40ss%2Fw%3Ard%3F@shop-postgres.apps.svc:5432/app?sslmode=require", s.StringData["uri"])
+}
