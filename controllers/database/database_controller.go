@@ -2,40 +2,474 @@ package database
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"os"
+	"time"
 
+	certmanagerv1 "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	storagev1 "k8s.io/api/storage/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/tools/record"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	componentsv1alpha1 "github.com/canopy-dev/canopy/apis/components/v1alpha1"
+	"github.com/canopy-dev/canopy/internal/apply"
+	desired "github.com/canopy-dev/canopy/internal/desired/database"
+	"github.com/canopy-dev/canopy/internal/images"
+	"github.com/canopy-dev/canopy/internal/metrics"
 	"github.com/canopy-dev/canopy/internal/patch"
+	"github.com/canopy-dev/canopy/internal/pgadmin"
 )
+
+// FieldOwner is the server-side apply field manager of the database controller.
+const FieldOwner = "canopy-database-controller"
+
+var optionalCRDs = map[string]bool{
+	"certificates.cert-manager.io": true, "servicemonitors.monitoring.coreos.com": true, "prometheusrules.monitoring.coreos.com": true,
+}
 
 // +kubebuilder:rbac:groups=components.canopy.dev,resources=databases,verbs=get;list;watch
 // +kubebuilder:rbac:groups=components.canopy.dev,resources=databases/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=apps,resources=statefulsets,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=core,resources=services;configmaps,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=core,resources=secrets,verbs=get;list;watch;create;update;patch
+// +kubebuilder:rbac:groups=core,resources=pods,verbs=get;list;watch
+// +kubebuilder:rbac:groups=core,resources=persistentvolumeclaims,verbs=get;list;watch;patch
+// +kubebuilder:rbac:groups=storage.k8s.io,resources=storageclasses,verbs=get;list;watch
+// +kubebuilder:rbac:groups=networking.k8s.io,resources=networkpolicies,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=cert-manager.io,resources=certificates,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=monitoring.coreos.com,resources=servicemonitors;prometheusrules,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=apiextensions.k8s.io,resources=customresourcedefinitions,verbs=get;list;watch
+// +kubebuilder:rbac:groups=core,resources=events,verbs=create;patch
 
-// Reconciler reconciles Database objects.
+// Reconciler reconciles Databases into a running PostgreSQL.
 type Reconciler struct {
 	client.Client
+	// Recorder emits events on the Database.
+	Recorder record.EventRecorder
+	// Connect opens a superuser session (credential rotation); pgadmin.Connect by default.
+	Connect pgadmin.Connector
+	// Getenv resolves image overrides (RELATED_IMAGE_*) and the operator's namespace.
+	Getenv func(string) string
+	// Now returns the current time; tests replace it.
+	Now func() time.Time
 }
 
-// SetupWithManager registers the controller. Only spec changes (new generations) trigger a
-// reconcile: the controller's own status writes do not.
+// SetupWithManager registers the controller.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if r.Recorder == nil {
+		r.Recorder = mgr.GetEventRecorderFor("database-controller") //nolint:staticcheck // core/v1 events: what kubectl describe shows
+	}
+	if r.Connect == nil {
+		r.Connect = pgadmin.Connect
+	}
+	if r.Getenv == nil {
+		r.Getenv = os.Getenv
+	}
+	if r.Now == nil {
+		r.Now = time.Now
+	}
+	crdAppeared := predicate.NewPredicateFuncs(func(o client.Object) bool { return optionalCRDs[o.GetName()] })
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("database").
 		For(&componentsv1alpha1.Database{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Owns(&appsv1.StatefulSet{}).
+		Owns(&corev1.Service{}).
+		Owns(&corev1.ConfigMap{}).
+		Owns(&networkingv1.NetworkPolicy{}).
+		Owns(&policyv1.PodDisruptionBudget{}).
+		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(podOwner)).
+		Watches(&corev1.PersistentVolumeClaim{}, handler.EnqueueRequestsFromMapFunc(podOwner)).
+		Watches(&apiextensionsv1.CustomResourceDefinition{}, handler.EnqueueRequestsFromMapFunc(r.allDatabases),
+			builder.WithPredicates(crdAppeared), builder.OnlyMetadata).
 		Complete(r)
 }
 
-// Reconcile brings one Database's status up to date.
+// podOwner maps the PostgreSQL pod and its claim (labelled like every database object) to their
+// Database, which is named like the Stack.
+func podOwner(_ context.Context, o client.Object) []reconcile.Request {
+	l := o.GetLabels()
+	if l["app.kubernetes.io/component"] != "database" || l["app.kubernetes.io/instance"] == "" {
+		return nil
+	}
+	name := l["app.kubernetes.io/name"]
+	const suffix = "-postgres"
+	if len(name) <= len(suffix) || name[len(name)-len(suffix):] != suffix {
+		return nil
+	}
+	return []reconcile.Request{{NamespacedName: client.ObjectKey{Namespace: o.GetNamespace(), Name: name[:len(name)-len(suffix)]}}}
+}
+
+func (r *Reconciler) allDatabases(ctx context.Context, _ client.Object) []reconcile.Request {
+	var list componentsv1alpha1.DatabaseList
+	if err := r.List(ctx, &list); err != nil {
+		return nil
+	}
+	reqs := make([]reconcile.Request, 0, len(list.Items))
+	for _, db := range list.Items {
+		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&db)})
+	}
+	return reqs
+}
+
+// Reconcile brings one Database's objects and status up to date.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	obj := &componentsv1alpha1.Database{}
-	if err := r.Get(ctx, req.NamespacedName, obj); err != nil {
+	db := &componentsv1alpha1.Database{}
+	if err := r.Get(ctx, req.NamespacedName, db); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	before := obj.DeepCopy()
-	computeStatus(obj)
-	return ctrl.Result{}, patch.Status(ctx, r.Client, obj, before, func(o *componentsv1alpha1.Database) any { return o.Status })
+	if !db.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, nil // owned objects go with it; the data claim as volumeRetention says
+	}
+	before := db.DeepCopy()
+	now := r.Now()
+	caps := r.capabilities()
+
+	if err := r.ensureSecrets(ctx, db); err != nil {
+		return ctrl.Result{}, err
+	}
+	cm, wantHash := desired.ConfigMap(db, db.Spec.TLS != nil && caps.certificates)
+	if err := r.apply(ctx, db, "ConfigMap", cm); err != nil {
+		return ctrl.Result{}, err
+	}
+	if err := r.apply(ctx, db, "ConfigMap", desired.InitConfigMap(db)); err != nil {
+		return ctrl.Result{}, err
+	}
+
+	sts, pod, pvc, err := r.observe(ctx, db)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	ss, ps := observeStatefulSet(sts), observePod(pod)
+	cfg := decideConfig(db, wantHash, ps, now)
+	image, majorBlocked := r.chooseImage(db, ss)
+
+	in := desired.StatefulSetInput{Image: image, ExporterImage: images.Resolve(images.Exporter, r.Getenv), ConfigHash: cfg.hash,
+		VolumeSize: db.Spec.Storage.Size, Monitoring: monitoringOn(db), TLS: db.Spec.TLS != nil && caps.certificates}
+	if ss.exists && !ss.volumeSize.IsZero() {
+		in.VolumeSize = ss.volumeSize // claim templates are immutable: growth happens on the claim
+	}
+	if err := r.applyAll(ctx, db, in, caps); err != nil {
+		return ctrl.Result{}, err
+	}
+	storage, err := r.expandStorage(ctx, db, pvc)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	rotated, err := r.rotateCredentials(ctx, db, ps)
+	if err != nil {
+		r.Recorder.Eventf(db, corev1.EventTypeWarning, "RotationFailed", "credentials rotation %q: %v", db.Spec.CredentialsRotation, err)
+	}
+
+	computeStatus(db, statusInput{sts: ss, pod: ps, cfg: cfg, wantHash: wantHash, caps: caps, majorBlocked: majorBlocked,
+		storage: storage, rotated: rotated, rotationErr: err, pvc: pvc})
+	db.Status.ObservedGeneration = db.Generation
+	if err := patch.Status(ctx, r.Client, db, before, func(x *componentsv1alpha1.Database) any { return x.Status }); err != nil {
+		return ctrl.Result{}, err
+	}
+	if cfg.remediated && before.Status.RejectedConfigHash != cfg.rejected {
+		metrics.DatabaseRemediations.Inc()
+		r.Recorder.Eventf(db, corev1.EventTypeWarning, "ConfigRemediated",
+			"PostgreSQL did not become ready with the new configuration (%s); returned to the last configuration that was ready", cfg.failureNote)
+	}
+	if after := requeueForDeadline(db, wantHash, ps, now); after > 0 {
+		return ctrl.Result{RequeueAfter: after}, nil // the readiness deadline is time, which no watch reports
+	}
+	return ctrl.Result{}, nil
+}
+
+func monitoringOn(db *componentsv1alpha1.Database) bool {
+	return db.Spec.Monitoring != nil && db.Spec.Monitoring.IsEnabled()
+}
+
+// chooseImage keeps the running image across a PostgreSQL major-version change: that change needs
+// the backup and restore path, which this release does not perform.
+func (r *Reconciler) chooseImage(db *componentsv1alpha1.Database, ss stsState) (string, bool) {
+	want := desired.Image(db, r.Getenv)
+	if !ss.exists {
+		return want, false
+	}
+	running := componentsv1alpha1.MajorVersion(versionOf(ss.image))
+	if running != "" && running != componentsv1alpha1.MajorVersion(db.Spec.Version) {
+		return ss.image, true
+	}
+	return want, false
+}
+
+func (r *Reconciler) observe(ctx context.Context, db *componentsv1alpha1.Database) (*appsv1.StatefulSet, *corev1.Pod, *corev1.PersistentVolumeClaim, error) {
+	key := func(name string) client.ObjectKey { return client.ObjectKey{Namespace: db.Namespace, Name: name} }
+	sts, pod, pvc := &appsv1.StatefulSet{}, &corev1.Pod{}, &corev1.PersistentVolumeClaim{}
+	for _, o := range []struct {
+		obj  client.Object
+		name string
+	}{{sts, desired.Name(db)}, {pod, desired.PodName(db)}, {pvc, desired.ClaimName(db)}} {
+		if err := r.Get(ctx, key(o.name), o.obj); err != nil {
+			if !apierrors.IsNotFound(err) {
+				return nil, nil, nil, fmt.Errorf("reading %s: %w", o.name, err)
+			}
+			o.obj.SetName("")
+		}
+	}
+	if sts.Name == "" {
+		sts = nil
+	}
+	if pod.Name == "" {
+		pod = nil
+	}
+	if pvc.Name == "" {
+		pvc = nil
+	}
+	return sts, pod, pvc, nil
+}
+
+// capabilities asks the REST mapper which optional APIs exist; it rediscovers on a miss.
+func (r *Reconciler) capabilities() capabilities {
+	has := func(group, kind string) bool {
+		_, err := r.RESTMapper().RESTMapping(schema.GroupKind{Group: group, Kind: kind})
+		return err == nil
+	}
+	return capabilities{
+		certificates: has(certmanagerv1.SchemeGroupVersion.Group, "Certificate"),
+		monitoring:   has(monitoringv1.SchemeGroupVersion.Group, "ServiceMonitor") && has(monitoringv1.SchemeGroupVersion.Group, "PrometheusRule"),
+	}
+}
+
+// applyAll writes the instance's objects and removes the optional ones no longer asked for.
+func (r *Reconciler) applyAll(ctx context.Context, db *componentsv1alpha1.Database, in desired.StatefulSetInput, caps capabilities) error {
+	for _, o := range []struct {
+		kind string
+		obj  client.Object
+	}{
+		{"Service", desired.HeadlessService(db)},
+		{"Service", desired.ClientService(db, in.Monitoring)},
+		{"NetworkPolicy", desired.NetworkPolicy(db, r.Getenv("POD_NAMESPACE"))},
+		{"PodDisruptionBudget", desired.PodDisruptionBudget(db)},
+		{"StatefulSet", desired.StatefulSet(db, in)},
+	} {
+		if err := r.apply(ctx, db, o.kind, o.obj); err != nil {
+			return err
+		}
+	}
+	optional := []struct {
+		kind    string
+		want    client.Object
+		absent  client.Object
+		name    string
+		allowed bool
+	}{
+		{"Certificate", asObject(desired.Certificate(db)), &certmanagerv1.Certificate{}, desired.TLSName(db), caps.certificates},
+		{"ServiceMonitor", asObject(desired.ServiceMonitor(db)), &monitoringv1.ServiceMonitor{}, desired.Name(db), caps.monitoring},
+		{"PrometheusRule", asObject(desired.PrometheusRule(db)), &monitoringv1.PrometheusRule{}, desired.Name(db), caps.monitoring},
+	}
+	for _, o := range optional {
+		if !o.allowed {
+			continue
+		}
+		if o.want != nil {
+			if err := r.apply(ctx, db, o.kind, o.want); err != nil {
+				return err
+			}
+			continue
+		}
+		err := r.Get(ctx, client.ObjectKey{Namespace: db.Namespace, Name: o.name}, o.absent)
+		if err == nil && metav1.IsControlledBy(o.absent, db) {
+			if err := r.Delete(ctx, o.absent); client.IgnoreNotFound(err) != nil {
+				return fmt.Errorf("removing the %s: %w", o.kind, err)
+			}
+		} else if err != nil && !apierrors.IsNotFound(err) && !meta.IsNoMatchError(err) {
+			return err
+		}
+	}
+	return nil
+}
+
+func asObject[T client.Object](obj T) client.Object {
+	if any(obj) == any(*new(T)) {
+		return nil
+	}
+	return obj
+}
+
+func (r *Reconciler) apply(ctx context.Context, db *componentsv1alpha1.Database, kind string, want client.Object) error {
+	have := want.DeepCopyObject().(client.Object)
+	switch err := r.Get(ctx, client.ObjectKeyFromObject(want), have); {
+	case apierrors.IsNotFound(err):
+		have = nil
+	case err != nil:
+		return fmt.Errorf("reading the %s: %w", kind, err)
+	}
+	res, err := apply.Apply(ctx, r.Client, FieldOwner, want, have)
+	if err != nil {
+		return err
+	}
+	if res == apply.DriftCorrected {
+		metrics.DriftCorrections.WithLabelValues(kind, "overwritten").Inc()
+		r.Recorder.Eventf(db, corev1.EventTypeWarning, "Overwritten", "the %s %s was changed by hand; the change has been reverted", kind, want.GetName())
+	}
+	return nil
+}
+
+// newPassword returns 32 random bytes, URL-safe base64: strong, and plain in a connection URI.
+func newPassword() (string, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("generating a password: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+// ensureSecrets creates the credentials and superuser Secrets once, with generated passwords. An
+// existing Secret is never overwritten or regenerated: the data behind it depends on it.
+func (r *Reconciler) ensureSecrets(ctx context.Context, db *componentsv1alpha1.Database) error {
+	for _, s := range []struct {
+		name  string
+		build func(*componentsv1alpha1.Database, string) *corev1.Secret
+	}{{desired.SuperuserName(db), desired.SuperuserSecret}, {desired.CredentialsName(db), desired.CredentialsSecret}} {
+		err := r.Get(ctx, client.ObjectKey{Namespace: db.Namespace, Name: s.name}, &corev1.Secret{})
+		if err == nil {
+			continue
+		}
+		if !apierrors.IsNotFound(err) {
+			return fmt.Errorf("reading the Secret %s: %w", s.name, err)
+		}
+		password, err := newPassword()
+		if err != nil {
+			return err
+		}
+		if err := r.Create(ctx, s.build(db, password)); client.IgnoreAlreadyExists(err) != nil {
+			return fmt.Errorf("creating the Secret %s: %w", s.name, err)
+		}
+	}
+	return nil
+}
+
+// storageState reports the data volume's size.
+type storageState struct {
+	resized  bool
+	reason   string
+	message  string
+}
+
+// expandStorage grows the data claim to the spec's size when its storage class allows it.
+func (r *Reconciler) expandStorage(ctx context.Context, db *componentsv1alpha1.Database, pvc *corev1.PersistentVolumeClaim) (storageState, error) {
+	want := db.Spec.Storage.Size
+	if pvc == nil {
+		return storageState{resized: true}, nil
+	}
+	requested := pvc.Spec.Resources.Requests[corev1.ResourceStorage]
+	capacity := pvc.Status.Capacity[corev1.ResourceStorage]
+	if requested.Cmp(want) < 0 {
+		className := ""
+		if pvc.Spec.StorageClassName != nil {
+			className = *pvc.Spec.StorageClassName
+		}
+		sc := &storagev1.StorageClass{}
+		if err := r.Get(ctx, client.ObjectKey{Name: className}, sc); err != nil && !apierrors.IsNotFound(err) {
+			return storageState{}, fmt.Errorf("reading the StorageClass %q: %w", className, err)
+		} else if err != nil || sc.AllowVolumeExpansion == nil || !*sc.AllowVolumeExpansion {
+			return storageState{reason: componentsv1alpha1.ReasonExpansionNotSupported,
+				message: fmt.Sprintf("the storage class %q does not allow volume expansion: the volume stays at %s (move the data to a larger volume by backup and restore)", className, requested.String())}, nil
+		}
+		base := pvc.DeepCopy()
+		pvc.Spec.Resources.Requests[corev1.ResourceStorage] = want
+		if err := r.Patch(ctx, pvc, client.MergeFrom(base)); err != nil {
+			return storageState{}, fmt.Errorf("expanding the claim %s: %w", pvc.Name, err)
+		}
+		r.Recorder.Eventf(db, corev1.EventTypeNormal, "VolumeExpanding", "expanding the data volume from %s to %s", requested.String(), want.String())
+		return storageState{reason: "Expanding", message: fmt.Sprintf("expanding the data volume from %s to %s", requested.String(), want.String())}, nil
+	}
+	if !capacity.IsZero() && capacity.Cmp(want) < 0 {
+		return storageState{reason: "Expanding", message: fmt.Sprintf("the data volume is %s, growing to %s", capacity.String(), want.String())}, nil
+	}
+	return storageState{resized: true}, nil
+}
+
+// Keys of the credentials Secret that hold a rotation in progress.
+const (
+	pendingPasswordKey = "pending-password"
+	pendingTokenKey    = "pending-rotation"
+)
+
+// rotateCredentials carries out a new spec.credentialsRotation token. The new password is first
+// written to the Secret as pending, then set inside PostgreSQL (as the superuser), then made the
+// Secret's password: a crash at any step resumes with the same pending password, and the Secret
+// never ends up holding a password the server does not accept. It returns whether it finished now.
+func (r *Reconciler) rotateCredentials(ctx context.Context, db *componentsv1alpha1.Database, pod podState) (bool, error) {
+	token := db.Spec.CredentialsRotation
+	if token == "" || token == db.Status.CredentialsRotation || !pod.ready {
+		return false, nil
+	}
+	super, creds := &corev1.Secret{}, &corev1.Secret{}
+	if err := r.Get(ctx, client.ObjectKey{Namespace: db.Namespace, Name: desired.SuperuserName(db)}, super); err != nil {
+		return false, fmt.Errorf("reading the superuser Secret: %w", err)
+	}
+	if err := r.Get(ctx, client.ObjectKey{Namespace: db.Namespace, Name: desired.CredentialsName(db)}, creds); err != nil {
+		return false, fmt.Errorf("reading the credentials Secret: %w", err)
+	}
+	password := string(creds.Data[pendingPasswordKey])
+	if password == "" || string(creds.Data[pendingTokenKey]) != token {
+		var err error
+		if password, err = newPassword(); err != nil {
+			return false, err
+		}
+		if err := r.writeSecret(ctx, creds, map[string]string{pendingPasswordKey: password, pendingTokenKey: token}, nil); err != nil {
+			return false, err
+		}
+	}
+	admin, err := r.Connect(ctx, pgadmin.ConnInfo{Host: desired.Host(db), Port: desired.Port, User: desired.SuperUser,
+		Password: string(super.Data[corev1.BasicAuthPasswordKey]), SSLMode: sslMode(db)})
+	if err != nil {
+		return false, fmt.Errorf("connecting to PostgreSQL: %w", err)
+	}
+	defer func() { _ = admin.Close(ctx) }()
+	if err := admin.SetPassword(ctx, desired.AppUser, password); err != nil {
+		return false, fmt.Errorf("setting the new password: %w", err)
+	}
+	if err := r.writeSecret(ctx, creds, desired.CredentialsSecret(db, password).StringData, []string{pendingPasswordKey, pendingTokenKey}); err != nil {
+		return false, err
+	}
+	r.Recorder.Eventf(db, corev1.EventTypeNormal, "CredentialsRotated", "the application's password was rotated (request %q)", token)
+	return true, nil
+}
+
+// writeSecret sets and removes keys of a Secret.
+func (r *Reconciler) writeSecret(ctx context.Context, s *corev1.Secret, set map[string]string, remove []string) error {
+	base := s.DeepCopy()
+	if s.Data == nil {
+		s.Data = map[string][]byte{}
+	}
+	for k, v := range set {
+		s.Data[k] = []byte(v)
+	}
+	for _, k := range remove {
+		delete(s.Data, k)
+	}
+	if err := r.Patch(ctx, s, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil {
+		return fmt.Errorf("writing the Secret %s: %w", s.Name, err)
+	}
+	return nil
+}
+
+func sslMode(db *componentsv1alpha1.Database) string {
+	if db.Spec.TLS != nil {
+		return "require"
+	}
+	return "disable"
 }

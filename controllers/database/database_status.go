@@ -1,16 +1,112 @@
 package database
 
 import (
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	componentsv1alpha1 "github.com/canopy-dev/canopy/apis/components/v1alpha1"
 	"github.com/canopy-dev/canopy/internal/conditions"
+	desired "github.com/canopy-dev/canopy/internal/desired/database"
 )
 
-// notImplementedMessage says honestly why the Database never becomes Ready in this release.
-const notImplementedMessage = "Canopy does not yet provision PostgreSQL: the database controller is not implemented in this release"
+// Reasons of a Database's conditions besides the shared ones.
+const (
+	ReasonProvisioning     = "Provisioning"
+	ReasonConfigRemediated = "ConfigRemediated"
+	ReasonAvailable        = "Available"
+)
 
-// computeStatus sets the status the controller can truthfully report: not Ready, and stalled
-// because nothing in this release acts on the spec.
-func computeStatus(obj *componentsv1alpha1.Database) {
-	conditions.MarkStalled(obj, componentsv1alpha1.ReasonNotImplemented, notImplementedMessage)
-	obj.Status.ObservedGeneration = obj.Generation
+// capabilities are the optional APIs found in the cluster.
+type capabilities struct {
+	certificates bool
+	monitoring   bool
+}
+
+type statusInput struct {
+	sts          stsState
+	pod          podState
+	cfg          configDecision
+	wantHash     string
+	caps         capabilities
+	majorBlocked bool
+	storage      storageState
+	rotated      bool
+	rotationErr  error
+	pvc          *corev1.PersistentVolumeClaim
+}
+
+// computeStatus writes the Database's status from what was observed. Pure.
+func computeStatus(db *componentsv1alpha1.Database, in statusInput) {
+	st := &db.Status
+	st.Endpoint = fmt.Sprintf("%s:%d", desired.Host(db), desired.Port)
+	st.CredentialsSecretName = desired.CredentialsName(db)
+	st.ConfigHash = in.cfg.hash
+	st.RejectedConfigHash = in.cfg.rejected
+	st.TLSEnabled = db.Spec.TLS != nil && in.caps.certificates
+	if in.rotated {
+		st.CredentialsRotation = db.Spec.CredentialsRotation
+	}
+	if in.pod.exists && in.pod.image != "" {
+		// The version actually running, from the pod (not from the spec).
+		st.Image = in.pod.image
+		if v := versionOf(in.pod.image); v != "" {
+			st.Version = v
+		}
+	}
+	if in.pvc != nil {
+		if c, ok := in.pvc.Status.Capacity[corev1.ResourceStorage]; ok {
+			st.StorageCapacity = &c
+		}
+	}
+	ready := in.pod.ready && in.sts.rolledOut && in.pod.configHash == in.cfg.hash
+	if ready {
+		st.LastReadyConfigHash = in.cfg.hash
+	}
+
+	setAvailability(db, componentsv1alpha1.ConditionCertificatesAvailable, db.Spec.TLS != nil, in.caps.certificates, "cert-manager")
+	setAvailability(db, componentsv1alpha1.ConditionMonitoringAvailable, monitoringOn(db), in.caps.monitoring, "Prometheus operator")
+	if in.storage.resized {
+		conditions.Set(db, componentsv1alpha1.ConditionStorageResized, metav1.ConditionTrue, ReasonAvailable, "the data volume has the requested size")
+	} else {
+		conditions.Set(db, componentsv1alpha1.ConditionStorageResized, metav1.ConditionFalse, in.storage.reason, in.storage.message)
+	}
+
+	switch {
+	case in.majorBlocked:
+		conditions.MarkStalled(db, componentsv1alpha1.ReasonMajorUpgradeBlocked, fmt.Sprintf(
+			"PostgreSQL %s keeps running: a change to major version %s needs the backup and restore path, which this release does not perform",
+			componentsv1alpha1.MajorVersion(versionOf(in.sts.image)), componentsv1alpha1.MajorVersion(db.Spec.Version)))
+	case in.cfg.rejected != "":
+		msg := "PostgreSQL did not become ready with the requested configuration and runs the last configuration that was ready; change spec.parameters (or the resources) to try again"
+		if in.cfg.failureNote != "" {
+			msg += " (" + in.cfg.failureNote + ")"
+		}
+		conditions.MarkStalled(db, ReasonConfigRemediated, msg)
+	case in.rotationErr != nil:
+		conditions.MarkReconciling(db, "RotationFailed", "the credentials rotation did not complete and will be retried: "+in.rotationErr.Error())
+	case ready && db.Spec.TLS != nil && !in.caps.certificates:
+		conditions.MarkReady(db, ReasonAvailable, "PostgreSQL "+st.Version+" is ready, without TLS: cert-manager is not installed")
+	case ready:
+		conditions.MarkReady(db, ReasonAvailable, "PostgreSQL "+st.Version+" is ready at "+st.Endpoint)
+	case in.pod.exists && in.pod.message != "":
+		conditions.MarkReconciling(db, ReasonProvisioning, "the PostgreSQL pod is not ready: "+in.pod.message)
+	default:
+		conditions.MarkReconciling(db, ReasonProvisioning, "waiting for the PostgreSQL pod to be ready")
+	}
+}
+
+// setAvailability reports an optional integration: absent when not requested, False with
+// CRDNotInstalled when requested but its API is missing.
+func setAvailability(db *componentsv1alpha1.Database, condType string, requested, available bool, what string) {
+	switch {
+	case !requested:
+		conditions.Remove(db, condType)
+	case available:
+		conditions.Set(db, condType, metav1.ConditionTrue, ReasonAvailable, "the "+what+" API is installed")
+	default:
+		conditions.Set(db, condType, metav1.ConditionFalse, componentsv1alpha1.ReasonCRDNotInstalled,
+			"the "+what+" CRDs are not installed; the objects are skipped and created once they are")
+	}
 }

@@ -32,6 +32,13 @@ var (
 		Help: "Web tier versions that did not become available and were rolled back to the last good version.",
 	})
 
+	// DatabaseRemediations counts configurations rolled back because PostgreSQL did not become
+	// ready with them.
+	DatabaseRemediations = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "canopy_database_config_remediations_total",
+		Help: "PostgreSQL configurations rolled back to the last one that was ready.",
+	})
+
 	// DriftCorrections counts manual changes to internal objects that Canopy overwrote, and deleted
 	// internal objects it recreated, by kind and action.
 	DriftCorrections = prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -41,5 +48,5 @@ var (
 )
 
 func init() {
-	ctrlmetrics.Registry.MustRegister(StackReady, StackUpgrades, StackRollbacks, FrontendRollbacks, DriftCorrections)
+	ctrlmetrics.Registry.MustRegister(StackReady, StackUpgrades, StackRollbacks, FrontendRollbacks, DatabaseRemediations, DriftCorrections)
 }

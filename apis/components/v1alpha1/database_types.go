@@ -182,6 +182,11 @@ type DatabaseStatus struct {
 	// +optional
 	LastReadyConfigHash string `json:"lastReadyConfigHash,omitempty"`
 
+	// rejectedConfigHash identifies a configuration with which the pod did not become ready and
+	// that was rolled back to lastReadyConfigHash; it is not applied again until the spec changes.
+	// +optional
+	RejectedConfigHash string `json:"rejectedConfigHash,omitempty"`
+
 	// bootstrap reports the restore that fills a new database.
 	// +optional
 	Bootstrap *RestoreStatus `json:"bootstrap,omitempty"`

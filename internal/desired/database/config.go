@@ -19,7 +19,9 @@ const TLSDir = "/etc/postgresql/tls"
 
 // Settings computes postgresql.conf: auto-tuned from the container's memory (limit, else request),
 // CPUs and the expected connections; spec.parameters win; then the settings Canopy must control.
-func Settings(db *componentsv1alpha1.Database) pgtune.Settings {
+// tls turns SSL on; it is true only when the certificate can exist (cert-manager is installed), or
+// PostgreSQL would not start without its key.
+func Settings(db *componentsv1alpha1.Database, tls bool) pgtune.Settings {
 	res := db.Spec.Resources
 	pick := func(name corev1.ResourceName) (q float64) {
 		if v, ok := res.Limits[name]; ok {
@@ -42,7 +44,7 @@ func Settings(db *componentsv1alpha1.Database) pgtune.Settings {
 		"port":                    fmt.Sprint(Port),
 		"unix_socket_directories": "/var/run/postgresql",
 	}
-	if db.Spec.TLS != nil {
+	if tls {
 		managed["ssl"] = "on"
 		managed["ssl_cert_file"] = TLSDir + "/tls.crt"
 		managed["ssl_key_file"] = TLSDir + "/tls.key"
@@ -54,8 +56,8 @@ func Settings(db *componentsv1alpha1.Database) pgtune.Settings {
 }
 
 // ConfigMap holds one configuration, named by its hash; it returns the hash too.
-func ConfigMap(db *componentsv1alpha1.Database) (*corev1.ConfigMap, string) {
-	conf := pgtune.Render(Settings(db))
+func ConfigMap(db *componentsv1alpha1.Database, tls bool) (*corev1.ConfigMap, string) {
+	conf := pgtune.Render(Settings(db, tls))
 	hash := pgtune.Hash(conf)
 	cm := &corev1.ConfigMap{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},

@@ -66,14 +66,14 @@ func golden(t *testing.T, name string, objs ...any) {
 }
 
 func input(db *componentsv1alpha1.Database) StatefulSetInput {
-	_, hash := ConfigMap(db)
+	_, hash := ConfigMap(db, db.Spec.TLS != nil)
 	return StatefulSetInput{Image: Image(db, func(string) string { return "" }), ExporterImage: "quay.io/prometheuscommunity/postgres-exporter:v0.17.1",
 		ConfigHash: hash, VolumeSize: db.Spec.Storage.Size, Monitoring: monitoringOn(db), TLS: db.Spec.TLS != nil}
 }
 
 func TestGoldens(t *testing.T) {
 	db := full()
-	cm, _ := ConfigMap(db)
+	cm, _ := ConfigMap(db, true)
 	golden(t, "statefulset", StatefulSet(db, input(db)))
 	golden(t, "services", ClientService(db, true), HeadlessService(db))
 	// The shape of the Secrets, with a placeholder where the generated password goes.
@@ -82,7 +82,8 @@ func TestGoldens(t *testing.T) {
 	golden(t, "certificate", Certificate(db))
 	golden(t, "servicemonitor", ServiceMonitor(db))
 	golden(t, "prometheusrule", PrometheusRule(db))
-	golden(t, "networkpolicy", NetworkPolicy(db))
+	golden(t, "networkpolicy", NetworkPolicy(db, "canopy-system"))
+	golden(t, "init", InitConfigMap(db))
 	golden(t, "pdb", PodDisruptionBudget(db))
 }
 
@@ -95,7 +96,7 @@ func TestPodTemplatesAreRestricted(t *testing.T) {
 
 func TestConfiguration(t *testing.T) {
 	db := full()
-	s := Settings(db)
+	s := Settings(db, true)
 	get := func(name string) string { v, _ := s.Get(name); return v }
 	require.Equal(t, "100", get("max_connections"))
 	require.Equal(t, "256MB", get("shared_buffers"), "a quarter of the 1Gi limit")
@@ -104,17 +105,17 @@ func TestConfiguration(t *testing.T) {
 	require.Equal(t, "*", get("listen_addresses"))
 
 	db.Spec.Parameters = map[string]string{"shared_buffers": "128MB", "port": "6543"}
-	s = Settings(db)
+	s = Settings(db, true)
 	require.Equal(t, "128MB", get2(s, "shared_buffers"), "overrides win over tuning")
 	require.Equal(t, "5432", get2(s, "port"), "Canopy's settings win over everything")
 
-	_, h1 := ConfigMap(full())
+	_, h1 := ConfigMap(full(), true)
 	changed := full()
 	changed.Spec.ExpectedConnections = 200
-	cm2, h2 := ConfigMap(changed)
+	cm2, h2 := ConfigMap(changed, true)
 	require.NotEqual(t, h1, h2, "a new configuration is a new ConfigMap")
 	require.True(t, strings.HasSuffix(cm2.Name, h2[:10]))
-	_, h3 := ConfigMap(full())
+	_, h3 := ConfigMap(full(), true)
 	require.Equal(t, h1, h3, "the same spec gives the same configuration")
 }
 
@@ -133,13 +134,13 @@ func TestMonitoringAndTLSAreOptional(t *testing.T) {
 	sts := StatefulSet(db, input(db))
 	require.Len(t, sts.Spec.Template.Spec.Containers, 1, "no exporter without monitoring")
 	require.Len(t, ClientService(db, false).Spec.Ports, 1)
-	np := NetworkPolicy(db)
+	np := NetworkPolicy(db, "")
 	require.Len(t, np.Spec.Ingress, 1, "only the clients, no scraper")
-	_, hasSSL := Settings(db).Get("ssl")
+	_, hasSSL := Settings(db, false).Get("ssl")
 	require.False(t, hasSSL)
 
 	db.Spec.Clients = nil
-	require.Empty(t, NetworkPolicy(db).Spec.Ingress, "no clients: nothing may connect")
+	require.Empty(t, NetworkPolicy(db, "").Spec.Ingress, "no clients: nothing may connect")
 }
 
 func TestAlertsHaveRunbooks(t *testing.T) {
@@ -168,5 +169,5 @@ func TestVolumeRetention(t *testing.T) {
 
 func TestCredentialsURIEscapesThePassword(t *testing.T) {
 	s := CredentialsSecret(full(), "p@ss/w:rd?")
-	require.Equal(t, "postgresql://app:p%40ss%2Fw%3Ard%3F@shop-postgres.apps.svc:5432/app?sslmode=require", s.StringData["uri"])
+	require.Equal(t, "postgresql://app:p%40ss%2Fw%3Ard%3F@shop-postgres.apps.svc:5432/app?sslmode=prefer", s.StringData["uri"])
 }

@@ -14,11 +14,20 @@ import (
 // NetworkPolicy admits to PostgreSQL only the client pods the spec selects (the Stack's web tier,
 // migration and backup jobs), and to the exporter only the Prometheus namespace when monitoring is
 // on. Everything else is refused.
-func NetworkPolicy(db *componentsv1alpha1.Database) *networkingv1.NetworkPolicy {
+//
+// operatorNamespace, when known, also admits Canopy's manager, which connects as the superuser to
+// rotate credentials.
+func NetworkPolicy(db *componentsv1alpha1.Database, operatorNamespace string) *networkingv1.NetworkPolicy {
 	tcp := ptr.To(corev1.ProtocolTCP)
 	var clients []networkingv1.NetworkPolicyPeer
 	for i := range db.Spec.Clients {
 		clients = append(clients, networkingv1.NetworkPolicyPeer{PodSelector: db.Spec.Clients[i].DeepCopy()})
+	}
+	if operatorNamespace != "" {
+		clients = append(clients, networkingv1.NetworkPolicyPeer{
+			NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/metadata.name": operatorNamespace}},
+			PodSelector:       &metav1.LabelSelector{MatchLabels: map[string]string{"control-plane": "controller-manager"}},
+		})
 	}
 	rules := []networkingv1.NetworkPolicyIngressRule{}
 	if len(clients) > 0 {

@@ -14,10 +14,9 @@ import (
 // generated password and never overwrites it; a rotation writes a new password after PostgreSQL
 // accepted it.
 func CredentialsSecret(db *componentsv1alpha1.Database, password string) *corev1.Secret {
-	sslmode := "disable"
-	if db.Spec.TLS != nil {
-		sslmode = "require"
-	}
+	// prefer: TLS whenever the server offers it, which depends on cert-manager being installed,
+	// something a Secret written once cannot follow.
+	sslmode := "prefer"
 	uri := url.URL{Scheme: "postgresql", User: url.UserPassword(AppUser, password), Host: fmt.Sprintf("%s:%d", Host(db), Port),
 		Path: "/" + AppDatabase, RawQuery: "sslmode=" + sslmode}
 	return &corev1.Secret{

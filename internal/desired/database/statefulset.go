@@ -68,6 +68,10 @@ func StatefulSet(db *componentsv1alpha1.Database, in StatefulSetInput) *appsv1.S
 			{Name: "PGDATA", Value: DataDir},
 			{Name: "POSTGRES_USER", Value: SuperUser},
 			secretEnv("POSTGRES_PASSWORD", SuperuserName(db), corev1.BasicAuthPasswordKey),
+			// Read by the first-start script that creates the application's role and database.
+			{Name: "APP_USER", Value: AppUser},
+			{Name: "APP_DATABASE", Value: AppDatabase},
+			secretEnv("APP_PASSWORD", CredentialsName(db), "password"),
 		},
 		Ports:     []corev1.ContainerPort{{Name: "postgresql", ContainerPort: Port, Protocol: corev1.ProtocolTCP}},
 		Resources: db.Spec.Resources,
@@ -80,12 +84,15 @@ func StatefulSet(db *componentsv1alpha1.Database, in StatefulSetInput) *appsv1.S
 			{Name: "data", MountPath: "/var/lib/postgresql/data"},
 			{Name: "config", MountPath: "/etc/postgresql", ReadOnly: true},
 			{Name: "run", MountPath: "/var/run/postgresql"},
+			{Name: "init", MountPath: "/docker-entrypoint-initdb.d", ReadOnly: true},
 		},
 	}
 	volumes := []corev1.Volume{
 		{Name: "config", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
 			LocalObjectReference: corev1.LocalObjectReference{Name: ConfigName(db, in.ConfigHash)}}}},
 		{Name: "run", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
+		{Name: "init", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
+			LocalObjectReference: corev1.LocalObjectReference{Name: InitName(db)}, DefaultMode: ptr.To[int32](0o555)}}},
 	}
 	if in.TLS {
 		postgres.VolumeMounts = append(postgres.VolumeMounts, corev1.VolumeMount{Name: "tls", MountPath: TLSDir, ReadOnly: true})
