@@ -79,10 +79,11 @@ func TestControllersReportHonestStatus(t *testing.T) {
 	for _, obj := range objects(watched) {
 		require.NoError(t, e.Client.Create(ctx, obj))
 	}
-	// The Database and BackupPolicy controllers do not act yet; the Stack mirrors its Database; the
-	// frontend controller waits for a Deployment that no deployment controller rolls out here.
+	// The BackupPolicy controller does not act yet; the database and frontend controllers wait for
+	// a StatefulSet and a Deployment that no workload controller rolls out here; the Stack waits for
+	// its Database.
 	wantReason := map[string]string{
-		"*v1alpha1.Stack": componentsv1alpha1.ReasonNotImplemented, "*v1alpha1.Database": componentsv1alpha1.ReasonNotImplemented,
+		"*v1alpha1.Stack": "Progressing", "*v1alpha1.Database": "Provisioning",
 		"*v1alpha1.BackupPolicy": componentsv1alpha1.ReasonNotImplemented, "*v1alpha1.Frontend": "RollingOut",
 	}
 	for _, obj := range objects(watched) {
@@ -101,7 +102,7 @@ func TestControllersReportHonestStatus(t *testing.T) {
 			require.True(t, conditions.IsTrue(obj, componentsv1alpha1.ConditionStalled), "%s: nothing acts on it, so it is stalled", kind)
 			require.Nil(t, conditions.Get(obj, componentsv1alpha1.ConditionReconciling), "%s: Reconciling only when true", kind)
 		} else {
-			require.True(t, conditions.IsTrue(obj, componentsv1alpha1.ConditionReconciling), "%s: waiting for its Deployment", kind)
+			require.True(t, conditions.IsTrue(obj, componentsv1alpha1.ConditionReconciling), "%s: waiting for its workload", kind)
 		}
 		require.Equal(t, obj.GetGeneration(), observedGeneration(obj), kind)
 	}

@@ -9,6 +9,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -212,4 +213,22 @@ func ModuleDir(module string) (string, error) {
 		return "", fmt.Errorf("locating module %s: %w", module, err)
 	}
 	return strings.TrimSpace(string(out)), nil
+}
+
+// PrometheusOperatorModule is the pinned prometheus-operator release whose CRDs tests install (the
+// operator itself is not a dependency of Canopy: only its API types are).
+const PrometheusOperatorModule = "github.com/prometheus-operator/prometheus-operator@v0.91.0"
+
+// DownloadModule fetches module@version through the Go module proxy (cached) and returns its folder.
+func DownloadModule(moduleAtVersion string) (string, error) {
+	cmd := exec.Command("go", "mod", "download", "-json", moduleAtVersion)
+	out, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("downloading %s: %w", moduleAtVersion, err)
+	}
+	var info struct{ Dir string }
+	if err := json.Unmarshal(out, &info); err != nil || info.Dir == "" {
+		return "", fmt.Errorf("downloading %s: no folder in %q", moduleAtVersion, out)
+	}
+	return info.Dir, nil
 }

@@ -1,0 +1,386 @@
+package database
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+
+	certmanagerv1 "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/stretchr/testify/require"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	storagev1 "k8s.io/api/storage/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	componentsv1alpha1 "github.com/canopy-dev/canopy/apis/components/v1alpha1"
+	"github.com/canopy-dev/canopy/internal/conditions"
+	desired "github.com/canopy-dev/canopy/internal/desired/database"
+	"github.com/canopy-dev/canopy/internal/metrics"
+	"github.com/canopy-dev/canopy/internal/pgadmin"
+	"github.com/canopy-dev/canopy/internal/testenv"
+)
+
+var env *testenv.Env
+
+func TestMain(m *testing.M) {
+	os.Exit(testenv.Main(m, &env, testenv.Options{}))
+}
+
+// fakeAdmin records what the controller asks of PostgreSQL.
+type fakeAdmin struct {
+	mu        sync.Mutex
+	passwords map[string]string
+	conns     []pgadmin.ConnInfo
+}
+
+func (f *fakeAdmin) connect(_ context.Context, info pgadmin.ConnInfo) (pgadmin.Admin, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.conns = append(f.conns, info)
+	return f, nil
+}
+func (f *fakeAdmin) ServerVersion(context.Context) (string, error) { return "17.2", nil }
+func (f *fakeAdmin) EnsureRoleAndDatabase(context.Context, string, string, string) error {
+	return nil
+}
+func (f *fakeAdmin) SetPassword(_ context.Context, role, password string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.passwords[role] = password
+	return nil
+}
+func (f *fakeAdmin) Close(context.Context) error { return nil }
+
+type harness struct {
+	t     *testing.T
+	c     client.Client
+	ns    string
+	admin *fakeAdmin
+}
+
+func start(t *testing.T) *harness {
+	t.Helper()
+	e := testenv.Require(t, env)
+	h := &harness{t: t, c: e.Client, ns: e.Namespace(t), admin: &fakeAdmin{passwords: map[string]string{}}}
+	e.StartManager(t, func(mgr ctrl.Manager) error {
+		return (&Reconciler{Client: mgr.GetClient(), Connect: h.admin.connect, Getenv: func(string) string { return "" }}).SetupWithManager(mgr)
+	})
+	return h
+}
+
+func (h *harness) key(name string) client.ObjectKey { return client.ObjectKey{Namespace: h.ns, Name: name} }
+func (h *harness) get(obj client.Object, name string) error {
+	return h.c.Get(context.Background(), h.key(name), obj)
+}
+func (h *harness) eventually(cond func() bool, msg string, args ...any) {
+	h.t.Helper()
+	require.Eventually(h.t, cond, testenv.Wait, testenv.Tick, append([]any{msg}, args...)...)
+}
+
+func (h *harness) create(name, version string, mutate ...func(*componentsv1alpha1.Database)) *componentsv1alpha1.Database {
+	h.t.Helper()
+	db := &componentsv1alpha1.Database{
+		ObjectMeta: metav1.ObjectMeta{Namespace: h.ns, Name: name, Labels: map[string]string{"canopy.dev/stack": name}},
+		Spec: componentsv1alpha1.DatabaseSpec{Version: version, Storage: componentsv1alpha1.StorageSpec{Size: resource.MustParse("1Gi")},
+			Clients: []metav1.LabelSelector{{MatchLabels: map[string]string{"canopy.dev/stack": name, "app.kubernetes.io/component": "frontend"}}}},
+	}
+	for _, m := range mutate {
+		m(db)
+	}
+	require.NoError(h.t, h.c.Create(context.Background(), db))
+	return db
+}
+
+func (h *harness) database(name string) *componentsv1alpha1.Database {
+	h.t.Helper()
+	db := &componentsv1alpha1.Database{}
+	require.NoError(h.t, h.get(db, name))
+	return db
+}
+
+func (h *harness) update(name string, change func(*componentsv1alpha1.Database)) {
+	h.t.Helper()
+	testenv.Mutate(h.t, h.c, h.key(name), func() *componentsv1alpha1.Database { return &componentsv1alpha1.Database{} }, false, change)
+}
+
+// statefulSet waits for the StatefulSet to satisfy cond.
+func (h *harness) statefulSet(name string, cond func(*appsv1.StatefulSet) bool, msg string) *appsv1.StatefulSet {
+	h.t.Helper()
+	sts := &appsv1.StatefulSet{}
+	h.eventually(func() bool { return h.get(sts, name+"-postgres") == nil && cond(sts) }, msg)
+	return sts
+}
+
+func configHash(sts *appsv1.StatefulSet) string {
+	return sts.Spec.Template.Annotations[desired.AnnotationConfigHash]
+}
+
+// runPod plays the StatefulSet controller and the kubelet: the pod of the current template exists
+// with the given readiness (and waiting reason), and the StatefulSet reports it.
+func (h *harness) runPod(name string, ready bool, waiting string) {
+	h.t.Helper()
+	ctx := context.Background()
+	sts := &appsv1.StatefulSet{}
+	require.NoError(h.t, h.get(sts, name+"-postgres"))
+	podName := name + "-postgres-0"
+	pod := &corev1.Pod{}
+	if err := h.get(pod, podName); err == nil {
+		require.NoError(h.t, h.c.Delete(ctx, pod, client.GracePeriodSeconds(0)))
+		h.eventually(func() bool { return apierrors.IsNotFound(h.get(&corev1.Pod{}, podName)) }, "the old pod is gone")
+	}
+	pod = &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: h.ns, Name: podName, Labels: sts.Spec.Template.Labels,
+		Annotations: sts.Spec.Template.Annotations}, Spec: *sts.Spec.Template.Spec.DeepCopy()}
+	// The StatefulSet controller adds the claim of the template as a volume.
+	pod.Spec.Volumes = append(pod.Spec.Volumes, corev1.Volume{Name: "data", VolumeSource: corev1.VolumeSource{
+		PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "data-" + podName}}})
+	require.NoError(h.t, h.c.Create(ctx, pod))
+	status := corev1.ConditionFalse
+	if ready {
+		status = corev1.ConditionTrue
+	}
+	pod.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: status, LastTransitionTime: metav1.Now()}}
+	if waiting != "" {
+		pod.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "postgres", Image: pod.Spec.Containers[0].Image,
+			State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: waiting, Message: "back-off restarting failed container"}}}}
+	}
+	require.NoError(h.t, h.c.Status().Update(ctx, pod))
+	readyReplicas := int32(0)
+	if ready {
+		readyReplicas = 1
+	}
+	testenv.Mutate(h.t, h.c, h.key(name+"-postgres"), func() *appsv1.StatefulSet { return &appsv1.StatefulSet{} }, true, func(s *appsv1.StatefulSet) {
+		s.Status = appsv1.StatefulSetStatus{ObservedGeneration: s.Generation, Replicas: 1, ReadyReplicas: readyReplicas, AvailableReplicas: readyReplicas,
+			CurrentReplicas: 1, UpdatedReplicas: 1, CurrentRevision: "r", UpdateRevision: "r"}
+	})
+}
+
+func (h *harness) waitReady(name string) *componentsv1alpha1.Database {
+	h.t.Helper()
+	h.eventually(func() bool {
+		db := h.database(name)
+		return db.Status.ObservedGeneration == db.Generation && conditions.IsTrue(db, componentsv1alpha1.ConditionReady)
+	}, "Database %s is Ready", name)
+	return h.database(name)
+}
+
+func (h *harness) readyDatabase(name, version string, mutate ...func(*componentsv1alpha1.Database)) *componentsv1alpha1.Database {
+	h.t.Helper()
+	h.create(name, version, mutate...)
+	h.statefulSet(name, func(*appsv1.StatefulSet) bool { return true }, "the StatefulSet is created")
+	h.runPod(name, true, "")
+	return h.waitReady(name)
+}
+
+// TestProvisionToReady: a Database becomes its objects, with generated Secrets, and is Ready with the
+// version its pod runs.
+func TestProvisionToReady(t *testing.T) {
+	h := start(t)
+	h.create("shop", "17.2", func(db *componentsv1alpha1.Database) {
+		db.Spec.TLS = &componentsv1alpha1.TLSSpec{IssuerRef: componentsv1alpha1.IssuerReference{Name: "ca", Kind: "ClusterIssuer", Group: "cert-manager.io"}}
+		db.Spec.Monitoring = &componentsv1alpha1.DatabaseMonitoringSpec{MonitoringSpec: componentsv1alpha1.MonitoringSpec{Enabled: ptr.To(true), Interval: "30s"}}
+	})
+	sts := h.statefulSet("shop", func(*appsv1.StatefulSet) bool { return true }, "the StatefulSet is created")
+	require.Equal(t, "docker.io/library/postgres:17.2", sts.Spec.Template.Spec.Containers[0].Image)
+	require.Len(t, sts.Spec.Template.Spec.Containers, 2, "the exporter runs beside PostgreSQL")
+	for _, obj := range []struct {
+		obj  client.Object
+		name string
+	}{{&corev1.Service{}, "shop-postgres"}, {&corev1.Service{}, "shop-postgres-hl"}, {&networkingv1.NetworkPolicy{}, "shop-postgres"},
+		{&policyv1.PodDisruptionBudget{}, "shop-postgres"}, {&corev1.ConfigMap{}, desired.ConfigName(h.database("shop"), configHash(sts))},
+		{&corev1.ConfigMap{}, "shop-postgres-init"}} {
+		h.eventually(func() bool { return h.get(obj.obj, obj.name) == nil }, "%T %s exists", obj.obj, obj.name)
+	}
+	creds, super := &corev1.Secret{}, &corev1.Secret{}
+	require.NoError(t, h.get(creds, "shop-db-credentials"))
+	require.NoError(t, h.get(super, "shop-db-superuser"))
+	require.GreaterOrEqual(t, len(creds.Data["password"]), 40, "a generated, strong password")
+	require.NotEqual(t, creds.Data["password"], super.Data["password"])
+	require.Contains(t, string(creds.Data["uri"]), "@shop-postgres."+h.ns+".svc:5432/app")
+
+	h.runPod("shop", true, "")
+	db := h.waitReady("shop")
+	require.Equal(t, "17.2", db.Status.Version, "read from the running pod")
+	require.Equal(t, "shop-postgres."+h.ns+".svc:5432", db.Status.Endpoint)
+	require.Equal(t, "shop-db-credentials", db.Status.CredentialsSecretName)
+	for _, c := range []string{componentsv1alpha1.ConditionCertificatesAvailable, componentsv1alpha1.ConditionMonitoringAvailable} {
+		require.Equal(t, componentsv1alpha1.ReasonCRDNotInstalled, conditions.Get(db, c).Reason, c)
+	}
+	require.False(t, db.Status.TLSEnabled)
+
+	// A later spec change never regenerates the Secrets.
+	h.update("shop", func(d *componentsv1alpha1.Database) { d.Spec.ExpectedConnections = 150 })
+	h.statefulSet("shop", func(s *appsv1.StatefulSet) bool { return configHash(s) != configHash(sts) }, "the new configuration rolls the pod")
+	again := &corev1.Secret{}
+	require.NoError(t, h.get(again, "shop-db-credentials"))
+	require.Equal(t, creds.ResourceVersion, again.ResourceVersion)
+}
+
+// TestRemediationAfterBadConfig: a configuration with which PostgreSQL crash-loops is rolled back to
+// the last one that was ready, with an event and a counter, until the spec changes.
+func TestRemediationAfterBadConfig(t *testing.T) {
+	h := start(t)
+	h.readyDatabase("cfg", "17")
+	good := configHash(h.statefulSet("cfg", func(*appsv1.StatefulSet) bool { return true }, "sts"))
+	before := testutil.ToFloat64(metrics.DatabaseRemediations)
+
+	h.update("cfg", func(d *componentsv1alpha1.Database) { d.Spec.Parameters = map[string]string{"shared_preload_libraries": "does_not_exist"} })
+	bad := configHash(h.statefulSet("cfg", func(s *appsv1.StatefulSet) bool { return configHash(s) != good }, "the new configuration reaches the pod template"))
+	h.runPod("cfg", false, "CrashLoopBackOff")
+	h.statefulSet("cfg", func(s *appsv1.StatefulSet) bool { return configHash(s) == good }, "the last ready configuration returns")
+	h.eventually(func() bool { return h.database("cfg").Status.RejectedConfigHash == bad }, "the bad configuration is recorded")
+	db := h.database("cfg")
+	stalled := conditions.Get(db, componentsv1alpha1.ConditionStalled)
+	require.Equal(t, ReasonConfigRemediated, stalled.Reason)
+	require.Contains(t, stalled.Message, "CrashLoopBackOff")
+	require.Equal(t, before+1, testutil.ToFloat64(metrics.DatabaseRemediations))
+	h.eventually(func() bool {
+		return slices.Contains(testenv.EventReasons(t, h.c, db), "ConfigRemediated")
+	}, "a Warning event")
+
+	// The pod comes back with the good configuration; the bad one is not retried.
+	h.runPod("cfg", true, "")
+	h.eventually(func() bool { return conditions.Get(h.database("cfg"), componentsv1alpha1.ConditionStalled) != nil }, "still reports the remediation")
+	require.Equal(t, good, configHash(h.statefulSet("cfg", func(*appsv1.StatefulSet) bool { return true }, "sts")))
+
+	// A new spec gives a new configuration a chance.
+	h.update("cfg", func(d *componentsv1alpha1.Database) { d.Spec.Parameters = map[string]string{"log_min_duration_statement": "250"} })
+	h.statefulSet("cfg", func(s *appsv1.StatefulSet) bool { return configHash(s) != good && configHash(s) != bad }, "the next configuration is applied")
+}
+
+// TestStorageExpansion: a larger size grows the claim when the class allows it, and otherwise says
+// why.
+func TestStorageExpansion(t *testing.T) {
+	h := start(t)
+	ctx := context.Background()
+	for _, sc := range []*storagev1.StorageClass{
+		{ObjectMeta: metav1.ObjectMeta{Name: "grow-" + h.ns}, Provisioner: "example.com/hostpath", AllowVolumeExpansion: ptr.To(true)},
+		{ObjectMeta: metav1.ObjectMeta{Name: "fixed-" + h.ns}, Provisioner: "example.com/hostpath"},
+	} {
+		require.NoError(t, h.c.Create(ctx, sc))
+		t.Cleanup(func() { _ = h.c.Delete(ctx, sc) })
+	}
+	for _, tc := range []struct{ name, class string }{{"grow", "grow-" + h.ns}, {"fixed", "fixed-" + h.ns}} {
+		h.readyDatabase(tc.name, "17", func(d *componentsv1alpha1.Database) { d.Spec.Storage.StorageClassName = ptr.To(tc.class) })
+		// The claim the StatefulSet controller would create from the template.
+		sts := h.statefulSet(tc.name, func(*appsv1.StatefulSet) bool { return true }, "sts")
+		tpl := sts.Spec.VolumeClaimTemplates[0]
+		pvc := &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Namespace: h.ns, Name: "data-" + tc.name + "-postgres-0", Labels: tpl.Labels}, Spec: tpl.Spec}
+		require.NoError(t, h.c.Create(ctx, pvc))
+		pvc.Status = corev1.PersistentVolumeClaimStatus{Phase: corev1.ClaimBound, Capacity: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}}
+		require.NoError(t, h.c.Status().Update(ctx, pvc))
+		h.update(tc.name, func(d *componentsv1alpha1.Database) { d.Spec.Storage.Size = resource.MustParse("5Gi") })
+	}
+	pvc := &corev1.PersistentVolumeClaim{}
+	h.eventually(func() bool {
+		if h.get(pvc, "data-grow-postgres-0") != nil {
+			return false
+		}
+		q := pvc.Spec.Resources.Requests[corev1.ResourceStorage]
+		return q.Cmp(resource.MustParse("5Gi")) == 0
+	}, "the expandable claim grows")
+	require.Equal(t, "1Gi", func() string {
+		s := h.statefulSet("grow", func(*appsv1.StatefulSet) bool { return true }, "sts").Spec.VolumeClaimTemplates[0].Spec.Resources.Requests[corev1.ResourceStorage]
+		return s.String()
+	}(), "the immutable claim template is left alone")
+	h.eventually(func() bool {
+		c := conditions.Get(h.database("fixed"), componentsv1alpha1.ConditionStorageResized)
+		return c != nil && c.Reason == componentsv1alpha1.ReasonExpansionNotSupported
+	}, "the fixed class is reported")
+	require.NoError(t, h.get(pvc, "data-fixed-postgres-0"))
+	q := pvc.Spec.Resources.Requests[corev1.ResourceStorage]
+	require.Equal(t, "1Gi", q.String())
+}
+
+// TestMajorUpgradeIsHeldBack: an allowed major-version change keeps the old major running and says
+// why, until the backup and restore path exists.
+func TestMajorUpgradeIsHeldBack(t *testing.T) {
+	h := start(t)
+	h.readyDatabase("major", "16")
+	h.update("major", func(d *componentsv1alpha1.Database) {
+		d.Spec.Version, d.Spec.AllowMajorVersionUpgrade = "17", true
+	})
+	h.eventually(func() bool {
+		c := conditions.Get(h.database("major"), componentsv1alpha1.ConditionStalled)
+		return c != nil && c.Reason == componentsv1alpha1.ReasonMajorUpgradeBlocked
+	}, "the major upgrade is reported held back")
+	sts := h.statefulSet("major", func(*appsv1.StatefulSet) bool { return true }, "sts")
+	require.Equal(t, "docker.io/library/postgres:16", sts.Spec.Template.Spec.Containers[0].Image)
+	require.Equal(t, "16", h.database("major").Status.Version)
+}
+
+// TestCredentialRotation: a rotation token sets a new password inside PostgreSQL, then in the
+// Secret; nothing pending is left behind.
+func TestCredentialRotation(t *testing.T) {
+	h := start(t)
+	h.readyDatabase("rot", "17")
+	old := &corev1.Secret{}
+	require.NoError(t, h.get(old, "rot-db-credentials"))
+	h.update("rot", func(d *componentsv1alpha1.Database) { d.Spec.CredentialsRotation = "2026-11-26" })
+	h.eventually(func() bool { return h.database("rot").Status.CredentialsRotation == "2026-11-26" }, "the rotation completes")
+	secret := &corev1.Secret{}
+	require.NoError(t, h.get(secret, "rot-db-credentials"))
+	h.admin.mu.Lock()
+	set := h.admin.passwords[desired.AppUser]
+	conn := h.admin.conns[len(h.admin.conns)-1]
+	h.admin.mu.Unlock()
+	require.NotEmpty(t, set)
+	require.Equal(t, set, string(secret.Data["password"]), "the Secret holds the password PostgreSQL accepted")
+	require.NotEqual(t, old.Data["password"], secret.Data["password"])
+	require.NotContains(t, secret.Data, pendingPasswordKey)
+	require.Equal(t, desired.SuperUser, conn.User)
+	require.Equal(t, "rot-postgres."+h.ns+".svc", conn.Host)
+}
+
+// TestOptionalAPIsAppearLater: once the cert-manager and Prometheus-operator CRDs are installed, the
+// Certificate, ServiceMonitor and PrometheusRule appear without a restart.
+func TestOptionalAPIsAppearLater(t *testing.T) {
+	h := start(t)
+	h.readyDatabase("opt", "17", func(db *componentsv1alpha1.Database) {
+		db.Spec.TLS = &componentsv1alpha1.TLSSpec{IssuerRef: componentsv1alpha1.IssuerReference{Name: "ca", Kind: "ClusterIssuer", Group: "cert-manager.io"}}
+		db.Spec.Monitoring = &componentsv1alpha1.DatabaseMonitoringSpec{MonitoringSpec: componentsv1alpha1.MonitoringSpec{Enabled: ptr.To(true), Interval: "30s"}}
+	})
+	cm, err := testenv.ModuleDir("github.com/cert-manager/cert-manager")
+	require.NoError(t, err)
+	po, err := testenv.DownloadModule(testenv.PrometheusOperatorModule)
+	require.NoError(t, err)
+	files := []string{
+		filepath.Join(cm, "deploy", "crds", "cert-manager.io_certificates.yaml"),
+		filepath.Join(po, "example", "prometheus-operator-crd", "monitoring.coreos.com_servicemonitors.yaml"),
+		filepath.Join(po, "example", "prometheus-operator-crd", "monitoring.coreos.com_prometheusrules.yaml"),
+	}
+	crds, err := envtest.InstallCRDs(env.Config, envtest.CRDInstallOptions{Paths: files, ErrorIfPathMissing: true})
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		for _, crd := range crds {
+			require.NoError(t, client.IgnoreNotFound(h.c.Delete(context.Background(), crd)))
+		}
+		for _, crd := range crds {
+			require.Eventually(t, func() bool {
+				return apierrors.IsNotFound(h.c.Get(context.Background(), client.ObjectKeyFromObject(crd), &apiextensionsv1.CustomResourceDefinition{}))
+			}, testenv.Wait, testenv.Tick)
+		}
+	})
+	h.eventually(func() bool { return h.get(&certmanagerv1.Certificate{}, "opt-postgres-tls") == nil }, "the Certificate appears")
+	h.eventually(func() bool { return h.get(&monitoringv1.ServiceMonitor{}, "opt-postgres") == nil }, "the ServiceMonitor appears")
+	h.eventually(func() bool { return h.get(&monitoringv1.PrometheusRule{}, "opt-postgres") == nil }, "the PrometheusRule appears")
+	h.eventually(func() bool {
+		db := h.database("opt")
+		return conditions.IsTrue(db, componentsv1alpha1.ConditionCertificatesAvailable) && conditions.IsTrue(db, componentsv1alpha1.ConditionMonitoringAvailable)
+	}, "the conditions follow")
+	sts := h.statefulSet("opt", func(s *appsv1.StatefulSet) bool { return len(s.Spec.Template.Spec.Volumes) > 4 }, "the certificate is mounted")
+	require.True(t, slices.ContainsFunc(sts.Spec.Template.Spec.Volumes, func(v corev1.Volume) bool { return v.Name == "tls" }))
+}
