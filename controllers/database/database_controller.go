@@ -362,9 +362,9 @@ func (r *Reconciler) ensureSecrets(ctx context.Context, db *componentsv1alpha1.D
 
 // storageState reports the data volume's size.
 type storageState struct {
-	resized  bool
-	reason   string
-	message  string
+	resized bool
+	reason  string
+	message string
 }
 
 // expandStorage grows the data claim to the spec's size when its storage class allows it.

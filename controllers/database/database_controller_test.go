@@ -82,7 +82,9 @@ func start(t *testing.T) *harness {
 	return h
 }
 
-func (h *harness) key(name string) client.ObjectKey { return client.ObjectKey{Namespace: h.ns, Name: name} }
+func (h *harness) key(name string) client.ObjectKey {
+	return client.ObjectKey{Namespace: h.ns, Name: name}
+}
 func (h *harness) get(obj client.Object, name string) error {
 	return h.c.Get(context.Background(), h.key(name), obj)
 }
@@ -237,7 +239,9 @@ func TestRemediationAfterBadConfig(t *testing.T) {
 	good := configHash(h.statefulSet("cfg", func(*appsv1.StatefulSet) bool { return true }, "sts"))
 	before := testutil.ToFloat64(metrics.DatabaseRemediations)
 
-	h.update("cfg", func(d *componentsv1alpha1.Database) { d.Spec.Parameters = map[string]string{"shared_preload_libraries": "does_not_exist"} })
+	h.update("cfg", func(d *componentsv1alpha1.Database) {
+		d.Spec.Parameters = map[string]string{"shared_preload_libraries": "does_not_exist"}
+	})
 	bad := configHash(h.statefulSet("cfg", func(s *appsv1.StatefulSet) bool { return configHash(s) != good }, "the new configuration reaches the pod template"))
 	h.runPod("cfg", false, "CrashLoopBackOff")
 	h.statefulSet("cfg", func(s *appsv1.StatefulSet) bool { return configHash(s) == good }, "the last ready configuration returns")
@@ -257,7 +261,9 @@ func TestRemediationAfterBadConfig(t *testing.T) {
 	require.Equal(t, good, configHash(h.statefulSet("cfg", func(*appsv1.StatefulSet) bool { return true }, "sts")))
 
 	// A new spec gives a new configuration a chance.
-	h.update("cfg", func(d *componentsv1alpha1.Database) { d.Spec.Parameters = map[string]string{"log_min_duration_statement": "250"} })
+	h.update("cfg", func(d *componentsv1alpha1.Database) {
+		d.Spec.Parameters = map[string]string{"log_min_duration_statement": "250"}
+	})
 	h.statefulSet("cfg", func(s *appsv1.StatefulSet) bool { return configHash(s) != good && configHash(s) != bad }, "the next configuration is applied")
 }
 
