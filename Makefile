@@ -67,8 +67,12 @@ vet: ## Run go vet.
 tidy-check: ## Fail when go.mod or go.sum are not tidy.
 	hack/verify-tidy.sh
 
+.PHONY: postgres
+postgres: ## Install PostgreSQL 15 (apt, as root) for the tests that run a real server.
+	@bash hack/install-postgres.sh || { [ -z "$${CI:-}" ] && echo "postgres: not installed; the real-PostgreSQL tests will be skipped"; }
+
 .PHONY: test
-test: verify-fmt vet tidy-check verify-generated envtest ## Run every check and test (the CI command).
+test: verify-fmt vet tidy-check verify-generated envtest postgres ## Run every check and test (the CI command).
 	KUBEBUILDER_ASSETS=$(ENVTEST_ASSETS) $(GO) test $(GO_TEST_FLAGS) -timeout $(TEST_TIMEOUT) ./...
 
 .PHONY: test-unit
