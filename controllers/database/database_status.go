@@ -79,11 +79,9 @@ func computeStatus(db *componentsv1alpha1.Database, in statusInput) {
 			"PostgreSQL %s keeps running: a change to major version %s needs the backup and restore path, which this release does not perform",
 			componentsv1alpha1.MajorVersion(versionOf(in.sts.image)), componentsv1alpha1.MajorVersion(db.Spec.Version)))
 	case in.cfg.rejected != "":
-		msg := "PostgreSQL did not become ready with the requested configuration and runs the last configuration that was ready; change spec.parameters (or the resources) to try again"
-		if in.cfg.failureNote != "" {
-			msg += " (" + in.cfg.failureNote + ")"
-		}
-		conditions.MarkStalled(db, ReasonConfigRemediated, msg)
+		// The cause (crash loop, timeout) goes into the event: the message stays the same on every
+		// reconcile, so status does not flap.
+		conditions.MarkStalled(db, ReasonConfigRemediated, "PostgreSQL did not become ready with the requested configuration and runs the last configuration that was ready; change spec.parameters (or the resources) to try again")
 	case in.rotationErr != nil:
 		conditions.MarkReconciling(db, "RotationFailed", "the credentials rotation did not complete and will be retried: "+in.rotationErr.Error())
 	case ready && db.Spec.TLS != nil && !in.caps.certificates:

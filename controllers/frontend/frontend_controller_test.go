@@ -4,7 +4,6 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 
@@ -38,37 +37,20 @@ func TestMain(m *testing.M) {
 	os.Exit(testenv.Main(m, &env, testenv.Options{}))
 }
 
-type harness struct {
-	t  *testing.T
-	c  client.Client
-	ns string
-}
+type harness struct{ *testenv.Harness }
 
 func start(t *testing.T) *harness {
 	t.Helper()
 	e := testenv.Require(t, env)
-	h := &harness{t: t, c: e.Client, ns: e.Namespace(t)}
+	h := &harness{Harness: e.Harness(t)}
 	e.StartManager(t, func(mgr ctrl.Manager) error { return (&Reconciler{Client: mgr.GetClient()}).SetupWithManager(mgr) })
 	return h
 }
 
-func (h *harness) key(name string) client.ObjectKey {
-	return client.ObjectKey{Namespace: h.ns, Name: name}
-}
-
-func (h *harness) get(obj client.Object, name string) error {
-	return h.c.Get(context.Background(), h.key(name), obj)
-}
-
-func (h *harness) eventually(cond func() bool, msg string, args ...any) {
-	h.t.Helper()
-	require.Eventually(h.t, cond, testenv.Wait, testenv.Tick, append([]any{msg}, args...)...)
-}
-
 func (h *harness) create(name, version string, mutate ...func(*componentsv1alpha1.Frontend)) *componentsv1alpha1.Frontend {
-	h.t.Helper()
+	h.T.Helper()
 	fe := &componentsv1alpha1.Frontend{
-		ObjectMeta: metav1.ObjectMeta{Namespace: h.ns, Name: name, Labels: map[string]string{"canopy.dev/stack": name}},
+		ObjectMeta: metav1.ObjectMeta{Namespace: h.NS, Name: name, Labels: map[string]string{"canopy.dev/stack": name}},
 		Spec: componentsv1alpha1.FrontendSpec{
 			Image: "ghcr.io/acme/shop", Version: version, Replicas: ptr.To[int32](2),
 			Ingress:  &componentsv1alpha1.IngressSpec{Host: name + ".example.com"},
@@ -78,35 +60,35 @@ func (h *harness) create(name, version string, mutate ...func(*componentsv1alpha
 	for _, m := range mutate {
 		m(fe)
 	}
-	require.NoError(h.t, h.c.Create(context.Background(), fe))
+	require.NoError(h.T, h.C.Create(context.Background(), fe))
 	return fe
 }
 
 func (h *harness) frontend(name string) *componentsv1alpha1.Frontend {
-	h.t.Helper()
+	h.T.Helper()
 	fe := &componentsv1alpha1.Frontend{}
-	require.NoError(h.t, h.get(fe, name))
+	require.NoError(h.T, h.Get(fe, name))
 	return fe
 }
 
 func (h *harness) update(name string, change func(*componentsv1alpha1.Frontend)) {
-	h.t.Helper()
-	testenv.Mutate(h.t, h.c, h.key(name), func() *componentsv1alpha1.Frontend { return &componentsv1alpha1.Frontend{} }, false, change)
+	h.T.Helper()
+	testenv.Mutate(h.T, h.C, h.Key(name), func() *componentsv1alpha1.Frontend { return &componentsv1alpha1.Frontend{} }, false, change)
 }
 
 // deployment waits for the Deployment to run version and returns it.
 func (h *harness) deploymentAt(name, version string) *appsv1.Deployment {
-	h.t.Helper()
+	h.T.Helper()
 	dep := &appsv1.Deployment{}
-	h.eventually(func() bool {
-		return h.get(dep, name+"-web") == nil && dep.Spec.Template.Spec.Containers[0].Image == "ghcr.io/acme/shop:"+version
+	h.Eventually(func() bool {
+		return h.Get(dep, name+"-web") == nil && dep.Spec.Template.Spec.Containers[0].Image == "ghcr.io/acme/shop:"+version
 	}, "the Deployment runs %s", version)
 	return dep
 }
 
 // rolledOut writes the Deployment status the deployment controller reports after a complete rollout.
 func (h *harness) rolledOut(name string) {
-	testenv.Mutate(h.t, h.c, h.key(name+"-web"), func() *appsv1.Deployment { return &appsv1.Deployment{} }, true, func(d *appsv1.Deployment) {
+	testenv.Mutate(h.T, h.C, h.Key(name+"-web"), func() *appsv1.Deployment { return &appsv1.Deployment{} }, true, func(d *appsv1.Deployment) {
 		r := *d.Spec.Replicas
 		d.Status = appsv1.DeploymentStatus{ObservedGeneration: d.Generation, Replicas: r, UpdatedReplicas: r, ReadyReplicas: r, AvailableReplicas: r,
 			Conditions: []appsv1.DeploymentCondition{{Type: appsv1.DeploymentProgressing, Status: corev1.ConditionTrue, Reason: "NewReplicaSetAvailable"}}}
@@ -115,7 +97,7 @@ func (h *harness) rolledOut(name string) {
 
 // stuck writes the status of a rollout that exceeded its progress deadline.
 func (h *harness) stuck(name string) {
-	testenv.Mutate(h.t, h.c, h.key(name+"-web"), func() *appsv1.Deployment { return &appsv1.Deployment{} }, true, func(d *appsv1.Deployment) {
+	testenv.Mutate(h.T, h.C, h.Key(name+"-web"), func() *appsv1.Deployment { return &appsv1.Deployment{} }, true, func(d *appsv1.Deployment) {
 		r := *d.Spec.Replicas
 		d.Status = appsv1.DeploymentStatus{ObservedGeneration: d.Generation, Replicas: r + 1, UpdatedReplicas: 1, ReadyReplicas: r, AvailableReplicas: r,
 			Conditions: []appsv1.DeploymentCondition{{Type: appsv1.DeploymentProgressing, Status: corev1.ConditionFalse, Reason: "ProgressDeadlineExceeded",
@@ -125,7 +107,7 @@ func (h *harness) stuck(name string) {
 
 // jobFinished writes a migration Job's final status.
 func (h *harness) jobFinished(jobName string, ok bool) {
-	testenv.Mutate(h.t, h.c, h.key(jobName), func() *batchv1.Job { return &batchv1.Job{} }, true, func(j *batchv1.Job) {
+	testenv.Mutate(h.T, h.C, h.Key(jobName), func() *batchv1.Job { return &batchv1.Job{} }, true, func(j *batchv1.Job) {
 		now := metav1.Now()
 		j.Status.StartTime = &now
 		if ok {
@@ -144,16 +126,11 @@ func (h *harness) jobFinished(jobName string, ok bool) {
 }
 
 func (h *harness) waitReady(name, version string) {
-	h.t.Helper()
-	h.eventually(func() bool {
+	h.T.Helper()
+	h.Eventually(func() bool {
 		fe := h.frontend(name)
 		return fe.Status.ObservedGeneration == fe.Generation && conditions.IsTrue(fe, componentsv1alpha1.ConditionReady) && fe.Status.Version == version
 	}, "Frontend %s serves %s", name, version)
-}
-
-func (h *harness) waitEvent(obj client.Object, reason string) {
-	h.t.Helper()
-	h.eventually(func() bool { return slices.Contains(testenv.EventReasons(h.t, h.c, obj), reason) }, "event %s", reason)
 }
 
 // TestFreshRolloutToReady: a new Frontend gets its Deployment, Service, Ingress and budget; it is
@@ -164,11 +141,11 @@ func TestFreshRolloutToReady(t *testing.T) {
 	dep := h.deploymentAt("web", "1.0")
 	require.Equal(t, int32(2), *dep.Spec.Replicas)
 	ing := &networkingv1.Ingress{}
-	h.eventually(func() bool {
-		return h.get(&corev1.Service{}, "web-web") == nil && h.get(ing, "web-web") == nil && h.get(&policyv1.PodDisruptionBudget{}, "web-web") == nil
+	h.Eventually(func() bool {
+		return h.Get(&corev1.Service{}, "web-web") == nil && h.Get(ing, "web-web") == nil && h.Get(&policyv1.PodDisruptionBudget{}, "web-web") == nil
 	}, "Service, Ingress and PodDisruptionBudget are created")
 	require.Equal(t, "web.example.com", ing.Spec.Rules[0].Host)
-	require.True(t, apierrors.IsNotFound(h.get(&autoscalingv2.HorizontalPodAutoscaler{}, "web-web")))
+	require.True(t, apierrors.IsNotFound(h.Get(&autoscalingv2.HorizontalPodAutoscaler{}, "web-web")))
 	require.False(t, conditions.IsTrue(h.frontend("web"), componentsv1alpha1.ConditionReady), "not Ready before the rollout completes")
 
 	h.rolledOut("web")
@@ -177,7 +154,7 @@ func TestFreshRolloutToReady(t *testing.T) {
 	require.Equal(t, "1.0", fe.Status.LastGoodVersion)
 	require.Equal(t, int32(2), fe.Status.ReadyReplicas)
 	require.Equal(t, "http://web.example.com", fe.Status.URL)
-	h.waitEvent(fe, "RolledOut")
+	h.WaitEvent(fe, "RolledOut")
 }
 
 // TestUpgradeWithMigration: the migration Job runs with the new image before the Deployment moves.
@@ -189,8 +166,8 @@ func TestUpgradeWithMigration(t *testing.T) {
 	fe := h.create("mig", "1.0", withMigration)
 	// First install: the Deployment waits for the first migration.
 	job1 := desired.MigrationJobName(fe, "1.0")
-	h.eventually(func() bool { return h.get(&batchv1.Job{}, job1) == nil }, "the first migration Job is created")
-	require.True(t, apierrors.IsNotFound(h.get(&appsv1.Deployment{}, "mig-web")), "no Deployment before the migration succeeded")
+	h.Eventually(func() bool { return h.Get(&batchv1.Job{}, job1) == nil }, "the first migration Job is created")
+	require.True(t, apierrors.IsNotFound(h.Get(&appsv1.Deployment{}, "mig-web")), "no Deployment before the migration succeeded")
 	h.jobFinished(job1, true)
 	h.deploymentAt("mig", "1.0")
 	h.rolledOut("mig")
@@ -198,10 +175,10 @@ func TestUpgradeWithMigration(t *testing.T) {
 
 	h.update("mig", func(f *componentsv1alpha1.Frontend) { f.Spec.Version = "2.0" })
 	job2 := &batchv1.Job{}
-	h.eventually(func() bool { return h.get(job2, desired.MigrationJobName(fe, "2.0")) == nil }, "the upgrade's migration Job is created")
+	h.Eventually(func() bool { return h.Get(job2, desired.MigrationJobName(fe, "2.0")) == nil }, "the upgrade's migration Job is created")
 	require.Equal(t, "ghcr.io/acme/shop:2.0", job2.Spec.Template.Spec.Containers[0].Image, "the migration runs the new image")
 	require.Equal(t, []string{"/app/shop", "migrate"}, job2.Spec.Template.Spec.Containers[0].Command)
-	h.eventually(func() bool {
+	h.Eventually(func() bool {
 		m := h.frontend("mig").Status.Migration
 		return m != nil && m.Version == "2.0" && m.Phase == componentsv1alpha1.PhasePending
 	}, "status reports the migration")
@@ -221,7 +198,7 @@ func TestFailedMigrationKeepsOldVersion(t *testing.T) {
 	fe := h.create("bad", "1.0", func(f *componentsv1alpha1.Frontend) {
 		f.Spec.Migration = &componentsv1alpha1.MigrationSpec{Command: []string{"migrate"}, TimeoutSeconds: 600}
 	})
-	h.eventually(func() bool { return h.get(&batchv1.Job{}, desired.MigrationJobName(fe, "1.0")) == nil }, "first migration")
+	h.Eventually(func() bool { return h.Get(&batchv1.Job{}, desired.MigrationJobName(fe, "1.0")) == nil }, "first migration")
 	h.jobFinished(desired.MigrationJobName(fe, "1.0"), true)
 	h.deploymentAt("bad", "1.0")
 	h.rolledOut("bad")
@@ -229,9 +206,9 @@ func TestFailedMigrationKeepsOldVersion(t *testing.T) {
 
 	h.update("bad", func(f *componentsv1alpha1.Frontend) { f.Spec.Version = "2.0" })
 	job := desired.MigrationJobName(fe, "2.0")
-	h.eventually(func() bool { return h.get(&batchv1.Job{}, job) == nil }, "the migration Job is created")
+	h.Eventually(func() bool { return h.Get(&batchv1.Job{}, job) == nil }, "the migration Job is created")
 	h.jobFinished(job, false)
-	h.eventually(func() bool { return h.frontend("bad").Status.FailedVersion == "2.0" }, "the version is marked failed")
+	h.Eventually(func() bool { return h.frontend("bad").Status.FailedVersion == "2.0" }, "the version is marked failed")
 	got := h.frontend("bad")
 	require.Equal(t, "1.0", got.Status.Version)
 	stalled := conditions.Get(got, componentsv1alpha1.ConditionStalled)
@@ -240,9 +217,9 @@ func TestFailedMigrationKeepsOldVersion(t *testing.T) {
 	require.Equal(t, componentsv1alpha1.PhaseFailed, got.Status.Migration.Phase)
 	h.deploymentAt("bad", "1.0")
 	kept := &batchv1.Job{}
-	require.NoError(t, h.get(kept, job), "the failed Job is kept")
+	require.NoError(t, h.Get(kept, job), "the failed Job is kept")
 	require.Equal(t, int32(desired.MigrationTTLSeconds), *kept.Spec.TTLSecondsAfterFinished)
-	h.waitEvent(got, componentsv1alpha1.ReasonMigrationFailed)
+	h.WaitEvent(got, componentsv1alpha1.ReasonMigrationFailed)
 }
 
 // TestRolloutFailureRollsBack: a version whose pods do not become available within the progress
@@ -259,19 +236,19 @@ func TestRolloutFailureRollsBack(t *testing.T) {
 	h.deploymentAt("rb", "2.0")
 	h.stuck("rb")
 	h.deploymentAt("rb", "1.0")
-	h.eventually(func() bool { return h.frontend("rb").Status.FailedVersion == "2.0" }, "the version is marked failed")
+	h.Eventually(func() bool { return h.frontend("rb").Status.FailedVersion == "2.0" }, "the version is marked failed")
 	fe := h.frontend("rb")
 	require.Equal(t, "1.0", fe.Status.LastGoodVersion)
 	degraded := conditions.Get(fe, componentsv1alpha1.ConditionDegraded)
 	require.Equal(t, componentsv1alpha1.ReasonRolloutFailed, degraded.Reason)
 	require.Contains(t, degraded.Message, "has timed out progressing")
 	require.Contains(t, degraded.Message, "rolled back to 1.0")
-	h.waitEvent(fe, componentsv1alpha1.ReasonRolloutFailed)
+	h.WaitEvent(fe, componentsv1alpha1.ReasonRolloutFailed)
 	require.Equal(t, before+1, testutil.ToFloat64(metrics.FrontendRollbacks))
 
 	// The rolled-back Deployment completes; the failure stays reported until a new version.
 	h.rolledOut("rb")
-	h.eventually(func() bool { return h.frontend("rb").Status.Version == "1.0" }, "the old version serves")
+	h.Eventually(func() bool { return h.frontend("rb").Status.Version == "1.0" }, "the old version serves")
 	require.True(t, conditions.IsTrue(h.frontend("rb"), componentsv1alpha1.ConditionDegraded))
 }
 
@@ -288,10 +265,10 @@ func TestAutoscalingHandover(t *testing.T) {
 		f.Spec.Autoscaling = &componentsv1alpha1.AutoscalingSpec{MinReplicas: 2, MaxReplicas: 5, TargetCPUUtilizationPercentage: ptr.To[int32](70)}
 	})
 	hpa := &autoscalingv2.HorizontalPodAutoscaler{}
-	h.eventually(func() bool { return h.get(hpa, "hpa-web") == nil }, "the autoscaler is created")
+	h.Eventually(func() bool { return h.Get(hpa, "hpa-web") == nil }, "the autoscaler is created")
 	require.Equal(t, int32(5), hpa.Spec.MaxReplicas)
-	h.eventually(func() bool {
-		return h.get(dep, "hpa-web") == nil && !ownsReplicas(dep)
+	h.Eventually(func() bool {
+		return h.Get(dep, "hpa-web") == nil && !ownsReplicas(dep)
 	}, "Canopy no longer owns the replicas")
 	require.Equal(t, int32(3), *dep.Spec.Replicas, "the count survives the handover")
 
@@ -299,8 +276,8 @@ func TestAutoscalingHandover(t *testing.T) {
 		f.Spec.Autoscaling = nil
 		f.Spec.Replicas = ptr.To[int32](4)
 	})
-	h.eventually(func() bool { return apierrors.IsNotFound(h.get(&autoscalingv2.HorizontalPodAutoscaler{}, "hpa-web")) }, "the autoscaler is removed")
-	h.eventually(func() bool { return h.get(dep, "hpa-web") == nil && *dep.Spec.Replicas == 4 && ownsReplicas(dep) }, "the spec owns the count again")
+	h.Eventually(func() bool { return apierrors.IsNotFound(h.Get(&autoscalingv2.HorizontalPodAutoscaler{}, "hpa-web")) }, "the autoscaler is removed")
+	h.Eventually(func() bool { return h.Get(dep, "hpa-web") == nil && *dep.Spec.Replicas == 4 && ownsReplicas(dep) }, "the spec owns the count again")
 }
 
 // TestDeploymentDriftReverted: a hand edit of the Deployment is reverted with an event.
@@ -309,9 +286,9 @@ func TestDeploymentDriftReverted(t *testing.T) {
 	fe := h.create("drift", "1.0")
 	dep := h.deploymentAt("drift", "1.0")
 	dep.Spec.Template.Spec.Containers[0].Image = "ghcr.io/evil/shop:latest"
-	require.NoError(t, h.c.Update(context.Background(), dep))
+	require.NoError(t, h.C.Update(context.Background(), dep))
 	h.deploymentAt("drift", "1.0")
-	h.waitEvent(fe, "Overwritten")
+	h.WaitEvent(fe, "Overwritten")
 }
 
 // TestOptionalAPIsAppearLater: without cert-manager the web tier still becomes Ready and says the
@@ -336,21 +313,21 @@ func TestOptionalAPIsAppearLater(t *testing.T) {
 	t.Cleanup(func() {
 		// Leave the control plane as the test found it: without cert-manager.
 		crd := &apiextensionsv1.CustomResourceDefinition{ObjectMeta: metav1.ObjectMeta{Name: "certificates.cert-manager.io"}}
-		require.NoError(t, h.c.Delete(context.Background(), crd))
+		require.NoError(t, h.C.Delete(context.Background(), crd))
 		require.Eventually(t, func() bool {
-			return apierrors.IsNotFound(h.c.Get(context.Background(), client.ObjectKeyFromObject(crd), crd))
+			return apierrors.IsNotFound(h.C.Get(context.Background(), client.ObjectKeyFromObject(crd), crd))
 		},
 			testenv.Wait, testenv.Tick)
 	})
 
 	cert := &certmanagerv1.Certificate{}
-	h.eventually(func() bool { return h.get(cert, "tls-web") == nil }, "the Certificate is created once its CRD exists")
+	h.Eventually(func() bool { return h.Get(cert, "tls-web") == nil }, "the Certificate is created once its CRD exists")
 	require.Equal(t, []string{"tls.example.com"}, cert.Spec.DNSNames)
-	h.eventually(func() bool {
+	h.Eventually(func() bool {
 		fe := h.frontend("tls")
 		return conditions.IsTrue(fe, componentsv1alpha1.ConditionCertificatesAvailable) && strings.HasPrefix(fe.Status.URL, "https://")
 	}, "status reports TLS")
 	ing := &networkingv1.Ingress{}
-	require.NoError(t, h.get(ing, "tls-web"))
+	require.NoError(t, h.Get(ing, "tls-web"))
 	require.Equal(t, "tls-web-tls", ing.Spec.TLS[0].SecretName)
 }

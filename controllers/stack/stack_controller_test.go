@@ -49,14 +49,14 @@ func TestOrderedRolloutToReady(t *testing.T) {
 
 	// The reconcile that created the Database also wrote the status naming the Database step; by
 	// then it had not created the other two.
-	h.eventually(func() bool {
+	h.Eventually(func() bool {
 		s := h.stack("shop")
 		return s.Status.Rollout != nil && s.Status.Rollout.Step == StepDatabase
 	}, "the Stack reports the Database step")
 	db := &componentsv1alpha1.Database{}
-	require.NoError(t, h.get(db, "shop"))
-	require.True(t, apierrors.IsNotFound(h.get(&componentsv1alpha1.Frontend{}, "shop")), "no Frontend before the Database is Ready")
-	require.True(t, apierrors.IsNotFound(h.get(&componentsv1alpha1.BackupPolicy{}, "shop")), "no BackupPolicy before the Database is Ready")
+	require.NoError(t, h.Get(db, "shop"))
+	require.True(t, apierrors.IsNotFound(h.Get(&componentsv1alpha1.Frontend{}, "shop")), "no Frontend before the Database is Ready")
+	require.True(t, apierrors.IsNotFound(h.Get(&componentsv1alpha1.BackupPolicy{}, "shop")), "no BackupPolicy before the Database is Ready")
 	s := h.stack("shop")
 	require.Equal(t, status.InProgressStatus, kstatus(t, s))
 	require.Equal(t, ReasonWaitingForDB, conditions.Get(s, canopyv1alpha1.ConditionFrontendReady).Reason)
@@ -66,7 +66,7 @@ func TestOrderedRolloutToReady(t *testing.T) {
 
 	h.databaseReady("shop")
 	fe, bp := &componentsv1alpha1.Frontend{}, &componentsv1alpha1.BackupPolicy{}
-	h.eventually(func() bool { return h.get(fe, "shop") == nil && h.get(bp, "shop") == nil }, "Frontend and BackupPolicy follow a Ready Database")
+	h.Eventually(func() bool { return h.Get(fe, "shop") == nil && h.Get(bp, "shop") == nil }, "Frontend and BackupPolicy follow a Ready Database")
 	require.Equal(t, "1.0", fe.Spec.Version)
 	require.Equal(t, "shop-db-credentials", fe.Spec.Database.CredentialsSecretName, "the connection comes from the Database's status")
 	require.Equal(t, "shop", bp.Spec.DatabaseName)
@@ -78,7 +78,7 @@ func TestOrderedRolloutToReady(t *testing.T) {
 	require.Equal(t, status.CurrentStatus, kstatus(t, s))
 	require.Equal(t, "1.0", s.Status.Version)
 	require.Equal(t, "https://shop.example.com", s.Status.URL)
-	require.Equal(t, "shop-postgres."+h.ns+".svc:5432", s.Status.DatabaseEndpoint)
+	require.Equal(t, "shop-postgres."+h.NS+".svc:5432", s.Status.DatabaseEndpoint)
 	require.Equal(t, "shop-db-credentials", s.Status.CredentialsSecretName)
 	require.Equal(t, "shop-nightly", s.Status.LastBackup.Name)
 	require.Equal(t, "17.2", s.Status.Components.Database.ObservedVersion)
@@ -88,15 +88,15 @@ func TestOrderedRolloutToReady(t *testing.T) {
 	}
 	require.Nil(t, conditions.Get(s, componentsv1alpha1.ConditionReconciling))
 	require.Nil(t, conditions.Get(s, componentsv1alpha1.ConditionStalled))
-	h.waitEvent(s, "Ready")
-	require.Equal(t, 1.0, testutil.ToFloat64(metrics.StackReady.WithLabelValues(h.ns, "shop")))
+	h.WaitEvent(s, "Ready")
+	require.Equal(t, 1.0, testutil.ToFloat64(metrics.StackReady.WithLabelValues(h.NS, "shop")))
 
 	// Steady state: reconciling the Ready Stack writes nothing. The reconciler reads through the
 	// manager's cache, exactly as in production; the cache has caught up once the Stack is Ready.
 	counter := &writeCounter{Client: h.mgr.GetClient()}
 	quiet := &Reconciler{Client: counter, Recorder: record.NewFakeRecorder(10), Now: time.Now}
 	for range 3 {
-		_, err := quiet.Reconcile(context.Background(), ctrl.Request{NamespacedName: h.key("shop")})
+		_, err := quiet.Reconcile(context.Background(), ctrl.Request{NamespacedName: h.Key("shop")})
 		require.NoError(t, err)
 	}
 	require.Zero(t, counter.writes.Load(), "a reconcile of an unchanged, Ready Stack must not write")
@@ -107,9 +107,9 @@ func TestOrderedRolloutToReady(t *testing.T) {
 func TestStatusShowsEveryFailingChild(t *testing.T) {
 	h := start(t)
 	h.newStack("multi", "1.0")
-	h.eventually(func() bool { return h.get(&componentsv1alpha1.Database{}, "multi") == nil }, "the Database is created")
+	h.Eventually(func() bool { return h.Get(&componentsv1alpha1.Database{}, "multi") == nil }, "the Database is created")
 	h.databaseReady("multi")
-	h.eventually(func() bool { return h.get(&componentsv1alpha1.BackupPolicy{}, "multi") == nil }, "the BackupPolicy is created")
+	h.Eventually(func() bool { return h.Get(&componentsv1alpha1.BackupPolicy{}, "multi") == nil }, "the BackupPolicy is created")
 	setStatus(h, "multi", func() *componentsv1alpha1.Frontend { return &componentsv1alpha1.Frontend{} }, func(f *componentsv1alpha1.Frontend) {
 		f.Status.ObservedGeneration = f.Generation
 		f.Status.Conditions = []metav1.Condition{
@@ -121,7 +121,7 @@ func TestStatusShowsEveryFailingChild(t *testing.T) {
 		b.Status.ObservedGeneration = b.Generation
 		b.Status.Conditions = []metav1.Condition{{Type: componentsv1alpha1.ConditionReady, Status: metav1.ConditionFalse, Reason: "VolumePending", Message: "backup volume is Pending", LastTransitionTime: metav1.Now()}}
 	})
-	h.eventually(func() bool {
+	h.Eventually(func() bool {
 		s := h.stack("multi")
 		ready := conditions.Get(s, componentsv1alpha1.ConditionReady)
 		return ready != nil && conditions.IsTrue(s, componentsv1alpha1.ConditionStalled) &&
@@ -155,8 +155,8 @@ func TestUpgradeAwaitsBackupThenSucceeds(t *testing.T) {
 	h.updateStack("up", func(s *canopyv1alpha1.Stack) { s.Spec.Version = "2.0" })
 
 	bp := &componentsv1alpha1.BackupPolicy{}
-	h.eventually(func() bool {
-		return h.get(bp, "up") == nil && bp.Spec.BackupRequest != "" && h.stack("up").Status.Upgrade != nil
+	h.Eventually(func() bool {
+		return h.Get(bp, "up") == nil && bp.Spec.BackupRequest != "" && h.stack("up").Status.Upgrade != nil
 	}, "a pre-upgrade backup is requested")
 	s := h.stack("up")
 	require.Equal(t, PhaseBackingUp, s.Status.Upgrade.Phase)
@@ -164,17 +164,17 @@ func TestUpgradeAwaitsBackupThenSucceeds(t *testing.T) {
 	require.False(t, conditions.IsTrue(s, canopyv1alpha1.ConditionUpgradeable))
 	require.Equal(t, "1.0", s.Status.Version, "status.version is the version serving, not the one requested")
 	fe := &componentsv1alpha1.Frontend{}
-	require.NoError(t, h.get(fe, "up"))
+	require.NoError(t, h.Get(fe, "up"))
 	require.Equal(t, "1.0", fe.Spec.Version, "the Frontend waits for the backup")
 
 	h.backupReady("up", &componentsv1alpha1.BackupRequestStatus{ID: bp.Spec.BackupRequest, Phase: componentsv1alpha1.PhaseSucceeded, BackupName: "up-pre-upgrade"})
-	h.eventually(func() bool { return h.get(fe, "up") == nil && fe.Spec.Version == "2.0" }, "the Frontend moves to 2.0 after the backup")
+	h.Eventually(func() bool { return h.Get(fe, "up") == nil && fe.Spec.Version == "2.0" }, "the Frontend moves to 2.0 after the backup")
 	require.Equal(t, "1.0", h.stack("up").Status.Version)
 
 	h.frontendServing("up", "2.0")
 	// The new serving version reaches the BackupPolicy (it is recorded in each backup); its
 	// controller observes that spec.
-	h.eventually(func() bool { return h.get(bp, "up") == nil && bp.Spec.AppVersion == "2.0" }, "backups record the new version")
+	h.Eventually(func() bool { return h.Get(bp, "up") == nil && bp.Spec.AppVersion == "2.0" }, "backups record the new version")
 	h.backupReady("up", &componentsv1alpha1.BackupRequestStatus{ID: bp.Spec.BackupRequest, Phase: componentsv1alpha1.PhaseSucceeded, BackupName: "up-pre-upgrade"})
 	h.waitReady("up")
 	s = h.stack("up")
@@ -182,12 +182,12 @@ func TestUpgradeAwaitsBackupThenSucceeds(t *testing.T) {
 	require.Equal(t, PhaseSucceeded, s.Status.Upgrade.Phase)
 	require.Equal(t, "up-pre-upgrade", s.Status.Upgrade.BackupName)
 	require.True(t, conditions.IsTrue(s, canopyv1alpha1.ConditionUpgradeable))
-	h.eventually(func() bool {
+	h.Eventually(func() bool {
 		hist := h.gate.history()
 		return len(hist) >= 3 && !hist[len(hist)-2] && hist[len(hist)-1]
 	}, "OLM's Upgradeable went false during the upgrade and back to true: %v", h.gate.history())
-	h.waitEvent(s, "PreUpgradeBackupCompleted")
-	h.waitEvent(s, "UpgradeSucceeded")
+	h.WaitEvent(s, "PreUpgradeBackupCompleted")
+	h.WaitEvent(s, "UpgradeSucceeded")
 }
 
 // TestUpgradeFailureRollsBack: the Frontend reports the new version failed; the Stack returns it to
@@ -199,7 +199,7 @@ func TestUpgradeFailureRollsBack(t *testing.T) {
 	rollbacks := testutil.ToFloat64(metrics.StackRollbacks)
 	h.updateStack("rb", func(s *canopyv1alpha1.Stack) { s.Spec.Version = "2.0" })
 	fe := &componentsv1alpha1.Frontend{}
-	h.eventually(func() bool { return h.get(fe, "rb") == nil && fe.Spec.Version == "2.0" }, "the Frontend moves to 2.0")
+	h.Eventually(func() bool { return h.Get(fe, "rb") == nil && fe.Spec.Version == "2.0" }, "the Frontend moves to 2.0")
 
 	setStatus(h, "rb", func() *componentsv1alpha1.Frontend { return &componentsv1alpha1.Frontend{} }, func(f *componentsv1alpha1.Frontend) {
 		f.Status.ObservedGeneration = f.Generation
@@ -210,8 +210,8 @@ func TestUpgradeFailureRollsBack(t *testing.T) {
 			{Type: componentsv1alpha1.ConditionDegraded, Status: metav1.ConditionTrue, Reason: componentsv1alpha1.ReasonRolloutFailed, Message: msg, LastTransitionTime: metav1.Now()},
 		}
 	})
-	h.eventually(func() bool { return h.get(fe, "rb") == nil && fe.Spec.Version == "1.0" }, "the Frontend returns to 1.0")
-	h.eventually(func() bool { return conditions.IsTrue(h.stack("rb"), componentsv1alpha1.ConditionDegraded) }, "the Stack is Degraded")
+	h.Eventually(func() bool { return h.Get(fe, "rb") == nil && fe.Spec.Version == "1.0" }, "the Frontend returns to 1.0")
+	h.Eventually(func() bool { return conditions.IsTrue(h.stack("rb"), componentsv1alpha1.ConditionDegraded) }, "the Stack is Degraded")
 	s := h.stack("rb")
 	require.Equal(t, "1.0", s.Status.Version)
 	require.Equal(t, PhaseFailed, s.Status.Upgrade.Phase)
@@ -221,7 +221,7 @@ func TestUpgradeFailureRollsBack(t *testing.T) {
 	require.Equal(t, componentsv1alpha1.ReasonUpgradeFailed, conditions.Get(s, componentsv1alpha1.ConditionStalled).Reason)
 	require.Equal(t, status.FailedStatus, kstatus(t, s))
 	require.True(t, conditions.IsTrue(s, canopyv1alpha1.ConditionUpgradeable), "a finished (failed) upgrade no longer holds OLM back")
-	h.waitEvent(s, componentsv1alpha1.ReasonUpgradeFailed)
+	h.WaitEvent(s, componentsv1alpha1.ReasonUpgradeFailed)
 	require.Equal(t, rollbacks+1, testutil.ToFloat64(metrics.StackRollbacks))
 }
 
@@ -232,13 +232,13 @@ func TestDriftIsReverted(t *testing.T) {
 	s := h.readyStack("drift", "1.0")
 	before := testutil.ToFloat64(metrics.DriftCorrections.WithLabelValues("Database", "overwritten"))
 	db := &componentsv1alpha1.Database{}
-	require.NoError(t, h.get(db, "drift"))
+	require.NoError(t, h.Get(db, "drift"))
 	require.Equal(t, int32(100), db.Spec.ExpectedConnections)
 	db.Spec.ExpectedConnections = 500
-	require.NoError(t, h.c.Update(context.Background(), db))
+	require.NoError(t, h.C.Update(context.Background(), db))
 
-	h.eventually(func() bool { return h.get(db, "drift") == nil && db.Spec.ExpectedConnections == 100 }, "the manual edit is reverted")
-	h.waitEvent(s, "Overwritten")
+	h.Eventually(func() bool { return h.Get(db, "drift") == nil && db.Spec.ExpectedConnections == 100 }, "the manual edit is reverted")
+	h.WaitEvent(s, "Overwritten")
 	require.Equal(t, before+1, testutil.ToFloat64(metrics.DriftCorrections.WithLabelValues("Database", "overwritten")))
 }
 
@@ -247,11 +247,11 @@ func TestDeletedChildIsRecreated(t *testing.T) {
 	h := start(t)
 	s := h.readyStack("again", "1.0")
 	fe := &componentsv1alpha1.Frontend{}
-	require.NoError(t, h.get(fe, "again"))
+	require.NoError(t, h.Get(fe, "again"))
 	oldUID := fe.UID
-	require.NoError(t, h.c.Delete(context.Background(), fe))
-	h.eventually(func() bool { return h.get(fe, "again") == nil && fe.UID != oldUID }, "the Frontend is recreated")
-	h.waitEvent(s, "Recreated")
+	require.NoError(t, h.C.Delete(context.Background(), fe))
+	h.Eventually(func() bool { return h.Get(fe, "again") == nil && fe.UID != oldUID }, "the Frontend is recreated")
+	h.WaitEvent(s, "Recreated")
 }
 
 // TestDeletePolicyTearsDownInReverseOrderAndKeepsVolumes: with deletionPolicy Delete the Frontend
@@ -262,34 +262,34 @@ func TestDeletePolicyTearsDownInReverseOrderAndKeepsVolumes(t *testing.T) {
 	h.readyStack("gone", "1.0")
 	// The volume the database controller's StatefulSet would have created.
 	pvc := &corev1.PersistentVolumeClaim{
-		ObjectMeta: metav1.ObjectMeta{Namespace: h.ns, Name: "data-gone-postgres-0", Labels: map[string]string{desired.LabelStack: "gone"}},
+		ObjectMeta: metav1.ObjectMeta{Namespace: h.NS, Name: "data-gone-postgres-0", Labels: map[string]string{desired.LabelStack: "gone"}},
 		Spec: corev1.PersistentVolumeClaimSpec{AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
 			Resources: corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}}},
 	}
-	require.NoError(t, h.c.Create(ctx, pvc))
+	require.NoError(t, h.C.Create(ctx, pvc))
 	// Hold the Frontend in deletion to observe the order.
 	fe := &componentsv1alpha1.Frontend{}
-	require.NoError(t, h.get(fe, "gone"))
+	require.NoError(t, h.Get(fe, "gone"))
 	controllerutil.AddFinalizer(fe, "test.canopy.dev/hold")
-	require.NoError(t, h.c.Update(ctx, fe))
+	require.NoError(t, h.C.Update(ctx, fe))
 
-	require.NoError(t, h.c.Delete(ctx, h.stack("gone")))
-	h.eventually(func() bool { return h.get(fe, "gone") == nil && !fe.DeletionTimestamp.IsZero() }, "the Frontend is deleted first")
-	h.eventually(func() bool {
+	require.NoError(t, h.C.Delete(ctx, h.stack("gone")))
+	h.Eventually(func() bool { return h.Get(fe, "gone") == nil && !fe.DeletionTimestamp.IsZero() }, "the Frontend is deleted first")
+	h.Eventually(func() bool {
 		ready := conditions.Get(h.stack("gone"), componentsv1alpha1.ConditionReady)
 		return ready != nil && ready.Reason == ReasonDeleting && contains(ready.Message, "waiting for the Frontend")
 	}, "the deletion says what it waits for")
 	db := &componentsv1alpha1.Database{}
-	require.NoError(t, h.get(db, "gone"))
+	require.NoError(t, h.Get(db, "gone"))
 	require.True(t, db.DeletionTimestamp.IsZero(), "the Database waits for the Frontend to go")
 
 	controllerutil.RemoveFinalizer(fe, "test.canopy.dev/hold")
-	require.NoError(t, h.c.Update(ctx, fe))
-	h.eventually(func() bool { return apierrors.IsNotFound(h.get(&canopyv1alpha1.Stack{}, "gone")) }, "the Stack is gone")
-	require.True(t, apierrors.IsNotFound(h.get(&componentsv1alpha1.Database{}, "gone")))
-	require.True(t, apierrors.IsNotFound(h.get(&componentsv1alpha1.BackupPolicy{}, "gone")))
-	require.True(t, apierrors.IsNotFound(h.get(&componentsv1alpha1.Frontend{}, "gone")))
-	require.NoError(t, h.get(&corev1.PersistentVolumeClaim{}, pvc.Name), "the data volume survives")
+	require.NoError(t, h.C.Update(ctx, fe))
+	h.Eventually(func() bool { return apierrors.IsNotFound(h.Get(&canopyv1alpha1.Stack{}, "gone")) }, "the Stack is gone")
+	require.True(t, apierrors.IsNotFound(h.Get(&componentsv1alpha1.Database{}, "gone")))
+	require.True(t, apierrors.IsNotFound(h.Get(&componentsv1alpha1.BackupPolicy{}, "gone")))
+	require.True(t, apierrors.IsNotFound(h.Get(&componentsv1alpha1.Frontend{}, "gone")))
+	require.NoError(t, h.Get(&corev1.PersistentVolumeClaim{}, pvc.Name), "the data volume survives")
 }
 
 // TestOrphanPolicyOrphansChildren: with Orphan the children are deleted with orphan propagation, so
@@ -297,12 +297,12 @@ func TestDeletePolicyTearsDownInReverseOrderAndKeepsVolumes(t *testing.T) {
 func TestOrphanPolicyOrphansChildren(t *testing.T) {
 	h := start(t)
 	h.readyStack("keep", "1.0", func(s *canopyv1alpha1.Stack) { s.Spec.DeletionPolicy = canopyv1alpha1.DeletionPolicyOrphan })
-	require.NoError(t, h.c.Delete(context.Background(), h.stack("keep")))
-	h.eventually(func() bool { return apierrors.IsNotFound(h.get(&canopyv1alpha1.Stack{}, "keep")) }, "the Stack is gone")
+	require.NoError(t, h.C.Delete(context.Background(), h.stack("keep")))
+	h.Eventually(func() bool { return apierrors.IsNotFound(h.Get(&canopyv1alpha1.Stack{}, "keep")) }, "the Stack is gone")
 	// envtest runs no garbage collector: the children stay with the API server's orphan finalizer,
 	// which the collector honours by orphaning their dependents before removing them.
 	for _, obj := range []client.Object{&componentsv1alpha1.Database{}, &componentsv1alpha1.Frontend{}, &componentsv1alpha1.BackupPolicy{}} {
-		require.NoError(t, h.get(obj, "keep"))
+		require.NoError(t, h.Get(obj, "keep"))
 		require.False(t, obj.GetDeletionTimestamp().IsZero(), "%T is being deleted", obj)
 		require.Contains(t, obj.GetFinalizers(), metav1.FinalizerOrphanDependents, "%T is deleted with orphan propagation", obj)
 	}
@@ -315,24 +315,24 @@ func TestStuckChildDoesNotWedgeDeletion(t *testing.T) {
 	ctx := context.Background()
 	h.readyStack("stuck", "1.0", func(s *canopyv1alpha1.Stack) { s.Spec.Backup = nil })
 	fe := &componentsv1alpha1.Frontend{}
-	require.NoError(t, h.get(fe, "stuck"))
+	require.NoError(t, h.Get(fe, "stuck"))
 	controllerutil.AddFinalizer(fe, "test.canopy.dev/never")
-	require.NoError(t, h.c.Update(ctx, fe))
+	require.NoError(t, h.C.Update(ctx, fe))
 	t.Cleanup(func() {
-		if h.get(fe, "stuck") == nil {
+		if h.Get(fe, "stuck") == nil {
 			controllerutil.RemoveFinalizer(fe, "test.canopy.dev/never")
-			_ = h.c.Update(ctx, fe)
+			_ = h.C.Update(ctx, fe)
 		}
 	})
 	s := h.stack("stuck")
-	require.NoError(t, h.c.Delete(ctx, s))
-	h.eventually(func() bool {
+	require.NoError(t, h.C.Delete(ctx, s))
+	h.Eventually(func() bool {
 		return conditions.Get(h.stack("stuck"), componentsv1alpha1.ConditionReady).Reason == ReasonDeleting
 	}, "the Stack waits for the Frontend")
 	h.offset.Store(int64(16 * time.Minute)) // past the default 15m step timeout
 	h.updateStack("stuck", func(s *canopyv1alpha1.Stack) { s.Annotations = map[string]string{"poke": "1"} })
-	h.eventually(func() bool { return apierrors.IsNotFound(h.get(&canopyv1alpha1.Stack{}, "stuck")) }, "the Stack goes after the timeout")
-	h.waitEvent(s, "DeletionTimeout")
+	h.Eventually(func() bool { return apierrors.IsNotFound(h.Get(&canopyv1alpha1.Stack{}, "stuck")) }, "the Stack goes after the timeout")
+	h.WaitEvent(s, "DeletionTimeout")
 }
 
 // TestPauseMakesNoChanges: while paused, spec changes do not reach the children, and status says so.
@@ -343,17 +343,17 @@ func TestPauseMakesNoChanges(t *testing.T) {
 		s.Spec.Paused = true
 		s.Spec.Database.ExpectedConnections = 300
 	})
-	h.eventually(func() bool {
+	h.Eventually(func() bool {
 		s := h.stack("nap")
 		return s.Status.ObservedGeneration == s.Generation && conditions.IsTrue(s, canopyv1alpha1.ConditionPaused)
 	}, "the Stack reports Paused")
 	db := &componentsv1alpha1.Database{}
-	require.NoError(t, h.get(db, "nap"))
+	require.NoError(t, h.Get(db, "nap"))
 	require.Equal(t, int32(100), db.Spec.ExpectedConnections, "no change while paused")
 
 	h.updateStack("nap", func(s *canopyv1alpha1.Stack) { s.Spec.Paused = false })
-	h.eventually(func() bool { return h.get(db, "nap") == nil && db.Spec.ExpectedConnections == 300 }, "the change lands after unpausing")
-	h.eventually(func() bool { return conditions.Get(h.stack("nap"), canopyv1alpha1.ConditionPaused) == nil }, "Paused is gone")
+	h.Eventually(func() bool { return h.Get(db, "nap") == nil && db.Spec.ExpectedConnections == 300 }, "the change lands after unpausing")
+	h.Eventually(func() bool { return conditions.Get(h.stack("nap"), canopyv1alpha1.ConditionPaused) == nil }, "Paused is gone")
 }
 
 // TestNameConflictAndAdoption: a same-named object that the Stack does not own is never overwritten;
@@ -361,33 +361,33 @@ func TestPauseMakesNoChanges(t *testing.T) {
 func TestNameConflictAndAdoption(t *testing.T) {
 	h := start(t)
 	ctx := context.Background()
-	other := &componentsv1alpha1.Database{ObjectMeta: metav1.ObjectMeta{Namespace: h.ns, Name: "mine"},
+	other := &componentsv1alpha1.Database{ObjectMeta: metav1.ObjectMeta{Namespace: h.NS, Name: "mine"},
 		Spec: componentsv1alpha1.DatabaseSpec{Version: "16", ExpectedConnections: 42}}
-	require.NoError(t, h.c.Create(ctx, other))
+	require.NoError(t, h.C.Create(ctx, other))
 	h.newStack("mine", "1.0")
-	h.eventually(func() bool {
+	h.Eventually(func() bool {
 		c := conditions.Get(h.stack("mine"), componentsv1alpha1.ConditionStalled)
 		return c != nil && c.Reason == ReasonNameConflict
 	}, "the conflict is reported")
-	require.NoError(t, h.get(other, "mine"))
+	require.NoError(t, h.Get(other, "mine"))
 	require.Equal(t, int32(42), other.Spec.ExpectedConnections, "the foreign object is untouched")
 
 	// Labelled for adoption, it is taken over only if the Stack's spec may legally replace its own:
 	// a PostgreSQL 16 database cannot become the Stack's 17 without allowMajorVersionUpgrade.
 	other.Labels = map[string]string{canopyv1alpha1.LabelAdopt: "true"}
-	require.NoError(t, h.c.Update(ctx, other))
+	require.NoError(t, h.C.Update(ctx, other))
 	h.updateStack("mine", func(s *canopyv1alpha1.Stack) { s.Annotations = map[string]string{"poke": "1"} })
-	h.eventually(func() bool {
+	h.Eventually(func() bool {
 		c := conditions.Get(h.stack("mine"), componentsv1alpha1.ConditionStalled)
 		return c != nil && c.Reason == ReasonChildRejected && contains(c.Message, "allowMajorVersionUpgrade")
 	}, "the refused adoption is reported")
 
-	require.NoError(t, h.get(other, "mine"))
+	require.NoError(t, h.Get(other, "mine"))
 	other.Spec.Version, other.Spec.AllowMajorVersionUpgrade = "17", true
-	require.NoError(t, h.c.Update(ctx, other))
+	require.NoError(t, h.C.Update(ctx, other))
 	h.updateStack("mine", func(s *canopyv1alpha1.Stack) { s.Annotations = map[string]string{"poke": "2"} })
-	h.eventually(func() bool {
-		return h.get(other, "mine") == nil && metav1.IsControlledBy(other, h.stack("mine")) && other.Spec.ExpectedConnections == 100
+	h.Eventually(func() bool {
+		return h.Get(other, "mine") == nil && metav1.IsControlledBy(other, h.stack("mine")) && other.Spec.ExpectedConnections == 100
 	}, "the labelled object is adopted")
 }
 
@@ -402,30 +402,30 @@ func TestDeletionWithChildCRDUninstalled(t *testing.T) {
 	require.NoError(t, err)
 	crdFile := filepath.Join(root, "config", "crd", "bases", "components.canopy.dev_backuppolicies.yaml")
 	crd := &apiextensionsv1.CustomResourceDefinition{}
-	require.NoError(t, h.c.Get(ctx, client.ObjectKey{Name: "backuppolicies.components.canopy.dev"}, crd))
+	require.NoError(t, h.C.Get(ctx, client.ObjectKey{Name: "backuppolicies.components.canopy.dev"}, crd))
 	// envtest has no garbage collector: earlier tests' orphaned BackupPolicies keep the API
 	// server's orphan finalizer, which would hold the CRD's deletion forever.
 	var leftovers componentsv1alpha1.BackupPolicyList
-	require.NoError(t, h.c.List(ctx, &leftovers))
+	require.NoError(t, h.C.List(ctx, &leftovers))
 	for i := range leftovers.Items {
 		if bp := &leftovers.Items[i]; len(bp.Finalizers) > 0 {
 			bp.Finalizers = nil
-			require.NoError(t, client.IgnoreNotFound(h.c.Update(ctx, bp)))
+			require.NoError(t, client.IgnoreNotFound(h.C.Update(ctx, bp)))
 		}
 	}
-	require.NoError(t, h.c.Delete(ctx, crd))
+	require.NoError(t, h.C.Delete(ctx, crd))
 	t.Cleanup(func() {
 		// Later tests need the CRD back.
 		_, err := envtest.InstallCRDs(env.Config, envtest.CRDInstallOptions{Paths: []string{crdFile}, ErrorIfPathMissing: true})
 		require.NoError(t, err)
 	})
-	h.eventually(func() bool {
-		return apierrors.IsNotFound(h.c.Get(ctx, client.ObjectKey{Name: crd.Name}, &apiextensionsv1.CustomResourceDefinition{}))
+	h.Eventually(func() bool {
+		return apierrors.IsNotFound(h.C.Get(ctx, client.ObjectKey{Name: crd.Name}, &apiextensionsv1.CustomResourceDefinition{}))
 	}, "the CRD is gone")
 
-	require.NoError(t, h.c.Delete(ctx, h.stack("nocrd")))
-	h.eventually(func() bool { return apierrors.IsNotFound(h.get(&canopyv1alpha1.Stack{}, "nocrd")) }, "the Stack is deleted without the BackupPolicy CRD")
-	require.True(t, apierrors.IsNotFound(h.get(&componentsv1alpha1.Database{}, "nocrd")))
+	require.NoError(t, h.C.Delete(ctx, h.stack("nocrd")))
+	h.Eventually(func() bool { return apierrors.IsNotFound(h.Get(&canopyv1alpha1.Stack{}, "nocrd")) }, "the Stack is deleted without the BackupPolicy CRD")
+	require.True(t, apierrors.IsNotFound(h.Get(&componentsv1alpha1.Database{}, "nocrd")))
 }
 
 // TestReadyWaitsForChildrenToObserveChanges: a spec change of a Ready Stack is not Ready until the
@@ -434,7 +434,7 @@ func TestReadyWaitsForChildrenToObserveChanges(t *testing.T) {
 	h := start(t)
 	h.readyStack("obs", "1.0")
 	h.updateStack("obs", func(s *canopyv1alpha1.Stack) { s.Spec.Frontend.Replicas = ptr.To[int32](5) })
-	h.eventually(func() bool {
+	h.Eventually(func() bool {
 		s := h.stack("obs")
 		return s.Status.ObservedGeneration == s.Generation
 	}, "the change is observed by the Stack")
@@ -455,7 +455,7 @@ func TestPausedStackReportsPendingChanges(t *testing.T) {
 		s.Spec.Version = "2.0"
 		s.Spec.Frontend.Replicas = ptr.To[int32](4)
 	})
-	h.eventually(func() bool {
+	h.Eventually(func() bool {
 		s := h.stack("pz")
 		return s.Status.ObservedGeneration == s.Generation && conditions.IsTrue(s, canopyv1alpha1.ConditionPaused)
 	}, "paused")
@@ -466,7 +466,7 @@ func TestPausedStackReportsPendingChanges(t *testing.T) {
 	require.Nil(t, s.Status.Rollout, "no step clock runs while paused")
 	require.True(t, conditions.IsTrue(s, canopyv1alpha1.ConditionUpgradeable))
 	fe := &componentsv1alpha1.Frontend{}
-	require.NoError(t, h.get(fe, "pz"))
+	require.NoError(t, h.Get(fe, "pz"))
 	require.Equal(t, "1.0", fe.Spec.Version)
 }
 
@@ -479,20 +479,20 @@ func TestDeletionSetsDataRetentionFirst(t *testing.T) {
 		s.Spec.DataRetention = &canopyv1alpha1.DataRetention{PersistentVolumeClaims: componentsv1alpha1.Delete}
 	})
 	db := &componentsv1alpha1.Database{}
-	require.NoError(t, h.get(db, "wipe"))
+	require.NoError(t, h.Get(db, "wipe"))
 	require.Equal(t, componentsv1alpha1.Retain, db.Spec.VolumeRetention, "data is retained while the Stack lives")
 
-	require.NoError(t, h.c.Delete(context.Background(), h.stack("wipe")))
-	h.eventually(func() bool { return h.get(db, "wipe") == nil && db.Spec.VolumeRetention == componentsv1alpha1.Delete }, "the retention is set before deletion")
-	h.eventually(func() bool {
+	require.NoError(t, h.C.Delete(context.Background(), h.stack("wipe")))
+	h.Eventually(func() bool { return h.Get(db, "wipe") == nil && db.Spec.VolumeRetention == componentsv1alpha1.Delete }, "the retention is set before deletion")
+	h.Eventually(func() bool {
 		ready := conditions.Get(h.stack("wipe"), componentsv1alpha1.ConditionReady)
 		return ready != nil && contains(ready.Message, "to observe volumeRetention")
 	}, "the deletion waits for the Database controller")
-	require.NoError(t, h.get(db, "wipe"))
+	require.NoError(t, h.Get(db, "wipe"))
 	require.True(t, db.DeletionTimestamp.IsZero())
 
 	h.databaseReady("wipe") // the database controller observes the new spec
-	h.eventually(func() bool { return apierrors.IsNotFound(h.get(&canopyv1alpha1.Stack{}, "wipe")) }, "the Stack is deleted")
+	h.Eventually(func() bool { return apierrors.IsNotFound(h.Get(&canopyv1alpha1.Stack{}, "wipe")) }, "the Stack is deleted")
 }
 
 // TestRestoreRequestIsReportedNotIgnored: in-place restore is not implemented; a request says so.
@@ -502,11 +502,11 @@ func TestRestoreRequestIsReportedNotIgnored(t *testing.T) {
 	h.updateStack("rq", func(s *canopyv1alpha1.Stack) {
 		s.Spec.RestoreRequest = &canopyv1alpha1.StackRestoreRequest{ID: "r1", BackupName: "rq-nightly"}
 	})
-	h.eventually(func() bool {
+	h.Eventually(func() bool {
 		r := h.stack("rq").Status.Restore
 		return r != nil && r.ID == "r1" && r.Step == "Failed" && contains(r.Message, "not implemented")
 	}, "the request is answered")
-	h.waitEvent(h.stack("rq"), "RestoreNotImplemented")
+	h.WaitEvent(h.stack("rq"), "RestoreNotImplemented")
 }
 
 // TestRestoreSourceSurvivesDestinationChange: the Database's bootstrap source is immutable; a later
@@ -522,9 +522,9 @@ func TestRestoreSourceSurvivesDestinationChange(t *testing.T) {
 		s.Spec.Frontend.Replicas = ptr.To[int32](3)
 	})
 	fe := &componentsv1alpha1.Frontend{}
-	h.eventually(func() bool { return h.get(fe, "boot") == nil && fe.Spec.Replicas != nil && *fe.Spec.Replicas == 3 }, "later changes still land")
+	h.Eventually(func() bool { return h.Get(fe, "boot") == nil && fe.Spec.Replicas != nil && *fe.Spec.Replicas == 3 }, "later changes still land")
 	db := &componentsv1alpha1.Database{}
-	require.NoError(t, h.get(db, "boot"))
+	require.NoError(t, h.Get(db, "boot"))
 	require.NotNil(t, db.Spec.Bootstrap.FromBackup.Destination.Volume, "the bootstrap source is unchanged")
 	require.Nil(t, conditions.Get(h.stack("boot"), componentsv1alpha1.ConditionStalled))
 }

@@ -49,9 +49,7 @@ func (g *fakeGate) history() []bool {
 
 // harness is one running stack controller, watching one namespace.
 type harness struct {
-	t      *testing.T
-	c      client.Client // direct client: reads are never stale
-	ns     string
+	*testenv.Harness
 	r      *Reconciler
 	mgr    ctrl.Manager
 	gate   *fakeGate
@@ -61,7 +59,7 @@ type harness struct {
 func start(t *testing.T) *harness {
 	t.Helper()
 	e := testenv.Require(t, env)
-	h := &harness{t: t, c: e.Client, ns: e.Namespace(t), gate: &fakeGate{}}
+	h := &harness{Harness: e.Harness(t), gate: &fakeGate{}}
 	h.mgr = e.StartManager(t, func(mgr ctrl.Manager) error {
 		h.r = &Reconciler{Client: mgr.GetClient(), UpgradeGate: h.gate,
 			Now: func() time.Time { return time.Now().Add(time.Duration(h.offset.Load())) }}
@@ -70,25 +68,11 @@ func start(t *testing.T) *harness {
 	return h
 }
 
-func (h *harness) key(name string) client.ObjectKey {
-	return client.ObjectKey{Namespace: h.ns, Name: name}
-}
-
-func (h *harness) get(obj client.Object, name string) error {
-	return h.c.Get(context.Background(), h.key(name), obj)
-}
-
-// eventually polls until cond holds.
-func (h *harness) eventually(cond func() bool, msg string, args ...any) {
-	h.t.Helper()
-	require.Eventually(h.t, cond, testenv.Wait, testenv.Tick, append([]any{msg}, args...)...)
-}
-
 // newStack creates a Stack modelled on the full sample: backups to a volume, an ingress, monitoring.
 func (h *harness) newStack(name, version string, mutate ...func(*canopyv1alpha1.Stack)) *canopyv1alpha1.Stack {
-	h.t.Helper()
+	h.T.Helper()
 	s := &canopyv1alpha1.Stack{
-		ObjectMeta: metav1.ObjectMeta{Namespace: h.ns, Name: name},
+		ObjectMeta: metav1.ObjectMeta{Namespace: h.NS, Name: name},
 		Spec: canopyv1alpha1.StackSpec{
 			Version: version,
 			Frontend: canopyv1alpha1.StackFrontend{
@@ -104,27 +88,27 @@ func (h *harness) newStack(name, version string, mutate ...func(*canopyv1alpha1.
 	for _, m := range mutate {
 		m(s)
 	}
-	require.NoError(h.t, h.c.Create(context.Background(), s))
+	require.NoError(h.T, h.C.Create(context.Background(), s))
 	return s
 }
 
 func (h *harness) stack(name string) *canopyv1alpha1.Stack {
-	h.t.Helper()
+	h.T.Helper()
 	s := &canopyv1alpha1.Stack{}
-	require.NoError(h.t, h.get(s, name))
+	require.NoError(h.T, h.Get(s, name))
 	return s
 }
 
 // updateStack changes a Stack's spec, retrying on conflicts with the controller's own writes.
 func (h *harness) updateStack(name string, mutate func(*canopyv1alpha1.Stack)) {
-	h.t.Helper()
-	testenv.Mutate(h.t, h.c, h.key(name), func() *canopyv1alpha1.Stack { return &canopyv1alpha1.Stack{} }, false, mutate)
+	h.T.Helper()
+	testenv.Mutate(h.T, h.C, h.Key(name), func() *canopyv1alpha1.Stack { return &canopyv1alpha1.Stack{} }, false, mutate)
 }
 
 // setStatus writes a child's status the way its controller would.
 func setStatus[T conditions.Object](h *harness, name string, newObj func() T, mutate func(T)) {
-	h.t.Helper()
-	testenv.Mutate(h.t, h.c, h.key(name), newObj, true, mutate)
+	h.T.Helper()
+	testenv.Mutate(h.T, h.C, h.Key(name), newObj, true, mutate)
 }
 
 func readyCondition(gen int64) metav1.Condition {
@@ -137,7 +121,7 @@ func (h *harness) databaseReady(name string) {
 	setStatus(h, name, func() *componentsv1alpha1.Database { return &componentsv1alpha1.Database{} }, func(d *componentsv1alpha1.Database) {
 		d.Status.ObservedGeneration = d.Generation
 		d.Status.Version = d.Spec.Version + ".2"
-		d.Status.Endpoint = name + "-postgres." + h.ns + ".svc:5432"
+		d.Status.Endpoint = name + "-postgres." + h.NS + ".svc:5432"
 		d.Status.CredentialsSecretName = name + "-db-credentials"
 		d.Status.Conditions = []metav1.Condition{readyCondition(d.Generation)}
 	})
@@ -166,13 +150,13 @@ func (h *harness) backupReady(name string, request *componentsv1alpha1.BackupReq
 
 // readyStack brings a new Stack to Ready by playing the three component controllers.
 func (h *harness) readyStack(name, version string, mutate ...func(*canopyv1alpha1.Stack)) *canopyv1alpha1.Stack {
-	h.t.Helper()
+	h.T.Helper()
 	s := h.newStack(name, version, mutate...)
-	h.eventually(func() bool { return h.get(&componentsv1alpha1.Database{}, name) == nil }, "the Database is created")
+	h.Eventually(func() bool { return h.Get(&componentsv1alpha1.Database{}, name) == nil }, "the Database is created")
 	h.databaseReady(name)
-	h.eventually(func() bool { return h.get(&componentsv1alpha1.Frontend{}, name) == nil }, "the Frontend is created")
+	h.Eventually(func() bool { return h.Get(&componentsv1alpha1.Frontend{}, name) == nil }, "the Frontend is created")
 	if s.Spec.Backup != nil {
-		h.eventually(func() bool { return h.get(&componentsv1alpha1.BackupPolicy{}, name) == nil }, "the BackupPolicy is created")
+		h.Eventually(func() bool { return h.Get(&componentsv1alpha1.BackupPolicy{}, name) == nil }, "the BackupPolicy is created")
 		h.backupReady(name, nil)
 	}
 	h.frontendServing(name, version)
@@ -181,27 +165,15 @@ func (h *harness) readyStack(name, version string, mutate ...func(*canopyv1alpha
 }
 
 func (h *harness) waitReady(name string) {
-	h.t.Helper()
-	h.eventually(func() bool {
+	h.T.Helper()
+	h.Eventually(func() bool {
 		s := &canopyv1alpha1.Stack{}
-		return h.get(s, name) == nil && s.Status.ObservedGeneration == s.Generation && conditions.IsTrue(s, componentsv1alpha1.ConditionReady)
+		return h.Get(s, name) == nil && s.Status.ObservedGeneration == s.Generation && conditions.IsTrue(s, componentsv1alpha1.ConditionReady)
 	}, "Stack %s becomes Ready", name)
 }
 
 // events returns the reasons of the events recorded on an object.
-func (h *harness) events(obj client.Object) []string { return testenv.EventReasons(h.t, h.c, obj) }
-
-func (h *harness) waitEvent(obj client.Object, reason string) {
-	h.t.Helper()
-	h.eventually(func() bool {
-		for _, r := range h.events(obj) {
-			if r == reason {
-				return true
-			}
-		}
-		return false
-	}, "event %s on %s", reason, obj.GetName())
-}
+func (h *harness) events(obj client.Object) []string { return testenv.EventReasons(h.T, h.C, obj) }
 
 // writeCounter counts every request that could change the API server's state.
 type writeCounter struct {
