@@ -19,7 +19,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/tools/record"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -32,6 +31,7 @@ import (
 	"github.com/canopy-dev/canopy/internal/apply"
 	desired "github.com/canopy-dev/canopy/internal/desired/database"
 	"github.com/canopy-dev/canopy/internal/images"
+	"github.com/canopy-dev/canopy/internal/integrations"
 	"github.com/canopy-dev/canopy/internal/metrics"
 	"github.com/canopy-dev/canopy/internal/patch"
 	"github.com/canopy-dev/canopy/internal/pgadmin"
@@ -39,10 +39,6 @@ import (
 
 // FieldOwner is the server-side apply field manager of the database controller.
 const FieldOwner = "canopy-database-controller"
-
-var optionalCRDs = map[string]bool{
-	"certificates.cert-manager.io": true, "servicemonitors.monitoring.coreos.com": true, "prometheusrules.monitoring.coreos.com": true,
-}
 
 // +kubebuilder:rbac:groups=components.canopy.dev,resources=databases,verbs=get;list;watch
 // +kubebuilder:rbac:groups=components.canopy.dev,resources=databases/status,verbs=get;update;patch
@@ -86,7 +82,6 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.Now == nil {
 		r.Now = time.Now
 	}
-	crdAppeared := predicate.NewPredicateFuncs(func(o client.Object) bool { return optionalCRDs[o.GetName()] })
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("database").
 		For(&componentsv1alpha1.Database{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
@@ -97,8 +92,8 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Owns(&policyv1.PodDisruptionBudget{}).
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(podOwner)).
 		Watches(&corev1.PersistentVolumeClaim{}, handler.EnqueueRequestsFromMapFunc(podOwner)).
-		Watches(&apiextensionsv1.CustomResourceDefinition{}, handler.EnqueueRequestsFromMapFunc(r.allDatabases),
-			builder.WithPredicates(crdAppeared), builder.OnlyMetadata).
+		Watches(&apiextensionsv1.CustomResourceDefinition{}, integrations.EnqueueAll(mgr.GetClient(), &componentsv1alpha1.DatabaseList{}),
+			integrations.CRDPredicate(), builder.OnlyMetadata).
 		Complete(r)
 }
 
@@ -117,18 +112,6 @@ func podOwner(_ context.Context, o client.Object) []reconcile.Request {
 	return []reconcile.Request{{NamespacedName: client.ObjectKey{Namespace: o.GetNamespace(), Name: name[:len(name)-len(suffix)]}}}
 }
 
-func (r *Reconciler) allDatabases(ctx context.Context, _ client.Object) []reconcile.Request {
-	var list componentsv1alpha1.DatabaseList
-	if err := r.List(ctx, &list); err != nil {
-		return nil
-	}
-	reqs := make([]reconcile.Request, 0, len(list.Items))
-	for _, db := range list.Items {
-		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&db)})
-	}
-	return reqs
-}
-
 // Reconcile brings one Database's objects and status up to date.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	db := &componentsv1alpha1.Database{}
@@ -140,12 +123,12 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 	before := db.DeepCopy()
 	now := r.Now()
-	caps := r.capabilities()
+	caps := capabilities(integrations.Detect(r.RESTMapper()))
 
 	if err := r.ensureSecrets(ctx, db); err != nil {
 		return ctrl.Result{}, err
 	}
-	cm, wantHash := desired.ConfigMap(db, db.Spec.TLS != nil && caps.certificates)
+	cm, wantHash := desired.ConfigMap(db, db.Spec.TLS != nil && caps.Certificates)
 	if err := r.apply(ctx, db, "ConfigMap", cm); err != nil {
 		return ctrl.Result{}, err
 	}
@@ -162,7 +145,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	image, majorBlocked := r.chooseImage(db, ss)
 
 	in := desired.StatefulSetInput{Image: image, ExporterImage: images.Resolve(images.Exporter, r.Getenv), ConfigHash: cfg.hash,
-		VolumeSize: db.Spec.Storage.Size, Monitoring: monitoringOn(db), TLS: db.Spec.TLS != nil && caps.certificates}
+		VolumeSize: db.Spec.Storage.Size, Monitoring: monitoringOn(db), TLS: db.Spec.TLS != nil && caps.Certificates}
 	if ss.exists && !ss.volumeSize.IsZero() {
 		in.VolumeSize = ss.volumeSize // claim templates are immutable: growth happens on the claim
 	}
@@ -239,18 +222,6 @@ func (r *Reconciler) observe(ctx context.Context, db *componentsv1alpha1.Databas
 	return sts, pod, pvc, nil
 }
 
-// capabilities asks the REST mapper which optional APIs exist; it rediscovers on a miss.
-func (r *Reconciler) capabilities() capabilities {
-	has := func(group, kind string) bool {
-		_, err := r.RESTMapper().RESTMapping(schema.GroupKind{Group: group, Kind: kind})
-		return err == nil
-	}
-	return capabilities{
-		certificates: has(certmanagerv1.SchemeGroupVersion.Group, "Certificate"),
-		monitoring:   has(monitoringv1.SchemeGroupVersion.Group, "ServiceMonitor") && has(monitoringv1.SchemeGroupVersion.Group, "PrometheusRule"),
-	}
-}
-
 // applyAll writes the instance's objects and removes the optional ones no longer asked for.
 func (r *Reconciler) applyAll(ctx context.Context, db *componentsv1alpha1.Database, in desired.StatefulSetInput, caps capabilities) error {
 	for _, o := range []struct {
@@ -274,9 +245,9 @@ func (r *Reconciler) applyAll(ctx context.Context, db *componentsv1alpha1.Databa
 		name    string
 		allowed bool
 	}{
-		{"Certificate", asObject(desired.Certificate(db)), &certmanagerv1.Certificate{}, desired.TLSName(db), caps.certificates},
-		{"ServiceMonitor", asObject(desired.ServiceMonitor(db)), &monitoringv1.ServiceMonitor{}, desired.Name(db), caps.monitoring},
-		{"PrometheusRule", asObject(desired.PrometheusRule(db)), &monitoringv1.PrometheusRule{}, desired.Name(db), caps.monitoring},
+		{"Certificate", asObject(desired.Certificate(db)), &certmanagerv1.Certificate{}, desired.TLSName(db), caps.Certificates},
+		{"ServiceMonitor", asObject(desired.ServiceMonitor(db)), &monitoringv1.ServiceMonitor{}, desired.Name(db), caps.Monitoring},
+		{"PrometheusRule", asObject(desired.PrometheusRule(db)), &monitoringv1.PrometheusRule{}, desired.Name(db), caps.Monitoring},
 	}
 	for _, o := range optional {
 		if !o.allowed {

@@ -9,20 +9,18 @@ import (
 	componentsv1alpha1 "github.com/canopy-dev/canopy/apis/components/v1alpha1"
 	"github.com/canopy-dev/canopy/internal/conditions"
 	desired "github.com/canopy-dev/canopy/internal/desired/database"
+	"github.com/canopy-dev/canopy/internal/integrations"
 )
 
 // Reasons of a Database's conditions besides the shared ones.
 const (
 	ReasonProvisioning     = "Provisioning"
 	ReasonConfigRemediated = "ConfigRemediated"
-	ReasonAvailable        = "Available"
+	ReasonAvailable        = integrations.ReasonAvailable
 )
 
 // capabilities are the optional APIs found in the cluster.
-type capabilities struct {
-	certificates bool
-	monitoring   bool
-}
+type capabilities integrations.Available
 
 type statusInput struct {
 	sts          stsState
@@ -44,7 +42,7 @@ func computeStatus(db *componentsv1alpha1.Database, in statusInput) {
 	st.CredentialsSecretName = desired.CredentialsName(db)
 	st.ConfigHash = in.cfg.hash
 	st.RejectedConfigHash = in.cfg.rejected
-	st.TLSEnabled = db.Spec.TLS != nil && in.caps.certificates
+	st.TLSEnabled = db.Spec.TLS != nil && in.caps.Certificates
 	if in.rotated {
 		st.CredentialsRotation = db.Spec.CredentialsRotation
 	}
@@ -65,8 +63,8 @@ func computeStatus(db *componentsv1alpha1.Database, in statusInput) {
 		st.LastReadyConfigHash = in.cfg.hash
 	}
 
-	setAvailability(db, componentsv1alpha1.ConditionCertificatesAvailable, db.Spec.TLS != nil, in.caps.certificates, "cert-manager")
-	setAvailability(db, componentsv1alpha1.ConditionMonitoringAvailable, monitoringOn(db), in.caps.monitoring, "Prometheus operator")
+	integrations.SetCondition(db, componentsv1alpha1.ConditionCertificatesAvailable, db.Spec.TLS != nil, in.caps.Certificates, "cert-manager")
+	integrations.SetCondition(db, componentsv1alpha1.ConditionMonitoringAvailable, monitoringOn(db), in.caps.Monitoring, "Prometheus operator")
 	if in.storage.resized {
 		conditions.Set(db, componentsv1alpha1.ConditionStorageResized, metav1.ConditionTrue, ReasonAvailable, "the data volume has the requested size")
 	} else {
@@ -84,7 +82,7 @@ func computeStatus(db *componentsv1alpha1.Database, in statusInput) {
 		conditions.MarkStalled(db, ReasonConfigRemediated, "PostgreSQL did not become ready with the requested configuration and runs the last configuration that was ready; change spec.parameters (or the resources) to try again")
 	case in.rotationErr != nil:
 		conditions.MarkReconciling(db, "RotationFailed", "the credentials rotation did not complete and will be retried: "+in.rotationErr.Error())
-	case ready && db.Spec.TLS != nil && !in.caps.certificates:
+	case ready && db.Spec.TLS != nil && !in.caps.Certificates:
 		conditions.MarkReady(db, ReasonAvailable, "PostgreSQL "+st.Version+" is ready, without TLS: cert-manager is not installed")
 	case ready:
 		conditions.MarkReady(db, ReasonAvailable, "PostgreSQL "+st.Version+" is ready at "+st.Endpoint)
@@ -92,19 +90,5 @@ func computeStatus(db *componentsv1alpha1.Database, in statusInput) {
 		conditions.MarkReconciling(db, ReasonProvisioning, "the PostgreSQL pod is not ready: "+in.pod.message)
 	default:
 		conditions.MarkReconciling(db, ReasonProvisioning, "waiting for the PostgreSQL pod to be ready")
-	}
-}
-
-// setAvailability reports an optional integration: absent when not requested, False with
-// CRDNotInstalled when requested but its API is missing.
-func setAvailability(db *componentsv1alpha1.Database, condType string, requested, available bool, what string) {
-	switch {
-	case !requested:
-		conditions.Remove(db, condType)
-	case available:
-		conditions.Set(db, condType, metav1.ConditionTrue, ReasonAvailable, "the "+what+" API is installed")
-	default:
-		conditions.Set(db, condType, metav1.ConditionFalse, componentsv1alpha1.ReasonCRDNotInstalled,
-			"the "+what+" CRDs are not installed; the objects are skipped and created once they are")
 	}
 }

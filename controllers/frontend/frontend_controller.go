@@ -18,18 +18,16 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/tools/record"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
-	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	componentsv1alpha1 "github.com/canopy-dev/canopy/apis/components/v1alpha1"
 	"github.com/canopy-dev/canopy/internal/apply"
 	desired "github.com/canopy-dev/canopy/internal/desired/frontend"
+	"github.com/canopy-dev/canopy/internal/integrations"
 	"github.com/canopy-dev/canopy/internal/metrics"
 	"github.com/canopy-dev/canopy/internal/patch"
 )
@@ -40,9 +38,6 @@ const FieldOwner = "canopy-frontend-controller"
 // handoverOwner takes over the Deployment's replicas when the autoscaler is turned on, so that
 // dropping the field from Canopy's apply does not reset it to one replica.
 const handoverOwner = "canopy-replicas-handover"
-
-// CRDs of the optional integrations; their appearance triggers a reconcile of every Frontend.
-var optionalCRDs = map[string]bool{"certificates.cert-manager.io": true, "servicemonitors.monitoring.coreos.com": true}
 
 // +kubebuilder:rbac:groups=components.canopy.dev,resources=frontends,verbs=get;list;watch
 // +kubebuilder:rbac:groups=components.canopy.dev,resources=frontends/status,verbs=get;update;patch
@@ -71,7 +66,6 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.Recorder == nil {
 		r.Recorder = mgr.GetEventRecorderFor("frontend-controller") //nolint:staticcheck // core/v1 events: what kubectl describe shows
 	}
-	crdAppeared := predicate.NewPredicateFuncs(func(o client.Object) bool { return optionalCRDs[o.GetName()] })
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("frontend").
 		For(&componentsv1alpha1.Frontend{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
@@ -81,21 +75,9 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Owns(&autoscalingv2.HorizontalPodAutoscaler{}).
 		Owns(&policyv1.PodDisruptionBudget{}).
 		Owns(&batchv1.Job{}).
-		Watches(&apiextensionsv1.CustomResourceDefinition{}, handler.EnqueueRequestsFromMapFunc(r.allFrontends),
-			builder.WithPredicates(crdAppeared), builder.OnlyMetadata).
+		Watches(&apiextensionsv1.CustomResourceDefinition{}, integrations.EnqueueAll(mgr.GetClient(), &componentsv1alpha1.FrontendList{}),
+			integrations.CRDPredicate(), builder.OnlyMetadata).
 		Complete(r)
-}
-
-func (r *Reconciler) allFrontends(ctx context.Context, _ client.Object) []reconcile.Request {
-	var list componentsv1alpha1.FrontendList
-	if err := r.List(ctx, &list); err != nil {
-		return nil
-	}
-	reqs := make([]reconcile.Request, 0, len(list.Items))
-	for _, fe := range list.Items {
-		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&fe)})
-	}
-	return reqs
 }
 
 // Reconcile brings one Frontend's web tier and status up to date.
@@ -108,7 +90,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		return ctrl.Result{}, nil // owned objects go with it (garbage collection)
 	}
 	before := fe.DeepCopy()
-	caps := r.capabilities()
+	caps := capabilities(integrations.Detect(r.RESTMapper()))
 
 	dep := &appsv1.Deployment{}
 	if err := r.getOwned(ctx, fe, desired.Name(fe), dep); err != nil {
@@ -172,19 +154,6 @@ func nilIfEmpty[T client.Object](obj T) T {
 	return obj
 }
 
-// capabilities asks the REST mapper which optional APIs exist; it rediscovers on a miss, so CRDs
-// installed later are found.
-func (r *Reconciler) capabilities() capabilities {
-	has := func(gk schema.GroupKind) bool {
-		_, err := r.RESTMapper().RESTMapping(gk)
-		return err == nil
-	}
-	return capabilities{
-		certificates: has(schema.GroupKind{Group: certmanagerv1.SchemeGroupVersion.Group, Kind: "Certificate"}),
-		monitoring:   has(schema.GroupKind{Group: monitoringv1.SchemeGroupVersion.Group, Kind: "ServiceMonitor"}),
-	}
-}
-
 // applyAll writes every object of the web tier, and removes those the spec no longer asks for.
 func (r *Reconciler) applyAll(ctx context.Context, fe *componentsv1alpha1.Frontend, dep *appsv1.Deployment, d decision, caps capabilities) error {
 	if d.createJob {
@@ -214,10 +183,10 @@ func (r *Reconciler) applyAll(ctx context.Context, fe *componentsv1alpha1.Fronte
 		allowed bool
 	}{
 		{"Ingress", asObject(desired.Ingress(fe, tlsActive(fe, caps))), &networkingv1.Ingress{}, true},
-		{"Certificate", asObject(desired.Certificate(fe)), &certmanagerv1.Certificate{}, caps.certificates},
+		{"Certificate", asObject(desired.Certificate(fe)), &certmanagerv1.Certificate{}, caps.Certificates},
 		{"HorizontalPodAutoscaler", asObject(desired.HorizontalPodAutoscaler(fe)), &autoscalingv2.HorizontalPodAutoscaler{}, true},
 		{"PodDisruptionBudget", asObject(desired.PodDisruptionBudget(fe)), &policyv1.PodDisruptionBudget{}, true},
-		{"ServiceMonitor", asObject(desired.ServiceMonitor(fe)), &monitoringv1.ServiceMonitor{}, caps.monitoring},
+		{"ServiceMonitor", asObject(desired.ServiceMonitor(fe)), &monitoringv1.ServiceMonitor{}, caps.Monitoring},
 	}
 	for _, o := range optional {
 		if !o.allowed {

@@ -8,6 +8,7 @@ import (
 	componentsv1alpha1 "github.com/canopy-dev/canopy/apis/components/v1alpha1"
 	"github.com/canopy-dev/canopy/internal/conditions"
 	desired "github.com/canopy-dev/canopy/internal/desired/frontend"
+	"github.com/canopy-dev/canopy/internal/integrations"
 )
 
 // Reasons of a Frontend's conditions besides the shared ones.
@@ -15,15 +16,12 @@ const (
 	ReasonMigrationRunning = "MigrationRunning"
 	ReasonRollingOut       = "RollingOut"
 	ReasonStopped          = "Stopped"
-	ReasonAvailable        = "Available"
+	ReasonAvailable        = integrations.ReasonAvailable
 	ReasonNotRequested     = "NotRequested"
 )
 
 // capabilities are the optional APIs found in the cluster.
-type capabilities struct {
-	certificates bool
-	monitoring   bool
-}
+type capabilities integrations.Available
 
 // computeStatus writes the Frontend's status from the Deployment's rollout and the decision. Pure.
 func computeStatus(fe *componentsv1alpha1.Frontend, ro rollout, d decision, caps capabilities) {
@@ -41,8 +39,8 @@ func computeStatus(fe *componentsv1alpha1.Frontend, ro rollout, d decision, caps
 	st.Replicas, st.ReadyReplicas = ro.replicas, ro.ready
 	st.URL = desired.URL(fe, tlsActive(fe, caps))
 
-	setAvailability(fe, componentsv1alpha1.ConditionCertificatesAvailable, fe.Spec.TLS != nil && fe.Spec.Ingress != nil, caps.certificates, "cert-manager")
-	setAvailability(fe, componentsv1alpha1.ConditionMonitoringAvailable, fe.Spec.Monitoring.IsEnabledFrontend(), caps.monitoring, "Prometheus operator")
+	integrations.SetCondition(fe, componentsv1alpha1.ConditionCertificatesAvailable, fe.Spec.TLS != nil && fe.Spec.Ingress != nil, caps.Certificates, "cert-manager")
+	integrations.SetCondition(fe, componentsv1alpha1.ConditionMonitoringAvailable, fe.Spec.Monitoring.IsEnabledFrontend(), caps.Monitoring, "Prometheus operator")
 
 	switch {
 	case d.failedVersion != "":
@@ -66,19 +64,5 @@ func computeStatus(fe *componentsv1alpha1.Frontend, ro rollout, d decision, caps
 
 // tlsActive: the ingress serves TLS when an issuer is named and cert-manager's API exists.
 func tlsActive(fe *componentsv1alpha1.Frontend, caps capabilities) bool {
-	return fe.Spec.TLS != nil && fe.Spec.Ingress != nil && caps.certificates
-}
-
-// setAvailability reports an optional integration: absent when not requested, False with
-// CRDNotInstalled when requested but its API is missing.
-func setAvailability(fe *componentsv1alpha1.Frontend, condType string, requested, available bool, what string) {
-	switch {
-	case !requested:
-		conditions.Remove(fe, condType)
-	case available:
-		conditions.Set(fe, condType, metav1.ConditionTrue, ReasonAvailable, "the "+what+" API is installed")
-	default:
-		conditions.Set(fe, condType, metav1.ConditionFalse, componentsv1alpha1.ReasonCRDNotInstalled,
-			"the "+what+" CRDs are not installed; the objects are skipped and created once they are")
-	}
+	return fe.Spec.TLS != nil && fe.Spec.Ingress != nil && caps.Certificates
 }

@@ -122,7 +122,7 @@ func TestDecide(t *testing.T) {
 }
 
 func TestComputeStatus(t *testing.T) {
-	caps := capabilities{certificates: true, monitoring: true}
+	caps := capabilities{Certificates: true, Monitoring: true}
 	t.Run("ready", func(t *testing.T) {
 		f := fe("1.0", "", "", false)
 		ro := observeDeployment(deployment("1.0", 2, 2, 2, false))

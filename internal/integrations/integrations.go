@@ -1,0 +1,88 @@
+// Package integrations detects the optional APIs Canopy uses when they are installed — cert-manager
+// and the Prometheus operator — and lets controllers react when their CRDs appear, without a
+// restart. Canopy never installs them.
+package integrations
+
+import (
+	"context"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	componentsv1alpha1 "github.com/canopy-dev/canopy/apis/components/v1alpha1"
+	"github.com/canopy-dev/canopy/internal/conditions"
+)
+
+// Available says which optional APIs the cluster serves.
+type Available struct {
+	Certificates bool // cert-manager.io Certificate
+	Monitoring   bool // monitoring.coreos.com ServiceMonitor and PrometheusRule
+}
+
+// crdNames are the CRDs whose appearance (or removal) changes Available.
+var crdNames = map[string]bool{
+	"certificates.cert-manager.io":          true,
+	"servicemonitors.monitoring.coreos.com": true,
+	"prometheusrules.monitoring.coreos.com": true,
+}
+
+// Detect asks the REST mapper, which rediscovers on a miss, so CRDs installed later are found.
+func Detect(mapper meta.RESTMapper) Available {
+	has := func(group, kind string) bool {
+		_, err := mapper.RESTMapping(schema.GroupKind{Group: group, Kind: kind})
+		return err == nil
+	}
+	return Available{
+		Certificates: has("cert-manager.io", "Certificate"),
+		Monitoring:   has("monitoring.coreos.com", "ServiceMonitor") && has("monitoring.coreos.com", "PrometheusRule"),
+	}
+}
+
+// CRDPredicate passes only the optional APIs' CRDs.
+func CRDPredicate() builder.Predicates {
+	return builder.WithPredicates(predicate.NewPredicateFuncs(func(o client.Object) bool { return crdNames[o.GetName()] }))
+}
+
+// EnqueueAll maps any event to a reconcile of every object that list returns.
+func EnqueueAll(c client.Client, list client.ObjectList) handler.EventHandler {
+	return handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, _ client.Object) []reconcile.Request {
+		l := list.DeepCopyObject().(client.ObjectList)
+		if err := c.List(ctx, l); err != nil {
+			return nil
+		}
+		items, err := meta.ExtractList(l)
+		if err != nil {
+			return nil
+		}
+		reqs := make([]reconcile.Request, 0, len(items))
+		for _, item := range items {
+			if o, ok := item.(client.Object); ok {
+				reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(o)})
+			}
+		}
+		return reqs
+	})
+}
+
+// Reason of an available integration.
+const ReasonAvailable = "Available"
+
+// SetCondition reports an optional integration on obj: absent when not requested, True when its API
+// is installed, False with CRDNotInstalled when it is not.
+func SetCondition(obj conditions.Object, condType string, requested, available bool, what string) {
+	switch {
+	case !requested:
+		conditions.Remove(obj, condType)
+	case available:
+		conditions.Set(obj, condType, metav1.ConditionTrue, ReasonAvailable, "the "+what+" API is installed")
+	default:
+		conditions.Set(obj, condType, metav1.ConditionFalse, componentsv1alpha1.ReasonCRDNotInstalled,
+			"the "+what+" CRDs are not installed; the objects are skipped and created once they are")
+	}
+}
