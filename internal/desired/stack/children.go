@@ -82,6 +82,10 @@ func Database(s *canopyv1alpha1.Stack) *componentsv1alpha1.Database {
 	}
 	if s.Spec.Monitoring != nil {
 		db.Spec.Monitoring = &componentsv1alpha1.DatabaseMonitoringSpec{MonitoringSpec: *s.Spec.Monitoring}
+		if s.Spec.Backup != nil && !s.Spec.Backup.Suspend {
+			// The database's alerts include "no successful backup in twice the schedule".
+			db.Spec.Monitoring.BackupMaxAge = BackupMaxAge(string(s.Spec.Backup.Schedule))
+		}
 	}
 	if r := s.Spec.Restore; r != nil {
 		db.Spec.Bootstrap = &componentsv1alpha1.DatabaseBootstrap{FromBackup: componentsv1alpha1.BackupSource{

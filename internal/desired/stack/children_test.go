@@ -145,3 +145,23 @@ func TestChildrenRules(t *testing.T) {
 		require.False(t, Database(s).Spec.Monitoring.IsEnabled())
 	})
 }
+
+func TestBackupMaxAge(t *testing.T) {
+	for schedule, want := range map[string]string{
+		"":               "",
+		"0 2 * * *":      "48h",
+		"@hourly":        "2h",
+		"30 */6 * * *":   "12h",
+		"0 3 * * 0":      "336h",
+		"0 2 * * 1,3":    "240h", // Wednesday to Monday is the longest gap: 5 days
+		"*/15 * * * *":   "30m",
+		"61 2 * * *":     "", // invalid: no alert rather than a wrong one
+		"not a schedule": "",
+	} {
+		require.Equal(t, want, BackupMaxAge(schedule), schedule)
+	}
+	s := loadSample(t, "canopy_v1alpha1_stack.yaml")
+	require.Equal(t, "48h", Database(s).Spec.Monitoring.BackupMaxAge, "the sample backs up nightly")
+	s.Spec.Backup.Suspend = true
+	require.Empty(t, Database(s).Spec.Monitoring.BackupMaxAge, "no backup alert while backups are suspended")
+}
