@@ -2,40 +2,330 @@ package backuppolicy
 
 import (
 	"context"
+	"fmt"
+	"os"
+	"sort"
+	"time"
 
+	"github.com/robfig/cron/v3"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/record"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
+	canopyv1alpha1 "github.com/canopy-dev/canopy/apis/canopy/v1alpha1"
 	componentsv1alpha1 "github.com/canopy-dev/canopy/apis/components/v1alpha1"
+	"github.com/canopy-dev/canopy/internal/apply"
+	desired "github.com/canopy-dev/canopy/internal/desired/backup"
+	"github.com/canopy-dev/canopy/internal/images"
+	"github.com/canopy-dev/canopy/internal/metrics"
 	"github.com/canopy-dev/canopy/internal/patch"
 )
 
+// FieldOwner is the server-side apply field manager of the backup controller.
+const FieldOwner = "canopy-backup-controller"
+
 // +kubebuilder:rbac:groups=components.canopy.dev,resources=backuppolicies,verbs=get;list;watch
 // +kubebuilder:rbac:groups=components.canopy.dev,resources=backuppolicies/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=components.canopy.dev,resources=databases,verbs=get;list;watch
+// +kubebuilder:rbac:groups=batch,resources=cronjobs;jobs,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=core,resources=pods,verbs=get;list;watch
+// +kubebuilder:rbac:groups=core,resources=persistentvolumeclaims,verbs=get;list;watch;create
+// +kubebuilder:rbac:groups=core,resources=events,verbs=create;patch
 
-// Reconciler reconciles BackupPolicy objects.
+// Reconciler reconciles BackupPolicies: scheduled backups as a CronJob, on-demand backups as Jobs,
+// and the catalogue of backups from what the agent reported.
 type Reconciler struct {
 	client.Client
+	// Recorder emits events on the BackupPolicy.
+	Recorder record.EventRecorder
+	// Getenv resolves the agent's image override (RELATED_IMAGE_CANOPY).
+	Getenv func(string) string
+	// Now returns the current time; tests replace it.
+	Now func() time.Time
 }
 
-// SetupWithManager registers the controller. Only spec changes (new generations) trigger a
-// reconcile: the controller's own status writes do not.
+// SetupWithManager registers the controller.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if r.Recorder == nil {
+		r.Recorder = mgr.GetEventRecorderFor("backup-controller") //nolint:staticcheck // core/v1 events: what kubectl describe shows
+	}
+	if r.Getenv == nil {
+		r.Getenv = os.Getenv
+	}
+	if r.Now == nil {
+		r.Now = time.Now
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("backuppolicy").
-		For(&componentsv1alpha1.BackupPolicy{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		For(&componentsv1alpha1.BackupPolicy{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
+		Owns(&batchv1.CronJob{}).
+		// Scheduled Jobs belong to the CronJob, on-demand ones to the policy: the label covers both.
+		Watches(&batchv1.Job{}, handler.EnqueueRequestsFromMapFunc(policyOfLabel)).
+		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(policyOfLabel)).
+		Watches(&componentsv1alpha1.Database{}, handler.EnqueueRequestsFromMapFunc(r.policiesOfDatabase)).
 		Complete(r)
 }
 
-// Reconcile brings one BackupPolicy's status up to date.
+// policyOfLabel maps a backup Job or pod to its BackupPolicy.
+func policyOfLabel(_ context.Context, o client.Object) []reconcile.Request {
+	if name := o.GetLabels()[desired.LabelPolicy]; name != "" {
+		return []reconcile.Request{{NamespacedName: client.ObjectKey{Namespace: o.GetNamespace(), Name: name}}}
+	}
+	return nil
+}
+
+func (r *Reconciler) policiesOfDatabase(ctx context.Context, db client.Object) []reconcile.Request {
+	var list componentsv1alpha1.BackupPolicyList
+	if err := r.List(ctx, &list, client.InNamespace(db.GetNamespace())); err != nil {
+		return nil
+	}
+	var reqs []reconcile.Request
+	for _, bp := range list.Items {
+		if bp.Spec.DatabaseName == db.GetName() {
+			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&bp)})
+		}
+	}
+	return reqs
+}
+
+// Reconcile brings one BackupPolicy's Jobs and status up to date.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	obj := &componentsv1alpha1.BackupPolicy{}
-	if err := r.Get(ctx, req.NamespacedName, obj); err != nil {
+	bp := &componentsv1alpha1.BackupPolicy{}
+	if err := r.Get(ctx, req.NamespacedName, bp); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	before := obj.DeepCopy()
-	computeStatus(obj)
-	return ctrl.Result{}, patch.Status(ctx, r.Client, obj, before, func(o *componentsv1alpha1.BackupPolicy) any { return o.Status })
+	if !bp.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, nil
+	}
+	before := bp.DeepCopy()
+	now := r.Now()
+	st := status{}
+
+	schedule, scheduleErr := parseSchedule(bp)
+	db := &componentsv1alpha1.Database{}
+	dbErr := r.Get(ctx, client.ObjectKey{Namespace: bp.Namespace, Name: bp.Spec.DatabaseName}, db)
+	if dbErr != nil && !apierrors.IsNotFound(dbErr) {
+		return ctrl.Result{}, fmt.Errorf("reading the Database: %w", dbErr)
+	}
+	// The database's status says how to reach it and which image dumps it; until it has reported,
+	// nothing can be backed up.
+	dbKnown := dbErr == nil && db.Status.CredentialsSecretName != "" && db.Status.Image != ""
+	st.dbKnown = dbKnown
+	st.scheduleErr = scheduleErr
+
+	if dbKnown && scheduleErr == nil {
+		in := desired.Input{AgentImage: images.Resolve(images.Canopy, r.Getenv), PostgresImage: db.Status.Image,
+			CredentialsSecret: db.Status.CredentialsSecretName, DatabaseVersion: db.Status.Version}
+		if err := r.ensureClaim(ctx, bp); err != nil {
+			return ctrl.Result{}, err
+		}
+		if err := r.applySchedule(ctx, bp, in); err != nil {
+			return ctrl.Result{}, err
+		}
+		if err := r.startRequests(ctx, bp, in); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+	if err := r.collect(ctx, bp, &st); err != nil {
+		return ctrl.Result{}, err
+	}
+	computeStatus(bp, st, schedule, now)
+	bp.Status.ObservedGeneration = bp.Generation
+	if err := patch.Status(ctx, r.Client, bp, before, func(x *componentsv1alpha1.BackupPolicy) any { return x.Status }); err != nil {
+		return ctrl.Result{}, err
+	}
+	r.recordOutcomes(bp, st)
+	return ctrl.Result{}, nil
+}
+
+// parseSchedule checks what admission cannot: the value ranges of the cron fields.
+func parseSchedule(bp *componentsv1alpha1.BackupPolicy) (cron.Schedule, error) {
+	if bp.Spec.Schedule == "" {
+		return nil, nil
+	}
+	s, err := cron.ParseStandard(string(bp.Spec.Schedule))
+	if err != nil {
+		return nil, fmt.Errorf("schedule %q: %w", bp.Spec.Schedule, err)
+	}
+	if tz := bp.Spec.TimeZone; tz != nil && *tz != "" {
+		if _, err := time.LoadLocation(*tz); err != nil {
+			return nil, fmt.Errorf("timeZone %q: %w", *tz, err)
+		}
+	}
+	return s, nil
+}
+
+// ensureClaim creates the backup volume once. It is never updated or deleted by Canopy: it holds the
+// backups.
+func (r *Reconciler) ensureClaim(ctx context.Context, bp *componentsv1alpha1.BackupPolicy) error {
+	claim := desired.VolumeClaim(bp)
+	if claim == nil {
+		return nil
+	}
+	err := r.Get(ctx, client.ObjectKeyFromObject(claim), &corev1.PersistentVolumeClaim{})
+	if apierrors.IsNotFound(err) {
+		err = client.IgnoreAlreadyExists(r.Create(ctx, claim))
+	}
+	if err != nil {
+		return fmt.Errorf("creating the backup volume: %w", err)
+	}
+	return nil
+}
+
+// applySchedule writes the CronJob, or removes it when there is no schedule.
+func (r *Reconciler) applySchedule(ctx context.Context, bp *componentsv1alpha1.BackupPolicy, in desired.Input) error {
+	want := desired.CronJob(bp, in)
+	have := &batchv1.CronJob{}
+	err := r.Get(ctx, client.ObjectKey{Namespace: bp.Namespace, Name: desired.Name(bp)}, have)
+	if err != nil && !apierrors.IsNotFound(err) {
+		return err
+	}
+	exists := err == nil
+	if want == nil {
+		if exists && metav1.IsControlledBy(have, bp) {
+			return client.IgnoreNotFound(r.Delete(ctx, have))
+		}
+		return nil
+	}
+	var current client.Object
+	if exists {
+		current = have
+	}
+	_, err = apply.Apply(ctx, r.Client, FieldOwner, want, current)
+	return err
+}
+
+// startRequests creates the Job of a new spec.backupRequest and of a new canopy.dev/backup-now
+// annotation. Job names derive from the request, so a retry or a restart finds the Job instead of
+// starting a second backup; a request already answered in status is not started again.
+func (r *Reconciler) startRequests(ctx context.Context, bp *componentsv1alpha1.BackupPolicy, in desired.Input) error {
+	for _, rq := range []struct {
+		trigger, token string
+		last           *componentsv1alpha1.BackupRequestStatus
+	}{
+		{desired.TriggerRequest, bp.Spec.BackupRequest, bp.Status.LastRequest},
+		{desired.TriggerAnnotation, bp.Annotations[canopyv1alpha1.AnnotationBackupNow], bp.Status.LastAnnotationRequest},
+	} {
+		if rq.token == "" || (rq.last != nil && rq.last.ID == rq.token) {
+			continue
+		}
+		name := desired.JobName(bp, rq.trigger, rq.token)
+		if err := r.Create(ctx, desired.BackupJob(bp, in, name, rq.trigger, rq.token)); client.IgnoreAlreadyExists(err) != nil {
+			return fmt.Errorf("starting the backup Job %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// status is what one reconcile observed, for computeStatus.
+type status struct {
+	dbKnown     bool
+	scheduleErr error
+	running     []*batchv1.Job
+	finished    []finishedJob
+	newlyDone   []finishedJob // finished Jobs not yet reflected in status
+}
+
+// collect reads the policy's Jobs and their agents' results, and prunes old finished on-demand Jobs.
+func (r *Reconciler) collect(ctx context.Context, bp *componentsv1alpha1.BackupPolicy, st *status) error {
+	var jobs batchv1.JobList
+	if err := r.List(ctx, &jobs, client.InNamespace(bp.Namespace), client.MatchingLabels{desired.LabelPolicy: bp.Name}); err != nil {
+		return fmt.Errorf("listing backup Jobs: %w", err)
+	}
+	seen := map[string]bool{}
+	for _, b := range bp.Status.Backups {
+		seen[b.Name] = true
+	}
+	for i := range jobs.Items {
+		job := &jobs.Items[i]
+		var pods corev1.PodList
+		if err := r.List(ctx, &pods, client.InNamespace(bp.Namespace), client.MatchingLabels{"job-name": job.Name}); err != nil {
+			return fmt.Errorf("listing the pods of %s: %w", job.Name, err)
+		}
+		f, done := jobOutcome(job, pods.Items)
+		if !done {
+			st.running = append(st.running, job)
+			continue
+		}
+		st.finished = append(st.finished, f)
+		if known(bp, f) {
+			continue
+		}
+		st.newlyDone = append(st.newlyDone, f)
+	}
+	sort.Slice(st.newlyDone, func(i, j int) bool { return st.newlyDone[i].finished.Before(&st.newlyDone[j].finished) })
+	return r.prune(ctx, bp, st.finished)
+}
+
+// known reports whether status already reflects a finished Job.
+func known(bp *componentsv1alpha1.BackupPolicy, f finishedJob) bool {
+	if f.succeeded && f.result != nil {
+		for _, b := range bp.Status.Backups {
+			if b.Name == f.result.Name {
+				return true
+			}
+		}
+		return false
+	}
+	if l := bp.Status.LastFailedBackup; l != nil && l.JobName == f.job.Name {
+		return true
+	}
+	return false
+}
+
+// prune deletes finished on-demand Jobs beyond the history limits (the CronJob prunes its own). Only
+// Jobs: the backups they wrote stay.
+func (r *Reconciler) prune(ctx context.Context, bp *componentsv1alpha1.BackupPolicy, finished []finishedJob) error {
+	keep := map[bool]int{true: 3, false: 3}
+	if l := bp.Spec.SuccessfulJobsHistoryLimit; l != nil {
+		keep[true] = int(*l)
+	}
+	if l := bp.Spec.FailedJobsHistoryLimit; l != nil {
+		keep[false] = int(*l)
+	}
+	sort.Slice(finished, func(i, j int) bool { return finished[j].finished.Before(&finished[i].finished) })
+	count := map[bool]int{}
+	for _, f := range finished {
+		if f.job.Labels[desired.LabelTrigger] == desired.TriggerScheduled || !metav1.IsControlledBy(f.job, bp) {
+			continue
+		}
+		count[f.succeeded]++
+		if count[f.succeeded] <= keep[f.succeeded] || !known(bp, f) {
+			continue
+		}
+		if err := r.Delete(ctx, f.job, client.PropagationPolicy(metav1.DeletePropagationBackground)); client.IgnoreNotFound(err) != nil {
+			return fmt.Errorf("pruning the Job %s: %w", f.job.Name, err)
+		}
+	}
+	return nil
+}
+
+// recordOutcomes emits events and metrics for the Jobs that finished since the last status.
+func (r *Reconciler) recordOutcomes(bp *componentsv1alpha1.BackupPolicy, st status) {
+	database := bp.Spec.DatabaseName
+	for _, f := range st.newlyDone {
+		if f.succeeded && f.result != nil {
+			rec := backupRecord(f)
+			r.Recorder.Eventf(bp, corev1.EventTypeNormal, "BackupSucceeded", "backup %s: %d bytes at %s", rec.Name, rec.SizeBytes, rec.Location)
+			if rec.CompletionTime != nil {
+				metrics.BackupLastSuccess.WithLabelValues(bp.Namespace, database).Set(float64(rec.CompletionTime.Unix()))
+				if rec.StartTime != nil {
+					metrics.BackupDuration.WithLabelValues(bp.Namespace, database).Set(rec.CompletionTime.Sub(rec.StartTime.Time).Seconds())
+				}
+			}
+			metrics.BackupSize.WithLabelValues(bp.Namespace, database).Set(float64(rec.SizeBytes))
+			continue
+		}
+		fail := failure(f)
+		metrics.BackupFailures.WithLabelValues(bp.Namespace, database).Inc()
+		r.Recorder.Eventf(bp, corev1.EventTypeWarning, componentsv1alpha1.ReasonBackupFailed, "backup Job %s failed (%s): %s", f.job.Name, fail.Reason, fail.Message)
+	}
 }

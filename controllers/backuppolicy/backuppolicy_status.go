@@ -1,16 +1,107 @@
 package backuppolicy
 
 import (
+	"fmt"
+	"time"
+
+	"github.com/robfig/cron/v3"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	canopyv1alpha1 "github.com/canopy-dev/canopy/apis/canopy/v1alpha1"
 	componentsv1alpha1 "github.com/canopy-dev/canopy/apis/components/v1alpha1"
 	"github.com/canopy-dev/canopy/internal/conditions"
+	desired "github.com/canopy-dev/canopy/internal/desired/backup"
 )
 
-// notImplementedMessage says honestly why the BackupPolicy never becomes Ready in this release.
-const notImplementedMessage = "Canopy does not yet take backups: the backup controller is not implemented in this release"
+// Reasons of a BackupPolicy's conditions besides the shared ones.
+const (
+	ReasonWaitingForDatabase = "WaitingForDatabase"
+	ReasonBackupRunning      = "BackupRunning"
+	ReasonAvailable          = "Available"
+)
 
-// computeStatus sets the status the controller can truthfully report: not Ready, and stalled
-// because nothing in this release acts on the spec.
-func computeStatus(obj *componentsv1alpha1.BackupPolicy) {
-	conditions.MarkStalled(obj, componentsv1alpha1.ReasonNotImplemented, notImplementedMessage)
-	obj.Status.ObservedGeneration = obj.Generation
+// computeStatus writes the catalogue, the request outcomes, the schedule and the conditions. Pure.
+func computeStatus(bp *componentsv1alpha1.BackupPolicy, st status, schedule cron.Schedule, now time.Time) {
+	s := &bp.Status
+	var added []componentsv1alpha1.BackupRecord
+	var deleted []string
+	for _, f := range st.newlyDone {
+		if f.succeeded && f.result != nil {
+			rec := backupRecord(f)
+			added = append(added, rec)
+			deleted = append(deleted, f.result.Deleted...)
+			if s.LastSuccessfulBackup == nil || !completion(rec).Time.Before(completion(*s.LastSuccessfulBackup).Time) {
+				s.LastSuccessfulBackup = rec.DeepCopy()
+			}
+		} else {
+			fail := failure(f)
+			s.LastFailedBackup = &fail
+		}
+	}
+	s.Backups = mergeCatalogue(s.Backups, added, deleted)
+
+	// Request outcomes, from the Jobs that serve them.
+	s.LastRequest = requestStatus(bp.Spec.BackupRequest, desired.TriggerRequest, bp, st, s.LastRequest)
+	s.LastAnnotationRequest = requestStatus(bp.Annotations[canopyv1alpha1.AnnotationBackupNow], desired.TriggerAnnotation, bp, st, s.LastAnnotationRequest)
+
+	s.NextScheduledTime = nil
+	if schedule != nil && !bp.Spec.Suspend {
+		loc := time.Local
+		if tz := bp.Spec.TimeZone; tz != nil && *tz != "" {
+			if l, err := time.LoadLocation(*tz); err == nil {
+				loc = l
+			}
+		}
+		// Whole minutes: the status must not change on every reconcile.
+		next := schedule.Next(now.In(loc)).Truncate(time.Minute)
+		s.NextScheduledTime = &metav1.Time{Time: next}
+	}
+
+	failedLast := s.LastFailedBackup != nil && s.LastFailedBackup.Time != nil &&
+		(s.LastSuccessfulBackup == nil || s.LastSuccessfulBackup.CompletionTime == nil || s.LastSuccessfulBackup.CompletionTime.Before(s.LastFailedBackup.Time))
+	switch {
+	case st.scheduleErr != nil:
+		conditions.MarkStalled(bp, componentsv1alpha1.ReasonInvalidSpec, st.scheduleErr.Error())
+	case !st.dbKnown:
+		conditions.MarkReconciling(bp, ReasonWaitingForDatabase, fmt.Sprintf("waiting for the Database %s to report its endpoint and image", bp.Spec.DatabaseName))
+	case failedLast:
+		// Failures are never silent: the policy is not Ready until a backup succeeds again.
+		conditions.MarkStalled(bp, s.LastFailedBackup.Reason, fmt.Sprintf("the latest backup failed: %s", s.LastFailedBackup.Message))
+	default:
+		msg := "ready to take backups"
+		if l := s.LastSuccessfulBackup; l != nil {
+			msg = "latest backup " + l.Name
+		}
+		conditions.MarkReady(bp, ReasonAvailable, msg)
+	}
+}
+
+// requestStatus reports the request with this token: Pending until its Job exists, then Running,
+// Succeeded or Failed. It keeps the previous outcome when no request is pending.
+func requestStatus(token, trigger string, bp *componentsv1alpha1.BackupPolicy, st status, prev *componentsv1alpha1.BackupRequestStatus) *componentsv1alpha1.BackupRequestStatus {
+	if token == "" {
+		return prev
+	}
+	name := desired.JobName(bp, trigger, token)
+	out := &componentsv1alpha1.BackupRequestStatus{ID: token, JobName: name, Phase: componentsv1alpha1.PhasePending}
+	if prev != nil && prev.ID == token && (prev.Phase == componentsv1alpha1.PhaseSucceeded || prev.Phase == componentsv1alpha1.PhaseFailed) {
+		return prev // answered; the Job may have been pruned since
+	}
+	for _, j := range st.running {
+		if j.Name == name {
+			out.Phase = componentsv1alpha1.PhaseRunning
+		}
+	}
+	for _, f := range st.finished {
+		if f.job.Name != name {
+			continue
+		}
+		if f.succeeded && f.result != nil {
+			out.Phase, out.BackupName = componentsv1alpha1.PhaseSucceeded, f.result.Name
+		} else {
+			fail := failure(f)
+			out.Phase, out.Message = componentsv1alpha1.PhaseFailed, fail.Reason+": "+fail.Message
+		}
+	}
+	return out
 }

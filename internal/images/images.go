@@ -26,9 +26,12 @@ var PostgresMajors = []string{"14", "15", "16", "17", "18"}
 // Exporter is the Prometheus exporter run beside PostgreSQL when monitoring is on.
 var Exporter = Image{Name: "postgres-exporter", Ref: "quay.io/prometheuscommunity/postgres-exporter:v0.17.1", Env: "RELATED_IMAGE_POSTGRES_EXPORTER"}
 
+// Canopy is the operator's own image; backup Jobs run its agent subcommand.
+var Canopy = Image{Name: "canopy", Ref: "ghcr.io/canopy-dev/canopy:v0.1.0", Env: "RELATED_IMAGE_CANOPY"}
+
 // Defaults lists every default image, sorted by name.
 func Defaults() []Image {
-	out := []Image{Exporter}
+	out := []Image{Canopy, Exporter}
 	for _, m := range PostgresMajors {
 		out = append(out, postgresImage(m))
 	}

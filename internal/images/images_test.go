@@ -31,7 +31,7 @@ func TestPostgres(t *testing.T) {
 
 func TestDefaultsAreOneSortedList(t *testing.T) {
 	d := Defaults()
-	require.Len(t, d, len(PostgresMajors)+1)
+	require.Len(t, d, len(PostgresMajors)+2)
 	names := map[string]bool{}
 	for i, img := range d {
 		require.NotEmpty(t, img.Ref)

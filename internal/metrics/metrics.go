@@ -39,6 +39,31 @@ var (
 		Help: "PostgreSQL configurations rolled back to the last one that was ready.",
 	})
 
+	// BackupLastSuccess is the completion time of the newest successful backup; the database's
+	// CanopyBackupTooOld alert reads it.
+	BackupLastSuccess = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "canopy_backup_last_success_timestamp_seconds",
+		Help: "Unix time of the newest successful backup of a database.",
+	}, []string{"namespace", "database"})
+
+	// BackupDuration is how long the newest successful backup took.
+	BackupDuration = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "canopy_backup_last_duration_seconds",
+		Help: "Duration of the newest successful backup of a database.",
+	}, []string{"namespace", "database"})
+
+	// BackupSize is the size of the newest successful backup.
+	BackupSize = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "canopy_backup_last_size_bytes",
+		Help: "Size of the newest successful backup of a database.",
+	}, []string{"namespace", "database"})
+
+	// BackupFailures counts failed backups.
+	BackupFailures = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "canopy_backup_failures_total",
+		Help: "Failed backups of a database.",
+	}, []string{"namespace", "database"})
+
 	// DriftCorrections counts manual changes to internal objects that Canopy overwrote, and deleted
 	// internal objects it recreated, by kind and action.
 	DriftCorrections = prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -48,5 +73,6 @@ var (
 )
 
 func init() {
-	ctrlmetrics.Registry.MustRegister(StackReady, StackUpgrades, StackRollbacks, FrontendRollbacks, DatabaseRemediations, DriftCorrections)
+	ctrlmetrics.Registry.MustRegister(StackReady, StackUpgrades, StackRollbacks, FrontendRollbacks, DatabaseRemediations,
+		BackupLastSuccess, BackupDuration, BackupSize, BackupFailures, DriftCorrections)
 }

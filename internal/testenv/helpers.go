@@ -22,6 +22,13 @@ const (
 // StartManager runs a manager with the controllers that setup registers until the test ends.
 func (e *Env) StartManager(t testing.TB, setup func(ctrl.Manager) error) ctrl.Manager {
 	t.Helper()
+	return e.StartManagerContext(t, context.Background(), setup)
+}
+
+// StartManagerContext runs a manager until ctx ends or the test ends, whichever comes first; a test
+// cancels ctx to stop it early, as a crashed or restarted operator would stop.
+func (e *Env) StartManagerContext(t testing.TB, parent context.Context, setup func(ctrl.Manager) error) ctrl.Manager {
+	t.Helper()
 	mgr, err := ctrl.NewManager(e.Config, ctrl.Options{
 		Scheme:     e.Scheme,
 		Metrics:    metricsserver.Options{BindAddress: "0"},
@@ -33,7 +40,7 @@ func (e *Env) StartManager(t testing.TB, setup func(ctrl.Manager) error) ctrl.Ma
 	if err := setup(mgr); err != nil {
 		t.Fatalf("setting up the controllers: %v", err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(parent)
 	done := make(chan error, 1)
 	go func() { done <- mgr.Start(ctx) }()
 	t.Cleanup(func() {

@@ -1,0 +1,250 @@
+package backuppolicy
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/stretchr/testify/require"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	canopyv1alpha1 "github.com/canopy-dev/canopy/apis/canopy/v1alpha1"
+	componentsv1alpha1 "github.com/canopy-dev/canopy/apis/components/v1alpha1"
+	"github.com/canopy-dev/canopy/internal/agent"
+	"github.com/canopy-dev/canopy/internal/conditions"
+	desired "github.com/canopy-dev/canopy/internal/desired/backup"
+	"github.com/canopy-dev/canopy/internal/metrics"
+	"github.com/canopy-dev/canopy/internal/testenv"
+)
+
+var env *testenv.Env
+
+func TestMain(m *testing.M) {
+	os.Exit(testenv.Main(m, &env, testenv.Options{}))
+}
+
+type harness struct {
+	*testenv.Harness
+	stop func()
+}
+
+// start runs the backup controller; stop (also at the end of the test) ends it, to test restarts.
+func start(t *testing.T, h *harness) *harness {
+	t.Helper()
+	e := testenv.Require(t, env)
+	if h == nil {
+		h = &harness{Harness: e.Harness(t)}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	e.StartManagerContext(t, ctx, func(mgr ctrl.Manager) error {
+		return (&Reconciler{Client: mgr.GetClient(), Getenv: func(string) string { return "" }}).SetupWithManager(mgr)
+	})
+
+	h.stop = cancel
+	return h
+}
+
+// database creates a Database with the status its controller reports once PostgreSQL runs.
+func (h *harness) database(name string) {
+	h.T.Helper()
+	ctx := context.Background()
+	db := &componentsv1alpha1.Database{ObjectMeta: metav1.ObjectMeta{Namespace: h.NS, Name: name}, Spec: componentsv1alpha1.DatabaseSpec{Version: "17"}}
+	require.NoError(h.T, h.C.Create(ctx, db))
+	db.Status = componentsv1alpha1.DatabaseStatus{ObservedGeneration: 1, Version: "17.2", Image: "docker.io/library/postgres:17.2",
+		Endpoint: name + "-postgres." + h.NS + ".svc:5432", CredentialsSecretName: name + "-db-credentials",
+		Conditions: []metav1.Condition{{Type: componentsv1alpha1.ConditionReady, Status: metav1.ConditionTrue, Reason: "Available", LastTransitionTime: metav1.Now()}}}
+	require.NoError(h.T, h.C.Status().Update(ctx, db))
+}
+
+func (h *harness) policy(name string, mutate ...func(*componentsv1alpha1.BackupPolicy)) *componentsv1alpha1.BackupPolicy {
+	h.T.Helper()
+	bp := &componentsv1alpha1.BackupPolicy{
+		ObjectMeta: metav1.ObjectMeta{Namespace: h.NS, Name: name, Labels: map[string]string{"canopy.dev/stack": name}},
+		Spec: componentsv1alpha1.BackupPolicySpec{DatabaseName: name, StackName: name, AppVersion: "1.0", Schedule: "0 2 * * *",
+			Destination: componentsv1alpha1.BackupDestination{Volume: &componentsv1alpha1.VolumeDestination{
+				Storage: componentsv1alpha1.StorageSpec{Size: resource.MustParse("1Gi")}}}},
+	}
+	for _, m := range mutate {
+		m(bp)
+	}
+	require.NoError(h.T, h.C.Create(context.Background(), bp))
+	return bp
+}
+
+func (h *harness) get(name string) *componentsv1alpha1.BackupPolicy {
+	h.T.Helper()
+	bp := &componentsv1alpha1.BackupPolicy{}
+	require.NoError(h.T, h.Get(bp, name))
+	return bp
+}
+
+// finish plays the Job controller and the kubelet: the Job's pod ends with the agent's result as its
+// termination message, and the Job is Complete or Failed.
+func (h *harness) finish(jobName string, result agent.Result) {
+	h.T.Helper()
+	ctx := context.Background()
+	job := &batchv1.Job{}
+	require.NoError(h.T, h.Get(job, jobName))
+	msg, err := json.Marshal(result)
+	require.NoError(h.T, err)
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: h.NS, Name: jobName + "-x1",
+		Labels: map[string]string{"job-name": jobName, desired.LabelPolicy: job.Labels[desired.LabelPolicy], "app.kubernetes.io/managed-by": "canopy"}},
+		Spec: *job.Spec.Template.Spec.DeepCopy()}
+	require.NoError(h.T, h.C.Create(ctx, pod))
+	pod.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "agent", State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
+		ExitCode: map[bool]int32{true: 0, false: 1}[result.Succeeded], Message: string(msg)}}}}
+	require.NoError(h.T, h.C.Status().Update(ctx, pod))
+	now := metav1.Now()
+	job.Status.StartTime = &now
+	if result.Succeeded {
+		job.Status.Succeeded = 1
+		job.Status.CompletionTime = &now
+		job.Status.Conditions = []batchv1.JobCondition{
+			{Type: batchv1.JobSuccessCriteriaMet, Status: corev1.ConditionTrue, LastTransitionTime: now},
+			{Type: batchv1.JobComplete, Status: corev1.ConditionTrue, LastTransitionTime: now}}
+	} else {
+		job.Status.Failed = 1
+		job.Status.Conditions = []batchv1.JobCondition{
+			{Type: batchv1.JobFailureTarget, Status: corev1.ConditionTrue, Reason: "BackoffLimitExceeded", LastTransitionTime: now},
+			{Type: batchv1.JobFailed, Status: corev1.ConditionTrue, Reason: "BackoffLimitExceeded", Message: "Job has reached the specified backoff limit", LastTransitionTime: now}}
+	}
+	require.NoError(h.T, h.C.Status().Update(ctx, job))
+}
+
+func success(name string) agent.Result {
+	t0 := time.Now().Add(-time.Minute).UTC().Truncate(time.Second)
+	return agent.Result{Operation: agent.OperationBackup, Succeeded: true, Name: name, SizeBytes: 123456, SHA256: "ab12",
+		Location: "pvc://shop-backups/shop/" + name + "/dump.pgc", DatabaseVersion: "17.2", AppVersion: "1.0", StartTime: t0, CompletionTime: t0.Add(30 * time.Second)}
+}
+
+func (h *harness) jobs() []batchv1.Job {
+	h.T.Helper()
+	var list batchv1.JobList
+	require.NoError(h.T, h.C.List(context.Background(), &list, client.InNamespace(h.NS)))
+	return list.Items
+}
+
+// TestScheduleWaitsForTheDatabase: nothing runs before the Database reports; then the CronJob and
+// the backup volume appear, with the next scheduled time.
+func TestScheduleWaitsForTheDatabase(t *testing.T) {
+	h := start(t, nil)
+	h.policy("shop")
+	h.Eventually(func() bool {
+		c := conditions.Get(h.get("shop"), componentsv1alpha1.ConditionReady)
+		return c != nil && c.Reason == ReasonWaitingForDatabase
+	}, "waits for the Database")
+	require.True(t, apierrors.IsNotFound(h.Get(&batchv1.CronJob{}, "shop-backup")))
+
+	h.database("shop")
+	cj := &batchv1.CronJob{}
+	h.Eventually(func() bool { return h.Get(cj, "shop-backup") == nil }, "the CronJob is created")
+	require.Equal(t, "0 2 * * *", cj.Spec.Schedule)
+	require.Equal(t, batchv1.ForbidConcurrent, cj.Spec.ConcurrencyPolicy)
+	require.Equal(t, "docker.io/library/postgres:17.2", cj.Spec.JobTemplate.Spec.Template.Spec.InitContainers[0].Image, "pg_dump from the database's own image")
+	pvc := &corev1.PersistentVolumeClaim{}
+	require.NoError(t, h.Get(pvc, "shop-backups"))
+	require.Empty(t, pvc.OwnerReferences, "the backup volume outlives the policy")
+	h.Eventually(func() bool {
+		bp := h.get("shop")
+		return conditions.IsTrue(bp, componentsv1alpha1.ConditionReady) && bp.Status.NextScheduledTime != nil
+	}, "Ready with a next scheduled time")
+}
+
+// TestOnDemandRequestRunsOnceAcrossRestarts: one token, one Job, even when the controller restarts
+// mid-request; the result lands in the catalogue and the request's status.
+func TestOnDemandRequestRunsOnceAcrossRestarts(t *testing.T) {
+	h := start(t, nil)
+	h.database("shop")
+	h.policy("shop", func(bp *componentsv1alpha1.BackupPolicy) { bp.Spec.BackupRequest = "pre-upgrade-g2" })
+	name := desired.JobName(h.get("shop"), desired.TriggerRequest, "pre-upgrade-g2")
+	h.Eventually(func() bool { return h.Get(&batchv1.Job{}, name) == nil }, "the Job starts")
+	h.Eventually(func() bool {
+		r := h.get("shop").Status.LastRequest
+		return r != nil && r.ID == "pre-upgrade-g2" && r.Phase == componentsv1alpha1.PhaseRunning
+	}, "the request is Running")
+
+	h.stop()
+	h = start(t, h) // a new controller process
+	h.Eventually(func() bool { return h.get("shop").Status.ObservedGeneration == h.get("shop").Generation }, "the new controller reconciled")
+	require.Len(t, h.jobs(), 1, "no second Job for the same request")
+
+	h.finish(name, success(name))
+	h.Eventually(func() bool {
+		r := h.get("shop").Status.LastRequest
+		return r != nil && r.Phase == componentsv1alpha1.PhaseSucceeded && r.BackupName == name
+	}, "the request Succeeded")
+	bp := h.get("shop")
+	require.Len(t, bp.Status.Backups, 1)
+	require.Equal(t, name, bp.Status.LastSuccessfulBackup.Name)
+	require.Equal(t, int64(123456), bp.Status.Backups[0].SizeBytes)
+	require.Equal(t, "17.2", bp.Status.Backups[0].DatabaseVersion)
+	require.Equal(t, desired.TriggerRequest, bp.Status.Backups[0].Trigger)
+	require.Equal(t, float64(bp.Status.LastSuccessfulBackup.CompletionTime.Unix()),
+		testutil.ToFloat64(metrics.BackupLastSuccess.WithLabelValues(h.NS, "shop")))
+	h.WaitEvent(bp, "BackupSucceeded")
+	require.Len(t, h.jobs(), 1)
+}
+
+// TestAnnotationStartsOneBackup: the canopy.dev/backup-now annotation, passed on by the Stack, starts
+// one backup per value.
+func TestAnnotationStartsOneBackup(t *testing.T) {
+	h := start(t, nil)
+	h.database("shop")
+	h.policy("shop", func(bp *componentsv1alpha1.BackupPolicy) {
+		bp.Annotations = map[string]string{canopyv1alpha1.AnnotationBackupNow: "1764158400"}
+	})
+	name := desired.JobName(h.get("shop"), desired.TriggerAnnotation, "1764158400")
+	h.Eventually(func() bool { return h.Get(&batchv1.Job{}, name) == nil }, "the Job starts")
+	h.finish(name, success(name))
+	h.Eventually(func() bool {
+		r := h.get("shop").Status.LastAnnotationRequest
+		return r != nil && r.Phase == componentsv1alpha1.PhaseSucceeded
+	}, "the annotation's request Succeeded")
+	require.Len(t, h.jobs(), 1)
+}
+
+// TestFailureIsReportedNeverSilent: a failed backup is a condition, an event, a counter and the
+// request's outcome.
+func TestFailureIsReportedNeverSilent(t *testing.T) {
+	h := start(t, nil)
+	h.database("shop")
+	h.policy("shop", func(bp *componentsv1alpha1.BackupPolicy) { bp.Spec.BackupRequest = "r1" })
+	name := desired.JobName(h.get("shop"), desired.TriggerRequest, "r1")
+	h.Eventually(func() bool { return h.Get(&batchv1.Job{}, name) == nil }, "the Job starts")
+	before := testutil.ToFloat64(metrics.BackupFailures.WithLabelValues(h.NS, "shop"))
+	h.finish(name, agent.Result{Operation: agent.OperationBackup, Succeeded: false, Name: name, Reason: agent.ReasonUnauthorized,
+		Message: "the S3 service refused the credentials in Secret s3-creds"})
+	h.Eventually(func() bool { return h.get("shop").Status.LastFailedBackup != nil }, "the failure is recorded")
+	bp := h.get("shop")
+	require.Equal(t, agent.ReasonUnauthorized, bp.Status.LastFailedBackup.Reason)
+	require.Equal(t, "r1", bp.Status.LastFailedBackup.Request)
+	stalled := conditions.Get(bp, componentsv1alpha1.ConditionStalled)
+	require.Equal(t, agent.ReasonUnauthorized, stalled.Reason)
+	require.Contains(t, stalled.Message, "refused the credentials")
+	require.Equal(t, componentsv1alpha1.PhaseFailed, bp.Status.LastRequest.Phase)
+	require.Equal(t, before+1, testutil.ToFloat64(metrics.BackupFailures.WithLabelValues(h.NS, "shop")))
+	h.WaitEvent(bp, componentsv1alpha1.ReasonBackupFailed)
+}
+
+// TestInvalidScheduleRange: what CEL cannot check (minute 61) is refused by the controller, clearly.
+func TestInvalidScheduleRange(t *testing.T) {
+	h := start(t, nil)
+	h.database("shop")
+	h.policy("shop", func(bp *componentsv1alpha1.BackupPolicy) { bp.Spec.Schedule = "61 2 * * *" })
+	h.Eventually(func() bool {
+		c := conditions.Get(h.get("shop"), componentsv1alpha1.ConditionStalled)
+		return c != nil && c.Reason == componentsv1alpha1.ReasonInvalidSpec
+	}, "the schedule is refused")
+	require.Contains(t, conditions.Get(h.get("shop"), componentsv1alpha1.ConditionStalled).Message, "61 2 * * *")
+	require.True(t, apierrors.IsNotFound(h.Get(&batchv1.CronJob{}, "shop-backup")))
+
+}

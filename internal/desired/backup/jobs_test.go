@@ -1,0 +1,97 @@
+package backup
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/yaml"
+
+	componentsv1alpha1 "github.com/canopy-dev/canopy/apis/components/v1alpha1"
+	"github.com/canopy-dev/canopy/internal/podsecurity"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+func policy(dest componentsv1alpha1.BackupDestination) *componentsv1alpha1.BackupPolicy {
+	return &componentsv1alpha1.BackupPolicy{
+		ObjectMeta: metav1.ObjectMeta{Name: "shop", Namespace: "apps", UID: "0b1c2d3e-0000-4000-8000-000000000004",
+			Labels: map[string]string{"canopy.dev/stack": "shop"}},
+		Spec: componentsv1alpha1.BackupPolicySpec{
+			DatabaseName: "shop", StackName: "shop", AppVersion: "1.4.2", Schedule: "0 2 * * *", TimeZone: ptr.To("Europe/Paris"),
+			Destination: dest, Retention: componentsv1alpha1.RetentionPolicy{KeepLast: ptr.To[int32](7), MaxAge: "720h"},
+			SuccessfulJobsHistoryLimit: ptr.To[int32](3), FailedJobsHistoryLimit: ptr.To[int32](3), TimeoutSeconds: 3600,
+		},
+	}
+}
+
+var (
+	volume = componentsv1alpha1.BackupDestination{Volume: &componentsv1alpha1.VolumeDestination{
+		Storage: componentsv1alpha1.StorageSpec{Size: resource.MustParse("10Gi")}}}
+	s3 = componentsv1alpha1.BackupDestination{S3: &componentsv1alpha1.S3Destination{Endpoint: "https://s3.eu-west-3.amazonaws.com",
+		Bucket: "acme-backups", Prefix: "prod", Region: "eu-west-3", CredentialsSecret: corev1.LocalObjectReference{Name: "s3-creds"}}}
+	in = Input{AgentImage: "ghcr.io/canopy-dev/canopy:v0.1.0", PostgresImage: "docker.io/library/postgres:17.2",
+		CredentialsSecret: "shop-db-credentials", DatabaseVersion: "17.2"}
+)
+
+func golden(t *testing.T, name string, objs ...any) {
+	t.Helper()
+	var out bytes.Buffer
+	for _, o := range objs {
+		data, err := yaml.Marshal(o)
+		require.NoError(t, err)
+		out.WriteString("---\n")
+		out.Write(data)
+	}
+	path := filepath.Join("testdata", name+".golden.yaml")
+	if *update {
+		require.NoError(t, os.WriteFile(path, out.Bytes(), 0o644))
+	}
+	want, err := os.ReadFile(path)
+	require.NoError(t, err, "run go test -update to create %s", path)
+	require.Equal(t, string(want), out.String())
+}
+
+func TestGoldens(t *testing.T) {
+	v, s := policy(volume), policy(s3)
+	golden(t, "volume", VolumeClaim(v), CronJob(v, in), BackupJob(v, in, JobName(v, TriggerRequest, "pre-upgrade-g4"), TriggerRequest, "pre-upgrade-g4"))
+	golden(t, "s3", CronJob(s, in), BackupJob(s, in, JobName(s, TriggerAnnotation, "1764158400"), TriggerAnnotation, "1764158400"))
+}
+
+func TestBackupPodsAreRestricted(t *testing.T) {
+	for _, bp := range []*componentsv1alpha1.BackupPolicy{policy(volume), policy(s3)} {
+		pod := BackupPod(bp, in, "x")
+		require.NoError(t, podsecurity.CheckRestricted(&metav1.ObjectMeta{}, &pod))
+	}
+}
+
+func TestClaimAndSchedule(t *testing.T) {
+	bp := policy(volume)
+	require.Empty(t, VolumeClaim(bp).OwnerReferences, "the backup volume must outlive its policy")
+	require.Equal(t, "shop-backups", ClaimName(bp))
+	named := policy(componentsv1alpha1.BackupDestination{Volume: &componentsv1alpha1.VolumeDestination{ClaimName: "mine"}})
+	require.Nil(t, VolumeClaim(named), "a named claim is the user's")
+	require.Equal(t, "mine", ClaimName(named))
+	require.Nil(t, VolumeClaim(policy(s3)))
+
+	bp.Spec.Schedule = ""
+	require.Nil(t, CronJob(bp, in), "no schedule: on-demand backups only")
+	cj := CronJob(policy(volume), in)
+	require.Equal(t, "Forbid", string(cj.Spec.ConcurrencyPolicy))
+	require.Equal(t, "Europe/Paris", *cj.Spec.TimeZone)
+}
+
+func TestJobNamesAreStablePerRequest(t *testing.T) {
+	bp := policy(volume)
+	require.Equal(t, JobName(bp, TriggerRequest, "a"), JobName(bp, TriggerRequest, "a"))
+	require.NotEqual(t, JobName(bp, TriggerRequest, "a"), JobName(bp, TriggerRequest, "b"))
+	require.NotEqual(t, JobName(bp, TriggerRequest, "a"), JobName(bp, TriggerAnnotation, "a"))
+	require.LessOrEqual(t, len(JobName(bp, TriggerAnnotation, "x")), 63)
+}
