@@ -40,6 +40,9 @@ import (
 // FieldOwner is the server-side apply field manager of the database controller.
 const FieldOwner = "canopy-database-controller"
 
+// certificatePoll is how often a Database waiting for its certificate looks at it again.
+const certificatePoll = 5 * time.Second
+
 // +kubebuilder:rbac:groups=components.canopy.dev,resources=databases,verbs=get;list;watch
 // +kubebuilder:rbac:groups=components.canopy.dev,resources=databases/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=apps,resources=statefulsets,verbs=get;list;watch;create;update;patch;delete
@@ -161,8 +164,12 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		r.Recorder.Eventf(db, corev1.EventTypeWarning, "RotationFailed", "credentials rotation %q: %v", db.Spec.CredentialsRotation, err)
 	}
 
+	certWaiting, certErr := r.certificateWaiting(ctx, db, in.TLS)
+	if certErr != nil {
+		return ctrl.Result{}, certErr
+	}
 	computeStatus(db, statusInput{sts: ss, pod: ps, cfg: cfg, wantHash: wantHash, caps: caps, majorBlocked: majorBlocked,
-		storage: storage, rotated: rotated, rotationErr: err, pvc: pvc})
+		storage: storage, rotated: rotated, rotationErr: err, pvc: pvc, certWaiting: certWaiting})
 	db.Status.ObservedGeneration = db.Generation
 	if err := patch.Status(ctx, r.Client, db, before, func(x *componentsv1alpha1.Database) any { return x.Status }); err != nil {
 		return ctrl.Result{}, err
@@ -171,6 +178,10 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		metrics.DatabaseRemediations.Inc()
 		r.Recorder.Eventf(db, corev1.EventTypeWarning, "ConfigRemediated",
 			"PostgreSQL did not become ready with the new configuration (%s); returned to the last configuration that was ready", cfg.failureNote)
+	}
+	if certWaiting != "" {
+		// Certificates are not watched (their CRD may appear only later): look again shortly.
+		return ctrl.Result{RequeueAfter: certificatePoll}, nil
 	}
 	if after := requeueForDeadline(db, wantHash, ps, now); after > 0 {
 		return ctrl.Result{RequeueAfter: after}, nil // the readiness deadline is time, which no watch reports
@@ -443,4 +454,28 @@ func sslMode(db *componentsv1alpha1.Database) string {
 		return "require"
 	}
 	return "disable"
+}
+
+// certificateWaiting says why the server certificate is not ready yet ("" once it is, or without
+// TLS): the Database is not Ready before its clients can verify it.
+func (r *Reconciler) certificateWaiting(ctx context.Context, db *componentsv1alpha1.Database, tls bool) (string, error) {
+	if !tls {
+		return "", nil
+	}
+	cert := &certmanagerv1.Certificate{}
+	if err := r.Get(ctx, client.ObjectKey{Namespace: db.Namespace, Name: desired.TLSName(db)}, cert); err != nil {
+		if apierrors.IsNotFound(err) {
+			return "waiting for the Certificate " + desired.TLSName(db) + " to be created", nil
+		}
+		return "", fmt.Errorf("reading the Certificate: %w", err)
+	}
+	for _, c := range cert.Status.Conditions {
+		if c.Type == "Ready" {
+			if c.Status == "True" {
+				return "", nil
+			}
+			return "waiting for cert-manager to issue the Certificate " + cert.Name + ": " + c.Message, nil
+		}
+	}
+	return "waiting for cert-manager to issue the Certificate " + cert.Name, nil
 }

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -376,4 +377,16 @@ func TestOptionalAPIsAppearLater(t *testing.T) {
 	}, "the conditions follow")
 	sts := h.statefulSet("opt", func(s *appsv1.StatefulSet) bool { return len(s.Spec.Template.Spec.Volumes) > 4 }, "the certificate is mounted")
 	require.True(t, slices.ContainsFunc(sts.Spec.Template.Spec.Volumes, func(v corev1.Volume) bool { return v.Name == "tls" }))
+
+	// Ready waits for the certificate: the pod restarts with TLS, and cert-manager issues it.
+	h.runPod("opt", true, "")
+	h.Eventually(func() bool {
+		c := conditions.Get(h.database("opt"), componentsv1alpha1.ConditionReady)
+		return c != nil && c.Status == metav1.ConditionFalse && strings.Contains(c.Message, "opt-postgres-tls")
+	}, "not Ready before the certificate is issued")
+	testenv.Mutate(t, h.C, h.Key("opt-postgres-tls"), func() *certmanagerv1.Certificate { return &certmanagerv1.Certificate{} }, true, func(c *certmanagerv1.Certificate) {
+		c.Status.Conditions = []certmanagerv1.CertificateCondition{{Type: certmanagerv1.CertificateConditionReady, Status: "True", Reason: "Ready"}}
+	})
+	h.waitReady("opt")
+	require.True(t, h.database("opt").Status.TLSEnabled)
 }

@@ -33,6 +33,7 @@ type statusInput struct {
 	rotated      bool
 	rotationErr  error
 	pvc          *corev1.PersistentVolumeClaim
+	certWaiting  string // why the server certificate is not ready yet
 }
 
 // computeStatus writes the Database's status from what was observed. Pure.
@@ -82,6 +83,8 @@ func computeStatus(db *componentsv1alpha1.Database, in statusInput) {
 		conditions.MarkStalled(db, ReasonConfigRemediated, "PostgreSQL did not become ready with the requested configuration and runs the last configuration that was ready; change spec.parameters (or the resources) to try again")
 	case in.rotationErr != nil:
 		conditions.MarkReconciling(db, "RotationFailed", "the credentials rotation did not complete and will be retried: "+in.rotationErr.Error())
+	case ready && in.certWaiting != "":
+		conditions.MarkReconciling(db, ReasonProvisioning, in.certWaiting)
 	case ready && db.Spec.TLS != nil && !in.caps.Certificates:
 		conditions.MarkReady(db, ReasonAvailable, "PostgreSQL "+st.Version+" is ready, without TLS: cert-manager is not installed")
 	case ready:
