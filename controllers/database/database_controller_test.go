@@ -2,6 +2,7 @@ package database
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
@@ -28,6 +30,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	componentsv1alpha1 "github.com/canopy-dev/canopy/apis/components/v1alpha1"
+	"github.com/canopy-dev/canopy/internal/agent"
 	"github.com/canopy-dev/canopy/internal/conditions"
 	desired "github.com/canopy-dev/canopy/internal/desired/database"
 	"github.com/canopy-dev/canopy/internal/metrics"
@@ -389,4 +392,75 @@ func TestOptionalAPIsAppearLater(t *testing.T) {
 	})
 	h.waitReady("opt")
 	require.True(t, h.database("opt").Status.TLSEnabled)
+}
+
+// finishRestore plays the Job controller and the kubelet for a restore Job: the agent's result in
+// the fetch container's termination message, and the Job Complete or Failed.
+func (h *harness) finishRestore(jobName string, result agent.Result) {
+	h.T.Helper()
+	ctx := context.Background()
+	job := &batchv1.Job{}
+	require.NoError(h.T, h.Get(job, jobName))
+	msg, err := json.Marshal(result)
+	require.NoError(h.T, err)
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: h.NS, Name: jobName + "-p",
+		Labels: map[string]string{"job-name": jobName, "app.kubernetes.io/managed-by": "canopy"}}, Spec: *job.Spec.Template.Spec.DeepCopy()}
+	require.NoError(h.T, h.C.Create(ctx, pod))
+	exit := int32(0)
+	if !result.Succeeded {
+		exit = 1
+	}
+	pod.Status.InitContainerStatuses = []corev1.ContainerStatus{{Name: "fetch", State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: exit, Message: string(msg)}}}}
+	require.NoError(h.T, h.C.Status().Update(ctx, pod))
+	now := metav1.Now()
+	job.Status.StartTime = &now
+	if result.Succeeded {
+		job.Status.Succeeded, job.Status.CompletionTime = 1, &now
+		job.Status.Conditions = []batchv1.JobCondition{{Type: batchv1.JobSuccessCriteriaMet, Status: corev1.ConditionTrue, LastTransitionTime: now},
+			{Type: batchv1.JobComplete, Status: corev1.ConditionTrue, LastTransitionTime: now}}
+	} else {
+		job.Status.Failed = 1
+		job.Status.Conditions = []batchv1.JobCondition{{Type: batchv1.JobFailureTarget, Status: corev1.ConditionTrue, Reason: "BackoffLimitExceeded", LastTransitionTime: now},
+			{Type: batchv1.JobFailed, Status: corev1.ConditionTrue, Reason: "BackoffLimitExceeded", Message: "Job has reached the specified backoff limit", LastTransitionTime: now}}
+	}
+	require.NoError(h.T, h.C.Status().Update(ctx, job))
+}
+
+// TestBootstrapFromBackup: a new database restores its backup before it reports Ready; a backup
+// whose checksum does not match is refused and the database left alone.
+func TestBootstrapFromBackup(t *testing.T) {
+	h := start(t)
+	for _, ok := range []bool{true, false} {
+		name := map[bool]string{true: "boot", false: "corrupt"}[ok]
+		h.create(name, "17", func(db *componentsv1alpha1.Database) {
+			db.Spec.Bootstrap = &componentsv1alpha1.DatabaseBootstrap{FromBackup: componentsv1alpha1.BackupSource{
+				BackupName: "shop-20261101-020000", Stack: "shop",
+				Destination: componentsv1alpha1.BackupDestination{Volume: &componentsv1alpha1.VolumeDestination{}}}}
+		})
+		h.statefulSet(name, func(*appsv1.StatefulSet) bool { return true }, "sts")
+		h.runPod(name, true, "")
+		job := &batchv1.Job{}
+		jobName := desired.RestoreJobName(h.database(name), bootstrapID)
+		h.Eventually(func() bool { return h.Get(job, jobName) == nil }, "the restore Job starts once PostgreSQL runs")
+		require.Contains(t, job.Spec.Template.Spec.InitContainers[0].Args, "--name=shop-20261101-020000")
+		require.Contains(t, job.Spec.Template.Spec.InitContainers[0].Args, "--stack=shop")
+		require.Equal(t, "shop-backups", job.Spec.Template.Spec.Volumes[1].PersistentVolumeClaim.ClaimName)
+		h.Eventually(func() bool {
+			c := conditions.Get(h.database(name), componentsv1alpha1.ConditionReady)
+			return c != nil && c.Reason == "Restoring"
+		}, "not Ready while restoring")
+
+		if ok {
+			h.finishRestore(jobName, agent.Result{Operation: agent.OperationRestore, Succeeded: true, Name: "shop-20261101-020000"})
+			db := h.waitReady(name)
+			require.Equal(t, componentsv1alpha1.PhaseSucceeded, db.Status.Bootstrap.Phase)
+			continue
+		}
+		h.finishRestore(jobName, agent.Result{Operation: agent.OperationRestore, Succeeded: false, Name: "shop-20261101-020000",
+			Reason: agent.ReasonChecksumMismatch, Message: "dump.pgc has SHA-256 0bad…, its manifest says 9f3c…"})
+		h.Eventually(func() bool {
+			c := conditions.Get(h.database(name), componentsv1alpha1.ConditionStalled)
+			return c != nil && c.Reason == componentsv1alpha1.ReasonRestoreFailed && strings.Contains(c.Message, "ChecksumMismatch")
+		}, "the refused restore is reported")
+	}
 }

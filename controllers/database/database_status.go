@@ -81,6 +81,11 @@ func computeStatus(db *componentsv1alpha1.Database, in statusInput) {
 		// The cause (crash loop, timeout) goes into the event: the message stays the same on every
 		// reconcile, so status does not flap.
 		conditions.MarkStalled(db, ReasonConfigRemediated, "PostgreSQL did not become ready with the requested configuration and runs the last configuration that was ready; change spec.parameters (or the resources) to try again")
+	case db.Status.Bootstrap != nil && db.Status.Bootstrap.Phase == componentsv1alpha1.PhaseFailed:
+		conditions.MarkStalled(db, componentsv1alpha1.ReasonRestoreFailed, fmt.Sprintf(
+			"restoring %s failed; the database was not changed: %s", db.Status.Bootstrap.BackupName, db.Status.Bootstrap.Message))
+	case ready && db.Status.Bootstrap != nil && db.Status.Bootstrap.Phase != componentsv1alpha1.PhaseSucceeded:
+		conditions.MarkReconciling(db, "Restoring", db.Status.Bootstrap.Message)
 	case in.rotationErr != nil:
 		conditions.MarkReconciling(db, "RotationFailed", "the credentials rotation did not complete and will be retried: "+in.rotationErr.Error())
 	case ready && in.certWaiting != "":

@@ -257,6 +257,13 @@ type StackRestore struct {
 	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$')",message="restore.backupName must be a backup name such as shop-20260101-020000 (lower case letters, digits, '-' and '.')"
 	BackupName string `json:"backupName"`
 
+	// stack that took the backup (backups are stored under its name); defaults to this Stack's
+	// name, as when a deleted Stack is recreated from its own backups.
+	// +optional
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')",message="restore.stack must be a Stack name"
+	Stack string `json:"stack,omitempty"`
+
 	// destination holding the backup; defaults to spec.backup.destination.
 	// +optional
 	Destination *componentsv1alpha1.BackupDestination `json:"destination,omitempty"`

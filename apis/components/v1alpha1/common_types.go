@@ -306,6 +306,13 @@ type BackupSource struct {
 	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$')",message="backupName must be a backup name such as shop-20260101-020000 (lower case letters, digits, '-' and '.')"
 	BackupName string `json:"backupName"`
 
+	// stack whose backups hold it: backups are stored under the name of the Stack that took them.
+	// Empty means the restoring Stack (the Database's canopy.dev/stack label, else its name).
+	// +optional
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')",message="stack must be a Stack name"
+	Stack string `json:"stack,omitempty"`
+
 	// destination holds the backup.
 	// +required
 	Destination BackupDestination `json:"destination"`

@@ -173,20 +173,8 @@ func BackupPod(bp *componentsv1alpha1.BackupPolicy, in Input, name string) corev
 	}
 	// Both images run as their own non-root user; the init container is restricted too.
 	common.RestrictPod(&pod, ptr.To[int64](999))
-	for i := range pod.InitContainers {
-		restrictContainer(&pod.InitContainers[i])
-	}
+	common.RestrictContainers(pod.InitContainers)
 	return pod
-}
-
-func restrictContainer(c *corev1.Container) {
-	c.SecurityContext = &corev1.SecurityContext{
-		AllowPrivilegeEscalation: ptr.To(false),
-		ReadOnlyRootFilesystem:   ptr.To(true),
-		RunAsNonRoot:             ptr.To(true),
-		Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
-	}
-	c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: "tmp", MountPath: "/tmp"})
 }
 
 func jobSpec(bp *componentsv1alpha1.BackupPolicy, in Input, name string, labels map[string]string) batchv1.JobSpec {

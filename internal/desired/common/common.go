@@ -68,3 +68,18 @@ func RestrictPod(spec *corev1.PodSpec, uid *int64) {
 		c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: "tmp", MountPath: "/tmp"})
 	}
 }
+
+// RestrictContainers applies the container part of the restricted standard to containers that
+// RestrictPod did not see (init containers), with the writable /tmp it mounts.
+func RestrictContainers(cs []corev1.Container) {
+	for i := range cs {
+		c := &cs[i]
+		c.SecurityContext = &corev1.SecurityContext{
+			AllowPrivilegeEscalation: ptr.To(false),
+			ReadOnlyRootFilesystem:   ptr.To(true),
+			RunAsNonRoot:             ptr.To(true),
+			Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+		}
+		c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: "tmp", MountPath: "/tmp"})
+	}
+}

@@ -171,3 +171,23 @@ func TestCredentialsURIEscapesThePassword(t *testing.T) {
 	s := CredentialsSecret(full(), "p@ss/w:rd?")
 	require.Equal(t, "postgresql://app:p%40ss%2Fw%3Ard%3F@shop-postgres.apps.svc:5432/app?sslmode=prefer", s.StringData["uri"])
 }
+
+func restoreInput(dest componentsv1alpha1.BackupDestination) RestoreInput {
+	return RestoreInput{AgentImage: "ghcr.io/canopy-dev/canopy:v0.1.0", PostgresImage: "docker.io/library/postgres:17.2",
+		Source: componentsv1alpha1.BackupSource{BackupName: "shop-20261101-020000", Destination: dest}}
+}
+
+func TestRestoreJob(t *testing.T) {
+	db := full()
+	vol := componentsv1alpha1.BackupDestination{Volume: &componentsv1alpha1.VolumeDestination{}}
+	s3 := componentsv1alpha1.BackupDestination{S3: &componentsv1alpha1.S3Destination{Endpoint: "https://s3.example.com", Bucket: "b",
+		CredentialsSecret: corev1.LocalObjectReference{Name: "s3"}, ForcePathStyle: ptr.To(true)}}
+	golden(t, "restore-job", RestoreJob(db, restoreInput(vol), "bootstrap"), RestoreJob(db, restoreInput(s3), "r1"))
+	for _, d := range []componentsv1alpha1.BackupDestination{vol, s3} {
+		job := RestoreJob(db, restoreInput(d), "x")
+		require.NoError(t, podsecurity.CheckRestricted(&job.Spec.Template.ObjectMeta, &job.Spec.Template.Spec))
+		require.Equal(t, "backup", job.Spec.Template.Labels["app.kubernetes.io/component"], "the NetworkPolicy admits restore pods")
+	}
+	require.Equal(t, RestoreJobName(db, "a"), RestoreJobName(db, "a"))
+	require.NotEqual(t, RestoreJobName(db, "a"), RestoreJobName(db, "b"))
+}

@@ -90,6 +90,7 @@ func Database(s *canopyv1alpha1.Stack) *componentsv1alpha1.Database {
 	if r := s.Spec.Restore; r != nil {
 		db.Spec.Bootstrap = &componentsv1alpha1.DatabaseBootstrap{FromBackup: componentsv1alpha1.BackupSource{
 			BackupName:  r.BackupName,
+			Stack:       r.Stack,
 			Destination: restoreDestination(s, r.Destination),
 		}}
 	}

@@ -1,0 +1,90 @@
+package database
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	componentsv1alpha1 "github.com/canopy-dev/canopy/apis/components/v1alpha1"
+	"github.com/canopy-dev/canopy/internal/agent"
+	desired "github.com/canopy-dev/canopy/internal/desired/database"
+	"github.com/canopy-dev/canopy/internal/images"
+)
+
+// bootstrapID names the restore Job of spec.bootstrap.
+const bootstrapID = "bootstrap"
+
+// bootstrap fills a new database from spec.bootstrap.fromBackup: once PostgreSQL runs (empty, with
+// the application's role and database), a restore Job fetches the backup, verifies its checksum and
+// loads it. The Database is not Ready before that succeeded, so the web tier never starts on an
+// empty database. It returns nil without a bootstrap.
+func (r *Reconciler) bootstrap(ctx context.Context, db *componentsv1alpha1.Database, pod podState, postgresImage string) (*componentsv1alpha1.RestoreStatus, error) {
+	b := db.Spec.Bootstrap
+	if b == nil {
+		return nil, nil
+	}
+	if s := db.Status.Bootstrap; s != nil && s.Phase == componentsv1alpha1.PhaseSucceeded {
+		return s, nil
+	}
+	st := &componentsv1alpha1.RestoreStatus{BackupName: b.FromBackup.BackupName, Phase: componentsv1alpha1.PhasePending,
+		Message: "waiting for PostgreSQL to start before restoring " + b.FromBackup.BackupName}
+	if !pod.ready {
+		return st, nil
+	}
+	job := &batchv1.Job{}
+	name := desired.RestoreJobName(db, bootstrapID)
+	switch err := r.Get(ctx, client.ObjectKey{Namespace: db.Namespace, Name: name}, job); {
+	case apierrors.IsNotFound(err):
+		want := desired.RestoreJob(db, desired.RestoreInput{AgentImage: images.Resolve(images.Canopy, r.Getenv), PostgresImage: postgresImage,
+			Source: b.FromBackup}, bootstrapID)
+		if err := r.Create(ctx, want); client.IgnoreAlreadyExists(err) != nil {
+			return nil, fmt.Errorf("starting the restore Job: %w", err)
+		}
+		st.Phase, st.Message = componentsv1alpha1.PhaseRunning, "restoring "+b.FromBackup.BackupName
+		return st, nil
+	case err != nil:
+		return nil, fmt.Errorf("reading the restore Job: %w", err)
+	}
+	st.Phase, st.Message = componentsv1alpha1.PhaseRunning, "restoring "+b.FromBackup.BackupName
+	for _, c := range job.Status.Conditions {
+		if c.Status != corev1.ConditionTrue {
+			continue
+		}
+		switch c.Type {
+		case batchv1.JobComplete:
+			st.Phase, st.Message = componentsv1alpha1.PhaseSucceeded, ""
+			st.CompletionTime = c.LastTransitionTime.DeepCopy()
+		case batchv1.JobFailed:
+			st.Phase, st.Message = componentsv1alpha1.PhaseFailed, r.restoreFailure(ctx, job, c)
+		}
+	}
+	return st, nil
+}
+
+// restoreFailure explains a failed restore: the agent's own result (a checksum mismatch, a missing
+// backup), else pg_restore's exit, else the Job's condition.
+func (r *Reconciler) restoreFailure(ctx context.Context, job *batchv1.Job, cond batchv1.JobCondition) string {
+	var pods corev1.PodList
+	if err := r.List(ctx, &pods, client.InNamespace(job.Namespace), client.MatchingLabels{"job-name": job.Name}); err == nil {
+		for _, p := range pods.Items {
+			for _, cs := range append(append([]corev1.ContainerStatus{}, p.Status.InitContainerStatuses...), p.Status.ContainerStatuses...) {
+				t := cs.State.Terminated
+				if t == nil || t.ExitCode == 0 {
+					continue
+				}
+				var res agent.Result
+				if cs.Name == "fetch" && json.Unmarshal([]byte(strings.TrimSpace(t.Message)), &res) == nil && res.Message != "" {
+					return fmt.Sprintf("%s: %s", res.Reason, res.Message)
+				}
+				return fmt.Sprintf("%s exited with code %d: %s", cs.Name, t.ExitCode, strings.TrimSpace(t.Message))
+			}
+		}
+	}
+	return fmt.Sprintf("%s: %s", cond.Reason, cond.Message)
+}
