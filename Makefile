@@ -14,10 +14,13 @@ CONTAINER_TOOL ?= docker
 CONTROLLER_GEN_VERSION := v0.23.0
 KUBE_VERSION := v1.37.2
 ETCD_VERSION := v3.6.16
+VERSITYGW_VERSION := v1.8.0
 
 CONTROLLER_GEN := $(BIN)/controller-gen-$(CONTROLLER_GEN_VERSION)
 KUBE_APISERVER := $(BIN)/k8s/kube-apiserver-$(KUBE_VERSION)
 ETCD := $(BIN)/k8s/etcd-$(ETCD_VERSION)
+# The S3-compatible server the backup agent's tests store backups in.
+VERSITYGW := $(BIN)/versitygw-$(VERSITYGW_VERSION)
 # envtest finds etcd and kube-apiserver under these plain names.
 ENVTEST_ASSETS := $(BIN)/envtest-$(KUBE_VERSION)-$(ETCD_VERSION)
 
@@ -72,8 +75,8 @@ postgres: ## Install PostgreSQL 15 (apt, as root) for the tests that run a real 
 	@bash hack/install-postgres.sh || { [ -z "$${CI:-}" ] && echo "postgres: not installed; the real-PostgreSQL tests will be skipped"; }
 
 .PHONY: test
-test: verify-fmt vet tidy-check verify-generated envtest postgres ## Run every check and test (the CI command).
-	KUBEBUILDER_ASSETS=$(ENVTEST_ASSETS) $(GO) test $(GO_TEST_FLAGS) -timeout $(TEST_TIMEOUT) ./...
+test: verify-fmt vet tidy-check verify-generated envtest postgres $(VERSITYGW) ## Run every check and test (the CI command).
+	KUBEBUILDER_ASSETS=$(ENVTEST_ASSETS) CANOPY_VERSITYGW=$(VERSITYGW) $(GO) test $(GO_TEST_FLAGS) -timeout $(TEST_TIMEOUT) ./...
 
 .PHONY: test-unit
 test-unit: ## Run only the tests that need no control plane.
@@ -104,7 +107,7 @@ bundle-build: ## Build the OLM bundle image (needs a container engine).
 ##@ Tools (built from source into ./bin, skipped when present)
 
 .PHONY: tools
-tools: $(CONTROLLER_GEN) envtest ## Build every tool.
+tools: $(CONTROLLER_GEN) envtest $(VERSITYGW) ## Build every tool.
 
 $(CONTROLLER_GEN):
 	@mkdir -p $(BIN)
@@ -117,6 +120,13 @@ $(KUBE_APISERVER):
 $(ETCD):
 	@mkdir -p $(dir $@)
 	cd hack/tools/etcd && $(GO) build -trimpath -o $@ go.etcd.io/etcd/server/v3
+
+$(VERSITYGW):
+	@mkdir -p $(BIN)
+	cd hack/tools/versitygw && $(GO) build -trimpath -ldflags "-X main.Version=$(VERSITYGW_VERSION)" -o $@ github.com/versity/versitygw/cmd/versitygw
+
+.PHONY: versitygw
+versitygw: $(VERSITYGW) ## Build the S3-compatible server (versitygw) the backup agent's tests use.
 
 .PHONY: envtest
 envtest: $(KUBE_APISERVER) $(ETCD) ## Build the control plane binaries envtest runs (KUBEBUILDER_ASSETS).

@@ -1,4 +1,5 @@
-// Command canopy is Canopy's single binary. "canopy manager" (the default) runs the controllers.
+// Command canopy is Canopy's single binary. "canopy manager" (the default) runs the controllers;
+// "canopy agent" is the backup agent that backup and restore Jobs run.
 package main
 
 import (
@@ -22,6 +23,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch cmd {
 	case "manager":
 		return manager.Main(args, stderr)
+	case "agent":
+		return runAgent(args, stdout, stderr)
 	case "help":
 		usage(stdout)
 		return 0
@@ -37,5 +40,7 @@ func usage(w io.Writer) {
 
 Commands:
   manager   run the Canopy controllers (default); "canopy manager -h" lists its flags
+  agent     back up or restore a database in a Job: "canopy agent backup|restore [flags]";
+            "canopy agent help" lists its flags
   help      show this text`)
 }

@@ -143,7 +143,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		return ctrl.Result{}, err
 	}
 	r.recordOutcomes(bp, st)
-	return ctrl.Result{}, nil
+	return ctrl.Result{}, r.markRecorded(ctx, st.newlyDone)
 }
 
 // parseSchedule checks what admission cannot: the value ranges of the cron fields.
@@ -265,20 +265,29 @@ func (r *Reconciler) collect(ctx context.Context, bp *componentsv1alpha1.BackupP
 	return r.prune(ctx, bp, st.finished)
 }
 
+// AnnotationRecorded marks a finished backup Job whose outcome is in the policy's status, so that
+// it is never counted again (a backup retention deleted since must not come back to the catalogue,
+// a failure must not be reported twice).
+const AnnotationRecorded = "canopy.dev/recorded"
+
 // known reports whether status already reflects a finished Job.
-func known(bp *componentsv1alpha1.BackupPolicy, f finishedJob) bool {
-	if f.succeeded && f.result != nil {
-		for _, b := range bp.Status.Backups {
-			if b.Name == f.result.Name {
-				return true
-			}
+func known(_ *componentsv1alpha1.BackupPolicy, f finishedJob) bool {
+	return f.job.Annotations[AnnotationRecorded] == "true"
+}
+
+// markRecorded annotates the Jobs whose outcome the status now holds.
+func (r *Reconciler) markRecorded(ctx context.Context, jobs []finishedJob) error {
+	for _, f := range jobs {
+		base := f.job.DeepCopy()
+		if f.job.Annotations == nil {
+			f.job.Annotations = map[string]string{}
 		}
-		return false
+		f.job.Annotations[AnnotationRecorded] = "true"
+		if err := r.Patch(ctx, f.job, client.MergeFrom(base)); client.IgnoreNotFound(err) != nil {
+			return fmt.Errorf("marking the Job %s recorded: %w", f.job.Name, err)
+		}
 	}
-	if l := bp.Status.LastFailedBackup; l != nil && l.JobName == f.job.Name {
-		return true
-	}
-	return false
+	return nil
 }
 
 // prune deletes finished on-demand Jobs beyond the history limits (the CronJob prunes its own). Only
@@ -312,7 +321,7 @@ func (r *Reconciler) prune(ctx context.Context, bp *componentsv1alpha1.BackupPol
 func (r *Reconciler) recordOutcomes(bp *componentsv1alpha1.BackupPolicy, st status) {
 	database := bp.Spec.DatabaseName
 	for _, f := range st.newlyDone {
-		if f.succeeded && f.result != nil {
+		if stored(f) {
 			rec := backupRecord(f)
 			r.Recorder.Eventf(bp, corev1.EventTypeNormal, "BackupSucceeded", "backup %s: %d bytes at %s", rec.Name, rec.SizeBytes, rec.Location)
 			if rec.CompletionTime != nil {
@@ -322,7 +331,9 @@ func (r *Reconciler) recordOutcomes(bp *componentsv1alpha1.BackupPolicy, st stat
 				}
 			}
 			metrics.BackupSize.WithLabelValues(bp.Namespace, database).Set(float64(rec.SizeBytes))
-			continue
+			if f.succeeded {
+				continue
+			}
 		}
 		fail := failure(f)
 		metrics.BackupFailures.WithLabelValues(bp.Namespace, database).Inc()

@@ -26,14 +26,15 @@ func computeStatus(bp *componentsv1alpha1.BackupPolicy, st status, schedule cron
 	var added []componentsv1alpha1.BackupRecord
 	var deleted []string
 	for _, f := range st.newlyDone {
-		if f.succeeded && f.result != nil {
+		if stored(f) {
 			rec := backupRecord(f)
 			added = append(added, rec)
 			deleted = append(deleted, f.result.Deleted...)
 			if s.LastSuccessfulBackup == nil || !completion(rec).Time.Before(completion(*s.LastSuccessfulBackup).Time) {
 				s.LastSuccessfulBackup = rec.DeepCopy()
 			}
-		} else {
+		}
+		if !f.succeeded {
 			fail := failure(f)
 			s.LastFailedBackup = &fail
 		}

@@ -151,3 +151,10 @@ func completion(r componentsv1alpha1.BackupRecord) metav1.Time {
 	}
 	return metav1.Time{}
 }
+
+// stored reports whether a Job left a complete backup at the destination: a success, or a failure
+// after the upload (retention failed), which still wrote the dump and its manifest.
+func stored(f finishedJob) bool {
+	r := f.result
+	return r != nil && r.Name != "" && r.Location != "" && r.SHA256 != "" && (f.succeeded || r.Reason == agent.ReasonRetentionFailed)
+}

@@ -134,11 +134,18 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if err := r.ensureSecrets(ctx, db); err != nil {
 		return ctrl.Result{}, err
 	}
-	cm, wantHash := desired.ConfigMap(db, db.Spec.TLS != nil && caps.Certificates)
-	if err := r.apply(ctx, db, "ConfigMap", cm); err != nil {
+	// TLS is switched on only once cert-manager issued the certificate: the pod mounts its Secret,
+	// and PostgreSQL with ssl = on does not start without the key.
+	certWaiting, err := r.certificateWaiting(ctx, db, db.Spec.TLS != nil && caps.Certificates)
+	if err != nil {
 		return ctrl.Result{}, err
 	}
-	if err := r.apply(ctx, db, "ConfigMap", desired.InitConfigMap(db)); err != nil {
+	tls := db.Spec.TLS != nil && caps.Certificates && certWaiting == ""
+	cm, wantHash := desired.ConfigMap(db, tls)
+	if _, err := r.apply(ctx, db, "ConfigMap", cm); err != nil {
+		return ctrl.Result{}, err
+	}
+	if _, err := r.apply(ctx, db, "ConfigMap", desired.InitConfigMap(db)); err != nil {
 		return ctrl.Result{}, err
 	}
 
@@ -148,14 +155,15 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 	ss, ps := observeStatefulSet(sts), observePod(pod)
 	cfg := decideConfig(db, wantHash, ps, now)
-	image, majorBlocked := r.chooseImage(db, ss)
+	image, version, majorBlocked := r.chooseImage(db, ss)
 
-	in := desired.StatefulSetInput{Image: image, ExporterImage: images.Resolve(images.Exporter, r.Getenv), ConfigHash: cfg.hash,
-		VolumeSize: db.Spec.Storage.Size, Monitoring: monitoringOn(db), TLS: db.Spec.TLS != nil && caps.Certificates}
+	in := desired.StatefulSetInput{Image: image, Version: version, ExporterImage: images.Resolve(images.Exporter, r.Getenv), ConfigHash: cfg.hash,
+		VolumeSize: db.Spec.Storage.Size, Monitoring: monitoringOn(db), TLS: tls}
 	if ss.exists && !ss.volumeSize.IsZero() {
 		in.VolumeSize = ss.volumeSize // claim templates are immutable: growth happens on the claim
 	}
-	if err := r.applyAll(ctx, db, in, caps); err != nil {
+	stsChanged, err := r.applyAll(ctx, db, in, caps)
+	if err != nil {
 		return ctrl.Result{}, err
 	}
 	storage, err := r.expandStorage(ctx, db, pvc)
@@ -167,17 +175,13 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		r.Recorder.Eventf(db, corev1.EventTypeWarning, "RotationFailed", "credentials rotation %q: %v", db.Spec.CredentialsRotation, err)
 	}
 
-	certWaiting, certErr := r.certificateWaiting(ctx, db, in.TLS)
-	if certErr != nil {
-		return ctrl.Result{}, certErr
-	}
 	boot, bootErr := r.bootstrap(ctx, db, ps, image)
 	if bootErr != nil {
 		return ctrl.Result{}, bootErr
 	}
 	db.Status.Bootstrap = boot
 	computeStatus(db, statusInput{sts: ss, pod: ps, cfg: cfg, wantHash: wantHash, caps: caps, majorBlocked: majorBlocked,
-		storage: storage, rotated: rotated, rotationErr: err, pvc: pvc, certWaiting: certWaiting})
+		storage: storage, rotated: rotated, rotationErr: err, pvc: pvc, certWaiting: certWaiting, stsChanged: stsChanged, tls: tls})
 	db.Status.ObservedGeneration = db.Generation
 	if err := patch.Status(ctx, r.Client, db, before, func(x *componentsv1alpha1.Database) any { return x.Status }); err != nil {
 		return ctrl.Result{}, err
@@ -186,6 +190,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		metrics.DatabaseRemediations.Inc()
 		r.Recorder.Eventf(db, corev1.EventTypeWarning, "ConfigRemediated",
 			"PostgreSQL did not become ready with the new configuration (%s); returned to the last configuration that was ready", cfg.failureNote)
+	}
+	if err := r.pruneConfigs(ctx, db, cfg.hash, wantHash); err != nil {
+		return ctrl.Result{}, err
 	}
 	if certWaiting != "" {
 		// Certificates are not watched (their CRD may appear only later): look again shortly.
@@ -202,17 +209,18 @@ func monitoringOn(db *componentsv1alpha1.Database) bool {
 }
 
 // chooseImage keeps the running image across a PostgreSQL major-version change: that change needs
-// the backup and restore path, which this release does not perform.
-func (r *Reconciler) chooseImage(db *componentsv1alpha1.Database, ss stsState) (string, bool) {
+// the backup and restore path, which this release does not perform. It returns the image, the
+// version it runs, and whether a major change is held back.
+func (r *Reconciler) chooseImage(db *componentsv1alpha1.Database, ss stsState) (string, string, bool) {
 	want := desired.Image(db, r.Getenv)
 	if !ss.exists {
-		return want, false
+		return want, db.Spec.Version, false
 	}
-	running := componentsv1alpha1.MajorVersion(versionOf(ss.image))
+	running := componentsv1alpha1.MajorVersion(ss.version)
 	if running != "" && running != componentsv1alpha1.MajorVersion(db.Spec.Version) {
-		return ss.image, true
+		return ss.image, ss.version, true
 	}
-	return want, false
+	return want, db.Spec.Version, false
 }
 
 func (r *Reconciler) observe(ctx context.Context, db *componentsv1alpha1.Database) (*appsv1.StatefulSet, *corev1.Pod, *corev1.PersistentVolumeClaim, error) {
@@ -242,7 +250,8 @@ func (r *Reconciler) observe(ctx context.Context, db *componentsv1alpha1.Databas
 }
 
 // applyAll writes the instance's objects and removes the optional ones no longer asked for.
-func (r *Reconciler) applyAll(ctx context.Context, db *componentsv1alpha1.Database, in desired.StatefulSetInput, caps capabilities) error {
+func (r *Reconciler) applyAll(ctx context.Context, db *componentsv1alpha1.Database, in desired.StatefulSetInput, caps capabilities) (bool, error) {
+	stsChanged := false
 	for _, o := range []struct {
 		kind string
 		obj  client.Object
@@ -253,9 +262,11 @@ func (r *Reconciler) applyAll(ctx context.Context, db *componentsv1alpha1.Databa
 		{"PodDisruptionBudget", desired.PodDisruptionBudget(db)},
 		{"StatefulSet", desired.StatefulSet(db, in)},
 	} {
-		if err := r.apply(ctx, db, o.kind, o.obj); err != nil {
-			return err
+		res, err := r.apply(ctx, db, o.kind, o.obj)
+		if err != nil {
+			return false, err
 		}
+		stsChanged = stsChanged || (o.kind == "StatefulSet" && res != apply.Unchanged)
 	}
 	optional := []struct {
 		kind    string
@@ -273,21 +284,21 @@ func (r *Reconciler) applyAll(ctx context.Context, db *componentsv1alpha1.Databa
 			continue
 		}
 		if o.want != nil {
-			if err := r.apply(ctx, db, o.kind, o.want); err != nil {
-				return err
+			if _, err := r.apply(ctx, db, o.kind, o.want); err != nil {
+				return false, err
 			}
 			continue
 		}
 		err := r.Get(ctx, client.ObjectKey{Namespace: db.Namespace, Name: o.name}, o.absent)
 		if err == nil && metav1.IsControlledBy(o.absent, db) {
 			if err := r.Delete(ctx, o.absent); client.IgnoreNotFound(err) != nil {
-				return fmt.Errorf("removing the %s: %w", o.kind, err)
+				return false, fmt.Errorf("removing the %s: %w", o.kind, err)
 			}
 		} else if err != nil && !apierrors.IsNotFound(err) && !meta.IsNoMatchError(err) {
-			return err
+			return false, err
 		}
 	}
-	return nil
+	return stsChanged, nil
 }
 
 func asObject[T client.Object](obj T) client.Object {
@@ -297,21 +308,47 @@ func asObject[T client.Object](obj T) client.Object {
 	return obj
 }
 
-func (r *Reconciler) apply(ctx context.Context, db *componentsv1alpha1.Database, kind string, want client.Object) error {
+func (r *Reconciler) apply(ctx context.Context, db *componentsv1alpha1.Database, kind string, want client.Object) (apply.Result, error) {
 	have := want.DeepCopyObject().(client.Object)
 	switch err := r.Get(ctx, client.ObjectKeyFromObject(want), have); {
 	case apierrors.IsNotFound(err):
 		have = nil
 	case err != nil:
-		return fmt.Errorf("reading the %s: %w", kind, err)
+		return apply.Unchanged, fmt.Errorf("reading the %s: %w", kind, err)
 	}
 	res, err := apply.Apply(ctx, r.Client, FieldOwner, want, have)
 	if err != nil {
-		return err
+		return res, err
 	}
 	if res == apply.DriftCorrected {
 		metrics.DriftCorrections.WithLabelValues(kind, "overwritten").Inc()
 		r.Recorder.Eventf(db, corev1.EventTypeWarning, "Overwritten", "the %s %s was changed by hand; the change has been reverted", kind, want.GetName())
+	}
+	return res, nil
+}
+
+// pruneConfigs deletes the configuration ConfigMaps no longer needed: all but the one mounted, the
+// one the spec asks for, and the last one that was ready (remediation returns to it).
+func (r *Reconciler) pruneConfigs(ctx context.Context, db *componentsv1alpha1.Database, keep ...string) error {
+	keep = append(keep, db.Status.LastReadyConfigHash)
+	names := map[string]bool{desired.InitName(db): true}
+	for _, h := range keep {
+		if h != "" {
+			names[desired.ConfigName(db, h)] = true
+		}
+	}
+	var list corev1.ConfigMapList
+	if err := r.List(ctx, &list, client.InNamespace(db.Namespace), client.MatchingLabels(desired.Labels(db))); err != nil {
+		return fmt.Errorf("listing configurations: %w", err)
+	}
+	for i := range list.Items {
+		cm := &list.Items[i]
+		if names[cm.Name] || !metav1.IsControlledBy(cm, db) {
+			continue
+		}
+		if err := r.Delete(ctx, cm); client.IgnoreNotFound(err) != nil {
+			return fmt.Errorf("pruning the configuration %s: %w", cm.Name, err)
+		}
 	}
 	return nil
 }
@@ -332,8 +369,18 @@ func (r *Reconciler) ensureSecrets(ctx context.Context, db *componentsv1alpha1.D
 		name  string
 		build func(*componentsv1alpha1.Database, string) *corev1.Secret
 	}{{desired.SuperuserName(db), desired.SuperuserSecret}, {desired.CredentialsName(db), desired.CredentialsSecret}} {
-		err := r.Get(ctx, client.ObjectKey{Namespace: db.Namespace, Name: s.name}, &corev1.Secret{})
+		have := &corev1.Secret{}
+		err := r.Get(ctx, client.ObjectKey{Namespace: db.Namespace, Name: s.name}, have)
 		if err == nil {
+			// The Secrets share the data volume's fate: owned (deleted with the Database) only when
+			// the volume is deleted too.
+			if want := s.build(db, ""); len(want.OwnerReferences) > 0 && !metav1.IsControlledBy(have, db) {
+				base := have.DeepCopy()
+				have.OwnerReferences = append(have.OwnerReferences, want.OwnerReferences...)
+				if err := r.Patch(ctx, have, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil {
+					return fmt.Errorf("handing the Secret %s to the Database: %w", s.name, err)
+				}
+			}
 			continue
 		}
 		if !apierrors.IsNotFound(err) {
@@ -457,8 +504,9 @@ func (r *Reconciler) writeSecret(ctx context.Context, s *corev1.Secret, set map[
 	return nil
 }
 
+// sslMode follows what the server actually does: TLS only once the certificate is in place.
 func sslMode(db *componentsv1alpha1.Database) string {
-	if db.Spec.TLS != nil {
+	if db.Status.TLSEnabled {
 		return "require"
 	}
 	return "disable"

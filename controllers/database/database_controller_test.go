@@ -378,18 +378,21 @@ func TestOptionalAPIsAppearLater(t *testing.T) {
 		db := h.database("opt")
 		return conditions.IsTrue(db, componentsv1alpha1.ConditionCertificatesAvailable) && conditions.IsTrue(db, componentsv1alpha1.ConditionMonitoringAvailable)
 	}, "the conditions follow")
-	sts := h.statefulSet("opt", func(s *appsv1.StatefulSet) bool { return len(s.Spec.Template.Spec.Volumes) > 4 }, "the certificate is mounted")
-	require.True(t, slices.ContainsFunc(sts.Spec.Template.Spec.Volumes, func(v corev1.Volume) bool { return v.Name == "tls" }))
-
-	// Ready waits for the certificate: the pod restarts with TLS, and cert-manager issues it.
-	h.runPod("opt", true, "")
+	// TLS is switched on only once the certificate is issued: the key must exist before PostgreSQL
+	// starts with ssl = on.
 	h.Eventually(func() bool {
 		c := conditions.Get(h.database("opt"), componentsv1alpha1.ConditionReady)
 		return c != nil && c.Status == metav1.ConditionFalse && strings.Contains(c.Message, "opt-postgres-tls")
 	}, "not Ready before the certificate is issued")
+	sts := h.statefulSet("opt", func(*appsv1.StatefulSet) bool { return true }, "sts")
+	require.False(t, slices.ContainsFunc(sts.Spec.Template.Spec.Volumes, func(v corev1.Volume) bool { return v.Name == "tls" }), "no TLS before the certificate")
 	testenv.Mutate(t, h.C, h.Key("opt-postgres-tls"), func() *certmanagerv1.Certificate { return &certmanagerv1.Certificate{} }, true, func(c *certmanagerv1.Certificate) {
 		c.Status.Conditions = []certmanagerv1.CertificateCondition{{Type: certmanagerv1.CertificateConditionReady, Status: "True", Reason: "Ready"}}
 	})
+	h.statefulSet("opt", func(s *appsv1.StatefulSet) bool {
+		return slices.ContainsFunc(s.Spec.Template.Spec.Volumes, func(v corev1.Volume) bool { return v.Name == "tls" })
+	}, "the issued certificate is mounted")
+	h.runPod("opt", true, "")
 	h.waitReady("opt")
 	require.True(t, h.database("opt").Status.TLSEnabled)
 }

@@ -34,6 +34,8 @@ type statusInput struct {
 	rotationErr  error
 	pvc          *corev1.PersistentVolumeClaim
 	certWaiting  string // why the server certificate is not ready yet
+	stsChanged   bool   // this reconcile changed the StatefulSet: what the pod runs is older
+	tls          bool   // the server serves TLS
 }
 
 // computeStatus writes the Database's status from what was observed. Pure.
@@ -43,14 +45,16 @@ func computeStatus(db *componentsv1alpha1.Database, in statusInput) {
 	st.CredentialsSecretName = desired.CredentialsName(db)
 	st.ConfigHash = in.cfg.hash
 	st.RejectedConfigHash = in.cfg.rejected
-	st.TLSEnabled = db.Spec.TLS != nil && in.caps.Certificates
+	st.TLSEnabled = in.tls
 	if in.rotated {
 		st.CredentialsRotation = db.Spec.CredentialsRotation
 	}
 	if in.pod.exists && in.pod.image != "" {
 		// The version actually running, from the pod (not from the spec).
 		st.Image = in.pod.image
-		if v := versionOf(in.pod.image); v != "" {
+		if v := in.pod.version; v != "" {
+			st.Version = v
+		} else if v := versionOf(in.pod.image); v != "" {
 			st.Version = v
 		}
 	}
@@ -59,7 +63,7 @@ func computeStatus(db *componentsv1alpha1.Database, in statusInput) {
 			st.StorageCapacity = &c
 		}
 	}
-	ready := in.pod.ready && in.sts.rolledOut && in.pod.configHash == in.cfg.hash
+	ready := in.pod.ready && in.sts.rolledOut && in.pod.configHash == in.cfg.hash && !in.stsChanged
 	if ready {
 		st.LastReadyConfigHash = in.cfg.hash
 	}
@@ -76,7 +80,7 @@ func computeStatus(db *componentsv1alpha1.Database, in statusInput) {
 	case in.majorBlocked:
 		conditions.MarkStalled(db, componentsv1alpha1.ReasonMajorUpgradeBlocked, fmt.Sprintf(
 			"PostgreSQL %s keeps running: a change to major version %s needs the backup and restore path, which this release does not perform",
-			componentsv1alpha1.MajorVersion(versionOf(in.sts.image)), componentsv1alpha1.MajorVersion(db.Spec.Version)))
+			componentsv1alpha1.MajorVersion(in.sts.version), componentsv1alpha1.MajorVersion(db.Spec.Version)))
 	case in.cfg.rejected != "":
 		// The cause (crash loop, timeout) goes into the event: the message stays the same on every
 		// reconcile, so status does not flap.

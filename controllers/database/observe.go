@@ -17,6 +17,7 @@ type podState struct {
 	exists     bool
 	configHash string // the configuration its template carried
 	image      string // the image its postgres container runs
+	version    string // the PostgreSQL version its template recorded
 	ready      bool
 	notReadyAt time.Time // when it last became not ready
 	crashLoop  bool
@@ -27,7 +28,7 @@ func observePod(pod *corev1.Pod) podState {
 	if pod == nil {
 		return podState{}
 	}
-	ps := podState{exists: true, configHash: pod.Annotations[desired.AnnotationConfigHash]}
+	ps := podState{exists: true, configHash: pod.Annotations[desired.AnnotationConfigHash], version: pod.Annotations[desired.AnnotationVersion]}
 	for _, c := range pod.Spec.Containers {
 		if c.Name == "postgres" {
 			ps.image = c.Image
@@ -78,6 +79,7 @@ func versionOf(image string) string {
 type stsState struct {
 	exists     bool
 	image      string
+	version    string
 	configHash string
 	volumeSize resource.Quantity
 	rolledOut  bool // the controller observed the template and the pod runs it
@@ -87,11 +89,15 @@ func observeStatefulSet(sts *appsv1.StatefulSet) stsState {
 	if sts == nil {
 		return stsState{}
 	}
-	st := stsState{exists: true, configHash: sts.Spec.Template.Annotations[desired.AnnotationConfigHash]}
+	st := stsState{exists: true, configHash: sts.Spec.Template.Annotations[desired.AnnotationConfigHash],
+		version: sts.Spec.Template.Annotations[desired.AnnotationVersion]}
 	for _, c := range sts.Spec.Template.Spec.Containers {
 		if c.Name == "postgres" {
 			st.image = c.Image
 		}
+	}
+	if st.version == "" { // a template written before the annotation existed
+		st.version = versionOf(st.image)
 	}
 	for _, t := range sts.Spec.VolumeClaimTemplates {
 		if t.Name == "data" {

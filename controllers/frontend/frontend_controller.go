@@ -26,6 +26,7 @@ import (
 
 	componentsv1alpha1 "github.com/canopy-dev/canopy/apis/components/v1alpha1"
 	"github.com/canopy-dev/canopy/internal/apply"
+	"github.com/canopy-dev/canopy/internal/conditions"
 	desired "github.com/canopy-dev/canopy/internal/desired/frontend"
 	"github.com/canopy-dev/canopy/internal/integrations"
 	"github.com/canopy-dev/canopy/internal/metrics"
@@ -118,8 +119,13 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		}
 		before = fe.DeepCopy()
 	}
-	if err := r.applyAll(ctx, fe, dep, d, caps); err != nil {
+	depChanged, err := r.applyAll(ctx, fe, dep, d, caps)
+	if err != nil {
 		return ctrl.Result{}, err
+	}
+	if depChanged && conditions.IsTrue(fe, componentsv1alpha1.ConditionReady) {
+		// The Deployment just changed: what it reported describes the previous template.
+		computeStatus(fe, rollout{exists: ro.exists, version: ro.version, replicas: ro.replicas, ready: ro.ready}, d, caps)
 	}
 	return ctrl.Result{}, r.patchStatus(ctx, before, fe, d)
 }
@@ -155,26 +161,29 @@ func nilIfEmpty[T client.Object](obj T) T {
 }
 
 // applyAll writes every object of the web tier, and removes those the spec no longer asks for.
-func (r *Reconciler) applyAll(ctx context.Context, fe *componentsv1alpha1.Frontend, dep *appsv1.Deployment, d decision, caps capabilities) error {
+func (r *Reconciler) applyAll(ctx context.Context, fe *componentsv1alpha1.Frontend, dep *appsv1.Deployment, d decision, caps capabilities) (bool, error) {
+	depChanged := false
 	if d.createJob {
 		// Jobs are immutable: created once per version, never re-applied.
 		if err := r.Create(ctx, desired.MigrationJob(fe, fe.Spec.Version)); client.IgnoreAlreadyExists(err) != nil {
-			return fmt.Errorf("creating the migration Job: %w", err)
+			return false, fmt.Errorf("creating the migration Job: %w", err)
 		}
 	}
 	if d.deployVersion != "" {
 		want := desired.Deployment(fe, d.deployVersion)
 		if want.Spec.Replicas == nil && dep != nil && ownsReplicas(dep) {
-			if err := r.handOverReplicas(ctx, dep); err != nil {
-				return err
+			if err := r.handOverReplicas(ctx, fe, dep); err != nil {
+				return false, err
 			}
 		}
-		if err := r.apply(ctx, fe, "Deployment", want, asObject(dep)); err != nil {
-			return err
+		res, err := r.apply(ctx, fe, "Deployment", want, asObject(dep))
+		if err != nil {
+			return false, err
 		}
+		depChanged = res != apply.Unchanged
 	}
-	if err := r.apply(ctx, fe, "Service", desired.Service(fe), nil); err != nil {
-		return err
+	if _, err := r.apply(ctx, fe, "Service", desired.Service(fe), nil); err != nil {
+		return false, err
 	}
 	optional := []struct {
 		kind    string
@@ -193,16 +202,16 @@ func (r *Reconciler) applyAll(ctx context.Context, fe *componentsv1alpha1.Fronte
 			continue // the API is not installed: nothing to create, nothing to remove
 		}
 		if o.want != nil {
-			if err := r.apply(ctx, fe, o.kind, o.want, nil); err != nil {
-				return err
+			if _, err := r.apply(ctx, fe, o.kind, o.want, nil); err != nil {
+				return false, err
 			}
 			continue
 		}
 		if err := r.deleteOwned(ctx, fe, desired.Name(fe), o.absent); err != nil {
-			return fmt.Errorf("removing the %s: %w", o.kind, err)
+			return false, fmt.Errorf("removing the %s: %w", o.kind, err)
 		}
 	}
-	return nil
+	return depChanged, nil
 }
 
 func asObject[T client.Object](obj T) client.Object {
@@ -214,25 +223,25 @@ func asObject[T client.Object](obj T) client.Object {
 
 // apply writes one object; have is the observed object when the caller already read it, else it
 // is read here.
-func (r *Reconciler) apply(ctx context.Context, fe *componentsv1alpha1.Frontend, kind string, want, have client.Object) error {
+func (r *Reconciler) apply(ctx context.Context, fe *componentsv1alpha1.Frontend, kind string, want, have client.Object) (apply.Result, error) {
 	if have == nil {
 		probe := want.DeepCopyObject().(client.Object)
 		switch err := r.Get(ctx, client.ObjectKeyFromObject(want), probe); {
 		case err == nil:
 			have = probe
 		case !apierrors.IsNotFound(err):
-			return fmt.Errorf("reading the %s: %w", kind, err)
+			return apply.Unchanged, fmt.Errorf("reading the %s: %w", kind, err)
 		}
 	}
 	res, err := apply.Apply(ctx, r.Client, FieldOwner, want, have)
 	if err != nil {
-		return err
+		return res, err
 	}
 	if res == apply.DriftCorrected {
 		metrics.DriftCorrections.WithLabelValues(kind, "overwritten").Inc()
 		r.Recorder.Eventf(fe, corev1.EventTypeWarning, "Overwritten", "the %s %s was changed by hand; the change has been reverted", kind, want.GetName())
 	}
-	return nil
+	return res, nil
 }
 
 func (r *Reconciler) deleteOwned(ctx context.Context, fe *componentsv1alpha1.Frontend, name string, obj client.Object) error {
@@ -262,11 +271,16 @@ func ownsReplicas(dep *appsv1.Deployment) bool {
 
 // handOverReplicas gives the current replica count to another field manager before Canopy stops
 // applying it, so that the API server keeps the value for the autoscaler instead of resetting it.
-func (r *Reconciler) handOverReplicas(ctx context.Context, dep *appsv1.Deployment) error {
+func (r *Reconciler) handOverReplicas(ctx context.Context, fe *componentsv1alpha1.Frontend, dep *appsv1.Deployment) error {
+	// At least the autoscaler's minimum: an autoscaler whose target runs zero replicas is disabled.
+	replicas := int64(*dep.Spec.Replicas)
+	if a := fe.Spec.Autoscaling; a != nil && replicas < int64(a.MinReplicas) {
+		replicas = int64(a.MinReplicas)
+	}
 	u := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "apps/v1", "kind": "Deployment",
 		"metadata": map[string]any{"name": dep.Name, "namespace": dep.Namespace},
-		"spec":     map[string]any{"replicas": int64(*dep.Spec.Replicas)},
+		"spec":     map[string]any{"replicas": replicas},
 	}}
 	if err := r.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(handoverOwner), client.ForceOwnership); err != nil {
 		return fmt.Errorf("handing the replicas of %s over to the autoscaler: %w", dep.Name, err)

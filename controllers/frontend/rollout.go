@@ -95,6 +95,9 @@ func decide(fe *componentsv1alpha1.Frontend, ro rollout, job *batchv1.Job) decis
 	if fe.Status.FailedVersion == want {
 		d.failedVersion, d.deployVersion = want, fallback
 		d.failReason, d.failMessage = failedReasonOf(fe)
+		if lastGood == "" && d.failReason == componentsv1alpha1.ReasonMigrationFailed {
+			d.deployVersion = "" // a first install whose migration failed never gets a Deployment
+		}
 		return d
 	}
 

@@ -92,6 +92,11 @@ func TestDecide(t *testing.T) {
 			f.Status.Migration = &componentsv1alpha1.MigrationStatus{Version: "2.0", Phase: componentsv1alpha1.PhaseRunning}
 			return f
 		}(), dep: deployment("2.0", 2, 2, 2, false), wantDeploy: "2.0", wantMigration: componentsv1alpha1.PhaseSucceeded},
+		{name: "a first install whose migration failed gets no Deployment, even later", fe: func() *componentsv1alpha1.Frontend {
+			f := fe("1.0", "", "1.0", true)
+			f.Status.Conditions = []metav1.Condition{{Type: componentsv1alpha1.ConditionStalled, Status: metav1.ConditionTrue, Reason: componentsv1alpha1.ReasonMigrationFailed}}
+			return f
+		}(), wantDeploy: "", wantFailed: "1.0", wantReason: componentsv1alpha1.ReasonMigrationFailed},
 		{name: "upgrade without migration", fe: fe("2.0", "1.0", "", false), dep: deployment("1.0", 2, 2, 2, false), wantDeploy: "2.0"},
 		{name: "rollout past its deadline rolls back", fe: fe("2.0", "1.0", "", false), dep: deployment("2.0", 2, 1, 1, true),
 			wantDeploy: "1.0", wantFailed: "2.0", wantReason: componentsv1alpha1.ReasonRolloutFailed, wantNew: true},
@@ -113,7 +118,7 @@ func TestDecide(t *testing.T) {
 			require.Equal(t, tc.wantFailed, d.failedVersion)
 			require.Equal(t, tc.wantReason, d.failReason)
 			require.Equal(t, tc.wantNew, d.newFailure)
-			if tc.wantReason == componentsv1alpha1.ReasonMigrationFailed {
+			if tc.wantReason == componentsv1alpha1.ReasonMigrationFailed && tc.wantNew {
 				require.Contains(t, d.failMessage, "BackoffLimitExceeded")
 				require.Contains(t, d.failMessage, "version 1.0 keeps serving")
 			}

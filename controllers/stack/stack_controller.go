@@ -219,7 +219,11 @@ func desiredChildren(s *canopyv1alpha1.Stack, o observed, d upgradeDecision) (*c
 	}
 	var fe *componentsv1alpha1.Frontend
 	if dbReady || o.fe != nil {
-		fe = desired.Frontend(s, desired.FrontendInput{Version: d.frontendVersion, CredentialsSecretName: credentialsSecret(s, o)})
+		in := desired.FrontendInput{Version: d.frontendVersion, CredentialsSecretName: credentialsSecret(s, o)}
+		if o.db != nil {
+			in.CredentialsRevision = o.db.Status.CredentialsRotation
+		}
+		fe = desired.Frontend(s, in)
 	}
 	return db, bp, fe
 }

@@ -63,8 +63,8 @@ func objects(ns string) []conditions.Object {
 }
 
 // TestControllersReportHonestStatus starts the real manager and checks that each of the four
-// controllers reconciles its kind and reports that it cannot make it Ready yet (no fake Ready: the
-// component controllers do not act yet, and the Stack mirrors its Database's NotImplemented),
+// controllers reconciles its kind and reports truthfully that it is not Ready yet (no workload
+// controllers run against envtest),
 // that observedGeneration follows the spec, that the cache is scoped to the watched namespaces,
 // and that a settled object is not written again.
 func TestControllersReportHonestStatus(t *testing.T) {
@@ -79,12 +79,12 @@ func TestControllersReportHonestStatus(t *testing.T) {
 	for _, obj := range objects(watched) {
 		require.NoError(t, e.Client.Create(ctx, obj))
 	}
-	// The BackupPolicy controller does not act yet; the database and frontend controllers wait for
-	// a StatefulSet and a Deployment that no workload controller rolls out here; the Stack waits for
-	// its Database.
+	// No workload controller runs here: the database and frontend controllers wait for their
+	// StatefulSet and Deployment, the backup controller for its Database, the Stack for its
+	// Database. None claims to be Ready.
 	wantReason := map[string]string{
 		"*v1alpha1.Stack": "Progressing", "*v1alpha1.Database": "Provisioning",
-		"*v1alpha1.BackupPolicy": componentsv1alpha1.ReasonNotImplemented, "*v1alpha1.Frontend": "RollingOut",
+		"*v1alpha1.BackupPolicy": "WaitingForDatabase", "*v1alpha1.Frontend": "RollingOut",
 	}
 	for _, obj := range objects(watched) {
 		kind := fmt.Sprintf("%T", obj)

@@ -115,6 +115,12 @@ type DatabaseConnection struct {
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
 	CredentialsSecretName string `json:"credentialsSecretName"`
+
+	// credentialsRevision changes when the database's credentials were rotated: the web tier rolls
+	// so that its pods read the new password (environment variables are read at start).
+	// +optional
+	// +kubebuilder:validation:MaxLength=63
+	CredentialsRevision string `json:"credentialsRevision,omitempty"`
 }
 
 // FrontendStatus is what the frontend controller observes.

@@ -19,8 +19,8 @@ const TLSDir = "/etc/postgresql/tls"
 
 // Settings computes postgresql.conf: auto-tuned from the container's memory (limit, else request),
 // CPUs and the expected connections; spec.parameters win; then the settings Canopy must control.
-// tls turns SSL on; it is true only when the certificate can exist (cert-manager is installed), or
-// PostgreSQL would not start without its key.
+// tls turns SSL on; it is true only once the certificate is issued, or PostgreSQL would not start
+// without its key.
 func Settings(db *componentsv1alpha1.Database, tls bool) pgtune.Settings {
 	res := db.Spec.Resources
 	pick := func(name corev1.ResourceName) (q float64) {
@@ -48,7 +48,8 @@ func Settings(db *componentsv1alpha1.Database, tls bool) pgtune.Settings {
 		managed["ssl"] = "on"
 		managed["ssl_cert_file"] = TLSDir + "/tls.crt"
 		managed["ssl_key_file"] = TLSDir + "/tls.key"
-		managed["ssl_ca_file"] = TLSDir + "/ca.crt"
+		// No ssl_ca_file: not every issuer writes ca.crt, and PostgreSQL would not start without it;
+		// the server does not verify client certificates.
 	}
 	// Admission refuses overrides of the managed settings; merging them last keeps that true even
 	// for an object that bypassed admission.

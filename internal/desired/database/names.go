@@ -27,6 +27,10 @@ const (
 
 	// AnnotationConfigHash on the pod template rolls the pod when the configuration changes.
 	AnnotationConfigHash = "canopy.dev/config-hash"
+	// AnnotationVersion on the pod template records the PostgreSQL version it runs.
+	AnnotationVersion = "canopy.dev/postgres-version"
+	// AnnotationCredentials on the pod template of a client rolls it when credentials rotate.
+	AnnotationCredentials = "canopy.dev/credentials-revision"
 )
 
 // Name of the StatefulSet, the client Service and the other per-instance objects.

@@ -21,7 +21,7 @@ func CredentialsSecret(db *componentsv1alpha1.Database, password string) *corev1
 		Path: "/" + AppDatabase, RawQuery: "sslmode=" + sslmode}
 	return &corev1.Secret{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
-		ObjectMeta: objectMeta(db, CredentialsName(db)),
+		ObjectMeta: secretMeta(db, CredentialsName(db)),
 		Type:       corev1.SecretTypeOpaque,
 		StringData: map[string]string{
 			"host": Host(db), "port": fmt.Sprint(Port), "dbname": AppDatabase, "user": AppUser,
@@ -34,8 +34,19 @@ func CredentialsSecret(db *componentsv1alpha1.Database, password string) *corev1
 func SuperuserSecret(db *componentsv1alpha1.Database, password string) *corev1.Secret {
 	return &corev1.Secret{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
-		ObjectMeta: objectMeta(db, SuperuserName(db)),
+		ObjectMeta: secretMeta(db, SuperuserName(db)),
 		Type:       corev1.SecretTypeBasicAuth,
 		StringData: map[string]string{corev1.BasicAuthUsernameKey: SuperUser, corev1.BasicAuthPasswordKey: password},
 	}
+}
+
+// secretMeta: the Secrets hold the passwords inside the data volume, so they share its fate. While
+// the volume is retained they have no owner and survive the Database; a Database recreated on the
+// retained volume finds them again, instead of generating passwords the data does not know.
+func secretMeta(db *componentsv1alpha1.Database, name string) metav1.ObjectMeta {
+	meta := objectMeta(db, name)
+	if db.Spec.VolumeRetention != componentsv1alpha1.Delete {
+		meta.OwnerReferences = nil
+	}
+	return meta
 }

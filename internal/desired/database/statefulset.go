@@ -22,6 +22,9 @@ const DataDir = "/var/lib/postgresql/data/pgdata"
 type StatefulSetInput struct {
 	// Image of PostgreSQL (images.Postgres of the version, or the spec's override).
 	Image string
+	// Version of PostgreSQL the image runs, recorded on the pod template: an image pinned by digest
+	// says nothing about its version.
+	Version string
 	// ExporterImage of the metrics sidecar.
 	ExporterImage string
 	// ConfigHash names the ConfigMap to mount (the current one, or the last one that worked).
@@ -132,13 +135,18 @@ func StatefulSet(db *componentsv1alpha1.Database, in StatefulSetInput) *appsv1.S
 		Spec: appsv1.StatefulSetSpec{
 			Replicas:    ptr.To[int32](1),
 			ServiceName: HeadlessName(db),
-			Selector:    &metav1.LabelSelector{MatchLabels: SelectorLabels(db)},
+			// OrderedReady never replaces a pod that is not Running and Ready, so a pod broken by a
+			// bad configuration or image would stay broken after Canopy reverts the template.
+			// With one replica, Parallel costs nothing.
+			PodManagementPolicy: appsv1.ParallelPodManagement,
+			Selector:            &metav1.LabelSelector{MatchLabels: SelectorLabels(db)},
 			// The volume is deleted with the StatefulSet only when the Database says so.
 			PersistentVolumeClaimRetentionPolicy: &appsv1.StatefulSetPersistentVolumeClaimRetentionPolicy{
 				WhenDeleted: whenDeleted, WhenScaled: appsv1.RetainPersistentVolumeClaimRetentionPolicyType},
 			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: Labels(db), Annotations: map[string]string{AnnotationConfigHash: in.ConfigHash}},
-				Spec:       pod,
+				ObjectMeta: metav1.ObjectMeta{Labels: Labels(db), Annotations: map[string]string{
+					AnnotationConfigHash: in.ConfigHash, AnnotationVersion: in.Version}},
+				Spec: pod,
 			},
 			VolumeClaimTemplates: []corev1.PersistentVolumeClaim{{
 				ObjectMeta: metav1.ObjectMeta{Name: "data", Labels: claimLabels},

@@ -30,10 +30,13 @@ func Certificate(db *componentsv1alpha1.Database) *certmanagerv1.Certificate {
 		ObjectMeta: objectMeta(db, TLSName(db)),
 		Spec: certmanagerv1.CertificateSpec{
 			SecretName: TLSName(db),
-			CommonName: Host(db),
-			DNSNames:   DNSNames(db),
-			IssuerRef:  cmmeta.IssuerReference{Name: ref.Name, Kind: ref.Kind, Group: ref.Group},
-			Usages:     []certmanagerv1.KeyUsage{certmanagerv1.UsageServerAuth, certmanagerv1.UsageDigitalSignature, certmanagerv1.UsageKeyEncipherment},
+			// No common name: it is limited to 64 bytes, which long namespace names exceed; the DNS
+			// names are what clients verify.
+			DNSNames: DNSNames(db),
+			// The Secret carries Canopy's labels, so the manager's label-scoped cache sees it.
+			SecretTemplate: &certmanagerv1.CertificateSecretTemplate{Labels: Labels(db)},
+			IssuerRef:      cmmeta.IssuerReference{Name: ref.Name, Kind: ref.Kind, Group: ref.Group},
+			Usages:         []certmanagerv1.KeyUsage{certmanagerv1.UsageServerAuth, certmanagerv1.UsageDigitalSignature, certmanagerv1.UsageKeyEncipherment},
 		},
 	}
 }

@@ -38,9 +38,20 @@ func Deployment(fe *componentsv1alpha1.Frontend, version string) *appsv1.Deploym
 				},
 			},
 			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: podLabels, Annotations: map[string]string{AnnotationVersion: version}},
+				ObjectMeta: metav1.ObjectMeta{Labels: podLabels, Annotations: podAnnotations(fe, version)},
 				Spec:       pod,
 			},
 		},
 	}
+}
+
+// AnnotationCredentials rolls the pods when the database's credentials were rotated.
+const AnnotationCredentials = "canopy.dev/credentials-revision"
+
+func podAnnotations(fe *componentsv1alpha1.Frontend, version string) map[string]string {
+	a := map[string]string{AnnotationVersion: version}
+	if db := fe.Spec.Database; db != nil && db.CredentialsRevision != "" {
+		a[AnnotationCredentials] = db.CredentialsRevision
+	}
+	return a
 }

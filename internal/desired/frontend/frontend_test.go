@@ -165,3 +165,11 @@ func TestMigrationJobNameIsStablePerVersion(t *testing.T) {
 	require.NotEqual(t, a, MigrationJobName(fe, "1.5.1"))
 	require.LessOrEqual(t, len(MigrationJobName(fe, string(bytes.Repeat([]byte("v"), 128)))), 63)
 }
+
+func TestCredentialRotationRollsThePods(t *testing.T) {
+	fe := full()
+	before := Deployment(fe, "1").Spec.Template.Annotations
+	require.NotContains(t, before, AnnotationCredentials)
+	fe.Spec.Database.CredentialsRevision = "2026-11-26"
+	require.Equal(t, "2026-11-26", Deployment(fe, "1").Spec.Template.Annotations[AnnotationCredentials], "a new revision changes the template")
+}

@@ -102,6 +102,8 @@ func Database(s *canopyv1alpha1.Stack) *componentsv1alpha1.Database {
 type FrontendInput struct {
 	Version               string
 	CredentialsSecretName string
+	// CredentialsRevision is the Database's last completed credentials rotation.
+	CredentialsRevision string
 }
 
 // Frontend returns the desired Frontend of a Stack.
@@ -132,7 +134,7 @@ func Frontend(s *canopyv1alpha1.Stack, in FrontendInput) *componentsv1alpha1.Fro
 		fe.Spec.Monitoring = &componentsv1alpha1.FrontendMonitoringSpec{MonitoringSpec: *s.Spec.Monitoring, Path: f.MetricsPath}
 	}
 	if in.CredentialsSecretName != "" {
-		fe.Spec.Database = &componentsv1alpha1.DatabaseConnection{CredentialsSecretName: in.CredentialsSecretName}
+		fe.Spec.Database = &componentsv1alpha1.DatabaseConnection{CredentialsSecretName: in.CredentialsSecretName, CredentialsRevision: in.CredentialsRevision}
 	}
 	return fe
 }
