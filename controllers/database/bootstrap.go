@@ -29,29 +29,55 @@ func (r *Reconciler) bootstrap(ctx context.Context, db *componentsv1alpha1.Datab
 	if b == nil {
 		return nil, nil
 	}
-	if s := db.Status.Bootstrap; s != nil && s.Phase == componentsv1alpha1.PhaseSucceeded {
-		return s, nil
+	return r.restore(ctx, db, pod, postgresImage, bootstrapID, b.FromBackup, db.Status.Bootstrap)
+}
+
+// restoreInPlace carries out spec.restoreRequest: each new id restores its backup once into the
+// running database (the Stack stops the web tier first). It returns the status of the latest
+// request, or the previous one without a request.
+func (r *Reconciler) restoreInPlace(ctx context.Context, db *componentsv1alpha1.Database, pod podState, postgresImage string) (*componentsv1alpha1.RestoreStatus, error) {
+	req := db.Spec.RestoreRequest
+	if req == nil {
+		return db.Status.Restore, nil
 	}
-	st := &componentsv1alpha1.RestoreStatus{BackupName: b.FromBackup.BackupName, Phase: componentsv1alpha1.PhasePending,
-		Message: "waiting for PostgreSQL to start before restoring " + b.FromBackup.BackupName}
+	prev := db.Status.Restore
+	if prev != nil && prev.ID != req.ID {
+		prev = nil
+	}
+	st, err := r.restore(ctx, db, pod, postgresImage, "request-"+req.ID, req.Source, prev)
+	if st != nil {
+		st.ID = req.ID
+	}
+	return st, err
+}
+
+// restore runs the restore Job of one request (named after id, so it runs once) and reports it;
+// prev is the request's status so far (a finished request is not run again).
+func (r *Reconciler) restore(ctx context.Context, db *componentsv1alpha1.Database, pod podState, postgresImage, id string,
+	source componentsv1alpha1.BackupSource, prev *componentsv1alpha1.RestoreStatus) (*componentsv1alpha1.RestoreStatus, error) {
+	if prev != nil && (prev.Phase == componentsv1alpha1.PhaseSucceeded || prev.Phase == componentsv1alpha1.PhaseFailed) {
+		return prev, nil
+	}
+	st := &componentsv1alpha1.RestoreStatus{BackupName: source.BackupName, Phase: componentsv1alpha1.PhasePending,
+		Message: "waiting for PostgreSQL to run before restoring " + source.BackupName}
 	if !pod.ready {
 		return st, nil
 	}
 	job := &batchv1.Job{}
-	name := desired.RestoreJobName(db, bootstrapID)
+	name := desired.RestoreJobName(db, id)
 	switch err := r.Get(ctx, client.ObjectKey{Namespace: db.Namespace, Name: name}, job); {
 	case apierrors.IsNotFound(err):
 		want := desired.RestoreJob(db, desired.RestoreInput{AgentImage: images.Resolve(images.Canopy, r.Getenv), PostgresImage: postgresImage,
-			Source: b.FromBackup}, bootstrapID)
+			Source: source}, id)
 		if err := r.Create(ctx, want); client.IgnoreAlreadyExists(err) != nil {
 			return nil, fmt.Errorf("starting the restore Job: %w", err)
 		}
-		st.Phase, st.Message = componentsv1alpha1.PhaseRunning, "restoring "+b.FromBackup.BackupName
+		st.Phase, st.Message = componentsv1alpha1.PhaseRunning, "restoring "+source.BackupName
 		return st, nil
 	case err != nil:
 		return nil, fmt.Errorf("reading the restore Job: %w", err)
 	}
-	st.Phase, st.Message = componentsv1alpha1.PhaseRunning, "restoring "+b.FromBackup.BackupName
+	st.Phase, st.Message = componentsv1alpha1.PhaseRunning, "restoring "+source.BackupName
 	for _, c := range job.Status.Conditions {
 		if c.Status != corev1.ConditionTrue {
 			continue

@@ -17,6 +17,7 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 	storagev1 "k8s.io/api/storage/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -170,21 +171,34 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	rotated, err := r.rotateCredentials(ctx, db, ps)
-	if err != nil {
-		r.Recorder.Eventf(db, corev1.EventTypeWarning, "RotationFailed", "credentials rotation %q: %v", db.Spec.CredentialsRotation, err)
+	rotated, rotationErr := r.rotateCredentials(ctx, db, ps)
+	if rotationErr != nil {
+		r.Recorder.Eventf(db, corev1.EventTypeWarning, "RotationFailed", "credentials rotation %q: %v", db.Spec.CredentialsRotation, rotationErr)
 	}
 
-	boot, bootErr := r.bootstrap(ctx, db, ps, image)
-	if bootErr != nil {
-		return ctrl.Result{}, bootErr
+	boot, err := r.bootstrap(ctx, db, ps, image)
+	if err != nil {
+		return ctrl.Result{}, err
 	}
 	db.Status.Bootstrap = boot
+	inPlace, err := r.restoreInPlace(ctx, db, ps, image)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	restoreChanged := !equality.Semantic.DeepEqual(inPlace, before.Status.Restore)
+	db.Status.Restore = inPlace
 	computeStatus(db, statusInput{sts: ss, pod: ps, cfg: cfg, wantHash: wantHash, caps: caps, majorBlocked: majorBlocked,
-		storage: storage, rotated: rotated, rotationErr: err, pvc: pvc, certWaiting: certWaiting, stsChanged: stsChanged, tls: tls})
+		storage: storage, rotated: rotated, rotationErr: rotationErr, pvc: pvc, certWaiting: certWaiting, stsChanged: stsChanged, tls: tls})
 	db.Status.ObservedGeneration = db.Generation
 	if err := patch.Status(ctx, r.Client, db, before, func(x *componentsv1alpha1.Database) any { return x.Status }); err != nil {
 		return ctrl.Result{}, err
+	}
+	if restoreChanged && inPlace != nil && (inPlace.Phase == componentsv1alpha1.PhaseSucceeded || inPlace.Phase == componentsv1alpha1.PhaseFailed) {
+		kind := corev1.EventTypeNormal
+		if inPlace.Phase == componentsv1alpha1.PhaseFailed {
+			kind = corev1.EventTypeWarning
+		}
+		r.Recorder.Eventf(db, kind, "Restore"+inPlace.Phase, "restore request %s of %s: %s %s", inPlace.ID, inPlace.BackupName, inPlace.Phase, inPlace.Message)
 	}
 	if cfg.remediated && before.Status.RejectedConfigHash != cfg.rejected {
 		metrics.DatabaseRemediations.Inc()

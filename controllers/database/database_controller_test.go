@@ -467,3 +467,40 @@ func TestBootstrapFromBackup(t *testing.T) {
 		}, "the refused restore is reported")
 	}
 }
+
+// TestInPlaceRestoreRequest: each request id runs one restore Job; a failed restore leaves the
+// database serving its data.
+func TestInPlaceRestoreRequest(t *testing.T) {
+	h := start(t)
+	h.readyDatabase("inplace", "17")
+	source := componentsv1alpha1.BackupSource{BackupName: "inplace-20261120-020000",
+		Destination: componentsv1alpha1.BackupDestination{Volume: &componentsv1alpha1.VolumeDestination{}}}
+	h.update("inplace", func(d *componentsv1alpha1.Database) {
+		d.Spec.RestoreRequest = &componentsv1alpha1.RestoreRequest{ID: "r1", Source: source}
+	})
+	jobName := desired.RestoreJobName(h.database("inplace"), "request-r1")
+	h.Eventually(func() bool { return h.Get(&batchv1.Job{}, jobName) == nil }, "the restore Job starts")
+	h.Eventually(func() bool {
+		r := h.database("inplace").Status.Restore
+		return r != nil && r.ID == "r1" && r.Phase == componentsv1alpha1.PhaseRunning
+	}, "running")
+	h.finishRestore(jobName, agent.Result{Operation: agent.OperationRestore, Succeeded: true, Name: source.BackupName})
+	h.Eventually(func() bool {
+		r := h.database("inplace").Status.Restore
+		return r != nil && r.Phase == componentsv1alpha1.PhaseSucceeded
+	}, "succeeded")
+	h.waitReady("inplace")
+
+	h.update("inplace", func(d *componentsv1alpha1.Database) {
+		d.Spec.RestoreRequest = &componentsv1alpha1.RestoreRequest{ID: "r2", Source: source}
+	})
+	job2 := desired.RestoreJobName(h.database("inplace"), "request-r2")
+	h.Eventually(func() bool { return h.Get(&batchv1.Job{}, job2) == nil }, "a new id restores again")
+	h.finishRestore(job2, agent.Result{Operation: agent.OperationRestore, Succeeded: false, Reason: agent.ReasonNotFound, Message: "no backup named inplace-20261120-020000"})
+	h.Eventually(func() bool {
+		r := h.database("inplace").Status.Restore
+		return r != nil && r.ID == "r2" && r.Phase == componentsv1alpha1.PhaseFailed
+	}, "failed")
+	require.Contains(t, h.database("inplace").Status.Restore.Message, "NotFound")
+	h.waitReady("inplace") // the transaction rolled back: the database serves what it had
+}

@@ -90,6 +90,8 @@ func computeStatus(db *componentsv1alpha1.Database, in statusInput) {
 			"restoring %s failed; the database was not changed: %s", db.Status.Bootstrap.BackupName, db.Status.Bootstrap.Message))
 	case ready && db.Status.Bootstrap != nil && db.Status.Bootstrap.Phase != componentsv1alpha1.PhaseSucceeded:
 		conditions.MarkReconciling(db, "Restoring", db.Status.Bootstrap.Message)
+	case ready && db.Status.Restore != nil && db.Status.Restore.Phase == componentsv1alpha1.PhaseRunning:
+		conditions.MarkReconciling(db, "Restoring", db.Status.Restore.Message)
 	case in.rotationErr != nil:
 		conditions.MarkReconciling(db, "RotationFailed", "the credentials rotation did not complete and will be retried: "+in.rotationErr.Error())
 	case ready && in.certWaiting != "":

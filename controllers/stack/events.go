@@ -34,8 +34,14 @@ func (r *Reconciler) recordTransitions(before, after *canopyv1alpha1.Stack) {
 		r.Recorder.Event(after, corev1.EventTypeNormal, "Paused", "spec.paused is true: no changes are made")
 	}
 
-	if rs := after.Status.Restore; rs != nil && rs.Step == "Failed" && (before.Status.Restore == nil || before.Status.Restore.ID != rs.ID) {
-		r.Recorder.Eventf(after, corev1.EventTypeWarning, "RestoreNotImplemented", "restore request %s: %s", rs.ID, rs.Message)
+	if rs := after.Status.Restore; rs != nil {
+		if old := before.Status.Restore; old == nil || old.ID != rs.ID || old.Step != rs.Step {
+			kind := corev1.EventTypeNormal
+			if rs.Step == RestoreFailed {
+				kind = corev1.EventTypeWarning
+			}
+			r.Recorder.Eventf(after, kind, "Restore"+rs.Step, "in-place restore %s of %s: %s %s", rs.ID, rs.BackupName, rs.Step, rs.Message)
+		}
 	}
 
 	u, old := after.Status.Upgrade, before.Status.Upgrade

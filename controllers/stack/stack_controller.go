@@ -200,7 +200,9 @@ func adoptable(obj client.Object) bool {
 // desiredChildren computes the children the Stack wants now; a nil BackupPolicy or Frontend is not
 // wanted yet (or, for the BackupPolicy, not at all).
 func desiredChildren(s *canopyv1alpha1.Stack, o observed, d upgradeDecision) (*componentsv1alpha1.Database, *componentsv1alpha1.BackupPolicy, *componentsv1alpha1.Frontend) {
+	rd := decideRestore(s, o)
 	db := desired.Database(s)
+	db.Spec.RestoreRequest = rd.dbRequest
 	if o.db != nil && o.db.Spec.Bootstrap != nil {
 		// The bootstrap source is immutable once the Database exists; a later change of the backup
 		// destination it defaulted from must not make every apply fail.
@@ -215,11 +217,15 @@ func desiredChildren(s *canopyv1alpha1.Stack, o observed, d upgradeDecision) (*c
 	}
 	var bp *componentsv1alpha1.BackupPolicy
 	if dbReady || o.bp != nil {
-		bp = desired.BackupPolicy(s, desired.BackupInput{AppVersion: appVersion, BackupRequest: d.backupRequest})
+		token := d.backupRequest
+		if rd.backupRequest != "" {
+			token = rd.backupRequest // the in-place restore's safety backup
+		}
+		bp = desired.BackupPolicy(s, desired.BackupInput{AppVersion: appVersion, BackupRequest: token})
 	}
 	var fe *componentsv1alpha1.Frontend
 	if dbReady || o.fe != nil {
-		in := desired.FrontendInput{Version: d.frontendVersion, CredentialsSecretName: credentialsSecret(s, o)}
+		in := desired.FrontendInput{Version: d.frontendVersion, CredentialsSecretName: credentialsSecret(s, o), Stopped: rd.stopFrontend}
 		if o.db != nil {
 			in.CredentialsRevision = o.db.Status.CredentialsRotation
 		}

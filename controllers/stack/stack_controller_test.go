@@ -495,18 +495,78 @@ func TestDeletionSetsDataRetentionFirst(t *testing.T) {
 	h.Eventually(func() bool { return apierrors.IsNotFound(h.Get(&canopyv1alpha1.Stack{}, "wipe")) }, "the Stack is deleted")
 }
 
-// TestRestoreRequestIsReportedNotIgnored: in-place restore is not implemented; a request says so.
-func TestRestoreRequestIsReportedNotIgnored(t *testing.T) {
+// TestInPlaceRestore: the web tier stops, a safety backup is taken, the Database restores the
+// backup, the web tier starts again; the Stack reports each step.
+func TestInPlaceRestore(t *testing.T) {
 	h := start(t)
 	h.readyStack("rq", "1.0")
 	h.updateStack("rq", func(s *canopyv1alpha1.Stack) {
 		s.Spec.RestoreRequest = &canopyv1alpha1.StackRestoreRequest{ID: "r1", BackupName: "rq-nightly"}
 	})
-	h.Eventually(func() bool {
-		r := h.stack("rq").Status.Restore
-		return r != nil && r.ID == "r1" && r.Step == "Failed" && contains(r.Message, "not implemented")
-	}, "the request is answered")
-	h.WaitEvent(h.stack("rq"), "RestoreNotImplemented")
+	step := func(want string) {
+		t.Helper()
+		h.Eventually(func() bool { r := h.stack("rq").Status.Restore; return r != nil && r.ID == "r1" && r.Step == want }, "step %s", want)
+	}
+	fe := &componentsv1alpha1.Frontend{}
+	h.Eventually(func() bool { return h.Get(fe, "rq") == nil && fe.Spec.Stopped }, "the web tier is stopped first")
+	step(RestoreStoppingFrontend)
+	require.False(t, conditions.IsTrue(h.stack("rq"), componentsv1alpha1.ConditionReady))
+	setStatus(h, "rq", func() *componentsv1alpha1.Frontend { return &componentsv1alpha1.Frontend{} }, func(f *componentsv1alpha1.Frontend) {
+		f.Status.ObservedGeneration, f.Status.Replicas, f.Status.ReadyReplicas = f.Generation, 0, 0
+	})
+
+	step(RestoreSafetyBackup)
+	bp := &componentsv1alpha1.BackupPolicy{}
+	h.Eventually(func() bool { return h.Get(bp, "rq") == nil && bp.Spec.BackupRequest == "pre-restore-r1" }, "a safety backup is requested")
+	h.backupReady("rq", &componentsv1alpha1.BackupRequestStatus{ID: "pre-restore-r1", Phase: componentsv1alpha1.PhaseSucceeded, BackupName: "rq-safety"})
+
+	step(RestoreRestoring)
+	db := &componentsv1alpha1.Database{}
+	h.Eventually(func() bool { return h.Get(db, "rq") == nil && db.Spec.RestoreRequest != nil }, "the Database is asked to restore")
+	require.Equal(t, "r1", db.Spec.RestoreRequest.ID)
+	require.Equal(t, "rq-nightly", db.Spec.RestoreRequest.Source.BackupName)
+	require.NotNil(t, db.Spec.RestoreRequest.Source.Destination.Volume, "from the Stack's backup destination")
+	require.True(t, func() bool { _ = h.Get(fe, "rq"); return fe.Spec.Stopped }(), "the web tier stays stopped while restoring")
+	setStatus(h, "rq", func() *componentsv1alpha1.Database { return &componentsv1alpha1.Database{} }, func(d *componentsv1alpha1.Database) {
+		d.Status.ObservedGeneration = d.Generation
+		d.Status.Restore = &componentsv1alpha1.RestoreStatus{ID: "r1", BackupName: "rq-nightly", Phase: componentsv1alpha1.PhaseSucceeded}
+	})
+
+	step(RestoreStartingFrontend)
+	h.Eventually(func() bool { return h.Get(fe, "rq") == nil && !fe.Spec.Stopped }, "the web tier starts again")
+	h.frontendServing("rq", "1.0")
+	step(RestoreSucceeded)
+	// The safety backup's token leaves the BackupPolicy's spec; its controller observes that.
+	h.Eventually(func() bool { return h.Get(bp, "rq") == nil && bp.Spec.BackupRequest == "" }, "the token is released")
+	h.backupReady("rq", &componentsv1alpha1.BackupRequestStatus{ID: "pre-restore-r1", Phase: componentsv1alpha1.PhaseSucceeded, BackupName: "rq-safety"})
+	h.waitReady("rq")
+	h.WaitEvent(h.stack("rq"), "RestoreSucceeded")
+}
+
+// TestInPlaceRestoreFailureRestartsTheWebTier: a failed restore ends the request and brings the web
+// tier back on the data it had.
+func TestInPlaceRestoreFailureRestartsTheWebTier(t *testing.T) {
+	h := start(t)
+	h.readyStack("rf", "1.0", func(s *canopyv1alpha1.Stack) { s.Spec.Backup = nil; s.Spec.Restore = nil })
+	h.updateStack("rf", func(s *canopyv1alpha1.Stack) {
+		s.Spec.RestoreRequest = &canopyv1alpha1.StackRestoreRequest{ID: "r2", BackupName: "rf-old",
+			Destination: &componentsv1alpha1.BackupDestination{Volume: &componentsv1alpha1.VolumeDestination{ClaimName: "archive"}}}
+	})
+	fe := &componentsv1alpha1.Frontend{}
+	h.Eventually(func() bool { return h.Get(fe, "rf") == nil && fe.Spec.Stopped }, "stopped")
+	setStatus(h, "rf", func() *componentsv1alpha1.Frontend { return &componentsv1alpha1.Frontend{} }, func(f *componentsv1alpha1.Frontend) {
+		f.Status.ObservedGeneration, f.Status.Replicas, f.Status.ReadyReplicas = f.Generation, 0, 0
+	})
+	db := &componentsv1alpha1.Database{}
+	h.Eventually(func() bool { return h.Get(db, "rf") == nil && db.Spec.RestoreRequest != nil }, "no backups configured: straight to the restore")
+	setStatus(h, "rf", func() *componentsv1alpha1.Database { return &componentsv1alpha1.Database{} }, func(d *componentsv1alpha1.Database) {
+		d.Status.ObservedGeneration = d.Generation
+		d.Status.Restore = &componentsv1alpha1.RestoreStatus{ID: "r2", Phase: componentsv1alpha1.PhaseFailed, Message: "ChecksumMismatch: dump.pgc does not match its manifest"}
+	})
+	h.Eventually(func() bool { r := h.stack("rf").Status.Restore; return r != nil && r.Step == RestoreFailed }, "the request failed")
+	require.Contains(t, h.stack("rf").Status.Restore.Message, "ChecksumMismatch")
+	h.Eventually(func() bool { return h.Get(fe, "rf") == nil && !fe.Spec.Stopped }, "the web tier starts again")
+	h.WaitEvent(h.stack("rf"), "RestoreFailed")
 }
 
 // TestRestoreSourceSurvivesDestinationChange: the Database's bootstrap source is immutable; a later

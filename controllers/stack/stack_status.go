@@ -35,6 +35,7 @@ const (
 	ReasonDeleting          = "Deleting"
 	ReasonNameConflict      = "NameConflict"
 	ReasonChildRejected     = "ChildRejected"
+	ReasonRestoring         = "Restoring"
 )
 
 // observed holds the children as read from the cache; nil when absent. missingCRD names the kinds
@@ -189,7 +190,7 @@ func computeStatus(s *canopyv1alpha1.Stack, o observed, d upgradeDecision, now m
 			requeue = limit - elapsed
 		}
 	}
-	reportRestoreRequest(s)
+	s.Status.Restore = decideRestore(s, o).progress
 
 	// Summary conditions (kstatus).
 	failing := failingSummary(map[string]childState{"database": db, "frontend": fe, "backup": bp}, backupWanted)
@@ -201,12 +202,14 @@ func computeStatus(s *canopyv1alpha1.Stack, o observed, d upgradeDecision, now m
 	case db.stalled || fe.stalled || (backupWanted && bp.stalled):
 		reason := firstStalledReason(db, fe, bp)
 		conditions.MarkStalled(s, reason, failing)
-	case db.ready && fe.ready && (!backupWanted || bp.ready) && !inFlight(d.upgrade):
+	case db.ready && fe.ready && (!backupWanted || bp.ready) && !inFlight(d.upgrade) && !restoreRunning(st.Restore):
 		msg := "version " + d.serving + " is serving"
 		if st.URL != "" {
 			msg += " at " + st.URL
 		}
 		conditions.MarkReady(s, componentsv1alpha1.ReasonReady, msg)
+	case restoreRunning(st.Restore):
+		conditions.MarkReconciling(s, ReasonRestoring, fmt.Sprintf("restoring %s in place: step %s", st.Restore.BackupName, st.Restore.Step))
 	case inFlight(d.upgrade):
 		conditions.MarkReconciling(s, ReasonUpgrading, fmt.Sprintf("upgrading from %s to %s: %s", d.upgrade.FromVersion, d.upgrade.ToVersion, upgradeStepMessage(d.upgrade)))
 	default:
@@ -318,18 +321,4 @@ func stepTimeout(s *canopyv1alpha1.Stack, step string, up *canopyv1alpha1.Upgrad
 		limit += time.Duration(s.Spec.Frontend.ProgressDeadlineSeconds) * time.Second
 	}
 	return limit
-}
-
-// reportRestoreRequest says that an in-place restore request was seen and not carried out: this
-// release does not implement it, and a request must never look silently accepted.
-func reportRestoreRequest(s *canopyv1alpha1.Stack) {
-	req := s.Spec.RestoreRequest
-	if req == nil {
-		return
-	}
-	if r := s.Status.Restore; r != nil && r.ID == req.ID {
-		return
-	}
-	s.Status.Restore = &canopyv1alpha1.RestoreProgress{ID: req.ID, BackupName: req.BackupName, Step: "Failed",
-		Message: "in-place restore is not implemented in this release; nothing was changed"}
 }

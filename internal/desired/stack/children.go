@@ -104,6 +104,8 @@ type FrontendInput struct {
 	CredentialsSecretName string
 	// CredentialsRevision is the Database's last completed credentials rotation.
 	CredentialsRevision string
+	// Stopped scales the web tier to zero (during an in-place restore).
+	Stopped bool
 }
 
 // Frontend returns the desired Frontend of a Stack.
@@ -125,6 +127,7 @@ func Frontend(s *canopyv1alpha1.Stack, in FrontendInput) *componentsv1alpha1.Fro
 			Migration:               f.Migration,
 			ProgressDeadlineSeconds: f.ProgressDeadlineSeconds,
 			ImagePullSecrets:        f.ImagePullSecrets,
+			Stopped:                 in.Stopped,
 		},
 	}
 	if f.Ingress != nil {
