@@ -15,10 +15,15 @@ CONTROLLER_GEN_VERSION := v0.23.0
 KUBE_VERSION := v1.37.2
 ETCD_VERSION := v3.6.16
 VERSITYGW_VERSION := v1.8.0
+KWOK_VERSION := v0.8.0
 
 CONTROLLER_GEN := $(BIN)/controller-gen-$(CONTROLLER_GEN_VERSION)
 KUBE_APISERVER := $(BIN)/k8s/kube-apiserver-$(KUBE_VERSION)
 ETCD := $(BIN)/k8s/etcd-$(ETCD_VERSION)
+KUBE_CONTROLLER_MANAGER := $(BIN)/k8s/kube-controller-manager-$(KUBE_VERSION)
+KUBE_SCHEDULER := $(BIN)/k8s/kube-scheduler-$(KUBE_VERSION)
+KWOK := $(BIN)/k8s/kwok-$(KWOK_VERSION)
+KWOKCTL := $(BIN)/k8s/kwokctl-$(KWOK_VERSION)
 # The S3-compatible server the backup agent's tests store backups in.
 VERSITYGW := $(BIN)/versitygw-$(VERSITYGW_VERSION)
 # envtest finds etcd and kube-apiserver under these plain names.
@@ -116,6 +121,25 @@ $(CONTROLLER_GEN):
 $(KUBE_APISERVER):
 	@mkdir -p $(dir $@)
 	cd hack/tools/kube && $(GO) build -trimpath -ldflags "$(KUBE_LDFLAGS)" -o $@ k8s.io/kubernetes/cmd/kube-apiserver
+
+$(KUBE_CONTROLLER_MANAGER):
+	@mkdir -p $(dir $@)
+	cd hack/tools/kube && $(GO) build -trimpath -ldflags "$(KUBE_LDFLAGS)" -o $@ k8s.io/kubernetes/cmd/kube-controller-manager
+
+$(KUBE_SCHEDULER):
+	@mkdir -p $(dir $@)
+	cd hack/tools/kube && $(GO) build -trimpath -ldflags "$(KUBE_LDFLAGS)" -o $@ k8s.io/kubernetes/cmd/kube-scheduler
+
+$(KWOK):
+	@mkdir -p $(dir $@)
+	cd hack/tools/kwok && $(GO) build -trimpath -o $@ sigs.k8s.io/kwok/cmd/kwok
+
+$(KWOKCTL):
+	@mkdir -p $(dir $@)
+	cd hack/tools/kwok && $(GO) build -trimpath -o $@ sigs.k8s.io/kwok/cmd/kwokctl
+
+.PHONY: cluster-tools
+cluster-tools: envtest $(KUBE_CONTROLLER_MANAGER) $(KUBE_SCHEDULER) $(KWOK) $(KWOKCTL) ## Build the simulated cluster's binaries.
 
 $(ETCD):
 	@mkdir -p $(dir $@)

@@ -143,8 +143,18 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		return ctrl.Result{}, err
 	}
 	r.recordOutcomes(bp, st)
-	return ctrl.Result{}, r.markRecorded(ctx, st.newlyDone)
+	if err := r.markRecorded(ctx, st.newlyDone); err != nil {
+		return ctrl.Result{}, err
+	}
+	if st.waitingResult {
+		return ctrl.Result{RequeueAfter: 5 * time.Second}, nil // the pod is not watched by name
+	}
+	return ctrl.Result{}, nil
 }
+
+// resultGrace is how long a completed Job's result may stay unreadable before the backup counts as
+// failed (its pod was removed before the controller read it).
+const resultGrace = 2 * time.Minute
 
 // parseSchedule checks what admission cannot: the value ranges of the cron fields.
 func parseSchedule(bp *componentsv1alpha1.BackupPolicy) (cron.Schedule, error) {
@@ -227,11 +237,12 @@ func (r *Reconciler) startRequests(ctx context.Context, bp *componentsv1alpha1.B
 
 // status is what one reconcile observed, for computeStatus.
 type status struct {
-	dbKnown     bool
-	scheduleErr error
-	running     []*batchv1.Job
-	finished    []finishedJob
-	newlyDone   []finishedJob // finished Jobs not yet reflected in status
+	dbKnown       bool
+	scheduleErr   error
+	running       []*batchv1.Job
+	waitingResult bool // a Job completed but its result is not readable yet
+	finished      []finishedJob
+	newlyDone     []finishedJob // finished Jobs not yet reflected in status
 }
 
 // collect reads the policy's Jobs and their agents' results, and prunes old finished on-demand Jobs.
@@ -251,6 +262,11 @@ func (r *Reconciler) collect(ctx context.Context, bp *componentsv1alpha1.BackupP
 			return fmt.Errorf("listing the pods of %s: %w", job.Name, err)
 		}
 		f, done := jobOutcome(job, pods.Items)
+		if done && f.succeeded && f.result == nil && r.Now().Sub(f.finished.Time) < resultGrace {
+			// Complete, but the pod with the agent's result is not in the cache yet: look again
+			// rather than record a backup that succeeded as a failure.
+			done, st.waitingResult = false, true
+		}
 		if !done {
 			st.running = append(st.running, job)
 			continue

@@ -446,7 +446,7 @@ func TestBootstrapFromBackup(t *testing.T) {
 		jobName := desired.RestoreJobName(h.database(name), bootstrapID)
 		h.Eventually(func() bool { return h.Get(job, jobName) == nil }, "the restore Job starts once PostgreSQL runs")
 		require.Contains(t, job.Spec.Template.Spec.InitContainers[0].Args, "--name=shop-20261101-020000")
-		require.Contains(t, job.Spec.Template.Spec.InitContainers[0].Args, "--stack=shop")
+		require.Contains(t, job.Spec.Template.Spec.InitContainers[0].Args, "--stack="+h.NS+".shop", "backups are stored under <namespace>.<stack>")
 		require.Equal(t, "shop-backups", job.Spec.Template.Spec.Volumes[1].PersistentVolumeClaim.ClaimName)
 		h.Eventually(func() bool {
 			c := conditions.Get(h.database(name), componentsv1alpha1.ConditionReady)

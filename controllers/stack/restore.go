@@ -1,6 +1,8 @@
 package stack
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 
 	canopyv1alpha1 "github.com/canopy-dev/canopy/apis/canopy/v1alpha1"
@@ -54,10 +56,7 @@ func decideRestore(s *canopyv1alpha1.Stack, o observed) restoreDecision {
 		p = &canopyv1alpha1.RestoreProgress{ID: req.ID, BackupName: req.BackupName, Step: RestoreStoppingFrontend}
 		d.progress = p
 	}
-	token := "pre-restore-" + req.ID
-	if len(token) > 63 {
-		token = token[:63]
-	}
+	token := restoreToken(req.ID)
 	switch p.Step {
 	case RestoreStoppingFrontend:
 		d.stopFrontend = true
@@ -119,4 +118,11 @@ func restoreDestinationOf(s *canopyv1alpha1.Stack, explicit *componentsv1alpha1.
 		return s.Spec.Backup.Destination
 	}
 	return componentsv1alpha1.BackupDestination{}
+}
+
+// restoreToken is the safety backup's request token: unique per request id and always valid (an id
+// may be up to 63 characters, too long to prefix).
+func restoreToken(id string) string {
+	sum := sha256.Sum256([]byte(id))
+	return "pre-restore-" + hex.EncodeToString(sum[:6])
 }

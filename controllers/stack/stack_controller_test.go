@@ -517,8 +517,8 @@ func TestInPlaceRestore(t *testing.T) {
 
 	step(RestoreSafetyBackup)
 	bp := &componentsv1alpha1.BackupPolicy{}
-	h.Eventually(func() bool { return h.Get(bp, "rq") == nil && bp.Spec.BackupRequest == "pre-restore-r1" }, "a safety backup is requested")
-	h.backupReady("rq", &componentsv1alpha1.BackupRequestStatus{ID: "pre-restore-r1", Phase: componentsv1alpha1.PhaseSucceeded, BackupName: "rq-safety"})
+	h.Eventually(func() bool { return h.Get(bp, "rq") == nil && bp.Spec.BackupRequest == restoreToken("r1") }, "a safety backup is requested")
+	h.backupReady("rq", &componentsv1alpha1.BackupRequestStatus{ID: restoreToken("r1"), Phase: componentsv1alpha1.PhaseSucceeded, BackupName: "rq-safety"})
 
 	step(RestoreRestoring)
 	db := &componentsv1alpha1.Database{}
@@ -538,7 +538,7 @@ func TestInPlaceRestore(t *testing.T) {
 	step(RestoreSucceeded)
 	// The safety backup's token leaves the BackupPolicy's spec; its controller observes that.
 	h.Eventually(func() bool { return h.Get(bp, "rq") == nil && bp.Spec.BackupRequest == "" }, "the token is released")
-	h.backupReady("rq", &componentsv1alpha1.BackupRequestStatus{ID: "pre-restore-r1", Phase: componentsv1alpha1.PhaseSucceeded, BackupName: "rq-safety"})
+	h.backupReady("rq", &componentsv1alpha1.BackupRequestStatus{ID: restoreToken("r1"), Phase: componentsv1alpha1.PhaseSucceeded, BackupName: "rq-safety"})
 	h.waitReady("rq")
 	h.WaitEvent(h.stack("rq"), "RestoreSucceeded")
 }

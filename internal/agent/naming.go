@@ -3,6 +3,7 @@ package agent
 import (
 	"path"
 	"regexp"
+	"strings"
 	"time"
 )
 
@@ -21,7 +22,13 @@ var segmentPattern = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9]
 
 // DefaultName names a backup taken without --name (the scheduled ones): "<stack>-YYYYMMDD-HHMMSS"
 // of t in UTC.
+//
+// The stack's storage key may carry its namespace ("prod.shop"); the name uses only the Stack's
+// own name, which users recognise.
 func DefaultName(stack string, t time.Time) string {
+	if i := strings.LastIndex(stack, "."); i >= 0 {
+		stack = stack[i+1:]
+	}
 	return stack + "-" + t.UTC().Format(nameTimeLayout)
 }
 

@@ -21,10 +21,11 @@ func EncodeResult(r Result) []byte {
 		return b
 	}
 	if all := r.Deleted; len(all) > 0 {
-		// The longest head of the list that fits, by bisection, with a note of how many are left.
+		// The longest tail of the list that fits (the newest deletions: the ones a catalogue of
+		// recent backups still lists), by bisection, with a note of how many are left out.
 		base := r.Message
 		withHead := func(keep int) Result {
-			r.Deleted = all[:keep]
+			r.Deleted = all[len(all)-keep:]
 			r.Message = strings.TrimSpace(fmt.Sprintf("%s (retention deleted %d more backups, not listed here)", base, len(all)-keep))
 			return r
 		}

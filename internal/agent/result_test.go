@@ -61,7 +61,7 @@ func TestEncodeResultFitsTheTerminationMessage(t *testing.T) {
 		r.Deleted = deleted
 		got := decodeLine(t, EncodeResult(r))
 		require.NotEmpty(t, got.Deleted)
-		require.Equal(t, deleted[:len(got.Deleted)], got.Deleted)
+		require.Equal(t, deleted[len(deleted)-len(got.Deleted):], got.Deleted, "the newest deletions are kept: a catalogue of recent backups lists them")
 		require.Contains(t, got.Message, fmt.Sprintf("retention deleted %d more backups", len(deleted)-len(got.Deleted)))
 	})
 	t.Run("many deleted and a long message", func(t *testing.T) {

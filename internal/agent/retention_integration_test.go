@@ -114,19 +114,19 @@ func TestRetentionKeepLastOnS3(t *testing.T) {
 	store := ww.s3.store(t, prefix)
 	now := time.Now().UTC()
 	for i, age := range []time.Duration{72 * time.Hour, 48 * time.Hour, 24 * time.Hour} {
-		seedBackup(t, store, "shop", "shop-old-"+string(rune('1'+i)), now.Add(-age))
+		seedBackup(t, store, "apps.shop", "shop-old-"+string(rune('1'+i)), now.Add(-age))
 	}
-	putObject(t, store, "shop/shop-old-1/notes.txt", []byte("someone's notes inside a backup folder"))
-	foreign := append(seedForeign(t, store, "shop", now.Add(-1000*time.Hour)), "shop/shop-old-1/notes.txt")
+	putObject(t, store, "apps.shop/shop-old-1/notes.txt", []byte("someone's notes inside a backup folder"))
+	foreign := append(seedForeign(t, store, "apps.shop", now.Add(-1000*time.Hour)), "apps.shop/shop-old-1/notes.txt")
 
 	bp := policy("shop", s3Destination(ww, prefix), componentsv1alpha1.RetentionPolicy{KeepLast: ptr.To[int32](2)})
 	res, _ := runBackupPod(t, ww, bp, "shop-new", testSecrets(ww, source, ww.s3.accessKey, ww.s3.secretKey), nil)
 	require.True(t, res.Succeeded, "%+v", res)
 	require.Equal(t, []string{"shop-old-1", "shop-old-2"}, res.Deleted, "oldest first")
-	require.Equal(t, []string{"shop-new", "shop-old-3"}, backupNames(t, store, "shop"))
+	require.Equal(t, []string{"shop-new", "shop-old-3"}, backupNames(t, store, "apps.shop"))
 	requireKeys(t, store, foreign, []string{
-		"shop/shop-old-1/" + agent.DumpFile, "shop/shop-old-1/" + agent.ManifestFile,
-		"shop/shop-old-2/" + agent.DumpFile, "shop/shop-old-2/" + agent.ManifestFile,
+		"apps.shop/shop-old-1/" + agent.DumpFile, "apps.shop/shop-old-1/" + agent.ManifestFile,
+		"apps.shop/shop-old-2/" + agent.DumpFile, "apps.shop/shop-old-2/" + agent.ManifestFile,
 	})
 }
 
@@ -138,16 +138,16 @@ func TestRetentionMaxAgeOnVolume(t *testing.T) {
 	dir := claimDir(t, ww)
 	store := agent.NewVolumeStore(dir)
 	now := time.Now().UTC()
-	seedBackup(t, store, "shop", "shop-100h", now.Add(-100*time.Hour))
-	seedBackup(t, store, "shop", "shop-50h", now.Add(-50*time.Hour))
-	seedBackup(t, store, "shop", "shop-2h", now.Add(-2*time.Hour))
-	foreign := seedForeign(t, store, "shop", now.Add(-1000*time.Hour))
+	seedBackup(t, store, "apps.shop", "shop-100h", now.Add(-100*time.Hour))
+	seedBackup(t, store, "apps.shop", "shop-50h", now.Add(-50*time.Hour))
+	seedBackup(t, store, "apps.shop", "shop-2h", now.Add(-2*time.Hour))
+	foreign := seedForeign(t, store, "apps.shop", now.Add(-1000*time.Hour))
 
 	res, _ := runBackupPod(t, ww, bp, "shop-new", testSecrets(ww, source, "", ""), map[string]string{backup.ClaimName(bp): dir})
 	require.True(t, res.Succeeded, "%+v", res)
 	require.Equal(t, []string{"shop-100h", "shop-50h"}, res.Deleted)
-	require.Equal(t, []string{"shop-new", "shop-2h"}, backupNames(t, store, "shop"))
+	require.Equal(t, []string{"shop-new", "shop-2h"}, backupNames(t, store, "apps.shop"))
 	requireKeys(t, store, foreign, nil)
-	_, err := os.Stat(filepath.Join(dir, "shop", "shop-100h"))
+	_, err := os.Stat(filepath.Join(dir, "apps.shop", "shop-100h"))
 	require.ErrorIs(t, err, os.ErrNotExist, "the emptied folder is removed")
 }

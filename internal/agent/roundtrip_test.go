@@ -32,19 +32,19 @@ func TestBackupAndRestoreOnVolume(t *testing.T) {
 	res, run := runBackupPod(t, ww, bp, "shop-manual-1", sec, claims)
 	require.True(t, res.Succeeded, "%+v\n%s", res, run.container("agent").output)
 	require.Equal(t, "shop-manual-1", res.Name)
-	require.Equal(t, "pvc:///shop/shop-manual-1/dump.pgc", res.Location)
+	require.Equal(t, "pvc:///apps.shop/shop-manual-1/dump.pgc", res.Location)
 	require.Equal(t, "15", res.DatabaseVersion)
 	require.Equal(t, "2.3.1", res.AppVersion)
 	require.Empty(t, res.Deleted)
 
-	folder := filepath.Join(claims[backup.ClaimName(bp)], "shop", "shop-manual-1")
+	folder := filepath.Join(claims[backup.ClaimName(bp)], "apps.shop", "shop-manual-1")
 	dump, err := os.ReadFile(filepath.Join(folder, agent.DumpFile))
 	require.NoError(t, err)
 	sum := sha256.Sum256(dump)
 	require.Equal(t, hex.EncodeToString(sum[:]), res.SHA256)
 	require.EqualValues(t, len(dump), res.SizeBytes)
 	m := readManifestFile(t, filepath.Join(folder, agent.ManifestFile))
-	require.Equal(t, agent.Manifest{Format: agent.ManifestFormat, WrittenBy: agent.WrittenBy, Stack: "shop", Name: "shop-manual-1",
+	require.Equal(t, agent.Manifest{Format: agent.ManifestFormat, WrittenBy: agent.WrittenBy, Stack: "apps.shop", Name: "shop-manual-1",
 		DatabaseVersion: "15", AppVersion: "2.3.1", StartTime: res.StartTime, CompletionTime: res.CompletionTime,
 		SizeBytes: res.SizeBytes, SHA256: res.SHA256}, m)
 	require.False(t, m.StartTime.After(m.CompletionTime))
@@ -53,7 +53,7 @@ func TestBackupAndRestoreOnVolume(t *testing.T) {
 	require.Len(t, entries, 2, "no temporary file is left")
 
 	target := ww.pg.createDatabase(t, "restored")
-	restoreRun := runPod(t, ww, restorePod(t, backup.BackupPod(bp, backupInput(), "shop-manual-1"), "shop", "shop-manual-1", target),
+	restoreRun := runPod(t, ww, restorePod(t, backup.BackupPod(bp, backupInput(), "shop-manual-1"), "apps.shop", "shop-manual-1", target),
 		testSecrets(ww, target, "", ""), claims)
 	requireRestored(t, restoreRun)
 	require.Equal(t, want, takeSnapshot(t, ww, target))
@@ -76,20 +76,20 @@ func TestBackupAndRestoreOnS3(t *testing.T) {
 	named, err := time.Parse("20060102-150405", strings.TrimPrefix(res.Name, "shop-"))
 	require.NoError(t, err)
 	require.False(t, named.Before(before), "named after the dump's start, in UTC")
-	require.Equal(t, fmt.Sprintf("s3://%s/%s/shop/%s/dump.pgc", testBucket, prefix, res.Name), res.Location)
+	require.Equal(t, fmt.Sprintf("s3://%s/%s/apps.shop/%s/dump.pgc", testBucket, prefix, res.Name), res.Location)
 
-	dump, err := os.ReadFile(ww.s3.file(prefix + "/shop/" + res.Name + "/" + agent.DumpFile))
+	dump, err := os.ReadFile(ww.s3.file(prefix + "/apps.shop/" + res.Name + "/" + agent.DumpFile))
 	require.NoError(t, err)
 	sum := sha256.Sum256(dump)
 	require.Equal(t, hex.EncodeToString(sum[:]), res.SHA256)
-	m := readManifestFile(t, ww.s3.file(prefix+"/shop/"+res.Name+"/"+agent.ManifestFile))
+	m := readManifestFile(t, ww.s3.file(prefix+"/apps.shop/"+res.Name+"/"+agent.ManifestFile))
 	require.Equal(t, res.SHA256, m.SHA256)
 	require.Equal(t, agent.WrittenBy, m.WrittenBy)
 
 	// RestoreCommand("") leaves the database to PGDATABASE (from the Secret): pg_restore must still
 	// restore into it rather than print SQL.
 	target := ww.pg.createDatabase(t, "restored")
-	restoreRun := runPod(t, ww, restorePod(t, backup.BackupPod(bp, backupInput(), ""), "shop", res.Name, ""),
+	restoreRun := runPod(t, ww, restorePod(t, backup.BackupPod(bp, backupInput(), ""), "apps.shop", res.Name, ""),
 		testSecrets(ww, target, ww.s3.accessKey, ww.s3.secretKey), nil)
 	requireRestored(t, restoreRun)
 	require.Equal(t, want, takeSnapshot(t, ww, target))
@@ -107,7 +107,7 @@ func TestRestoreRefusesCorruptedDump(t *testing.T) {
 	res, _ := runBackupPod(t, ww, bp, "shop-good", testSecrets(ww, source, ww.s3.accessKey, ww.s3.secretKey), nil)
 	require.True(t, res.Succeeded, "%+v", res)
 
-	file := ww.s3.file(prefix + "/shop/shop-good/" + agent.DumpFile)
+	file := ww.s3.file(prefix + "/apps.shop/shop-good/" + agent.DumpFile)
 	b, err := os.ReadFile(file)
 	require.NoError(t, err)
 	b[len(b)/2] ^= 0x01
@@ -119,7 +119,7 @@ func TestRestoreRefusesCorruptedDump(t *testing.T) {
 	require.NoError(t, err)
 	before := contentOf(t, ww, target)
 
-	run := runPod(t, ww, restorePod(t, backup.BackupPod(bp, backupInput(), "shop-good"), "shop", "shop-good", target),
+	run := runPod(t, ww, restorePod(t, backup.BackupPod(bp, backupInput(), "shop-good"), "apps.shop", "shop-good", target),
 		testSecrets(ww, target, ww.s3.accessKey, ww.s3.secretKey), nil)
 	fetch := run.container("fetch")
 	r := fetch.result(t)

@@ -257,11 +257,11 @@ type StackRestore struct {
 	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$')",message="restore.backupName must be a backup name such as shop-20260101-020000 (lower case letters, digits, '-' and '.')"
 	BackupName string `json:"backupName"`
 
-	// stack that took the backup (backups are stored under its name); defaults to this Stack's
-	// name, as when a deleted Stack is recreated from its own backups.
+	// stack that took the backup: its name, or namespace.name for a Stack of another namespace;
+	// defaults to this Stack, as when a deleted Stack is recreated from its own backups.
 	// +optional
-	// +kubebuilder:validation:MaxLength=63
-	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')",message="restore.stack must be a Stack name"
+	// +kubebuilder:validation:MaxLength=127
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([a-z0-9]([-a-z0-9]*[a-z0-9])?[.])?[a-z]([-a-z0-9]*[a-z0-9])?$')",message="restore.stack must be a Stack name, or namespace.name for a Stack of another namespace"
 	Stack string `json:"stack,omitempty"`
 
 	// destination holding the backup; defaults to spec.backup.destination.

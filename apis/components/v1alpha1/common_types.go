@@ -306,11 +306,11 @@ type BackupSource struct {
 	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$')",message="backupName must be a backup name such as shop-20260101-020000 (lower case letters, digits, '-' and '.')"
 	BackupName string `json:"backupName"`
 
-	// stack whose backups hold it: backups are stored under the name of the Stack that took them.
-	// Empty means the restoring Stack (the Database's canopy.dev/stack label, else its name).
+	// stack whose backups hold it: backups are stored under "<namespace>.<stack>" of the Stack that
+	// took them. A bare name means a Stack of this namespace; empty means the restoring Stack.
 	// +optional
-	// +kubebuilder:validation:MaxLength=63
-	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')",message="stack must be a Stack name"
+	// +kubebuilder:validation:MaxLength=127
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([a-z0-9]([-a-z0-9]*[a-z0-9])?[.])?[a-z]([-a-z0-9]*[a-z0-9])?$')",message="stack must be a Stack name, or namespace.name for a Stack of another namespace"
 	Stack string `json:"stack,omitempty"`
 
 	// destination holds the backup.

@@ -76,11 +76,17 @@ func objectMeta(bp *componentsv1alpha1.BackupPolicy, name string) metav1.ObjectM
 	}
 }
 
+// StorageKey is the folder of a Stack's backups at the destination: "<namespace>.<stack>", so that
+// Stacks of the same name in other namespaces (staging and production sharing a bucket) never see,
+// let alone delete, each other's backups.
+func StorageKey(namespace, stack string) string { return namespace + "." + stack }
+
 func stackName(bp *componentsv1alpha1.BackupPolicy) string {
-	if bp.Spec.StackName != "" {
-		return bp.Spec.StackName
+	stack := bp.Spec.StackName
+	if stack == "" {
+		stack = bp.Name
 	}
-	return bp.Name
+	return StorageKey(bp.Namespace, stack)
 }
 
 func fromSecret(env, secret, key string) corev1.EnvVar {
@@ -95,8 +101,9 @@ func DumpCommand() []string {
 }
 
 // agentArgs are the arguments of "canopy agent backup"; name is empty for scheduled runs, where the
-// agent names the backup after the time it starts.
-func agentArgs(bp *componentsv1alpha1.BackupPolicy, in Input, name string) []string {
+// agent names the backup after the time it starts. retention is false for requested backups (before
+// an upgrade, before a restore): they must not delete the backup a restore is about to read.
+func agentArgs(bp *componentsv1alpha1.BackupPolicy, in Input, name string, retention bool) []string {
 	args := []string{"agent", agent.OperationBackup,
 		agent.FlagWorkDir + "=" + agent.WorkDir,
 		agent.FlagStack + "=" + stackName(bp),
@@ -107,10 +114,10 @@ func agentArgs(bp *componentsv1alpha1.BackupPolicy, in Input, name string) []str
 	if name != "" {
 		args = append(args, agent.FlagName+"="+name)
 	}
-	if r := bp.Spec.Retention; r.KeepLast != nil {
+	if r := bp.Spec.Retention; retention && r.KeepLast != nil {
 		args = append(args, agent.FlagKeepLast+"="+strconv.Itoa(int(*r.KeepLast)))
 	}
-	if bp.Spec.Retention.MaxAge != "" {
+	if retention && bp.Spec.Retention.MaxAge != "" {
 		args = append(args, agent.FlagMaxAge+"="+bp.Spec.Retention.MaxAge)
 	}
 	return append(args, destinationArgs(bp.Spec.Destination)...)
@@ -130,8 +137,13 @@ func destinationArgs(d componentsv1alpha1.BackupDestination) []string {
 	return []string{agent.FlagVolumePath + "=" + agent.VolumeMount}
 }
 
-// BackupPod is the pod of one backup: pg_dump as an init container, then the agent.
+// BackupPod is the pod of one backup: pg_dump as an init container, then the agent. Scheduled and
+// annotation-requested backups apply the retention policy; spec.backupRequest ones do not.
 func BackupPod(bp *componentsv1alpha1.BackupPolicy, in Input, name string) corev1.PodSpec {
+	return backupPod(bp, in, name, true)
+}
+
+func backupPod(bp *componentsv1alpha1.BackupPolicy, in Input, name string, retention bool) corev1.PodSpec {
 	work := corev1.VolumeMount{Name: "work", MountPath: agent.WorkDir}
 	dump := corev1.Container{
 		Name:    "dump",
@@ -149,7 +161,7 @@ func BackupPod(bp *componentsv1alpha1.BackupPolicy, in Input, name string) corev
 	store := corev1.Container{
 		Name:                     "agent",
 		Image:                    in.AgentImage,
-		Args:                     agentArgs(bp, in, name),
+		Args:                     agentArgs(bp, in, name, retention),
 		VolumeMounts:             []corev1.VolumeMount{work},
 		TerminationMessagePath:   agent.TerminationLog,
 		TerminationMessagePolicy: corev1.TerminationMessageReadFile,
@@ -177,7 +189,7 @@ func BackupPod(bp *componentsv1alpha1.BackupPolicy, in Input, name string) corev
 	return pod
 }
 
-func jobSpec(bp *componentsv1alpha1.BackupPolicy, in Input, name string, labels map[string]string) batchv1.JobSpec {
+func jobSpec(bp *componentsv1alpha1.BackupPolicy, in Input, name string, labels map[string]string, retention bool) batchv1.JobSpec {
 	return batchv1.JobSpec{
 		// One attempt: a failed backup is reported, and the next one is the schedule's or a new
 		// request's, never a silent retry.
@@ -185,7 +197,7 @@ func jobSpec(bp *componentsv1alpha1.BackupPolicy, in Input, name string, labels 
 		ActiveDeadlineSeconds: ptr.To(bp.Spec.TimeoutSeconds),
 		Template: corev1.PodTemplateSpec{
 			ObjectMeta: metav1.ObjectMeta{Labels: labels},
-			Spec:       BackupPod(bp, in, name),
+			Spec:       backupPod(bp, in, name, retention),
 		},
 	}
 }
@@ -200,7 +212,7 @@ func BackupJob(bp *componentsv1alpha1.BackupPolicy, in Input, name, trigger, req
 	return &batchv1.Job{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "batch/v1", Kind: "Job"},
 		ObjectMeta: meta,
-		Spec:       jobSpec(bp, in, name, labels),
+		Spec:       jobSpec(bp, in, name, labels, trigger != TriggerRequest),
 	}
 }
 
@@ -223,7 +235,7 @@ func CronJob(bp *componentsv1alpha1.BackupPolicy, in Input) *batchv1.CronJob {
 			FailedJobsHistoryLimit:     bp.Spec.FailedJobsHistoryLimit,
 			JobTemplate: batchv1.JobTemplateSpec{
 				ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec:       jobSpec(bp, in, "", labels),
+				Spec:       jobSpec(bp, in, "", labels, true),
 			},
 		},
 	}

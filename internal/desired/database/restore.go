@@ -3,6 +3,7 @@ package database
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"strings"
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -46,9 +47,14 @@ func BackupClaimName(d componentsv1alpha1.BackupDestination, stack string) strin
 // start unless the checksum matches the manifest), then loads it with pg_restore, in one
 // transaction, into the application's database as the application's user.
 func RestoreJob(db *componentsv1alpha1.Database, in RestoreInput, id string) *batchv1.Job {
+	// Backups are stored under "<namespace>.<stack>"; a bare Stack name means this namespace.
 	stack := in.Source.Stack
 	if stack == "" {
 		stack = common.StackName(db)
+	}
+	key := stack
+	if !strings.Contains(stack, ".") {
+		key = db.Namespace + "." + stack
 	}
 	work := corev1.VolumeMount{Name: "work", MountPath: agent.WorkDir}
 	fetch := corev1.Container{
@@ -57,7 +63,7 @@ func RestoreJob(db *componentsv1alpha1.Database, in RestoreInput, id string) *ba
 		Args: append([]string{"agent", agent.OperationRestore,
 			agent.FlagWorkDir + "=" + agent.WorkDir,
 			agent.FlagName + "=" + in.Source.BackupName,
-			agent.FlagStack + "=" + stack,
+			agent.FlagStack + "=" + key,
 			agent.FlagTerminationLog + "=" + agent.TerminationLog,
 		}, destinationFlags(in.Source.Destination)...),
 		VolumeMounts:             []corev1.VolumeMount{work},
@@ -79,6 +85,8 @@ func RestoreJob(db *componentsv1alpha1.Database, in RestoreInput, id string) *ba
 		Name:    "restore",
 		Image:   in.PostgresImage,
 		Command: agent.RestoreCommand(""),
+		// pg_restore's own error is the termination message when it fails.
+		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
 		Env: []corev1.EnvVar{
 			secretEnv("PGHOST", CredentialsName(db), "host"),
 			secretEnv("PGPORT", CredentialsName(db), "port"),
