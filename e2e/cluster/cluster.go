@@ -1,0 +1,221 @@
+// Package cluster runs a local simulated Kubernetes cluster for Canopy's end-to-end tests and
+// `make demo`: etcd, kube-apiserver, kube-controller-manager and kube-scheduler built from source,
+// kwok's fake nodes (pods become ready without containers), a small volume provisioner, Canopy's
+// CRDs, and Canopy's manager as a local process built from the tree. Every process is stopped on
+// Stop, and its log is kept in the cluster's folder.
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/canopy-dev/canopy/internal/scheme"
+)
+
+// Binaries are the paths of the programs the cluster runs (built by `make cluster-tools`).
+type Binaries struct {
+	Etcd, KubeApiserver, KubeControllerManager, KubeScheduler, Kwok, Kwokctl string
+	// Canopy is the canopy binary (built from the tree).
+	Canopy string
+}
+
+// FindBinaries locates the binaries under the repository's bin folder.
+func FindBinaries(root string) (Binaries, error) {
+	glob := func(pattern string) (string, error) {
+		m, _ := filepath.Glob(filepath.Join(root, "bin", pattern))
+		if len(m) == 0 {
+			return "", fmt.Errorf("no %s in %s/bin: run `make cluster-tools`", pattern, root)
+		}
+		return m[len(m)-1], nil
+	}
+	var b Binaries
+	var err error
+	for _, f := range []struct {
+		dst     *string
+		pattern string
+	}{
+		{&b.Etcd, "k8s/etcd-*"}, {&b.KubeApiserver, "k8s/kube-apiserver-*"}, {&b.KubeControllerManager, "k8s/kube-controller-manager-*"},
+		{&b.KubeScheduler, "k8s/kube-scheduler-*"}, {&b.Kwok, "k8s/kwok-v*"}, {&b.Kwokctl, "k8s/kwokctl-*"},
+	} {
+		if *f.dst, err = glob(f.pattern); err != nil {
+			return b, err
+		}
+	}
+	return b, nil
+}
+
+// Options describe a cluster.
+type Options struct {
+	// Name of the cluster; its files live in Dir.
+	Name string
+	// Dir holds the kubeconfig and the logs.
+	Dir string
+	// Nodes is the number of fake nodes.
+	Nodes int
+	// Root is the repository (CRDs, samples).
+	Root string
+	Binaries
+	// Log receives progress lines.
+	Log func(format string, args ...any)
+}
+
+// Cluster is a running simulated cluster.
+type Cluster struct {
+	Options
+	// Kubeconfig is the administrator's kubeconfig file.
+	Kubeconfig string
+	// Config and Client talk to the API server.
+	Config *rest.Config
+	Client client.Client
+
+	manager     *exec.Cmd
+	provisioner context.CancelFunc
+}
+
+// Start creates the cluster, installs the CRDs, starts the volume provisioner and Canopy's manager.
+// On error, what was started is stopped.
+func Start(ctx context.Context, o Options) (c *Cluster, err error) {
+	if o.Log == nil {
+		o.Log = func(string, ...any) {}
+	}
+	if err := os.MkdirAll(o.Dir, 0o755); err != nil {
+		return nil, err
+	}
+	c = &Cluster{Options: o, Kubeconfig: filepath.Join(o.Dir, "kubeconfig")}
+	defer func() {
+		if err != nil {
+			c.Stop()
+		}
+	}()
+	start := time.Now()
+	// A previous run that was killed may have left the cluster behind.
+	_ = c.kwokctl(ctx, "delete", "cluster", "--name", o.Name)
+	if err := c.kwokctl(ctx, "create", "cluster", "--name", o.Name, "--runtime", "binary",
+		"--etcd-binary", o.Etcd, "--kube-apiserver-binary", o.KubeApiserver,
+		"--kube-controller-manager-binary", o.KubeControllerManager, "--kube-scheduler-binary", o.KubeScheduler,
+		"--kwok-controller-binary", o.Kwok, "--kubeconfig", c.Kubeconfig, "--wait", "2m",
+		// The default Service range fills at about 250 Services.
+		"--extra-args", "kube-apiserver=service-cluster-ip-range=10.96.0.0/12",
+		"--extra-args", "kube-controller-manager=service-cluster-ip-range=10.96.0.0/12"); err != nil {
+		return c, fmt.Errorf("creating the cluster: %w", err)
+	}
+	if err := c.kwokctl(ctx, "scale", "node", "--name", o.Name, "--replicas", fmt.Sprint(max(o.Nodes, 1))); err != nil {
+		return c, fmt.Errorf("adding nodes: %w", err)
+	}
+	o.Log("cluster %s up in %s", o.Name, time.Since(start).Round(100*time.Millisecond))
+
+	if c.Config, err = clientcmd.BuildConfigFromFlags("", c.Kubeconfig); err != nil {
+		return c, err
+	}
+	if c.Client, err = client.New(c.Config, client.Options{Scheme: scheme.New()}); err != nil {
+		return c, err
+	}
+	if _, err := envtest.InstallCRDs(c.Config, envtest.CRDInstallOptions{Paths: []string{filepath.Join(o.Root, "config", "crd", "bases")},
+		ErrorIfPathMissing: true, Scheme: scheme.New(), MaxTime: time.Minute}); err != nil {
+		return c, fmt.Errorf("installing Canopy's CRDs: %w", err)
+	}
+	pctx, cancel := context.WithCancel(context.Background())
+	c.provisioner = cancel
+	if err := startProvisioner(pctx, c.Client, o.Dir, o.Log); err != nil {
+		return c, fmt.Errorf("starting the volume provisioner: %w", err)
+	}
+	if err := c.StartManager(); err != nil {
+		return c, err
+	}
+	return c, nil
+}
+
+func (c *Cluster) kwokctl(ctx context.Context, args ...string) error {
+	cmd := exec.CommandContext(ctx, c.Kwokctl, args...)
+	logf, err := os.OpenFile(filepath.Join(c.Dir, "kwokctl.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = logf.Close() }()
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("kwokctl %s: %w (see %s)", strings.Join(args[:2], " "), err, logf.Name())
+	}
+	return nil
+}
+
+// StartManager runs Canopy's manager as a local process against the cluster.
+func (c *Cluster) StartManager() error {
+	logf, err := os.OpenFile(filepath.Join(c.Dir, "manager.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(c.Canopy, "manager", "--leader-elect=false", "--metrics-bind-address=0", "--health-probe-bind-address=0")
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+c.Kubeconfig)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	// Its own process group: a Ctrl-C to the harness does not reach it before Stop does.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		_ = logf.Close()
+		return fmt.Errorf("starting Canopy's manager: %w", err)
+	}
+	c.manager = cmd
+	c.Log("Canopy's manager running (pid %d, log %s)", cmd.Process.Pid, logf.Name())
+	return nil
+}
+
+// KillManager stops the manager abruptly, as a crash would.
+func (c *Cluster) KillManager() {
+	if c.manager != nil && c.manager.Process != nil {
+		_ = c.manager.Process.Kill()
+		_, _ = c.manager.Process.Wait()
+		c.manager = nil
+	}
+}
+
+// Stop stops the manager, the provisioner and the cluster's processes.
+func (c *Cluster) Stop() {
+	if c == nil {
+		return
+	}
+	if c.manager != nil && c.manager.Process != nil {
+		_ = c.manager.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { _, _ = c.manager.Process.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = c.manager.Process.Kill()
+		}
+		c.manager = nil
+	}
+	if c.provisioner != nil {
+		c.provisioner()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := c.kwokctl(ctx, "delete", "cluster", "--name", c.Name); err != nil && !errors.Is(err, context.Canceled) {
+		c.Log("stopping the cluster: %v", err)
+	}
+}
+
+// TailLog returns the last lines of one of the cluster's logs (manager.log, kwokctl.log), for a
+// failing test to print.
+func (c *Cluster) TailLog(name string, lines int) string {
+	data, err := os.ReadFile(filepath.Join(c.Dir, name))
+	if err != nil {
+		return err.Error()
+	}
+	all := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+	if len(all) > lines {
+		all = all[len(all)-lines:]
+	}
+	return strings.Join(all, "\n")
+}

@@ -1,0 +1,183 @@
+//go:build e2e
+
+// Package e2e runs Canopy end to end on the local simulated cluster (real kube-controller-manager,
+// scheduler and garbage collector; kwok nodes whose pods report ready and whose Job pods complete).
+// Run with `make e2e`.
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	canopyv1alpha1 "github.com/canopy-dev/canopy/apis/canopy/v1alpha1"
+	componentsv1alpha1 "github.com/canopy-dev/canopy/apis/components/v1alpha1"
+	"github.com/canopy-dev/canopy/e2e/cluster"
+	"github.com/canopy-dev/canopy/internal/conditions"
+	"github.com/canopy-dev/canopy/internal/testenv"
+)
+
+var c *cluster.Cluster
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	root, err := testenv.RepoRoot()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	bins, err := cluster.FindBinaries(root)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		return 1
+	}
+	bins.Canopy = filepath.Join(root, "bin", "canopy")
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	c, err = cluster.Start(ctx, cluster.Options{Name: "canopy-e2e", Dir: filepath.Join(root, "bin", "e2e"), Nodes: 2, Root: root, Binaries: bins,
+		Log: func(f string, a ...any) { fmt.Printf("e2e: "+f+"\n", a...) }})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e: starting the cluster:", err)
+		if c != nil {
+			fmt.Fprintln(os.Stderr, c.TailLog("kwokctl.log", 40))
+		}
+		return 1
+	}
+	fmt.Printf("e2e: cluster and Canopy ready in %s\n", time.Since(start).Round(100*time.Millisecond))
+	code := m.Run()
+	if code != 0 {
+		fmt.Fprintln(os.Stderr, "e2e: manager log (tail):\n"+c.TailLog("manager.log", 60))
+	}
+	c.Stop()
+	return code
+}
+
+const wait = 2 * time.Minute
+
+func namespace(t *testing.T) string {
+	t.Helper()
+	ns := fmt.Sprintf("e2e-%d", time.Now().UnixNano()%1_000_000_000)
+	require.NoError(t, c.Client.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}))
+	t.Cleanup(func() {
+		_ = c.Client.Delete(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
+	})
+	return ns
+}
+
+func newStack(t *testing.T, ns, name string, mutate ...func(*canopyv1alpha1.Stack)) {
+	t.Helper()
+	s := &canopyv1alpha1.Stack{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Spec: canopyv1alpha1.StackSpec{
+		Version: "1.0.0",
+		Frontend: canopyv1alpha1.StackFrontend{Image: "ghcr.io/acme/shop", Replicas: ptr.To[int32](2),
+			Migration: &componentsv1alpha1.MigrationSpec{Command: []string{"/app/migrate"}}},
+		Database: canopyv1alpha1.StackDatabase{Storage: componentsv1alpha1.StorageSpec{Size: resource.MustParse("1Gi")}},
+	}}
+	for _, m := range mutate {
+		m(s)
+	}
+	require.NoError(t, c.Client.Create(context.Background(), s))
+}
+
+func stack(t *testing.T, ns, name string) *canopyv1alpha1.Stack {
+	t.Helper()
+	s := &canopyv1alpha1.Stack{}
+	require.NoError(t, c.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, s))
+	return s
+}
+
+func waitReady(t *testing.T, ns, name, version string) time.Duration {
+	t.Helper()
+	start := time.Now()
+	require.Eventually(t, func() bool {
+		s := &canopyv1alpha1.Stack{}
+		return c.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, s) == nil &&
+			conditions.IsTrue(s, componentsv1alpha1.ConditionReady) && s.Status.Version == version && s.Status.ObservedGeneration == s.Generation
+	}, wait, 200*time.Millisecond, "Stack %s/%s Ready at %s", ns, name, version)
+	return time.Since(start)
+}
+
+func update(t *testing.T, ns, name string, change func(*canopyv1alpha1.Stack)) {
+	t.Helper()
+	testenv.Mutate(t, c.Client, client.ObjectKey{Namespace: ns, Name: name}, func() *canopyv1alpha1.Stack { return &canopyv1alpha1.Stack{} }, false, change)
+}
+
+// TestCreateUpgradeScale: a Stack becomes Ready on real Kubernetes controllers; an upgrade runs its
+// migration Job and rolls out the new version; scaling reaches the Deployment and storage growth
+// reaches the claim.
+func TestCreateUpgradeScale(t *testing.T) {
+	ns := namespace(t)
+	ctx := context.Background()
+	newStack(t, ns, "shop")
+	t.Logf("Stack to Ready: %s", waitReady(t, ns, "shop", "1.0.0"))
+	pvc := &corev1.PersistentVolumeClaim{}
+	require.NoError(t, c.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "data-shop-postgres-0"}, pvc))
+	require.Equal(t, corev1.ClaimBound, pvc.Status.Phase)
+
+	update(t, ns, "shop", func(s *canopyv1alpha1.Stack) { s.Spec.Version = "1.1.0" })
+	t.Logf("upgrade to Ready: %s", waitReady(t, ns, "shop", "1.1.0"))
+	dep := &appsv1.Deployment{}
+	require.NoError(t, c.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "shop-web"}, dep))
+	require.Equal(t, "ghcr.io/acme/shop:1.1.0", dep.Spec.Template.Spec.Containers[0].Image)
+	require.Equal(t, "Succeeded", stack(t, ns, "shop").Status.Upgrade.Phase)
+
+	update(t, ns, "shop", func(s *canopyv1alpha1.Stack) {
+		s.Spec.Frontend.Replicas = ptr.To[int32](3)
+		s.Spec.Database.Storage.Size = resource.MustParse("2Gi")
+	})
+	require.Eventually(t, func() bool {
+		return c.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "shop-web"}, dep) == nil && dep.Status.ReadyReplicas == 3
+	}, wait, 200*time.Millisecond, "three web pods run")
+	require.Eventually(t, func() bool {
+		if c.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "data-shop-postgres-0"}, pvc) != nil {
+			return false
+		}
+		capacity := pvc.Status.Capacity[corev1.ResourceStorage]
+		return capacity.Cmp(resource.MustParse("2Gi")) == 0
+	}, wait, 200*time.Millisecond, "the data volume grows")
+	waitReady(t, ns, "shop", "1.1.0")
+}
+
+// TestDeletePolicies: Orphan leaves the workloads running without owners (the real garbage
+// collector orphans them); Delete removes Canopy's objects and keeps the data volume.
+func TestDeletePolicies(t *testing.T) {
+	ns := namespace(t)
+	ctx := context.Background()
+	newStack(t, ns, "keep", func(s *canopyv1alpha1.Stack) { s.Spec.DeletionPolicy = canopyv1alpha1.DeletionPolicyOrphan })
+	newStack(t, ns, "gone")
+	waitReady(t, ns, "keep", "1.0.0")
+	waitReady(t, ns, "gone", "1.0.0")
+
+	require.NoError(t, c.Client.Delete(ctx, stack(t, ns, "keep")))
+	require.NoError(t, c.Client.Delete(ctx, stack(t, ns, "gone")))
+	require.Eventually(t, func() bool {
+		dep := &appsv1.Deployment{}
+		sts := &appsv1.StatefulSet{}
+		return apierrors.IsNotFound(c.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "keep"}, &canopyv1alpha1.Stack{})) &&
+			apierrors.IsNotFound(c.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "keep"}, &componentsv1alpha1.Database{})) &&
+			c.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "keep-web"}, dep) == nil && len(dep.OwnerReferences) == 0 &&
+			c.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "keep-postgres"}, sts) == nil && len(sts.OwnerReferences) == 0
+	}, wait, 200*time.Millisecond, "Orphan: the workloads keep running, unowned")
+	require.Eventually(t, func() bool {
+		return apierrors.IsNotFound(c.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "gone"}, &canopyv1alpha1.Stack{})) &&
+			apierrors.IsNotFound(c.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "gone-web"}, &appsv1.Deployment{})) &&
+			apierrors.IsNotFound(c.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "gone-postgres"}, &appsv1.StatefulSet{}))
+	}, wait, 200*time.Millisecond, "Delete: Canopy's objects are gone")
+	require.NoError(t, c.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "data-gone-postgres-0"}, &corev1.PersistentVolumeClaim{}),
+		"Delete: the data volume is kept")
+}
