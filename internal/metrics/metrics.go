@@ -7,6 +7,10 @@ import (
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 )
 
+// backupLabels name the database a backup metric is about. Not "namespace": Prometheus gives that
+// label to the scraped target (the manager's namespace) and would rename this one.
+var backupLabels = []string{"database_namespace", "database"}
+
 var (
 	// StackReady is 1 for a Ready Stack and 0 otherwise, per Stack.
 	StackReady = prometheus.NewGaugeVec(prometheus.GaugeOpts{
@@ -44,25 +48,25 @@ var (
 	BackupLastSuccess = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "canopy_backup_last_success_timestamp_seconds",
 		Help: "Unix time of the newest successful backup of a database.",
-	}, []string{"namespace", "database"})
+	}, backupLabels)
 
 	// BackupDuration is how long the newest successful backup took.
 	BackupDuration = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "canopy_backup_last_duration_seconds",
 		Help: "Duration of the newest successful backup of a database.",
-	}, []string{"namespace", "database"})
+	}, backupLabels)
 
 	// BackupSize is the size of the newest successful backup.
 	BackupSize = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "canopy_backup_last_size_bytes",
 		Help: "Size of the newest successful backup of a database.",
-	}, []string{"namespace", "database"})
+	}, backupLabels)
 
 	// BackupFailures counts failed backups.
 	BackupFailures = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "canopy_backup_failures_total",
 		Help: "Failed backups of a database.",
-	}, []string{"namespace", "database"})
+	}, backupLabels)
 
 	// DriftCorrections counts manual changes to internal objects that Canopy overwrote, and deleted
 	// internal objects it recreated, by kind and action.

@@ -71,7 +71,7 @@ func PrometheusRule(db *componentsv1alpha1.Database) *monitoringv1.PrometheusRul
 	}
 	if age, err := time.ParseDuration(db.Spec.Monitoring.BackupMaxAge); err == nil && age > 0 {
 		rules = append(rules, alert("CanopyBackupTooOld",
-			fmt.Sprintf(`time() - max(canopy_backup_last_success_timestamp_seconds{namespace=%q,database=%q}) > %d`, db.Namespace, db.Name, int64(age.Seconds())),
+			fmt.Sprintf(`time() - max(canopy_backup_last_success_timestamp_seconds{database_namespace=%q,database=%q}) > %d`, db.Namespace, db.Name, int64(age.Seconds())),
 			"10m", "warning", fmt.Sprintf("no successful backup of %s/%s in %s", db.Namespace, db.Name, db.Spec.Monitoring.BackupMaxAge)))
 	}
 	pr := &monitoringv1.PrometheusRule{
