@@ -15,6 +15,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -180,4 +181,36 @@ func TestDeletePolicies(t *testing.T) {
 	}, wait, 200*time.Millisecond, "Delete: Canopy's objects are gone")
 	require.NoError(t, c.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "data-gone-postgres-0"}, &corev1.PersistentVolumeClaim{}),
 		"Delete: the data volume is kept")
+}
+
+// TestManagerKilledMidUpgrade: Canopy's process is killed (SIGKILL) while an upgrade's migration
+// runs, and restarted: the upgrade converges, with one migration Job.
+func TestManagerKilledMidUpgrade(t *testing.T) {
+	ns := namespace(t)
+	ctx := context.Background()
+	newStack(t, ns, "crash")
+	waitReady(t, ns, "crash", "1.0.0")
+
+	update(t, ns, "crash", func(s *canopyv1alpha1.Stack) { s.Spec.Version = "2.0.0" })
+	require.Eventually(t, func() bool {
+		var jobs batchv1.JobList
+		return c.Client.List(ctx, &jobs, client.InNamespace(ns)) == nil && len(migrationJobs(jobs.Items, "2.0.0")) == 1
+	}, wait, 50*time.Millisecond, "the migration Job of 2.0.0 starts")
+	c.KillManager()
+	require.NoError(t, c.StartManager())
+
+	waitReady(t, ns, "crash", "2.0.0")
+	var jobs batchv1.JobList
+	require.NoError(t, c.Client.List(ctx, &jobs, client.InNamespace(ns)))
+	require.Len(t, migrationJobs(jobs.Items, "2.0.0"), 1, "no duplicate Job after the restart")
+}
+
+func migrationJobs(jobs []batchv1.Job, version string) []string {
+	var out []string
+	for _, j := range jobs {
+		if j.Labels["canopy.dev/migration"] == "true" && j.Labels["app.kubernetes.io/version"] == version {
+			out = append(out, j.Name)
+		}
+	}
+	return out
 }
