@@ -1,10 +1,6 @@
 package backup
 
 import (
-	"bytes"
-	"flag"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -12,13 +8,11 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
-	"sigs.k8s.io/yaml"
 
 	componentsv1alpha1 "github.com/canopy-dev/canopy/apis/components/v1alpha1"
+	"github.com/canopy-dev/canopy/internal/golden"
 	"github.com/canopy-dev/canopy/internal/podsecurity"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 func policy(dest componentsv1alpha1.BackupDestination) *componentsv1alpha1.BackupPolicy {
 	return &componentsv1alpha1.BackupPolicy{
@@ -41,28 +35,10 @@ var (
 		CredentialsSecret: "shop-db-credentials", DatabaseVersion: "17.2"}
 )
 
-func golden(t *testing.T, name string, objs ...any) {
-	t.Helper()
-	var out bytes.Buffer
-	for _, o := range objs {
-		data, err := yaml.Marshal(o)
-		require.NoError(t, err)
-		out.WriteString("---\n")
-		out.Write(data)
-	}
-	path := filepath.Join("testdata", name+".golden.yaml")
-	if *update {
-		require.NoError(t, os.WriteFile(path, out.Bytes(), 0o644))
-	}
-	want, err := os.ReadFile(path)
-	require.NoError(t, err, "run go test -update to create %s", path)
-	require.Equal(t, string(want), out.String())
-}
-
 func TestGoldens(t *testing.T) {
 	v, s := policy(volume), policy(s3)
-	golden(t, "volume", VolumeClaim(v), CronJob(v, in), BackupJob(v, in, JobName(v, TriggerRequest, "pre-upgrade-g4"), TriggerRequest, "pre-upgrade-g4"))
-	golden(t, "s3", CronJob(s, in), BackupJob(s, in, JobName(s, TriggerAnnotation, "1764158400"), TriggerAnnotation, "1764158400"))
+	golden.YAML(t, "volume", VolumeClaim(v), CronJob(v, in), BackupJob(v, in, JobName(v, TriggerRequest, "pre-upgrade-g4"), TriggerRequest, "pre-upgrade-g4"))
+	golden.YAML(t, "s3", CronJob(s, in), BackupJob(s, in, JobName(s, TriggerAnnotation, "1764158400"), TriggerAnnotation, "1764158400"))
 }
 
 func TestBackupPodsAreRestricted(t *testing.T) {

@@ -1,8 +1,6 @@
 package database
 
 import (
-	"bytes"
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,13 +11,11 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
-	"sigs.k8s.io/yaml"
 
 	componentsv1alpha1 "github.com/canopy-dev/canopy/apis/components/v1alpha1"
+	"github.com/canopy-dev/canopy/internal/golden"
 	"github.com/canopy-dev/canopy/internal/podsecurity"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 // full is a Database with every feature on, as the stack controller writes it for the full sample.
 func full() *componentsv1alpha1.Database {
@@ -47,24 +43,6 @@ func full() *componentsv1alpha1.Database {
 	}
 }
 
-func golden(t *testing.T, name string, objs ...any) {
-	t.Helper()
-	var out bytes.Buffer
-	for _, o := range objs {
-		data, err := yaml.Marshal(o)
-		require.NoError(t, err)
-		out.WriteString("---\n")
-		out.Write(data)
-	}
-	path := filepath.Join("testdata", name+".golden.yaml")
-	if *update {
-		require.NoError(t, os.WriteFile(path, out.Bytes(), 0o644))
-	}
-	want, err := os.ReadFile(path)
-	require.NoError(t, err, "run go test -update to create %s", path)
-	require.Equal(t, string(want), out.String())
-}
-
 func input(db *componentsv1alpha1.Database) StatefulSetInput {
 	_, hash := ConfigMap(db, db.Spec.TLS != nil)
 	return StatefulSetInput{Image: Image(db, func(string) string { return "" }), ExporterImage: "quay.io/prometheuscommunity/postgres-exporter:v0.17.1",
@@ -74,17 +52,17 @@ func input(db *componentsv1alpha1.Database) StatefulSetInput {
 func TestGoldens(t *testing.T) {
 	db := full()
 	cm, _ := ConfigMap(db, true)
-	golden(t, "statefulset", StatefulSet(db, input(db)))
-	golden(t, "services", ClientService(db, true), HeadlessService(db))
+	golden.YAML(t, "statefulset", StatefulSet(db, input(db)))
+	golden.YAML(t, "services", ClientService(db, true), HeadlessService(db))
 	// The shape of the Secrets, with a placeholder where the generated password goes.
-	golden(t, "secrets", CredentialsSecret(db, "<generated>"), SuperuserSecret(db, "<generated>"))
-	golden(t, "configmap", cm)
-	golden(t, "certificate", Certificate(db))
-	golden(t, "servicemonitor", ServiceMonitor(db))
-	golden(t, "prometheusrule", PrometheusRule(db))
-	golden(t, "networkpolicy", NetworkPolicy(db, "canopy-system"))
-	golden(t, "init", InitConfigMap(db))
-	golden(t, "pdb", PodDisruptionBudget(db))
+	golden.YAML(t, "secrets", CredentialsSecret(db, "<generated>"), SuperuserSecret(db, "<generated>"))
+	golden.YAML(t, "configmap", cm)
+	golden.YAML(t, "certificate", Certificate(db))
+	golden.YAML(t, "servicemonitor", ServiceMonitor(db))
+	golden.YAML(t, "prometheusrule", PrometheusRule(db))
+	golden.YAML(t, "networkpolicy", NetworkPolicy(db, "canopy-system"))
+	golden.YAML(t, "init", InitConfigMap(db))
+	golden.YAML(t, "pdb", PodDisruptionBudget(db))
 }
 
 func TestPodTemplatesAreRestricted(t *testing.T) {
@@ -182,7 +160,7 @@ func TestRestoreJob(t *testing.T) {
 	vol := componentsv1alpha1.BackupDestination{Volume: &componentsv1alpha1.VolumeDestination{}}
 	s3 := componentsv1alpha1.BackupDestination{S3: &componentsv1alpha1.S3Destination{Endpoint: "https://s3.example.com", Bucket: "b",
 		CredentialsSecret: corev1.LocalObjectReference{Name: "s3"}, ForcePathStyle: ptr.To(true)}}
-	golden(t, "restore-job", RestoreJob(db, restoreInput(vol), "bootstrap"), RestoreJob(db, restoreInput(s3), "r1"))
+	golden.YAML(t, "restore-job", RestoreJob(db, restoreInput(vol), "bootstrap"), RestoreJob(db, restoreInput(s3), "r1"))
 	for _, d := range []componentsv1alpha1.BackupDestination{vol, s3} {
 		job := RestoreJob(db, restoreInput(d), "x")
 		require.NoError(t, podsecurity.CheckRestricted(&job.Spec.Template.ObjectMeta, &job.Spec.Template.Spec))

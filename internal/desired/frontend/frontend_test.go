@@ -2,9 +2,6 @@ package frontend
 
 import (
 	"bytes"
-	"flag"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -12,13 +9,11 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
-	"sigs.k8s.io/yaml"
 
 	componentsv1alpha1 "github.com/canopy-dev/canopy/apis/components/v1alpha1"
+	"github.com/canopy-dev/canopy/internal/golden"
 	"github.com/canopy-dev/canopy/internal/podsecurity"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 // full is a Frontend with every feature on, as the stack controller writes it for the full sample.
 func full() *componentsv1alpha1.Frontend {
@@ -52,34 +47,16 @@ func full() *componentsv1alpha1.Frontend {
 	}
 }
 
-func golden(t *testing.T, name string, objs ...any) {
-	t.Helper()
-	var out bytes.Buffer
-	for _, o := range objs {
-		data, err := yaml.Marshal(o)
-		require.NoError(t, err)
-		out.WriteString("---\n")
-		out.Write(data)
-	}
-	path := filepath.Join("testdata", name+".golden.yaml")
-	if *update {
-		require.NoError(t, os.WriteFile(path, out.Bytes(), 0o644))
-	}
-	want, err := os.ReadFile(path)
-	require.NoError(t, err, "run go test -update to create %s", path)
-	require.Equal(t, string(want), out.String())
-}
-
 func TestGoldens(t *testing.T) {
 	fe := full()
-	golden(t, "deployment", Deployment(fe, "1.4.2"))
-	golden(t, "service", Service(fe))
-	golden(t, "ingress", Ingress(fe, true))
-	golden(t, "certificate", Certificate(fe))
-	golden(t, "hpa", HorizontalPodAutoscaler(fe))
-	golden(t, "pdb", PodDisruptionBudget(fe))
-	golden(t, "servicemonitor", ServiceMonitor(fe))
-	golden(t, "migration-job", MigrationJob(fe, "1.5.0"))
+	golden.YAML(t, "deployment", Deployment(fe, "1.4.2"))
+	golden.YAML(t, "service", Service(fe))
+	golden.YAML(t, "ingress", Ingress(fe, true))
+	golden.YAML(t, "certificate", Certificate(fe))
+	golden.YAML(t, "hpa", HorizontalPodAutoscaler(fe))
+	golden.YAML(t, "pdb", PodDisruptionBudget(fe))
+	golden.YAML(t, "servicemonitor", ServiceMonitor(fe))
+	golden.YAML(t, "migration-job", MigrationJob(fe, "1.5.0"))
 }
 
 // TestPodTemplatesAreRestricted runs every pod template through the upstream Pod Security admission
