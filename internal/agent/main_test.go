@@ -16,12 +16,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/canopy-dev/canopy/internal/testenv"
 )
 
 const (
@@ -58,7 +59,7 @@ func runTests(m *testing.M) int {
 	}
 	if missing := missingBinaries(); len(missing) > 0 {
 		wProblem = "missing " + strings.Join(missing, "; ")
-		wMustFail = inCI()
+		wMustFail = testenv.InCI()
 		return m.Run()
 	}
 	start := time.Now()
@@ -82,18 +83,9 @@ func requireWorld(t *testing.T) *world {
 		if wMustFail {
 			t.Fatal(wProblem)
 		}
-		t.Skip(wProblem)
+		testenv.Unavailable(t, wProblem)
 	}
 	return w
-}
-
-func inCI() bool {
-	v := os.Getenv("CI")
-	if v == "" {
-		return false
-	}
-	b, err := strconv.ParseBool(v)
-	return err != nil || b
 }
 
 // versitygwPath is $CANOPY_VERSITYGW, else bin/versitygw-<version> at the repository's root.

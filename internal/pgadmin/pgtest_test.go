@@ -31,6 +31,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/canopy-dev/canopy/internal/testenv"
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 )
@@ -68,7 +69,7 @@ func runTests(m *testing.M) int {
 	case missingBinaries() != "":
 		srvProblem = fmt.Sprintf("PostgreSQL 15 server binaries are missing (%s): run hack/install-postgres.sh (as root) to install them",
 			missingBinaries())
-		srvMustFail = inCI()
+		srvMustFail = testenv.InCI()
 	default:
 		start := time.Now()
 		s, err := startServer()
@@ -83,15 +84,6 @@ func runTests(m *testing.M) int {
 		srv = s
 	}
 	return m.Run()
-}
-
-func inCI() bool {
-	v := os.Getenv("CI")
-	if v == "" {
-		return false
-	}
-	b, err := strconv.ParseBool(v)
-	return err != nil || b
 }
 
 func missingBinaries() string {
@@ -112,7 +104,7 @@ func requireServer(t *testing.T) *testServer {
 		if srvMustFail {
 			t.Fatal(srvProblem)
 		}
-		t.Skip(srvProblem)
+		testenv.Unavailable(t, srvProblem)
 	}
 	return srv
 }

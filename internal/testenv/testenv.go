@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -121,13 +122,34 @@ func Main(m *testing.M, env **Env, opts Options) int {
 	return code
 }
 
-// Require skips t when no control plane runs (go test -short).
+// Require returns the control plane, or ends t without one (go test -short): see Unavailable.
 func Require(t testing.TB, env *Env) *Env {
 	t.Helper()
 	if env == nil {
-		t.Skip("needs a control plane (run without -short, for example make test)")
+		Unavailable(t, "needs a control plane (etcd and kube-apiserver), which -short does not start; run make test")
 	}
 	return env
+}
+
+// InCI reports whether the environment variable CI is set to anything but false.
+func InCI() bool {
+	v := os.Getenv("CI")
+	if v == "" {
+		return false
+	}
+	b, err := strconv.ParseBool(v)
+	return err != nil || b
+}
+
+// Unavailable ends a test whose environment is missing (a control plane, PostgreSQL, an S3 server).
+// In CI everything must run, so the test fails; elsewhere it is skipped, saying what is missing and
+// that CI runs it.
+func Unavailable(t testing.TB, reason string) {
+	t.Helper()
+	if InCI() {
+		t.Fatalf("CI must run this test, but its environment is missing: %s", reason)
+	}
+	t.Skipf("environment missing outside CI (CI unset; CI runs this test): %s", reason)
 }
 
 var nonName = regexp.MustCompile(`[^a-z0-9-]+`)
