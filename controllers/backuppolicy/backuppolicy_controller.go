@@ -193,23 +193,10 @@ func (r *Reconciler) ensureClaim(ctx context.Context, bp *componentsv1alpha1.Bac
 // applySchedule writes the CronJob, or removes it when there is no schedule.
 func (r *Reconciler) applySchedule(ctx context.Context, bp *componentsv1alpha1.BackupPolicy, in desired.Input) error {
 	want := desired.CronJob(bp, in)
-	have := &batchv1.CronJob{}
-	err := r.Get(ctx, client.ObjectKey{Namespace: bp.Namespace, Name: desired.Name(bp)}, have)
-	if err != nil && !apierrors.IsNotFound(err) {
-		return err
-	}
-	exists := err == nil
 	if want == nil {
-		if exists && metav1.IsControlledBy(have, bp) {
-			return client.IgnoreNotFound(r.Delete(ctx, have))
-		}
-		return nil
+		return apply.DeleteControlled(ctx, r.Client, bp, client.ObjectKey{Namespace: bp.Namespace, Name: desired.Name(bp)}, &batchv1.CronJob{})
 	}
-	var current client.Object
-	if exists {
-		current = have
-	}
-	_, err = apply.Apply(ctx, r.Client, FieldOwner, want, current)
+	_, err := apply.Ensure(ctx, r.Client, FieldOwner, want, nil)
 	return err
 }
 
@@ -272,7 +259,7 @@ func (r *Reconciler) collect(ctx context.Context, bp *componentsv1alpha1.BackupP
 			continue
 		}
 		st.finished = append(st.finished, f)
-		if known(bp, f) {
+		if known(f) {
 			continue
 		}
 		st.newlyDone = append(st.newlyDone, f)
@@ -287,7 +274,7 @@ func (r *Reconciler) collect(ctx context.Context, bp *componentsv1alpha1.BackupP
 const AnnotationRecorded = "canopy.dev/recorded"
 
 // known reports whether status already reflects a finished Job.
-func known(_ *componentsv1alpha1.BackupPolicy, f finishedJob) bool {
+func known(f finishedJob) bool {
 	return f.job.Annotations[AnnotationRecorded] == "true"
 }
 
@@ -323,7 +310,7 @@ func (r *Reconciler) prune(ctx context.Context, bp *componentsv1alpha1.BackupPol
 			continue
 		}
 		count[f.succeeded]++
-		if count[f.succeeded] <= keep[f.succeeded] || !known(bp, f) {
+		if count[f.succeeded] <= keep[f.succeeded] || !known(f) {
 			continue
 		}
 		if err := r.Delete(ctx, f.job, client.PropagationPolicy(metav1.DeletePropagationBackground)); client.IgnoreNotFound(err) != nil {

@@ -19,7 +19,6 @@ import (
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/record"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -289,9 +288,9 @@ func (r *Reconciler) applyAll(ctx context.Context, db *componentsv1alpha1.Databa
 		name    string
 		allowed bool
 	}{
-		{"Certificate", asObject(desired.Certificate(db)), &certmanagerv1.Certificate{}, desired.TLSName(db), caps.Certificates},
-		{"ServiceMonitor", asObject(desired.ServiceMonitor(db)), &monitoringv1.ServiceMonitor{}, desired.Name(db), caps.Monitoring},
-		{"PrometheusRule", asObject(desired.PrometheusRule(db)), &monitoringv1.PrometheusRule{}, desired.Name(db), caps.Monitoring},
+		{"Certificate", apply.OrNil(desired.Certificate(db)), &certmanagerv1.Certificate{}, desired.TLSName(db), caps.Certificates},
+		{"ServiceMonitor", apply.OrNil(desired.ServiceMonitor(db)), &monitoringv1.ServiceMonitor{}, desired.Name(db), caps.Monitoring},
+		{"PrometheusRule", apply.OrNil(desired.PrometheusRule(db)), &monitoringv1.PrometheusRule{}, desired.Name(db), caps.Monitoring},
 	}
 	for _, o := range optional {
 		if !o.allowed {
@@ -303,34 +302,15 @@ func (r *Reconciler) applyAll(ctx context.Context, db *componentsv1alpha1.Databa
 			}
 			continue
 		}
-		err := r.Get(ctx, client.ObjectKey{Namespace: db.Namespace, Name: o.name}, o.absent)
-		if err == nil && metav1.IsControlledBy(o.absent, db) {
-			if err := r.Delete(ctx, o.absent); client.IgnoreNotFound(err) != nil {
-				return false, fmt.Errorf("removing the %s: %w", o.kind, err)
-			}
-		} else if err != nil && !apierrors.IsNotFound(err) && !meta.IsNoMatchError(err) {
-			return false, err
+		if err := apply.DeleteControlled(ctx, r.Client, db, client.ObjectKey{Namespace: db.Namespace, Name: o.name}, o.absent); err != nil {
+			return false, fmt.Errorf("removing the %s: %w", o.kind, err)
 		}
 	}
 	return stsChanged, nil
 }
 
-func asObject[T client.Object](obj T) client.Object {
-	if any(obj) == any(*new(T)) {
-		return nil
-	}
-	return obj
-}
-
 func (r *Reconciler) apply(ctx context.Context, db *componentsv1alpha1.Database, kind string, want client.Object) (apply.Result, error) {
-	have := want.DeepCopyObject().(client.Object)
-	switch err := r.Get(ctx, client.ObjectKeyFromObject(want), have); {
-	case apierrors.IsNotFound(err):
-		have = nil
-	case err != nil:
-		return apply.Unchanged, fmt.Errorf("reading the %s: %w", kind, err)
-	}
-	res, err := apply.Apply(ctx, r.Client, FieldOwner, want, have)
+	res, err := apply.Ensure(ctx, r.Client, FieldOwner, want, nil)
 	if err != nil {
 		return res, err
 	}

@@ -15,7 +15,6 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/tools/record"
@@ -176,7 +175,7 @@ func (r *Reconciler) applyAll(ctx context.Context, fe *componentsv1alpha1.Fronte
 				return false, err
 			}
 		}
-		res, err := r.apply(ctx, fe, "Deployment", want, asObject(dep))
+		res, err := r.apply(ctx, fe, "Deployment", want, apply.OrNil(dep))
 		if err != nil {
 			return false, err
 		}
@@ -191,11 +190,11 @@ func (r *Reconciler) applyAll(ctx context.Context, fe *componentsv1alpha1.Fronte
 		absent  client.Object
 		allowed bool
 	}{
-		{"Ingress", asObject(desired.Ingress(fe, tlsActive(fe, caps))), &networkingv1.Ingress{}, true},
-		{"Certificate", asObject(desired.Certificate(fe)), &certmanagerv1.Certificate{}, caps.Certificates},
-		{"HorizontalPodAutoscaler", asObject(desired.HorizontalPodAutoscaler(fe)), &autoscalingv2.HorizontalPodAutoscaler{}, true},
-		{"PodDisruptionBudget", asObject(desired.PodDisruptionBudget(fe)), &policyv1.PodDisruptionBudget{}, true},
-		{"ServiceMonitor", asObject(desired.ServiceMonitor(fe)), &monitoringv1.ServiceMonitor{}, caps.Monitoring},
+		{"Ingress", apply.OrNil(desired.Ingress(fe, tlsActive(fe, caps))), &networkingv1.Ingress{}, true},
+		{"Certificate", apply.OrNil(desired.Certificate(fe)), &certmanagerv1.Certificate{}, caps.Certificates},
+		{"HorizontalPodAutoscaler", apply.OrNil(desired.HorizontalPodAutoscaler(fe)), &autoscalingv2.HorizontalPodAutoscaler{}, true},
+		{"PodDisruptionBudget", apply.OrNil(desired.PodDisruptionBudget(fe)), &policyv1.PodDisruptionBudget{}, true},
+		{"ServiceMonitor", apply.OrNil(desired.ServiceMonitor(fe)), &monitoringv1.ServiceMonitor{}, caps.Monitoring},
 	}
 	for _, o := range optional {
 		if !o.allowed {
@@ -207,33 +206,17 @@ func (r *Reconciler) applyAll(ctx context.Context, fe *componentsv1alpha1.Fronte
 			}
 			continue
 		}
-		if err := r.deleteOwned(ctx, fe, desired.Name(fe), o.absent); err != nil {
+		if err := apply.DeleteControlled(ctx, r.Client, fe, client.ObjectKey{Namespace: fe.Namespace, Name: desired.Name(fe)}, o.absent); err != nil {
 			return false, fmt.Errorf("removing the %s: %w", o.kind, err)
 		}
 	}
 	return depChanged, nil
 }
 
-func asObject[T client.Object](obj T) client.Object {
-	if any(obj) == any(*new(T)) {
-		return nil
-	}
-	return obj
-}
-
 // apply writes one object; have is the observed object when the caller already read it, else it
 // is read here.
 func (r *Reconciler) apply(ctx context.Context, fe *componentsv1alpha1.Frontend, kind string, want, have client.Object) (apply.Result, error) {
-	if have == nil {
-		probe := want.DeepCopyObject().(client.Object)
-		switch err := r.Get(ctx, client.ObjectKeyFromObject(want), probe); {
-		case err == nil:
-			have = probe
-		case !apierrors.IsNotFound(err):
-			return apply.Unchanged, fmt.Errorf("reading the %s: %w", kind, err)
-		}
-	}
-	res, err := apply.Apply(ctx, r.Client, FieldOwner, want, have)
+	res, err := apply.Ensure(ctx, r.Client, FieldOwner, want, have)
 	if err != nil {
 		return res, err
 	}
@@ -242,20 +225,6 @@ func (r *Reconciler) apply(ctx context.Context, fe *componentsv1alpha1.Frontend,
 		r.Recorder.Eventf(fe, corev1.EventTypeWarning, "Overwritten", "the %s %s was changed by hand; the change has been reverted", kind, want.GetName())
 	}
 	return res, nil
-}
-
-func (r *Reconciler) deleteOwned(ctx context.Context, fe *componentsv1alpha1.Frontend, name string, obj client.Object) error {
-	err := r.Get(ctx, client.ObjectKey{Namespace: fe.Namespace, Name: name}, obj)
-	if apierrors.IsNotFound(err) || meta.IsNoMatchError(err) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	if !metav1.IsControlledBy(obj, fe) {
-		return nil
-	}
-	return client.IgnoreNotFound(r.Delete(ctx, obj))
 }
 
 // ownsReplicas reports whether this controller's apply owns the Deployment's replicas.

@@ -253,12 +253,12 @@ func credentialsSecret(s *canopyv1alpha1.Stack, o observed) string {
 func (r *Reconciler) applyChildren(ctx context.Context, s *canopyv1alpha1.Stack, o observed, d upgradeDecision) (map[string]bool, error) {
 	written := map[string]bool{}
 	db, bp, fe := desiredChildren(s, o, d)
-	if err := r.applyChild(ctx, s, "Database", db, asObject(o.db), written); err != nil {
+	if err := r.applyChild(ctx, s, "Database", db, apply.OrNil(o.db), written); err != nil {
 		return written, err
 	}
 	switch {
 	case bp != nil:
-		if err := r.applyChild(ctx, s, "BackupPolicy", bp, asObject(o.bp), written); err != nil {
+		if err := r.applyChild(ctx, s, "BackupPolicy", bp, apply.OrNil(o.bp), written); err != nil {
 			return written, err
 		}
 	case s.Spec.Backup == nil && o.bp != nil:
@@ -269,7 +269,7 @@ func (r *Reconciler) applyChildren(ctx context.Context, s *canopyv1alpha1.Stack,
 		}
 	}
 	if fe != nil {
-		if err := r.applyChild(ctx, s, "Frontend", fe, asObject(o.fe), written); err != nil {
+		if err := r.applyChild(ctx, s, "Frontend", fe, apply.OrNil(o.fe), written); err != nil {
 			return written, err
 		}
 	}
@@ -284,7 +284,7 @@ func (r *Reconciler) pendingChanges(s *canopyv1alpha1.Stack, o observed, d upgra
 	for _, c := range []struct {
 		kind       string
 		want, have client.Object
-	}{{"Database", db, asObject(o.db)}, {"BackupPolicy", asObject(bp), asObject(o.bp)}, {"Frontend", asObject(fe), asObject(o.fe)}} {
+	}{{"Database", db, apply.OrNil(o.db)}, {"BackupPolicy", apply.OrNil(bp), apply.OrNil(o.bp)}, {"Frontend", apply.OrNil(fe), apply.OrNil(o.fe)}} {
 		if c.want == nil || c.have == nil {
 			continue
 		}
@@ -303,13 +303,6 @@ type nameConflictError struct{ kind, name string }
 func (e *nameConflictError) Error() string {
 	return fmt.Sprintf("a %s named %s already exists and does not belong to this Stack; delete or rename it, or label it %s=true to let the Stack adopt it",
 		e.kind, e.name, canopyv1alpha1.LabelAdopt)
-}
-
-func asObject[T client.Object](obj T) client.Object {
-	if any(obj) == any(*new(T)) {
-		return nil
-	}
-	return obj
 }
 
 // applyChild applies one child and reports remediations: a deleted child recreated, a manual
