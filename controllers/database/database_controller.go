@@ -149,44 +149,67 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		return ctrl.Result{}, err
 	}
 
-	sts, pod, pvc, err := r.observe(ctx, db)
+	sts, pod, err := r.observe(ctx, db)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
 	ss, ps := observeStatefulSet(sts), observePod(pod)
-	cfg := decideConfig(db, wantHash, ps, now)
-	image, version, majorBlocked := r.chooseImage(db, ss)
-
-	in := desired.StatefulSetInput{Image: image, Version: version, ExporterImage: images.Resolve(images.Exporter, r.Getenv), ConfigHash: cfg.hash,
-		VolumeSize: db.Spec.Storage.Size, Monitoring: monitoringOn(db), TLS: tls}
-	if ss.exists && !ss.volumeSize.IsZero() {
-		in.VolumeSize = ss.volumeSize // claim templates are immutable: growth happens on the claim
+	major := planMajor(db, ss, desired.Image(db, r.Getenv))
+	if err := r.advanceMajor(ctx, db, &major, ss, ps); err != nil {
+		return ctrl.Result{}, err
 	}
-	stsChanged, err := r.applyAll(ctx, db, in, caps)
+	target := major.target
+	pvc, err := r.claim(ctx, db, target.dataVolume)
 	if err != nil {
 		return ctrl.Result{}, err
+	}
+	cfg := decideConfig(db, wantHash, ps, now)
+
+	in := desired.StatefulSetInput{Image: target.image, Version: target.version, ExporterImage: images.Resolve(images.Exporter, r.Getenv), ConfigHash: cfg.hash,
+		VolumeSize: db.Spec.Storage.Size, Monitoring: monitoringOn(db), TLS: tls, DataVolume: target.dataVolume, KeepVolume: target.keepVolume}
+	if ss.exists && !major.replace && !ss.volumeSize.IsZero() {
+		in.VolumeSize = ss.volumeSize // claim templates are immutable: growth happens on the claim
+	}
+	// A StatefulSet on another data volume goes first; its successor waits for its pod to be gone.
+	stsChanged, err := r.applyAll(ctx, db, in, caps, !major.replace && replaceable(db, ss, ps, target))
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if major.replace {
+		if err := r.removeStatefulSet(ctx, db, sts); err != nil {
+			return ctrl.Result{}, err
+		}
+		stsChanged = true
 	}
 	storage, err := r.expandStorage(ctx, db, pvc)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	rotated, rotationErr := r.rotateCredentials(ctx, db, ps)
+	// Nothing else touches the data while a major upgrade moves it.
+	rotated, rotationErr := false, error(nil)
+	if !major.running() {
+		rotated, rotationErr = r.rotateCredentials(ctx, db, ps)
+	}
 	if rotationErr != nil {
 		r.Recorder.Eventf(db, corev1.EventTypeWarning, "RotationFailed", "credentials rotation %q: %v", db.Spec.CredentialsRotation, rotationErr)
 	}
 
-	boot, err := r.bootstrap(ctx, db, ps, image)
+	boot, err := r.bootstrap(ctx, db, ps, target.image)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
 	db.Status.Bootstrap = boot
-	inPlace, err := r.restoreInPlace(ctx, db, ps, image)
-	if err != nil {
-		return ctrl.Result{}, err
+	inPlace := db.Status.Restore
+	if !major.running() {
+		if inPlace, err = r.restoreInPlace(ctx, db, ps, target.image); err != nil {
+			return ctrl.Result{}, err
+		}
 	}
 	restoreChanged := !equality.Semantic.DeepEqual(inPlace, before.Status.Restore)
 	db.Status.Restore = inPlace
-	computeStatus(db, statusInput{sts: ss, pod: ps, cfg: cfg, wantHash: wantHash, caps: caps, majorBlocked: majorBlocked,
+	db.Status.MajorUpgrade = major.status
+	db.Status.VolumeClaim = desired.ClaimName(db, target.dataVolume)
+	computeStatus(db, statusInput{sts: ss, pod: ps, cfg: cfg, wantHash: wantHash, caps: caps, major: major,
 		storage: storage, rotated: rotated, rotationErr: rotationErr, pvc: pvc, certWaiting: certWaiting, stsChanged: stsChanged, tls: tls})
 	db.Status.ObservedGeneration = db.Generation
 	if err := patch.Status(ctx, r.Client, db, before, func(x *componentsv1alpha1.Database) any { return x.Status }); err != nil {
@@ -221,51 +244,38 @@ func monitoringOn(db *componentsv1alpha1.Database) bool {
 	return db.Spec.Monitoring != nil && db.Spec.Monitoring.IsEnabled()
 }
 
-// chooseImage keeps the running image across a PostgreSQL major-version change: that change needs
-// the backup and restore path, which this release does not perform. It returns the image, the
-// version it runs, and whether a major change is held back.
-func (r *Reconciler) chooseImage(db *componentsv1alpha1.Database, ss stsState) (string, string, bool) {
-	want := desired.Image(db, r.Getenv)
-	if !ss.exists {
-		return want, db.Spec.Version, false
-	}
-	running := componentsv1alpha1.MajorVersion(ss.version)
-	if running != "" && running != componentsv1alpha1.MajorVersion(db.Spec.Version) {
-		return ss.image, ss.version, true
-	}
-	return want, db.Spec.Version, false
-}
-
-func (r *Reconciler) observe(ctx context.Context, db *componentsv1alpha1.Database) (*appsv1.StatefulSet, *corev1.Pod, *corev1.PersistentVolumeClaim, error) {
-	key := func(name string) client.ObjectKey { return client.ObjectKey{Namespace: db.Namespace, Name: name} }
-	sts, pod, pvc := &appsv1.StatefulSet{}, &corev1.Pod{}, &corev1.PersistentVolumeClaim{}
-	for _, o := range []struct {
-		obj  client.Object
-		name string
-	}{{sts, desired.Name(db)}, {pod, desired.PodName(db)}, {pvc, desired.ClaimName(db)}} {
-		if err := r.Get(ctx, key(o.name), o.obj); err != nil {
-			if !apierrors.IsNotFound(err) {
-				return nil, nil, nil, fmt.Errorf("reading %s: %w", o.name, err)
-			}
-			o.obj.SetName("")
-		}
-	}
-	if sts.Name == "" {
+// observe reads the StatefulSet and its pod (nil when absent).
+func (r *Reconciler) observe(ctx context.Context, db *componentsv1alpha1.Database) (*appsv1.StatefulSet, *corev1.Pod, error) {
+	sts, pod := &appsv1.StatefulSet{}, &corev1.Pod{}
+	if err := r.Get(ctx, client.ObjectKey{Namespace: db.Namespace, Name: desired.Name(db)}, sts); apierrors.IsNotFound(err) {
 		sts = nil
+	} else if err != nil {
+		return nil, nil, fmt.Errorf("reading the StatefulSet: %w", err)
 	}
-	if pod.Name == "" {
+	if err := r.Get(ctx, client.ObjectKey{Namespace: db.Namespace, Name: desired.PodName(db)}, pod); apierrors.IsNotFound(err) {
 		pod = nil
+	} else if err != nil {
+		return nil, nil, fmt.Errorf("reading the PostgreSQL pod: %w", err)
 	}
-	if pvc.Name == "" {
-		pvc = nil
-	}
-	return sts, pod, pvc, nil
+	return sts, pod, nil
 }
 
-// applyAll writes the instance's objects and removes the optional ones no longer asked for.
-func (r *Reconciler) applyAll(ctx context.Context, db *componentsv1alpha1.Database, in desired.StatefulSetInput, caps capabilities) (bool, error) {
+// claim reads the data claim from the claim template dataVolume (nil when absent).
+func (r *Reconciler) claim(ctx context.Context, db *componentsv1alpha1.Database, dataVolume string) (*corev1.PersistentVolumeClaim, error) {
+	pvc := &corev1.PersistentVolumeClaim{}
+	if err := r.Get(ctx, client.ObjectKey{Namespace: db.Namespace, Name: desired.ClaimName(db, dataVolume)}, pvc); apierrors.IsNotFound(err) {
+		return nil, nil
+	} else if err != nil {
+		return nil, fmt.Errorf("reading the data volume: %w", err)
+	}
+	return pvc, nil
+}
+
+// applyAll writes the instance's objects (the StatefulSet only when withStatefulSet) and removes
+// the optional ones no longer asked for.
+func (r *Reconciler) applyAll(ctx context.Context, db *componentsv1alpha1.Database, in desired.StatefulSetInput, caps capabilities, withStatefulSet bool) (bool, error) {
 	stsChanged := false
-	for _, o := range []struct {
+	objects := []struct {
 		kind string
 		obj  client.Object
 	}{
@@ -273,8 +283,14 @@ func (r *Reconciler) applyAll(ctx context.Context, db *componentsv1alpha1.Databa
 		{"Service", desired.ClientService(db, in.Monitoring)},
 		{"NetworkPolicy", desired.NetworkPolicy(db, r.Getenv("POD_NAMESPACE"))},
 		{"PodDisruptionBudget", desired.PodDisruptionBudget(db)},
-		{"StatefulSet", desired.StatefulSet(db, in)},
-	} {
+	}
+	if withStatefulSet {
+		objects = append(objects, struct {
+			kind string
+			obj  client.Object
+		}{"StatefulSet", desired.StatefulSet(db, in)})
+	}
+	for _, o := range objects {
 		res, err := r.apply(ctx, db, o.kind, o.obj)
 		if err != nil {
 			return false, err

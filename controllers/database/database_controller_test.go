@@ -138,8 +138,10 @@ func (h *harness) runPod(name string, ready bool, waiting string) {
 	pod = &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: h.NS, Name: podName, Labels: sts.Spec.Template.Labels,
 		Annotations: sts.Spec.Template.Annotations}, Spec: *sts.Spec.Template.Spec.DeepCopy()}
 	// The StatefulSet controller adds the claim of the template as a volume.
-	pod.Spec.Volumes = append(pod.Spec.Volumes, corev1.Volume{Name: "data", VolumeSource: corev1.VolumeSource{
-		PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "data-" + podName}}})
+	for _, t := range sts.Spec.VolumeClaimTemplates {
+		pod.Spec.Volumes = append(pod.Spec.Volumes, corev1.Volume{Name: t.Name, VolumeSource: corev1.VolumeSource{
+			PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: t.Name + "-" + podName}}})
+	}
 	require.NoError(h.T, h.C.Create(ctx, pod))
 	status := corev1.ConditionFalse
 	if ready {
@@ -302,21 +304,132 @@ func TestStorageExpansion(t *testing.T) {
 	require.Equal(t, "1Gi", q.String())
 }
 
-// TestMajorUpgradeIsHeldBack: an allowed major-version change keeps the old major running and says
-// why, until the backup and restore path exists.
-func TestMajorUpgradeIsHeldBack(t *testing.T) {
+// TestMajorUpgrade: a major-version change waits for a backup to load; then the old StatefulSet
+// goes (its claim kept, also with volumeRetention Delete), a new one at the new major starts on a
+// new volume, the backup is loaded, and the Database is Ready at the new major.
+func TestMajorUpgrade(t *testing.T) {
 	h := start(t)
-	h.readyDatabase("major", "16")
-	h.update("major", func(d *componentsv1alpha1.Database) {
-		d.Spec.Version, d.Spec.AllowMajorVersionUpgrade = "17", true
-	})
+	h.readyDatabase("major", "16", func(d *componentsv1alpha1.Database) { d.Spec.VolumeRetention = componentsv1alpha1.Delete })
+	oldClaim := h.ownedClaim("major", "data")
+
+	h.update("major", func(d *componentsv1alpha1.Database) { d.Spec.Version, d.Spec.AllowMajorVersionUpgrade = "17", true })
 	h.Eventually(func() bool {
 		c := conditions.Get(h.database("major"), componentsv1alpha1.ConditionStalled)
-		return c != nil && c.Reason == componentsv1alpha1.ReasonMajorUpgradeBlocked
-	}, "the major upgrade is reported held back")
+		return c != nil && c.Reason == componentsv1alpha1.ReasonMajorUpgradeBlocked && strings.Contains(c.Message, "spec.majorUpgrade.fromBackup")
+	}, "without a backup to load, the major upgrade waits and says why")
 	sts := h.statefulSet("major", func(*appsv1.StatefulSet) bool { return true }, "sts")
 	require.Equal(t, "docker.io/library/postgres:16", sts.Spec.Template.Spec.Containers[0].Image)
 	require.Equal(t, "16", h.database("major").Status.Version)
+
+	const backup = "major-20261126-020000"
+	newVolume := h.startMajorUpgrade("major", backup)
+	require.NoError(t, h.Get(oldClaim, oldClaim.Name))
+	require.Empty(t, oldClaim.OwnerReferences, "the old volume no longer belongs to the StatefulSet, so nothing deletes it")
+	sts = h.statefulSet("major", func(s *appsv1.StatefulSet) bool { return s.Spec.VolumeClaimTemplates[0].Name == newVolume }, "the new StatefulSet is created")
+	require.Equal(t, "docker.io/library/postgres:17", sts.Spec.Template.Spec.Containers[0].Image)
+	require.Equal(t, appsv1.RetainPersistentVolumeClaimRetentionPolicyType, sts.Spec.PersistentVolumeClaimRetentionPolicy.WhenDeleted,
+		"the volume is kept while the upgrade can still roll back")
+	h.Eventually(func() bool {
+		m := h.database("major").Status.MajorUpgrade
+		return m != nil && m.Phase == componentsv1alpha1.PhaseRunning && m.Step == componentsv1alpha1.MajorStepReplacing &&
+			m.PreviousVolumeClaim == "data-major-postgres-0" && m.VolumeClaim == newVolume+"-major-postgres-0" && m.FromVersion == "16"
+	}, "the upgrade reports its volumes")
+
+	h.runPod("major", true, "")
+	job := h.restoreJob("major", "major-"+newVolume)
+	require.Contains(t, job.Spec.Template.Spec.InitContainers[0].Args, "--name="+backup)
+	require.Equal(t, "docker.io/library/postgres:17", job.Spec.Template.Spec.Containers[0].Image, "the new major's pg_restore loads the dump")
+	require.False(t, conditions.IsTrue(h.database("major"), componentsv1alpha1.ConditionReady), "not Ready before the data is loaded")
+	h.finishRestore(job.Name, agent.Result{Operation: agent.OperationRestore, Succeeded: true, Name: backup})
+
+	h.statefulSet("major", func(s *appsv1.StatefulSet) bool {
+		return s.Spec.PersistentVolumeClaimRetentionPolicy.WhenDeleted == appsv1.DeletePersistentVolumeClaimRetentionPolicyType
+	}, "after the upgrade, volumeRetention applies to the new volume again")
+	h.runPod("major", true, "") // the StatefulSet controller observes that change
+	db := h.waitReady("major")
+	require.Equal(t, "17", db.Status.Version)
+	require.Equal(t, componentsv1alpha1.PhaseSucceeded, db.Status.MajorUpgrade.Phase)
+	require.NotNil(t, db.Status.MajorUpgrade.CompletionTime)
+	require.Equal(t, newVolume+"-major-postgres-0", db.Status.VolumeClaim)
+	require.NoError(t, h.Get(&corev1.PersistentVolumeClaim{}, "data-major-postgres-0"), "the old volume is kept until the user removes it")
+	h.Eventually(func() bool { return slices.Contains(testenv.EventReasons(t, h.C, db), "MajorUpgradeSucceeded") }, "the MajorUpgradeSucceeded event")
+}
+
+// TestMajorUpgradeRollsBack: a restore that fails brings the old major back on its untouched
+// volume and reports the failure; the same backup is not tried again, a new one is.
+func TestMajorUpgradeRollsBack(t *testing.T) {
+	h := start(t)
+	h.readyDatabase("fail", "16")
+	h.update("fail", func(d *componentsv1alpha1.Database) { d.Spec.Version, d.Spec.AllowMajorVersionUpgrade = "17", true })
+	const backup = "fail-20261126-020000"
+	newVolume := h.startMajorUpgrade("fail", backup)
+	h.statefulSet("fail", func(s *appsv1.StatefulSet) bool { return s.Spec.VolumeClaimTemplates[0].Name == newVolume }, "the new StatefulSet")
+	h.runPod("fail", true, "")
+	job := h.restoreJob("fail", "major-"+newVolume)
+	h.finishRestore(job.Name, agent.Result{Operation: agent.OperationRestore, Succeeded: false, Reason: agent.ReasonChecksumMismatch, Message: "dump.pgc does not match"})
+
+	h.Eventually(func() bool { return apierrors.IsNotFound(h.Get(&appsv1.StatefulSet{}, "fail-postgres")) }, "the new StatefulSet goes")
+	h.deletePod("fail")
+	sts := h.statefulSet("fail", func(s *appsv1.StatefulSet) bool { return s.Spec.VolumeClaimTemplates[0].Name == "data" }, "the old StatefulSet comes back")
+	require.Equal(t, "docker.io/library/postgres:16", sts.Spec.Template.Spec.Containers[0].Image)
+	require.Equal(t, "RollingBack", h.database("fail").Status.MajorUpgrade.Step)
+	h.runPod("fail", true, "")
+	h.Eventually(func() bool {
+		c := conditions.Get(h.database("fail"), componentsv1alpha1.ConditionStalled)
+		return c != nil && c.Reason == componentsv1alpha1.ReasonMajorUpgradeFailed && strings.Contains(c.Message, "ChecksumMismatch")
+	}, "the failed upgrade is reported")
+	db := h.database("fail")
+	require.Equal(t, "16", db.Status.Version)
+	require.Equal(t, componentsv1alpha1.PhaseFailed, db.Status.MajorUpgrade.Phase)
+	require.Equal(t, "data-fail-postgres-0", db.Status.VolumeClaim)
+	h.Eventually(func() bool { return slices.Contains(testenv.EventReasons(t, h.C, db), "MajorUpgradeFailed") }, "the MajorUpgradeFailed event")
+
+	// A new backup starts a new attempt on a fresh volume (that the same backup is not loaded
+	// again is TestPlanMajor's).
+	retry := h.startMajorUpgrade("fail", "fail-20261127-020000")
+	require.NotEqual(t, newVolume, retry)
+}
+
+// startMajorUpgrade names the backup to load and plays the garbage collector: the old pod goes
+// once its StatefulSet is deleted. It returns the new data volume's claim template.
+func (h *harness) startMajorUpgrade(name, backup string) string {
+	h.T.Helper()
+	h.update(name, func(d *componentsv1alpha1.Database) {
+		d.Spec.MajorUpgrade = &componentsv1alpha1.MajorUpgradeRequest{FromBackup: componentsv1alpha1.BackupSource{BackupName: backup,
+			Destination: componentsv1alpha1.BackupDestination{Volume: &componentsv1alpha1.VolumeDestination{}}}}
+	})
+	h.Eventually(func() bool { return apierrors.IsNotFound(h.Get(&appsv1.StatefulSet{}, name+"-postgres")) }, "the old StatefulSet goes")
+	require.True(h.T, apierrors.IsNotFound(h.Get(&appsv1.StatefulSet{}, name+"-postgres")))
+	h.deletePod(name)
+	return desired.MajorDataVolume("17", backup)
+}
+
+// ownedClaim creates the data claim of the pod, owned by the StatefulSet as its controller does
+// when volumeRetention is Delete.
+func (h *harness) ownedClaim(name, template string) *corev1.PersistentVolumeClaim {
+	h.T.Helper()
+	sts := h.statefulSet(name, func(*appsv1.StatefulSet) bool { return true }, "sts")
+	pvc := &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Namespace: h.NS, Name: template + "-" + name + "-postgres-0",
+		OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "StatefulSet", Name: sts.Name, UID: sts.UID}}},
+		Spec: corev1.PersistentVolumeClaimSpec{AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+			Resources: corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}}}}
+	require.NoError(h.T, h.C.Create(context.Background(), pvc))
+	return pvc
+}
+
+func (h *harness) deletePod(name string) {
+	h.T.Helper()
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: h.NS, Name: name + "-postgres-0"}}
+	require.NoError(h.T, client.IgnoreNotFound(h.C.Delete(context.Background(), pod, client.GracePeriodSeconds(0))))
+	h.Eventually(func() bool { return apierrors.IsNotFound(h.Get(&corev1.Pod{}, pod.Name)) }, "the pod is gone")
+}
+
+func (h *harness) restoreJob(name, id string) *batchv1.Job {
+	h.T.Helper()
+	job := &batchv1.Job{}
+	jobName := desired.RestoreJobName(h.database(name), id)
+	h.Eventually(func() bool { return h.Get(job, jobName) == nil }, "the restore Job %s starts", id)
+	return job
 }
 
 // TestCredentialRotation: a rotation token sets a new password inside PostgreSQL, then in the

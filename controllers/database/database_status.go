@@ -23,19 +23,19 @@ const (
 type capabilities integrations.Available
 
 type statusInput struct {
-	sts          stsState
-	pod          podState
-	cfg          configDecision
-	wantHash     string
-	caps         capabilities
-	majorBlocked bool
-	storage      storageState
-	rotated      bool
-	rotationErr  error
-	pvc          *corev1.PersistentVolumeClaim
-	certWaiting  string // why the server certificate is not ready yet
-	stsChanged   bool   // this reconcile changed the StatefulSet: what the pod runs is older
-	tls          bool   // the server serves TLS
+	sts         stsState
+	pod         podState
+	cfg         configDecision
+	wantHash    string
+	caps        capabilities
+	major       majorPlan
+	storage     storageState
+	rotated     bool
+	rotationErr error
+	pvc         *corev1.PersistentVolumeClaim
+	certWaiting string // why the server certificate is not ready yet
+	stsChanged  bool   // this reconcile changed the StatefulSet: what the pod runs is older
+	tls         bool   // the server serves TLS
 }
 
 // computeStatus writes the Database's status from what was observed. Pure.
@@ -77,10 +77,17 @@ func computeStatus(db *componentsv1alpha1.Database, in statusInput) {
 	}
 
 	switch {
-	case in.majorBlocked:
-		conditions.MarkStalled(db, componentsv1alpha1.ReasonMajorUpgradeBlocked, fmt.Sprintf(
-			"PostgreSQL %s keeps running: a change to major version %s needs the backup and restore path, which this release does not perform",
-			componentsv1alpha1.MajorVersion(in.sts.version), componentsv1alpha1.MajorVersion(db.Spec.Version)))
+	case in.major.blocked != "":
+		conditions.MarkStalled(db, componentsv1alpha1.ReasonMajorUpgradeBlocked, in.major.blocked)
+	case in.major.running():
+		m := in.major.status
+		conditions.MarkReconciling(db, "MajorUpgrade", fmt.Sprintf("upgrading PostgreSQL %s to %s with the data of %s: %s", m.FromVersion, m.ToVersion, m.BackupName, majorStepMessage(m)))
+	case in.major.status != nil && in.major.status.Phase == componentsv1alpha1.PhaseFailed &&
+		componentsv1alpha1.MajorVersion(in.sts.version) != componentsv1alpha1.MajorVersion(db.Spec.Version):
+		m := in.major.status
+		conditions.MarkStalled(db, componentsv1alpha1.ReasonMajorUpgradeFailed, fmt.Sprintf(
+			"the upgrade to PostgreSQL %s failed and %s runs again on its volume %s (%s); the volume %s of the attempt is kept for inspection. Take a new backup to try again",
+			m.ToVersion, m.FromVersion, m.PreviousVolumeClaim, m.Message, m.VolumeClaim))
 	case in.cfg.rejected != "":
 		// The cause (crash loop, timeout) goes into the event: the message stays the same on every
 		// reconcile, so status does not flap.
@@ -105,4 +112,16 @@ func computeStatus(db *componentsv1alpha1.Database, in statusInput) {
 	default:
 		conditions.MarkReconciling(db, ReasonProvisioning, "waiting for the PostgreSQL pod to be ready")
 	}
+}
+
+func majorStepMessage(m *componentsv1alpha1.MajorUpgradeStatus) string {
+	switch m.Step {
+	case componentsv1alpha1.MajorStepReplacing:
+		return "starting PostgreSQL " + m.ToVersion + " on the new volume " + m.VolumeClaim + " (the volume " + m.PreviousVolumeClaim + " is kept)"
+	case componentsv1alpha1.MajorStepRestoring:
+		return "loading the backup into PostgreSQL " + m.ToVersion
+	case componentsv1alpha1.MajorStepRollingBack:
+		return "the restore failed (" + m.Message + "); starting PostgreSQL " + m.FromVersion + " again on " + m.PreviousVolumeClaim
+	}
+	return m.Step
 }

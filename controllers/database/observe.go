@@ -14,14 +14,16 @@ import (
 
 // podState is what the PostgreSQL pod says.
 type podState struct {
-	exists     bool
-	configHash string // the configuration its template carried
-	image      string // the image its postgres container runs
-	version    string // the PostgreSQL version its template recorded
-	ready      bool
-	notReadyAt time.Time // when it last became not ready
-	crashLoop  bool
-	message    string
+	exists      bool
+	configHash  string // the configuration its template carried
+	image       string // the image its postgres container runs
+	version     string // the PostgreSQL version its template recorded
+	claim       string // the data claim it mounts
+	terminating bool
+	ready       bool
+	notReadyAt  time.Time // when it last became not ready
+	crashLoop   bool
+	message     string
 }
 
 func observePod(pod *corev1.Pod) podState {
@@ -32,6 +34,12 @@ func observePod(pod *corev1.Pod) podState {
 	for _, c := range pod.Spec.Containers {
 		if c.Name == "postgres" {
 			ps.image = c.Image
+		}
+	}
+	ps.terminating = pod.DeletionTimestamp != nil
+	for _, v := range pod.Spec.Volumes {
+		if v.PersistentVolumeClaim != nil {
+			ps.claim = v.PersistentVolumeClaim.ClaimName
 		}
 	}
 	for _, c := range pod.Status.Conditions {
@@ -81,6 +89,7 @@ type stsState struct {
 	image      string
 	version    string
 	configHash string
+	dataVolume string // the claim template of the data volume
 	volumeSize resource.Quantity
 	rolledOut  bool // the controller observed the template and the pod runs it
 }
@@ -99,10 +108,9 @@ func observeStatefulSet(sts *appsv1.StatefulSet) stsState {
 	if st.version == "" { // a template written before the annotation existed
 		st.version = versionOf(st.image)
 	}
-	for _, t := range sts.Spec.VolumeClaimTemplates {
-		if t.Name == "data" {
-			st.volumeSize = t.Spec.Resources.Requests[corev1.ResourceStorage]
-		}
+	for _, t := range sts.Spec.VolumeClaimTemplates { // the data volume is the only one
+		st.dataVolume = t.Name
+		st.volumeSize = t.Spec.Resources.Requests[corev1.ResourceStorage]
 	}
 	st.rolledOut = sts.Status.ObservedGeneration >= sts.Generation && sts.Status.UpdateRevision == sts.Status.CurrentRevision &&
 		sts.Status.ReadyReplicas == 1

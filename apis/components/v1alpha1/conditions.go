@@ -43,6 +43,9 @@ const (
 	// ReasonMajorUpgradeBlocked reports a PostgreSQL major version change that is not allowed or
 	// waits for the backup and restore path.
 	ReasonMajorUpgradeBlocked = "MajorUpgradeBlocked"
+	// ReasonMajorUpgradeFailed reports a major-version upgrade whose restore failed: the old
+	// version runs again on its untouched volume.
+	ReasonMajorUpgradeFailed = "MajorUpgradeFailed"
 	// ReasonExpansionNotSupported reports a storage class that does not allow volume expansion.
 	ReasonExpansionNotSupported = "ExpansionNotSupported"
 	// ReasonBackupFailed reports a failed backup Job.

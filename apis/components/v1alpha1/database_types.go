@@ -9,6 +9,7 @@ import (
 // DatabaseSpec describes one PostgreSQL instance.
 // +kubebuilder:validation:XValidation:rule="!has(self.version) || !has(oldSelf.version) || int(self.version.split('.')[0]) >= int(oldSelf.version.split('.')[0])",message="version: a PostgreSQL major version cannot be downgraded (restore a backup into a new Stack instead)"
 // +kubebuilder:validation:XValidation:rule="!has(self.version) || !has(oldSelf.version) || int(self.version.split('.')[0]) == int(oldSelf.version.split('.')[0]) || (has(self.allowMajorVersionUpgrade) && self.allowMajorVersionUpgrade)",message="version: changing the PostgreSQL major version needs allowMajorVersionUpgrade: true (it runs a backup and restore)"
+// +kubebuilder:validation:XValidation:rule="!has(self.majorUpgrade) || (has(self.allowMajorVersionUpgrade) && self.allowMajorVersionUpgrade)",message="majorUpgrade needs allowMajorVersionUpgrade: true"
 // +kubebuilder:validation:XValidation:rule="has(self.bootstrap) == has(oldSelf.bootstrap) && (!has(self.bootstrap) || self.bootstrap == oldSelf.bootstrap)",message="bootstrap can only be set when the object is created and is immutable afterwards"
 type DatabaseSpec struct {
 	// version of PostgreSQL: a major version such as "17" or a major and minor such as "17.2".
@@ -76,6 +77,11 @@ type DatabaseSpec struct {
 	// id starts exactly one restore; clients should be stopped first.
 	// +optional
 	RestoreRequest *RestoreRequest `json:"restoreRequest,omitempty"`
+	// majorUpgrade carries out a change of the PostgreSQL major version: the running instance is
+	// replaced by one at spec.version on a new data volume, filled from this backup of the old
+	// major; the old data volume is kept. Set by the Stack once its pre-upgrade backup is taken.
+	// +optional
+	MajorUpgrade *MajorUpgradeRequest `json:"majorUpgrade,omitempty"`
 
 	// credentialsRotation: a new value generates a new password, sets it inside PostgreSQL and then
 	// updates the credentials Secret. The value itself is a token with no meaning.
@@ -194,6 +200,66 @@ type DatabaseStatus struct {
 	// restore reports the latest in-place restore request.
 	// +optional
 	Restore *RestoreStatus `json:"restore,omitempty"`
+	// majorUpgrade reports the latest PostgreSQL major-version upgrade.
+	// +optional
+	MajorUpgrade *MajorUpgradeStatus `json:"majorUpgrade,omitempty"`
+	// volumeClaim names the data volume in use.
+	// +optional
+	VolumeClaim string `json:"volumeClaim,omitempty"`
+}
+
+// MajorUpgradeRequest names the backup a major-version upgrade loads into the new instance.
+type MajorUpgradeRequest struct {
+	// fromBackup is a backup of the running major version, taken with writes stopped.
+	// +required
+	FromBackup BackupSource `json:"fromBackup"`
+}
+
+// Steps of a major-version upgrade, reported in status.majorUpgrade.step.
+const (
+	// MajorStepReplacing: the old instance is stopped (its volume kept) and the new one starts.
+	MajorStepReplacing = "Replacing"
+	// MajorStepRestoring: the backup is loaded into the new instance.
+	MajorStepRestoring = "Restoring"
+	// MajorStepRollingBack: the restore failed; the old instance starts again on its volume.
+	MajorStepRollingBack = "RollingBack"
+)
+
+// MajorUpgradeStatus reports one PostgreSQL major-version upgrade.
+type MajorUpgradeStatus struct {
+	// fromVersion that ran before.
+	// +optional
+	FromVersion string `json:"fromVersion,omitempty"`
+	// fromImage that ran before; a failed upgrade returns to it.
+	// +optional
+	FromImage string `json:"fromImage,omitempty"`
+	// toVersion requested.
+	// +optional
+	ToVersion string `json:"toVersion,omitempty"`
+	// backupName loaded into the new instance.
+	// +optional
+	BackupName string `json:"backupName,omitempty"`
+	// phase: Running, Succeeded or Failed.
+	// +optional
+	// +kubebuilder:validation:Enum=Pending;Running;Succeeded;Failed
+	Phase string `json:"phase,omitempty"`
+	// step while running: Replacing, Restoring or RollingBack.
+	// +optional
+	// +kubebuilder:validation:Enum=Replacing;Restoring;RollingBack
+	Step string `json:"step,omitempty"`
+	// message explains a failure.
+	// +optional
+	Message string `json:"message,omitempty"`
+	// volumeClaim is the new instance's data volume.
+	// +optional
+	VolumeClaim string `json:"volumeClaim,omitempty"`
+	// previousVolumeClaim is the old instance's data volume: never deleted by Canopy; delete it
+	// once the new version is trusted.
+	// +optional
+	PreviousVolumeClaim string `json:"previousVolumeClaim,omitempty"`
+	// completionTime of the upgrade.
+	// +optional
+	CompletionTime *metav1.Time `json:"completionTime,omitempty"`
 }
 
 // RestoreStatus reports one restore.

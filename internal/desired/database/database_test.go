@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -168,4 +169,28 @@ func TestRestoreJob(t *testing.T) {
 	}
 	require.Equal(t, RestoreJobName(db, "a"), RestoreJobName(db, "a"))
 	require.NotEqual(t, RestoreJobName(db, "a"), RestoreJobName(db, "b"))
+}
+
+// TestMajorUpgradeVolume: the StatefulSet of a major upgrade mounts a new claim template, keeps
+// its volume whatever volumeRetention says, and its claim name maps back to the template.
+func TestMajorUpgradeVolume(t *testing.T) {
+	db := full()
+	db.Spec.VolumeRetention = componentsv1alpha1.Delete
+	in := input(db)
+	require.Equal(t, appsv1.DeletePersistentVolumeClaimRetentionPolicyType, StatefulSet(db, in).Spec.PersistentVolumeClaimRetentionPolicy.WhenDeleted)
+
+	in.DataVolume, in.KeepVolume = MajorDataVolume("17", "shop-20260101-020000"), true
+	require.Equal(t, "data-pg17-"+in.DataVolume[len("data-pg17-"):], in.DataVolume)
+	require.NotEqual(t, in.DataVolume, MajorDataVolume("17", "shop-20260102-020000"), "each attempt gets its own volume")
+	sts := StatefulSet(db, in)
+	require.Equal(t, appsv1.RetainPersistentVolumeClaimRetentionPolicyType, sts.Spec.PersistentVolumeClaimRetentionPolicy.WhenDeleted)
+	require.Equal(t, in.DataVolume, sts.Spec.VolumeClaimTemplates[0].Name)
+	require.Equal(t, in.DataVolume, sts.Spec.Template.Spec.Containers[0].VolumeMounts[0].Name)
+	claim := ClaimName(db, in.DataVolume)
+	require.Equal(t, in.DataVolume+"-shop-postgres-0", claim)
+	require.Equal(t, in.DataVolume, DataVolumeOfClaim(db, claim))
+	require.Equal(t, DefaultDataVolume, DataVolumeOfClaim(db, ClaimName(db, DefaultDataVolume)))
+	require.Empty(t, DataVolumeOfClaim(db, "data-other-postgres-0"))
+	require.Regexp(t, `persistentvolumeclaim=~"data\(-pg\[0-9\]\+-\[0-9a-f\]\+\)\?-shop-postgres-0"`, PrometheusRule(db).Spec.Groups[0].Rules[2].Expr.String(),
+		"the volume alert follows the data to its new volume")
 }

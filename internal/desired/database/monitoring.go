@@ -2,6 +2,7 @@ package database
 
 import (
 	"fmt"
+	"regexp"
 	"time"
 
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
@@ -46,7 +47,8 @@ func PrometheusRule(db *componentsv1alpha1.Database) *monitoringv1.PrometheusRul
 		return nil
 	}
 	sel := fmt.Sprintf(`namespace=%q,service=%q`, db.Namespace, Name(db))
-	claim := fmt.Sprintf(`namespace=%q,persistentvolumeclaim=%q`, db.Namespace, ClaimName(db))
+	// Any of the data volumes: a major-version upgrade moves the data to data-pg<major>-….
+	claim := fmt.Sprintf(`namespace=%q,persistentvolumeclaim=~%q`, db.Namespace, DefaultDataVolume+"(-pg[0-9]+-[0-9a-f]+)?-"+regexp.QuoteMeta(PodName(db)))
 	alert := func(name, expr, for_, severity, summary string) monitoringv1.Rule {
 		return monitoringv1.Rule{
 			Alert:  name,

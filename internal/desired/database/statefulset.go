@@ -1,6 +1,8 @@
 package database
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -36,6 +38,33 @@ type StatefulSetInput struct {
 	Monitoring bool
 	// TLS mounts the certificate's Secret.
 	TLS bool
+	// DataVolume names the claim template of the data volume (DefaultDataVolume when empty): a
+	// major-version upgrade moves the data to a new volume, and templates are immutable.
+	DataVolume string
+	// KeepVolume keeps the volume when the StatefulSet is deleted, whatever the Database's
+	// volumeRetention: a major-version upgrade replaces the StatefulSet and keeps the old data.
+	KeepVolume bool
+}
+
+// DefaultDataVolume is the claim template of a Database's first data volume.
+const DefaultDataVolume = "data"
+
+// MajorDataVolume is the claim template of the data volume that a major-version upgrade to major,
+// loading backupName, creates: each attempt gets a fresh volume, so that a retry never starts
+// on what a failed attempt left.
+func MajorDataVolume(major, backupName string) string {
+	sum := sha256.Sum256([]byte(backupName))
+	return DefaultDataVolume + "-pg" + major + "-" + hex.EncodeToString(sum[:3])
+}
+
+// DataVolumeOfClaim returns the claim template of one of the Database's data claims ("" when the
+// claim is not one).
+func DataVolumeOfClaim(db *componentsv1alpha1.Database, claim string) string {
+	suffix := "-" + PodName(db)
+	if len(claim) <= len(suffix) || claim[len(claim)-len(suffix):] != suffix {
+		return ""
+	}
+	return claim[:len(claim)-len(suffix)]
 }
 
 // Image returns the PostgreSQL image a Database runs.
@@ -63,6 +92,10 @@ func pgIsReady(period, failures int32) *corev1.Probe {
 
 // StatefulSet runs one PostgreSQL instance with its data on a claim from the template.
 func StatefulSet(db *componentsv1alpha1.Database, in StatefulSetInput) *appsv1.StatefulSet {
+	dataVolume := in.DataVolume
+	if dataVolume == "" {
+		dataVolume = DefaultDataVolume
+	}
 	postgres := corev1.Container{
 		Name:  "postgres",
 		Image: in.Image,
@@ -84,7 +117,7 @@ func StatefulSet(db *componentsv1alpha1.Database, in StatefulSetInput) *appsv1.S
 		ReadinessProbe: pgIsReady(10, 3),
 		LivenessProbe:  pgIsReady(20, 6),
 		VolumeMounts: []corev1.VolumeMount{
-			{Name: "data", MountPath: "/var/lib/postgresql/data"},
+			{Name: dataVolume, MountPath: "/var/lib/postgresql/data"},
 			{Name: "config", MountPath: "/etc/postgresql", ReadOnly: true},
 			{Name: "run", MountPath: "/var/run/postgresql"},
 			{Name: "init", MountPath: "/docker-entrypoint-initdb.d", ReadOnly: true},
@@ -125,7 +158,7 @@ func StatefulSet(db *componentsv1alpha1.Database, in StatefulSetInput) *appsv1.S
 	common.RestrictPod(&pod, ptr.To(PostgresUID))
 
 	whenDeleted := appsv1.RetainPersistentVolumeClaimRetentionPolicyType
-	if db.Spec.VolumeRetention == componentsv1alpha1.Delete {
+	if db.Spec.VolumeRetention == componentsv1alpha1.Delete && !in.KeepVolume {
 		whenDeleted = appsv1.DeletePersistentVolumeClaimRetentionPolicyType
 	}
 	claimLabels := Labels(db)
@@ -149,7 +182,7 @@ func StatefulSet(db *componentsv1alpha1.Database, in StatefulSetInput) *appsv1.S
 				Spec: pod,
 			},
 			VolumeClaimTemplates: []corev1.PersistentVolumeClaim{{
-				ObjectMeta: metav1.ObjectMeta{Name: "data", Labels: claimLabels},
+				ObjectMeta: metav1.ObjectMeta{Name: dataVolume, Labels: claimLabels},
 				Spec: corev1.PersistentVolumeClaimSpec{
 					AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
 					StorageClassName: db.Spec.Storage.StorageClassName,
@@ -160,8 +193,10 @@ func StatefulSet(db *componentsv1alpha1.Database, in StatefulSetInput) *appsv1.S
 	}
 }
 
-// ClaimName is the data claim of the StatefulSet's only pod.
-func ClaimName(db *componentsv1alpha1.Database) string { return "data-" + Name(db) + "-0" }
+// ClaimName is the claim of the StatefulSet's only pod from the claim template dataVolume.
+func ClaimName(db *componentsv1alpha1.Database, dataVolume string) string {
+	return dataVolume + "-" + PodName(db)
+}
 
 // PodName is the StatefulSet's only pod.
 func PodName(db *componentsv1alpha1.Database) string { return Name(db) + "-0" }
