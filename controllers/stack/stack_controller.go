@@ -200,9 +200,14 @@ func adoptable(obj client.Object) bool {
 // desiredChildren computes the children the Stack wants now; a nil BackupPolicy or Frontend is not
 // wanted yet (or, for the BackupPolicy, not at all).
 func desiredChildren(s *canopyv1alpha1.Stack, o observed, d upgradeDecision) (*componentsv1alpha1.Database, *componentsv1alpha1.BackupPolicy, *componentsv1alpha1.Frontend) {
-	rd := decideRestore(s, o)
+	rd, md := decideRestore(s, o), decideMajor(s, o)
 	db := desired.Database(s)
 	db.Spec.RestoreRequest = rd.dbRequest
+	db.Spec.MajorUpgrade = md.dbRequest
+	if md.dbVersion != "" {
+		// The Database learns the new major only once the backup to load exists.
+		db.Spec.Version, db.Spec.Image = md.dbVersion, o.db.Spec.Image
+	}
 	if o.db != nil && o.db.Spec.Bootstrap != nil {
 		// The bootstrap source is immutable once the Database exists; a later change of the backup
 		// destination it defaulted from must not make every apply fail.
@@ -218,6 +223,9 @@ func desiredChildren(s *canopyv1alpha1.Stack, o observed, d upgradeDecision) (*c
 	var bp *componentsv1alpha1.BackupPolicy
 	if dbReady || o.bp != nil {
 		token := d.backupRequest
+		if md.backupRequest != "" {
+			token = md.backupRequest // the backup a major upgrade loads
+		}
 		if rd.backupRequest != "" {
 			token = rd.backupRequest // the in-place restore's safety backup
 		}
@@ -225,7 +233,7 @@ func desiredChildren(s *canopyv1alpha1.Stack, o observed, d upgradeDecision) (*c
 	}
 	var fe *componentsv1alpha1.Frontend
 	if dbReady || o.fe != nil {
-		in := desired.FrontendInput{Version: d.frontendVersion, CredentialsSecretName: credentialsSecret(s, o), Stopped: rd.stopFrontend}
+		in := desired.FrontendInput{Version: d.frontendVersion, CredentialsSecretName: credentialsSecret(s, o), Stopped: rd.stopFrontend || md.stopFrontend}
 		if o.db != nil {
 			in.CredentialsRevision = o.db.Status.CredentialsRotation
 		}

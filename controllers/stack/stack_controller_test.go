@@ -3,6 +3,7 @@ package stack
 import (
 	"context"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -587,4 +588,86 @@ func TestRestoreSourceSurvivesDestinationChange(t *testing.T) {
 	require.NoError(t, h.Get(db, "boot"))
 	require.NotNil(t, db.Spec.Bootstrap.FromBackup.Destination.Volume, "the bootstrap source is unchanged")
 	require.Nil(t, conditions.Get(h.stack("boot"), componentsv1alpha1.ConditionStalled))
+}
+
+// TestDatabaseMajorUpgrade: a major change stops the web tier, takes a backup with nothing
+// writing, and only then tells the Database to move to the new major with that backup; the web
+// tier starts again once the Database has upgraded.
+func TestDatabaseMajorUpgrade(t *testing.T) {
+	h := start(t)
+	h.readyStack("mj", "1.0", func(s *canopyv1alpha1.Stack) {
+		s.Spec.Database.Version, s.Spec.Database.AllowMajorVersionUpgrade = "16", true
+	})
+	h.updateStack("mj", func(s *canopyv1alpha1.Stack) { s.Spec.Database.Version = "17" })
+	step := func(want string) {
+		t.Helper()
+		h.Eventually(func() bool { u := h.stack("mj").Status.DatabaseUpgrade; return u != nil && u.Step == want }, "step %s", want)
+	}
+	fe, db, bp := &componentsv1alpha1.Frontend{}, &componentsv1alpha1.Database{}, &componentsv1alpha1.BackupPolicy{}
+	h.Eventually(func() bool { return h.Get(fe, "mj") == nil && fe.Spec.Stopped }, "the web tier is stopped first")
+	step(RestoreStoppingFrontend)
+	require.Equal(t, "16.2", h.stack("mj").Status.DatabaseUpgrade.FromVersion)
+	require.NoError(t, h.Get(db, "mj"))
+	require.Equal(t, "16", db.Spec.Version, "the Database is not told before the backup exists")
+	setStatus(h, "mj", func() *componentsv1alpha1.Frontend { return &componentsv1alpha1.Frontend{} }, func(f *componentsv1alpha1.Frontend) {
+		f.Status.ObservedGeneration, f.Status.Replicas, f.Status.ReadyReplicas = f.Generation, 0, 0
+	})
+
+	step(MajorBackup)
+	h.Eventually(func() bool { return h.Get(bp, "mj") == nil && bp.Spec.BackupRequest == majorToken("17") }, "a backup is requested")
+	require.NoError(t, h.Get(db, "mj"))
+	require.Equal(t, "16", db.Spec.Version)
+	h.backupReady("mj", &componentsv1alpha1.BackupRequestStatus{ID: majorToken("17"), Phase: componentsv1alpha1.PhaseSucceeded, BackupName: "mj-pre-major"})
+
+	step(MajorUpgrading)
+	h.Eventually(func() bool { return h.Get(db, "mj") == nil && db.Spec.Version == "17" && db.Spec.MajorUpgrade != nil }, "the Database upgrades")
+	require.Equal(t, "mj-pre-major", db.Spec.MajorUpgrade.FromBackup.BackupName)
+	require.NotNil(t, db.Spec.MajorUpgrade.FromBackup.Destination.Volume, "from the Stack's backup destination")
+	require.NoError(t, h.Get(fe, "mj"))
+	require.True(t, fe.Spec.Stopped, "the web tier stays stopped while the data moves")
+	c := conditions.Get(h.stack("mj"), componentsv1alpha1.ConditionReconciling)
+	require.Equal(t, ReasonDatabaseUpgrading, c.Reason)
+	setStatus(h, "mj", func() *componentsv1alpha1.Database { return &componentsv1alpha1.Database{} }, func(d *componentsv1alpha1.Database) {
+		d.Status.ObservedGeneration, d.Status.Version = d.Generation, "17.2"
+		d.Status.MajorUpgrade = &componentsv1alpha1.MajorUpgradeStatus{FromVersion: "16.2", ToVersion: "17", BackupName: "mj-pre-major", Phase: componentsv1alpha1.PhaseSucceeded}
+		d.Status.Conditions = []metav1.Condition{readyCondition(d.Generation)}
+	})
+
+	step(RestoreStartingFrontend)
+	h.Eventually(func() bool { return h.Get(fe, "mj") == nil && !fe.Spec.Stopped }, "the web tier starts again")
+	h.frontendServing("mj", "1.0")
+	step(RestoreSucceeded)
+	h.backupReady("mj", &componentsv1alpha1.BackupRequestStatus{ID: majorToken("17"), Phase: componentsv1alpha1.PhaseSucceeded, BackupName: "mj-pre-major"})
+	h.waitReady("mj")
+	require.NoError(t, h.Get(db, "mj"))
+	require.Equal(t, "mj-pre-major", db.Spec.MajorUpgrade.FromBackup.BackupName, "the finished request stays")
+}
+
+// TestDatabaseMajorUpgradeBackupFails: when the backup fails, the Database keeps its major and is
+// never told; the web tier starts again and the Stack says why.
+func TestDatabaseMajorUpgradeBackupFails(t *testing.T) {
+	h := start(t)
+	h.readyStack("mf", "1.0", func(s *canopyv1alpha1.Stack) {
+		s.Spec.Database.Version, s.Spec.Database.AllowMajorVersionUpgrade = "16", true
+	})
+	h.updateStack("mf", func(s *canopyv1alpha1.Stack) { s.Spec.Database.Version = "17" })
+	fe := &componentsv1alpha1.Frontend{}
+	h.Eventually(func() bool { return h.Get(fe, "mf") == nil && fe.Spec.Stopped }, "stopped")
+	setStatus(h, "mf", func() *componentsv1alpha1.Frontend { return &componentsv1alpha1.Frontend{} }, func(f *componentsv1alpha1.Frontend) {
+		f.Status.ObservedGeneration, f.Status.Replicas, f.Status.ReadyReplicas = f.Generation, 0, 0
+	})
+	h.Eventually(func() bool {
+		bp := &componentsv1alpha1.BackupPolicy{}
+		return h.Get(bp, "mf") == nil && bp.Spec.BackupRequest == majorToken("17")
+	}, "a backup is requested")
+	h.backupReady("mf", &componentsv1alpha1.BackupRequestStatus{ID: majorToken("17"), Phase: componentsv1alpha1.PhaseFailed, Message: "Unauthorized: the S3 credentials were refused"})
+	h.Eventually(func() bool {
+		c := conditions.Get(h.stack("mf"), componentsv1alpha1.ConditionStalled)
+		return c != nil && c.Reason == ReasonDatabaseUpgradeFailed && strings.Contains(c.Message, "Unauthorized")
+	}, "the failed upgrade is reported")
+	h.Eventually(func() bool { return h.Get(fe, "mf") == nil && !fe.Spec.Stopped }, "the web tier starts again")
+	db := &componentsv1alpha1.Database{}
+	require.NoError(t, h.Get(db, "mf"))
+	require.Equal(t, "16", db.Spec.Version)
+	require.Nil(t, db.Spec.MajorUpgrade)
 }

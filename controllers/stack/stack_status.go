@@ -36,6 +36,10 @@ const (
 	ReasonNameConflict      = "NameConflict"
 	ReasonChildRejected     = "ChildRejected"
 	ReasonRestoring         = "Restoring"
+	// ReasonDatabaseUpgrading: a PostgreSQL major-version upgrade is in progress.
+	ReasonDatabaseUpgrading = "DatabaseUpgrading"
+	// ReasonDatabaseUpgradeFailed: a PostgreSQL major-version upgrade failed; the old major runs.
+	ReasonDatabaseUpgradeFailed = "DatabaseUpgradeFailed"
 )
 
 // observed holds the children as read from the cache; nil when absent. missingCRD names the kinds
@@ -191,6 +195,9 @@ func computeStatus(s *canopyv1alpha1.Stack, o observed, d upgradeDecision, now m
 		}
 	}
 	s.Status.Restore = decideRestore(s, o).progress
+	s.Status.DatabaseUpgrade = decideMajor(s, o).progress
+	major := st.DatabaseUpgrade
+	majorFailed := major != nil && major.Step == RestoreFailed && major.ToVersion == s.Spec.Database.Version
 
 	// Summary conditions (kstatus).
 	failing := failingSummary(map[string]childState{"database": db, "frontend": fe, "backup": bp}, backupWanted)
@@ -199,15 +206,20 @@ func computeStatus(s *canopyv1alpha1.Stack, o observed, d upgradeDecision, now m
 		conditions.MarkStalled(s, componentsv1alpha1.ReasonUpgradeFailed, fmt.Sprintf("upgrade to %s failed and was rolled back; still serving %s: %s", s.Spec.Version, d.serving, d.upgrade.Message))
 	case timedOut:
 		conditions.MarkStalled(s, ReasonStepTimeout, fmt.Sprintf("step %s not finished after %s: %s", step, limit, stepState.message))
+	case majorFailed:
+		conditions.MarkStalled(s, ReasonDatabaseUpgradeFailed, fmt.Sprintf("the upgrade of PostgreSQL from %s to %s failed: %s "+
+			"(to try again with a new backup, write the version another way, for example 17 as 17.0)", major.FromVersion, major.ToVersion, major.Message))
 	case db.stalled || fe.stalled || (backupWanted && bp.stalled):
 		reason := firstStalledReason(db, fe, bp)
 		conditions.MarkStalled(s, reason, failing)
-	case db.ready && fe.ready && (!backupWanted || bp.ready) && !inFlight(d.upgrade) && !restoreRunning(st.Restore):
+	case db.ready && fe.ready && (!backupWanted || bp.ready) && !inFlight(d.upgrade) && !restoreRunning(st.Restore) && !majorRunning(major):
 		msg := "version " + d.serving + " is serving"
 		if st.URL != "" {
 			msg += " at " + st.URL
 		}
 		conditions.MarkReady(s, componentsv1alpha1.ReasonReady, msg)
+	case majorRunning(major):
+		conditions.MarkReconciling(s, ReasonDatabaseUpgrading, fmt.Sprintf("upgrading PostgreSQL from %s to %s: step %s", major.FromVersion, major.ToVersion, major.Step))
 	case restoreRunning(st.Restore):
 		conditions.MarkReconciling(s, ReasonRestoring, fmt.Sprintf("restoring %s in place: step %s", st.Restore.BackupName, st.Restore.Step))
 	case inFlight(d.upgrade):

@@ -23,6 +23,7 @@ const (
 // +kubebuilder:validation:XValidation:rule="has(self.restore) == has(oldSelf.restore) && (!has(self.restore) || self.restore == oldSelf.restore)",message="restore can only be set when the Stack is created and cannot be changed or removed afterwards"
 // +kubebuilder:validation:XValidation:rule="!has(self.restore) || has(self.restore.destination) || has(self.backup)",message="restore needs restore.destination, or spec.backup.destination to find the backup in"
 // +kubebuilder:validation:XValidation:rule="!has(self.restoreRequest) || has(self.restoreRequest.destination) || has(self.backup)",message="restoreRequest needs restoreRequest.destination, or spec.backup.destination to find the backup in"
+// +kubebuilder:validation:XValidation:rule="!has(self.database) || !has(self.database.allowMajorVersionUpgrade) || !self.database.allowMajorVersionUpgrade || has(self.backup)",message="database.allowMajorVersionUpgrade needs spec.backup: a major upgrade moves the data through a backup"
 // +kubebuilder:validation:XValidation:rule="self.deletionPolicy == 'Delete' || !has(self.dataRetention) || (self.dataRetention.persistentVolumeClaims == 'Retain' && self.dataRetention.backups == 'Retain')",message="dataRetention can delete data only with deletionPolicy: Delete"
 type StackSpec struct {
 	// version of the application: the image tag of the web tier. Changing it upgrades the Stack:
@@ -405,6 +406,26 @@ type RestoreProgress struct {
 	Message string `json:"message,omitempty"`
 }
 
+// DatabaseUpgradeProgress reports a PostgreSQL major-version upgrade.
+type DatabaseUpgradeProgress struct {
+	// fromVersion of PostgreSQL before the upgrade.
+	// +optional
+	FromVersion string `json:"fromVersion,omitempty"`
+	// toVersion requested.
+	// +optional
+	ToVersion string `json:"toVersion,omitempty"`
+	// backupName is the backup taken with the web tier stopped and loaded into the new version.
+	// +optional
+	BackupName string `json:"backupName,omitempty"`
+	// step: StoppingFrontend, Backup, Upgrading, StartingFrontend, Succeeded or Failed.
+	// +optional
+	// +kubebuilder:validation:Enum=StoppingFrontend;Backup;Upgrading;StartingFrontend;Succeeded;Failed
+	Step string `json:"step,omitempty"`
+	// message explains a failure.
+	// +optional
+	Message string `json:"message,omitempty"`
+}
+
 // RolloutProgress reports the step of the ordered rollout in progress.
 type RolloutProgress struct {
 	// step: Database, Backup, Frontend or Upgrade.
@@ -467,6 +488,10 @@ type StackStatus struct {
 	// restore reports the latest in-place restore.
 	// +optional
 	Restore *RestoreProgress `json:"restore,omitempty"`
+
+	// databaseUpgrade reports the PostgreSQL major-version upgrade in progress or the last one.
+	// +optional
+	DatabaseUpgrade *DatabaseUpgradeProgress `json:"databaseUpgrade,omitempty"`
 
 	// rollout reports the step of the ordered rollout in progress.
 	// +optional

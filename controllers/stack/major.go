@@ -1,0 +1,120 @@
+package stack
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+
+	canopyv1alpha1 "github.com/canopy-dev/canopy/apis/canopy/v1alpha1"
+	componentsv1alpha1 "github.com/canopy-dev/canopy/apis/components/v1alpha1"
+)
+
+// Steps of a PostgreSQL major-version upgrade, reported in status.databaseUpgrade.step (the
+// others are shared with the in-place restore).
+const (
+	MajorBackup    = "Backup"
+	MajorUpgrading = "Upgrading"
+)
+
+// majorDecision is what the major-upgrade orchestration decides for one reconcile.
+type majorDecision struct {
+	// progress becomes status.databaseUpgrade.
+	progress *canopyv1alpha1.DatabaseUpgradeProgress
+	// stopFrontend scales the web tier to zero: nothing may write after the backup.
+	stopFrontend bool
+	// backupRequest, when set, is the backup's token for the BackupPolicy.
+	backupRequest string
+	// dbVersion, when set, is the version the Database keeps until it is told to upgrade.
+	dbVersion string
+	// dbRequest is the Database's spec.majorUpgrade.
+	dbRequest *componentsv1alpha1.MajorUpgradeRequest
+}
+
+func majorRunning(p *canopyv1alpha1.DatabaseUpgradeProgress) bool {
+	return p != nil && p.Step != RestoreSucceeded && p.Step != RestoreFailed
+}
+
+// runningDatabaseVersion is the version the Database runs (its spec's before it reports one).
+func runningDatabaseVersion(db *componentsv1alpha1.Database) string {
+	if db.Status.Version != "" {
+		return db.Status.Version
+	}
+	return db.Spec.Version
+}
+
+// decideMajor is the major-upgrade state machine: stop the web tier, take a backup with nothing
+// writing, tell the Database to move to the new major with that backup, start the web tier
+// again. The Database learns the new version only once the backup exists, and keeps it after
+// (a major version never goes down). Each requested version is tried once; another version string
+// (17 → 17.0) tries again, with a new backup. Pure.
+func decideMajor(s *canopyv1alpha1.Stack, o observed) majorDecision {
+	var p *canopyv1alpha1.DatabaseUpgradeProgress
+	if s.Status.DatabaseUpgrade != nil {
+		p = s.Status.DatabaseUpgrade.DeepCopy()
+	}
+	d := majorDecision{progress: p}
+	if o.db == nil {
+		return d
+	}
+	d.dbRequest = o.db.Spec.MajorUpgrade.DeepCopy() // a finished request stays as it is
+	want := s.Spec.Database.Version
+	running := runningDatabaseVersion(o.db)
+	// The API server defaults the version; an empty one (unit tests) asks for nothing. Without
+	// allowMajorVersionUpgrade, the Database's admission refuses the change, and says why.
+	needed := want != "" && s.Spec.Database.AllowMajorVersionUpgrade &&
+		componentsv1alpha1.MajorVersion(running) != componentsv1alpha1.MajorVersion(want)
+	if needed && (p == nil || p.ToVersion != want) {
+		p = &canopyv1alpha1.DatabaseUpgradeProgress{FromVersion: running, ToVersion: want, Step: RestoreStoppingFrontend}
+		d.progress = p
+	}
+	if p == nil || p.ToVersion != want {
+		return d
+	}
+	if componentsv1alpha1.MajorVersion(o.db.Spec.Version) != componentsv1alpha1.MajorVersion(want) && p.Step != MajorUpgrading {
+		d.dbVersion = o.db.Spec.Version // not told yet
+	}
+	if !majorRunning(p) {
+		return d
+	}
+	token := majorToken(want)
+	if p.Step == RestoreStoppingFrontend && frontendStopped(o.fe) {
+		p.Step = MajorBackup
+	}
+	if p.Step == MajorBackup {
+		d.backupRequest = token
+		if s.Spec.Backup == nil {
+			p.Step, p.Message = RestoreFailed, "a major upgrade needs spec.backup: the data moves through a backup"
+		} else if r := lastRequest(o.bp); r != nil && r.ID == token {
+			switch r.Phase {
+			case componentsv1alpha1.PhaseSucceeded:
+				p.Step, p.BackupName = MajorUpgrading, r.BackupName
+			case componentsv1alpha1.PhaseFailed:
+				p.Step, p.Message = RestoreFailed, "the backup before the upgrade failed; PostgreSQL "+p.FromVersion+" keeps running: "+r.Message
+			}
+		}
+	}
+	if p.Step == MajorUpgrading {
+		d.backupRequest, d.dbVersion = token, ""
+		d.dbRequest = &componentsv1alpha1.MajorUpgradeRequest{FromBackup: componentsv1alpha1.BackupSource{
+			BackupName: p.BackupName, Destination: restoreDestinationOf(s, nil)}}
+		if m := o.db.Status.MajorUpgrade; m != nil && m.BackupName == p.BackupName && o.db.Status.ObservedGeneration == o.db.Generation {
+			switch m.Phase {
+			case componentsv1alpha1.PhaseSucceeded:
+				p.Step = RestoreStartingFrontend
+			case componentsv1alpha1.PhaseFailed:
+				p.Step, p.Message = RestoreFailed, "loading the backup into PostgreSQL "+want+" failed; "+p.FromVersion+" runs again on its volume: "+m.Message
+			}
+		}
+	}
+	if p.Step == RestoreStartingFrontend && frontendServes(o.fe, s.Status.Version) && !o.fe.Spec.Stopped {
+		p.Step, p.Message = RestoreSucceeded, ""
+	}
+	// Decided from the step reached in this reconcile: a transition acts at once.
+	d.stopFrontend = p.Step == RestoreStoppingFrontend || p.Step == MajorBackup || p.Step == MajorUpgrading
+	return d
+}
+
+// majorToken is the backup request token of the upgrade to version.
+func majorToken(version string) string {
+	sum := sha256.Sum256([]byte(version))
+	return "pre-major-" + hex.EncodeToString(sum[:6])
+}
