@@ -16,6 +16,8 @@ KUBE_VERSION := v1.37.2
 ETCD_VERSION := v3.6.16
 VERSITYGW_VERSION := v1.8.0
 KWOK_VERSION := v0.8.0
+PROMETHEUS_OPERATOR_VERSION := v0.91.0
+CERT_MANAGER_VERSION := v1.20.3
 
 CONTROLLER_GEN := $(BIN)/controller-gen-$(CONTROLLER_GEN_VERSION)
 KUBE_APISERVER := $(BIN)/k8s/kube-apiserver-$(KUBE_VERSION)
@@ -24,6 +26,9 @@ KUBE_CONTROLLER_MANAGER := $(BIN)/k8s/kube-controller-manager-$(KUBE_VERSION)
 KUBE_SCHEDULER := $(BIN)/k8s/kube-scheduler-$(KUBE_VERSION)
 KWOK := $(BIN)/k8s/kwok-$(KWOK_VERSION)
 KWOKCTL := $(BIN)/k8s/kwokctl-$(KWOK_VERSION)
+PROMETHEUS_OPERATOR := $(BIN)/k8s/prometheus-operator-$(PROMETHEUS_OPERATOR_VERSION)
+# cert-manager's controllers, run by a small program of ours on its public packages.
+CERT_MANAGER := $(BIN)/k8s/cert-manager-$(CERT_MANAGER_VERSION)
 # The S3-compatible server the backup agent's tests store backups in.
 VERSITYGW := $(BIN)/versitygw-$(VERSITYGW_VERSION)
 # envtest finds etcd and kube-apiserver under these plain names.
@@ -148,7 +153,16 @@ $(KWOKCTL):
 	cd hack/tools/kwok && $(GO) build -trimpath -o $@ sigs.k8s.io/kwok/cmd/kwokctl
 
 .PHONY: cluster-tools
-cluster-tools: envtest $(KUBE_CONTROLLER_MANAGER) $(KUBE_SCHEDULER) $(KWOK) $(KWOKCTL) ## Build the simulated cluster's binaries.
+cluster-tools: envtest $(KUBE_CONTROLLER_MANAGER) $(KUBE_SCHEDULER) $(KWOK) $(KWOKCTL) $(PROMETHEUS_OPERATOR) $(CERT_MANAGER) ## Build the simulated cluster's binaries.
+
+$(PROMETHEUS_OPERATOR):
+	@mkdir -p $(dir $@)
+	cd hack/tools/prometheus-operator && $(GO) build -trimpath -ldflags "-X github.com/prometheus/common/version.Version=$(PROMETHEUS_OPERATOR_VERSION:v%=%)" \
+		-o $@ github.com/prometheus-operator/prometheus-operator/cmd/operator
+
+$(CERT_MANAGER): $(wildcard hack/tools/cert-manager/*.go) hack/tools/cert-manager/go.mod
+	@mkdir -p $(dir $@)
+	cd hack/tools/cert-manager && $(GO) build -trimpath -o $@ .
 
 $(ETCD):
 	@mkdir -p $(dir $@)

@@ -63,7 +63,15 @@ func run(m *testing.M) int {
 	fmt.Printf("e2e: cluster and Canopy ready in %s\n", time.Since(start).Round(100*time.Millisecond))
 	code := m.Run()
 	if code != 0 {
-		fmt.Fprintln(os.Stderr, "e2e: manager log (tail):\n"+c.TailLog("manager.log", 60))
+		if exited := c.Exited(); len(exited) > 0 {
+			fmt.Fprintf(os.Stderr, "e2e: processes that ended on their own: %v\n", exited)
+		}
+		for _, l := range []struct {
+			name  string
+			lines int
+		}{{"manager.log", 60}, {"cert-manager.log", 15}, {"prometheus-operator.log", 15}} {
+			fmt.Fprintf(os.Stderr, "e2e: %s (tail):\n%s\n", l.name, c.TailLog(l.name, l.lines))
+		}
 	}
 	c.Stop()
 	return code

@@ -13,7 +13,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"k8s.io/client-go/rest"
@@ -27,6 +26,8 @@ import (
 // Binaries are the paths of the programs the cluster runs (built by `make cluster-tools`).
 type Binaries struct {
 	Etcd, KubeApiserver, KubeControllerManager, KubeScheduler, Kwok, Kwokctl string
+	// PrometheusOperator and CertManager run the dependency operators.
+	PrometheusOperator, CertManager string
 	// Canopy is the canopy binary (built from the tree).
 	Canopy string
 }
@@ -48,6 +49,7 @@ func FindBinaries(root string) (Binaries, error) {
 	}{
 		{&b.Etcd, "k8s/etcd-*"}, {&b.KubeApiserver, "k8s/kube-apiserver-*"}, {&b.KubeControllerManager, "k8s/kube-controller-manager-*"},
 		{&b.KubeScheduler, "k8s/kube-scheduler-*"}, {&b.Kwok, "k8s/kwok-v*"}, {&b.Kwokctl, "k8s/kwokctl-*"},
+		{&b.PrometheusOperator, "k8s/prometheus-operator-*"}, {&b.CertManager, "k8s/cert-manager-*"},
 	} {
 		if *f.dst, err = glob(f.pattern); err != nil {
 			return b, err
@@ -69,6 +71,9 @@ type Options struct {
 	Binaries
 	// Log receives progress lines.
 	Log func(format string, args ...any)
+	// Monitoring installs the Prometheus operator's CRDs and runs it from the start (otherwise
+	// StartMonitoring does, later).
+	Monitoring bool
 }
 
 // Cluster is a running simulated cluster.
@@ -80,7 +85,10 @@ type Cluster struct {
 	Config *rest.Config
 	Client client.Client
 
-	manager     *exec.Cmd
+	manager *process
+	// processes are the dependency operators, stopped after the manager.
+	processes   []*process
+	monitoring  bool // the Prometheus operator runs
 	provisioner context.CancelFunc
 }
 
@@ -131,6 +139,14 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 	if err := startProvisioner(pctx, c.Client, o.Dir, o.Log); err != nil {
 		return c, fmt.Errorf("starting the volume provisioner: %w", err)
 	}
+	if err := c.startCertManager(ctx); err != nil {
+		return c, err
+	}
+	if o.Monitoring {
+		if err := c.StartMonitoring(ctx); err != nil {
+			return c, err
+		}
+	}
 	if err := c.StartManager(); err != nil {
 		return c, err
 	}
@@ -153,49 +169,31 @@ func (c *Cluster) kwokctl(ctx context.Context, args ...string) error {
 
 // StartManager runs Canopy's manager as a local process against the cluster.
 func (c *Cluster) StartManager() error {
-	logf, err := os.OpenFile(filepath.Join(c.Dir, "manager.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	p, err := c.startProcess("manager", c.Canopy, "manager", "--leader-elect=false", "--metrics-bind-address=0", "--health-probe-bind-address=0")
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(c.Canopy, "manager", "--leader-elect=false", "--metrics-bind-address=0", "--health-probe-bind-address=0")
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+c.Kubeconfig)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	// Its own process group: a Ctrl-C to the harness does not reach it before Stop does.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		_ = logf.Close()
-		return fmt.Errorf("starting Canopy's manager: %w", err)
-	}
-	c.manager = cmd
-	c.Log("Canopy's manager running (pid %d, log %s)", cmd.Process.Pid, logf.Name())
+	c.manager = p
 	return nil
 }
 
-// KillManager stops the manager abruptly, as a crash would.
+// KillManager stops the manager abruptly (SIGKILL), as a crash would.
 func (c *Cluster) KillManager() {
-	if c.manager != nil && c.manager.Process != nil {
-		_ = c.manager.Process.Kill()
-		_, _ = c.manager.Process.Wait()
-		c.manager = nil
-	}
+	c.manager.kill()
+	c.manager = nil
 }
 
-// Stop stops the manager, the provisioner and the cluster's processes.
+// Stop stops the manager, the dependency operators, the provisioner and the cluster's processes.
 func (c *Cluster) Stop() {
 	if c == nil {
 		return
 	}
-	if c.manager != nil && c.manager.Process != nil {
-		_ = c.manager.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { _, _ = c.manager.Process.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = c.manager.Process.Kill()
-		}
-		c.manager = nil
+	c.manager.stop(10 * time.Second)
+	c.manager = nil
+	for _, p := range c.processes {
+		p.stop(10 * time.Second)
 	}
+	c.processes = nil
 	if c.provisioner != nil {
 		c.provisioner()
 	}
@@ -206,8 +204,19 @@ func (c *Cluster) Stop() {
 	}
 }
 
-// TailLog returns the last lines of one of the cluster's logs (manager.log, kwokctl.log), for a
-// failing test to print.
+// Exited names the harness's processes that ended on their own (a crash).
+func (c *Cluster) Exited() []string {
+	var out []string
+	for _, p := range append([]*process{c.manager}, c.processes...) {
+		if p != nil && p.exited() {
+			out = append(out, p.name)
+		}
+	}
+	return out
+}
+
+// TailLog returns the last lines of one of the cluster's logs (manager.log, kwokctl.log,
+// cert-manager.log, prometheus-operator.log), for a failing test to print.
 func (c *Cluster) TailLog(name string, lines int) string {
 	data, err := os.ReadFile(filepath.Join(c.Dir, name))
 	if err != nil {
