@@ -101,6 +101,12 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 	if err := os.MkdirAll(o.Dir, 0o755); err != nil {
 		return nil, err
 	}
+	// Logs are appended to (a restarted manager keeps its log); a new cluster starts them afresh.
+	if old, _ := filepath.Glob(filepath.Join(o.Dir, "*.log")); len(old) > 0 {
+		for _, f := range old {
+			_ = os.Remove(f)
+		}
+	}
 	c = &Cluster{Options: o, Kubeconfig: filepath.Join(o.Dir, "kubeconfig")}
 	defer func() {
 		if err != nil {

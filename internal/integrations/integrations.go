@@ -5,12 +5,15 @@ package integrations
 
 import (
 	"context"
+	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/util/workqueue"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -49,25 +52,42 @@ func CRDPredicate() builder.Predicates {
 	return builder.WithPredicates(predicate.NewPredicateFuncs(func(o client.Object) bool { return crdNames[o.GetName()] }))
 }
 
-// EnqueueAll maps any event to a reconcile of every object that list returns.
+// discoveryLag covers the time between a CRD's Established condition and its resources appearing
+// in the API server's discovery, which the REST mapper reads.
+const discoveryLag = 3 * time.Second
+
+// EnqueueAll maps any event to a reconcile of every object that list returns, now and once more
+// after discoveryLag: the event of a CRD becoming Established can arrive before discovery serves
+// its kinds, and no later event would come.
 func EnqueueAll(c client.Client, list client.ObjectList) handler.EventHandler {
-	return handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, _ client.Object) []reconcile.Request {
+	enqueue := func(ctx context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
 		l := list.DeepCopyObject().(client.ObjectList)
 		if err := c.List(ctx, l); err != nil {
-			return nil
+			return
 		}
 		items, err := meta.ExtractList(l)
 		if err != nil {
-			return nil
+			return
 		}
-		reqs := make([]reconcile.Request, 0, len(items))
 		for _, item := range items {
 			if o, ok := item.(client.Object); ok {
-				reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(o)})
+				r := reconcile.Request{NamespacedName: client.ObjectKeyFromObject(o)}
+				q.Add(r)
+				q.AddAfter(r, discoveryLag)
 			}
 		}
-		return reqs
-	})
+	}
+	return handler.Funcs{
+		CreateFunc: func(ctx context.Context, _ event.CreateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			enqueue(ctx, q)
+		},
+		UpdateFunc: func(ctx context.Context, _ event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			enqueue(ctx, q)
+		},
+		DeleteFunc: func(ctx context.Context, _ event.DeleteEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			enqueue(ctx, q)
+		},
+	}
 }
 
 // Reason of an available integration.

@@ -1,15 +1,23 @@
 package integrations
 
 import (
+	"context"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/util/workqueue"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	componentsv1alpha1 "github.com/canopy-dev/canopy/apis/components/v1alpha1"
 	"github.com/canopy-dev/canopy/internal/conditions"
+	"github.com/canopy-dev/canopy/internal/scheme"
 )
 
 func TestSetCondition(t *testing.T) {
@@ -32,4 +40,34 @@ func TestDetect(t *testing.T) {
 	require.Equal(t, Available{Certificates: true}, Detect(m), "monitoring needs both of its kinds")
 	m.Add(schema.GroupVersionKind{Group: "monitoring.coreos.com", Version: "v1", Kind: "PrometheusRule"}, meta.RESTScopeNamespace)
 	require.Equal(t, Available{Certificates: true, Monitoring: true}, Detect(m))
+}
+
+// recordingQueue records what a handler enqueues.
+type recordingQueue struct {
+	workqueue.TypedRateLimitingInterface[reconcile.Request]
+	now   []reconcile.Request
+	later map[reconcile.Request]time.Duration
+}
+
+func (q *recordingQueue) Add(r reconcile.Request) { q.now = append(q.now, r) }
+func (q *recordingQueue) AddAfter(r reconcile.Request, d time.Duration) {
+	q.later[r] = d
+}
+
+// TestEnqueueAllLooksAgainAfterDiscovery: a CRD event reconciles every object now, and again once
+// discovery has caught up with the CRD (its Established event can come first).
+func TestEnqueueAllLooksAgainAfterDiscovery(t *testing.T) {
+	a := &componentsv1alpha1.Database{ObjectMeta: metav1.ObjectMeta{Namespace: "n", Name: "a"}}
+	b := &componentsv1alpha1.Database{ObjectMeta: metav1.ObjectMeta{Namespace: "m", Name: "b"}}
+	c := fake.NewClientBuilder().WithScheme(scheme.New()).WithObjects(a, b).Build()
+	h := EnqueueAll(c, &componentsv1alpha1.DatabaseList{})
+	crd := &metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{Name: "servicemonitors.monitoring.coreos.com"}}
+	q := &recordingQueue{later: map[reconcile.Request]time.Duration{}}
+	h.Update(context.Background(), event.UpdateEvent{ObjectOld: crd, ObjectNew: crd}, q)
+	want := []reconcile.Request{{NamespacedName: client.ObjectKeyFromObject(b)}, {NamespacedName: client.ObjectKeyFromObject(a)}}
+	require.ElementsMatch(t, want, q.now)
+	require.Len(t, q.later, 2)
+	for _, r := range want {
+		require.Equal(t, discoveryLag, q.later[r])
+	}
 }
