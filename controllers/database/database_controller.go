@@ -42,7 +42,7 @@ import (
 const FieldOwner = "canopy-database-controller"
 
 // certificatePoll is how often a Database waiting for its certificate looks at it again.
-const certificatePoll = 5 * time.Second
+const certificatePoll = 2 * time.Second
 
 // +kubebuilder:rbac:groups=components.canopy.dev,resources=databases,verbs=get;list;watch
 // +kubebuilder:rbac:groups=components.canopy.dev,resources=databases/status,verbs=get;update;patch

@@ -51,8 +51,8 @@ func run() error {
 		fmt.Printf("[%s] %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
 	}
 	dir := filepath.Join(root, "bin", "demo")
-	say("starting a simulated cluster (etcd, kube-apiserver, controller-manager, scheduler, kwok nodes) in %s", dir)
-	c, err := cluster.Start(ctx, cluster.Options{Name: "canopy-demo", Dir: dir, Nodes: 2, Root: root, Binaries: bins, Log: say})
+	say("starting a simulated cluster (etcd, kube-apiserver, controller-manager, scheduler, kwok nodes), cert-manager and the Prometheus operator in %s", dir)
+	c, err := cluster.Start(ctx, cluster.Options{Name: "canopy-demo", Dir: dir, Nodes: 2, Root: root, Binaries: bins, Log: say, Monitoring: true})
 	defer func() {
 		say("stopping everything")
 		c.Stop()
