@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
@@ -22,6 +23,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	canopyv1alpha1 "github.com/canopy-dev/canopy/apis/canopy/v1alpha1"
 	componentsv1alpha1 "github.com/canopy-dev/canopy/apis/components/v1alpha1"
@@ -37,6 +39,7 @@ func TestMain(m *testing.M) {
 }
 
 func run(m *testing.M) int {
+	log.SetLogger(logr.Discard()) // the harness's own client logs nothing worth reading
 	root, err := testenv.RepoRoot()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -132,7 +135,7 @@ func update(t *testing.T, ns, name string, change func(*canopyv1alpha1.Stack)) {
 func TestCreateUpgradeScale(t *testing.T) {
 	ns := namespace(t)
 	ctx := context.Background()
-	newStack(t, ns, "shop")
+	newStack(t, ns, "shop", withBackups(""))
 	t.Logf("Stack to Ready: %s", waitReady(t, ns, "shop", "1.0.0"))
 	pvc := &corev1.PersistentVolumeClaim{}
 	require.NoError(t, c.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "data-shop-postgres-0"}, pvc))
@@ -143,7 +146,12 @@ func TestCreateUpgradeScale(t *testing.T) {
 	dep := &appsv1.Deployment{}
 	require.NoError(t, c.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "shop-web"}, dep))
 	require.Equal(t, "ghcr.io/acme/shop:1.1.0", dep.Spec.Template.Spec.Containers[0].Image)
-	require.Equal(t, "Succeeded", stack(t, ns, "shop").Status.Upgrade.Phase)
+	up := stack(t, ns, "shop").Status.Upgrade
+	require.Equal(t, "Succeeded", up.Phase)
+	require.NotEmpty(t, up.BackupName, "a backup was taken before the upgrade")
+	backupJob, migration := onlyJob(t, ns, "backup", up.BackupRequest), onlyJob(t, ns, "migration", "1.1.0")
+	require.False(t, migration.CreationTimestamp.Before(backupJob.Status.CompletionTime), "the migration starts after the backup completed")
+	requireCatalogued(t, ns, "shop", up.BackupName)
 
 	update(t, ns, "shop", func(s *canopyv1alpha1.Stack) {
 		s.Spec.Frontend.Replicas = ptr.To[int32](3)
@@ -191,34 +199,91 @@ func TestDeletePolicies(t *testing.T) {
 		"Delete: the data volume is kept")
 }
 
-// TestManagerKilledMidUpgrade: Canopy's process is killed (SIGKILL) while an upgrade's migration
-// runs, and restarted: the upgrade converges, with one migration Job.
+// TestManagerKilledMidUpgrade: Canopy's process is killed (SIGKILL) while an upgrade's
+// pre-upgrade backup runs, and again while its migration runs, and restarted each time: the
+// upgrade converges, with one backup Job and one migration Job.
 func TestManagerKilledMidUpgrade(t *testing.T) {
 	ns := namespace(t)
-	ctx := context.Background()
-	newStack(t, ns, "crash")
+	newStack(t, ns, "crash", withBackups(""))
 	waitReady(t, ns, "crash", "1.0.0")
 
+	// Killed while the pre-upgrade backup runs, then while the migration runs.
 	update(t, ns, "crash", func(s *canopyv1alpha1.Stack) { s.Spec.Version = "2.0.0" })
-	require.Eventually(t, func() bool {
-		var jobs batchv1.JobList
-		return c.Client.List(ctx, &jobs, client.InNamespace(ns)) == nil && len(migrationJobs(jobs.Items, "2.0.0")) == 1
-	}, wait, 50*time.Millisecond, "the migration Job of 2.0.0 starts")
+	require.Eventually(t, func() bool { return len(jobNames(t, ns, "backup", "")) == 1 }, wait, 20*time.Millisecond, "the pre-upgrade backup Job starts")
+	c.KillManager()
+	require.NoError(t, c.StartManager())
+	require.Eventually(t, func() bool { return len(jobNames(t, ns, "migration", "2.0.0")) == 1 }, wait, 20*time.Millisecond, "the migration Job of 2.0.0 starts")
 	c.KillManager()
 	require.NoError(t, c.StartManager())
 
 	waitReady(t, ns, "crash", "2.0.0")
-	var jobs batchv1.JobList
-	require.NoError(t, c.Client.List(ctx, &jobs, client.InNamespace(ns)))
-	require.Len(t, migrationJobs(jobs.Items, "2.0.0"), 1, "no duplicate Job after the restart")
+	require.Len(t, jobNames(t, ns, "backup", ""), 1, "one pre-upgrade backup after the restarts")
+	require.Len(t, jobNames(t, ns, "migration", "2.0.0"), 1, "one migration of 2.0.0 after the restarts")
+	requireCatalogued(t, ns, "crash", stack(t, ns, "crash").Status.Upgrade.BackupName)
 }
 
-func migrationJobs(jobs []batchv1.Job, version string) []string {
+// withBackups gives the Stack backups to a volume Canopy creates, before each upgrade and on the
+// schedule ("" for none).
+func withBackups(schedule string) func(*canopyv1alpha1.Stack) {
+	return func(s *canopyv1alpha1.Stack) {
+		s.Spec.Backup = &canopyv1alpha1.StackBackup{Schedule: componentsv1alpha1.CronSchedule(schedule), BeforeUpgrade: ptr.To(true),
+			Destination: componentsv1alpha1.BackupDestination{Volume: &componentsv1alpha1.VolumeDestination{}}}
+	}
+}
+
+// jobsOf lists the Jobs of a kind in ns: "migration" Jobs, or "backup" Jobs.
+func jobsOf(t *testing.T, ns, kind string) []batchv1.Job {
+	t.Helper()
+	var jobs batchv1.JobList
+	require.NoError(t, c.Client.List(context.Background(), &jobs, client.InNamespace(ns)))
+	var out []batchv1.Job
+	for _, j := range jobs.Items {
+		if (kind == "migration" && j.Labels["canopy.dev/migration"] == "true") || (kind == "backup" && j.Labels["canopy.dev/backup-policy"] != "") {
+			out = append(out, j)
+		}
+	}
+	return out
+}
+
+// jobNames names the Jobs of a kind in ns; for migrations, of one version.
+func jobNames(t *testing.T, ns, kind, version string) []string {
+	t.Helper()
 	var out []string
-	for _, j := range jobs {
-		if j.Labels["canopy.dev/migration"] == "true" && j.Labels["app.kubernetes.io/version"] == version {
+	for _, j := range jobsOf(t, ns, kind) {
+		if version == "" || j.Labels["app.kubernetes.io/version"] == version {
 			out = append(out, j.Name)
 		}
 	}
 	return out
+}
+
+// onlyJob returns the one Job of a kind whose request annotation (backup) or version label
+// (migration) is key.
+func onlyJob(t *testing.T, ns, kind, key string) batchv1.Job {
+	t.Helper()
+	var found []batchv1.Job
+	for _, j := range jobsOf(t, ns, kind) {
+		if j.Annotations["canopy.dev/backup-request"] == key || j.Labels["app.kubernetes.io/version"] == key {
+			found = append(found, j)
+		}
+	}
+	require.Len(t, found, 1, "one %s Job for %s", kind, key)
+	return found[0]
+}
+
+// requireCatalogued waits for the backup to be in its BackupPolicy's catalogue.
+func requireCatalogued(t *testing.T, ns, stackName, backup string) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		bp := &componentsv1alpha1.BackupPolicy{}
+		if c.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: stackName}, bp) != nil {
+			return false
+		}
+		for _, b := range bp.Status.Backups {
+			if b.Name == backup && b.SHA256 != "" && b.SizeBytes > 0 {
+				return true
+			}
+		}
+		return false
+	}, wait, 200*time.Millisecond, "the backup %s is in the catalogue", backup)
 }

@@ -120,6 +120,10 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 		"--etcd-binary", o.Etcd, "--kube-apiserver-binary", o.KubeApiserver,
 		"--kube-controller-manager-binary", o.KubeControllerManager, "--kube-scheduler-binary", o.KubeScheduler,
 		"--kwok-controller-binary", o.Kwok, "--kubeconfig", c.Kubeconfig, "--wait", "2m",
+		// kwok Stages: the usual pod and node life (kwok-base.yaml, which replaces kwok's defaults)
+		// plus Canopy's simulated failures and backup agent results (canopy.yaml; e2e/README.md).
+		"--config", filepath.Join(o.Root, "e2e", "cluster", "stages", "kwok-base.yaml"),
+		"--config", filepath.Join(o.Root, "e2e", "cluster", "stages", "canopy.yaml"),
 		// The default Service range fills at about 250 Services.
 		"--extra-args", "kube-apiserver=service-cluster-ip-range=10.96.0.0/12",
 		"--extra-args", "kube-controller-manager=service-cluster-ip-range=10.96.0.0/12"); err != nil {
