@@ -89,6 +89,11 @@ func run() error {
 		case <-time.After(time.Second):
 		}
 	}
+	if ctx.Err() == nil {
+		if err := firstBackup(ctx, c.Client, name, say); err != nil {
+			return err
+		}
+	}
 	fmt.Printf(`
 Canopy runs on a simulated cluster (kwok: pods are scheduled and report ready; no container runs).
   export KUBECONFIG=%s
@@ -101,6 +106,38 @@ Try:
 Logs: %s. Ctrl-C stops the cluster and removes it.
 `, c.Kubeconfig, namespace, namespace, namespace, name, namespace, name, namespace, name, namespace, dir)
 	<-ctx.Done()
+	return nil
+}
+
+// firstBackup asks for a backup at once (the sample's schedule is nightly) and waits until the
+// Stack reports it.
+func firstBackup(ctx context.Context, c client.Client, name string, say func(string, ...any)) error {
+	s := &canopyv1alpha1.Stack{}
+	if err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, s); err != nil {
+		return err
+	}
+	if s.Spec.Backup == nil {
+		return nil
+	}
+	base := s.DeepCopy()
+	if s.Annotations == nil {
+		s.Annotations = map[string]string{}
+	}
+	s.Annotations[canopyv1alpha1.AnnotationBackupNow] = fmt.Sprint(time.Now().Unix())
+	if err := c.Patch(ctx, s, client.MergeFrom(base)); err != nil {
+		return fmt.Errorf("asking for a backup: %w", err)
+	}
+	say("asked for a first backup: kubectl annotate stack %s %s=<anything new>", name, canopyv1alpha1.AnnotationBackupNow)
+	for ctx.Err() == nil {
+		if err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, s); err == nil && s.Status.LastBackup != nil {
+			say("first backup %s stored at %s", s.Status.LastBackup.Name, s.Status.LastBackup.Location)
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
 	return nil
 }
 
