@@ -80,8 +80,9 @@ postgres: ## Install PostgreSQL 15 (apt, as root) for the tests that run a real 
 	@bash hack/install-postgres.sh || { [ -z "$${CI:-}" ] && echo "postgres: not installed; the real-PostgreSQL tests will be skipped"; }
 
 .PHONY: test
-test: verify-fmt vet tidy-check verify-generated envtest postgres $(VERSITYGW) ## Run every check and test (the CI command).
+test: verify-fmt vet tidy-check verify-generated envtest postgres $(VERSITYGW) ## Run every check and test, end to end included (the CI command).
 	KUBEBUILDER_ASSETS=$(ENVTEST_ASSETS) CANOPY_VERSITYGW=$(VERSITYGW) $(GO) test $(GO_TEST_FLAGS) -timeout $(TEST_TIMEOUT) ./...
+	$(MAKE) --no-print-directory e2e
 
 .PHONY: e2e
 e2e: cluster-tools build ## Run the end-to-end suite on a local simulated cluster (kwok).
