@@ -21,6 +21,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
@@ -74,6 +76,13 @@ func run(m *testing.M) int {
 			lines int
 		}{{"manager.log", 60}, {"cert-manager.log", 15}, {"prometheus-operator.log", 15}} {
 			fmt.Fprintf(os.Stderr, "e2e: %s (tail):\n%s\n", l.name, c.TailLog(l.name, l.lines))
+		}
+		// kwokctl deletes the cluster's own logs with the cluster.
+		dst := filepath.Join(root, "bin", "e2e", "cluster-logs")
+		if err := c.KeepClusterLogs(dst); err != nil {
+			fmt.Fprintln(os.Stderr, "e2e: keeping the cluster's logs:", err)
+		} else {
+			fmt.Fprintln(os.Stderr, "e2e: the cluster's logs (kube-apiserver, kube-controller-manager, ...) are in "+dst)
 		}
 	}
 	c.Stop()
@@ -174,6 +183,11 @@ func TestCreateUpgradeScale(t *testing.T) {
 // collector orphans them); Delete removes Canopy's objects and keeps the data volume.
 func TestDeletePolicies(t *testing.T) {
 	ns := namespace(t)
+	t.Cleanup(func() {
+		if t.Failed() {
+			dumpObjects(t, ns)
+		}
+	})
 	ctx := context.Background()
 	newStack(t, ns, "keep", func(s *canopyv1alpha1.Stack) { s.Spec.DeletionPolicy = canopyv1alpha1.DeletionPolicyOrphan })
 	newStack(t, ns, "gone")
@@ -286,4 +300,41 @@ func requireCatalogued(t *testing.T, ns, stackName, backup string) {
 		}
 		return false
 	}, wait, 200*time.Millisecond, "the backup %s is in the catalogue", backup)
+}
+
+// dumpObjects prints, for a failing test, the metadata and conditions of Canopy's objects and of
+// the workloads they own in the namespace (an object missing from the dump is gone).
+func dumpObjects(t *testing.T, ns string) {
+	t.Helper()
+	ctx := context.Background()
+	for _, gvk := range []schema.GroupVersionKind{
+		canopyv1alpha1.GroupVersion.WithKind("StackList"),
+		componentsv1alpha1.GroupVersion.WithKind("DatabaseList"),
+		componentsv1alpha1.GroupVersion.WithKind("FrontendList"),
+		componentsv1alpha1.GroupVersion.WithKind("BackupPolicyList"),
+		appsv1.SchemeGroupVersion.WithKind("StatefulSetList"),
+		appsv1.SchemeGroupVersion.WithKind("DeploymentList"),
+	} {
+		list := &unstructured.UnstructuredList{}
+		list.SetGroupVersionKind(gvk)
+		if err := c.Client.List(ctx, list, client.InNamespace(ns)); err != nil {
+			t.Logf("dump %s: %v", gvk.Kind, err)
+			continue
+		}
+		for _, o := range list.Items {
+			var owners []string
+			for _, r := range o.GetOwnerReferences() {
+				owners = append(owners, fmt.Sprintf("%s/%s(%s)", r.Kind, r.Name, r.UID))
+			}
+			var conds []string
+			cs, _, _ := unstructured.NestedSlice(o.Object, "status", "conditions")
+			for _, x := range cs {
+				if m, ok := x.(map[string]any); ok {
+					conds = append(conds, fmt.Sprintf("%v=%v(%v: %v)", m["type"], m["status"], m["reason"], m["message"]))
+				}
+			}
+			t.Logf("dump %s %s uid=%s rv=%s gen=%d deletion=%v finalizers=%v owners=%v conditions=%v",
+				o.GetKind(), o.GetName(), o.GetUID(), o.GetResourceVersion(), o.GetGeneration(), o.GetDeletionTimestamp(), o.GetFinalizers(), owners, conds)
+		}
+	}
 }

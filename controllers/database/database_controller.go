@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"os"
 	"time"
@@ -30,6 +31,7 @@ import (
 
 	componentsv1alpha1 "github.com/canopy-dev/canopy/apis/components/v1alpha1"
 	"github.com/canopy-dev/canopy/internal/apply"
+	"github.com/canopy-dev/canopy/internal/conditions"
 	desired "github.com/canopy-dev/canopy/internal/desired/database"
 	"github.com/canopy-dev/canopy/internal/images"
 	"github.com/canopy-dev/canopy/internal/integrations"
@@ -71,6 +73,8 @@ type Reconciler struct {
 	Getenv func(string) string
 	// Now returns the current time; tests replace it.
 	Now func() time.Time
+	// APIReader reads from the API server, not the cache (the manager's by default).
+	APIReader client.Reader
 }
 
 // SetupWithManager registers the controller.
@@ -86,6 +90,9 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	}
 	if r.Now == nil {
 		r.Now = time.Now
+	}
+	if r.APIReader == nil {
+		r.APIReader = mgr.GetAPIReader()
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("database").
@@ -120,14 +127,36 @@ func podOwner(_ context.Context, o client.Object) []reconcile.Request {
 
 // Reconcile brings one Database's objects and status up to date.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	// Read from the API server, not the cache: the instance's life (a major upgrade's steps, the
+	// volume in use) is decided from status, and a cache that does not hold this controller's last
+	// status write yet would undo the step just taken — recreate the StatefulSet it just replaced.
+	// One GET per reconcile; there is one Database per Stack.
 	db := &componentsv1alpha1.Database{}
-	if err := r.Get(ctx, req.NamespacedName, db); err != nil {
+	if err := r.APIReader.Get(ctx, req.NamespacedName, db); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !db.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, nil // owned objects go with it; the data claim as volumeRetention says
 	}
 	before := db.DeepCopy()
+	res, err := r.reconcile(ctx, db, before)
+	var conflict *apply.NotControlledError
+	if errors.As(err, &conflict) {
+		// Someone else's object, or one orphaned when this Database's predecessor was deleted
+		// with propagationPolicy Orphan (or this one, if the cache has not shown its deletion
+		// yet): never taken over. Nothing watches it, so look again later.
+		conditions.MarkStalled(db, componentsv1alpha1.ReasonNameConflict, conflict.Error())
+		db.Status.ObservedGeneration = db.Generation
+		if err := patch.Status(ctx, r.Client, db, before, func(x *componentsv1alpha1.Database) any { return x.Status }); client.IgnoreNotFound(err) != nil {
+			return ctrl.Result{}, err
+		}
+		return ctrl.Result{RequeueAfter: time.Minute}, nil
+	}
+	return res, err
+}
+
+// reconcile does the work of Reconcile for a Database that is not being deleted.
+func (r *Reconciler) reconcile(ctx context.Context, db, before *componentsv1alpha1.Database) (ctrl.Result, error) {
 	now := r.Now()
 	caps := capabilities(integrations.Detect(r.RESTMapper()))
 

@@ -165,9 +165,22 @@ func (h *harness) runPod(name string, ready bool, waiting string) {
 
 func (h *harness) waitReady(name string) *componentsv1alpha1.Database {
 	h.T.Helper()
+	var last *componentsv1alpha1.Database
+	defer func() {
+		if h.T.Failed() && last != nil {
+			h.T.Logf("Database %s last seen: generation %d, status %+v", name, last.Generation, last.Status)
+			sts, pod := &appsv1.StatefulSet{}, &corev1.Pod{}
+			if h.Get(sts, name+"-postgres") == nil {
+				h.T.Logf("StatefulSet: generation %d, status %+v, template annotations %v", sts.Generation, sts.Status, sts.Spec.Template.Annotations)
+			}
+			if h.Get(pod, name+"-postgres-0") == nil {
+				h.T.Logf("pod: annotations %v, conditions %+v, deleting %v", pod.Annotations, pod.Status.Conditions, pod.DeletionTimestamp)
+			}
+		}
+	}()
 	h.Eventually(func() bool {
-		db := h.database(name)
-		return db.Status.ObservedGeneration == db.Generation && conditions.IsTrue(db, componentsv1alpha1.ConditionReady)
+		last = h.database(name)
+		return last.Status.ObservedGeneration == last.Generation && conditions.IsTrue(last, componentsv1alpha1.ConditionReady)
 	}, "Database %s is Ready", name)
 	return h.database(name)
 }
@@ -616,4 +629,59 @@ func TestInPlaceRestoreRequest(t *testing.T) {
 	}, "failed")
 	require.Contains(t, h.database("inplace").Status.Restore.Message, "NotFound")
 	h.waitReady("inplace") // the transaction rolled back: the database serves what it had
+}
+
+// TestOrphanedObjectsAreNotTakenBack: when a Database is deleted with propagationPolicy Orphan, the
+// garbage collector removes its objects' owner references, then the Database goes. A reconcile
+// that still sees the Database (it started before the deletion, or the cache has not shown the
+// deletion yet) must not write those objects: re-adding the owner reference of the deleted
+// Database made the collector delete the StatefulSet that deletionPolicy Orphan keeps running (the
+// end-to-end TestDeletePolicies failed that way). Here the Database stays, to hold that
+// interleaving open: its objects are orphaned by hand and its spec changes.
+func TestOrphanedObjectsAreNotTakenBack(t *testing.T) {
+	h := start(t)
+	h.readyDatabase("orph", "17")
+	ctx := context.Background()
+	objs := []struct {
+		obj  client.Object
+		name string
+	}{{&appsv1.StatefulSet{}, "orph-postgres"}, {&corev1.Service{}, "orph-postgres"}, {&corev1.Service{}, "orph-postgres-hl"},
+		{&networkingv1.NetworkPolicy{}, "orph-postgres"}, {&policyv1.PodDisruptionBudget{}, "orph-postgres"}, {&corev1.ConfigMap{}, "orph-postgres-init"}}
+	for _, o := range objs {
+		require.NoError(t, h.Get(o.obj, o.name))
+		before := o.obj.DeepCopyObject().(client.Object)
+		o.obj.SetOwnerReferences(nil)
+		require.NoError(t, h.C.Patch(ctx, o.obj, client.MergeFrom(before)), "orphaning %T %s", o.obj, o.name)
+	}
+	h.update("orph", func(d *componentsv1alpha1.Database) { d.Spec.ExpectedConnections = 150 })
+	h.Eventually(func() bool {
+		db := h.database("orph")
+		c := conditions.Get(db, componentsv1alpha1.ConditionStalled)
+		return db.Status.ObservedGeneration == db.Generation && c != nil && c.Reason == componentsv1alpha1.ReasonNameConflict
+	}, "the Database reports the objects it no longer controls")
+	require.Contains(t, conditions.Get(h.database("orph"), componentsv1alpha1.ConditionReady).Message, "is not controlled by the Database orph")
+	for _, o := range objs {
+		require.NoError(t, h.Get(o.obj, o.name))
+		require.Empty(t, o.obj.GetOwnerReferences(), "%T %s stays orphaned", o.obj, o.name)
+	}
+
+	// Labelled for adoption, they are taken over again (at the next reconcile: nothing watches an
+	// object the Database does not own; a spec change makes it happen now).
+	for _, o := range objs {
+		testenv.Mutate(t, h.C, h.Key(o.name), func() client.Object { return o.obj.DeepCopyObject().(client.Object) }, false, func(x client.Object) {
+			labels := x.GetLabels()
+			labels["canopy.dev/adopt"] = "true"
+			x.SetLabels(labels)
+		})
+	}
+	h.update("orph", func(d *componentsv1alpha1.Database) { d.Spec.ExpectedConnections = 160 })
+	db := h.database("orph")
+	h.Eventually(func() bool {
+		for _, o := range objs {
+			if h.Get(o.obj, o.name) != nil || !metav1.IsControlledBy(o.obj, db) {
+				return false
+			}
+		}
+		return conditions.Get(h.database("orph"), componentsv1alpha1.ConditionStalled) == nil
+	}, "the objects labelled for adoption are controlled by the Database again")
 }

@@ -2,8 +2,10 @@ package frontend
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	certmanagerv1 "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
@@ -90,6 +92,24 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		return ctrl.Result{}, nil // owned objects go with it (garbage collection)
 	}
 	before := fe.DeepCopy()
+	res, err := r.reconcile(ctx, fe, before)
+	var conflict *apply.NotControlledError
+	if errors.As(err, &conflict) {
+		// Someone else's object, or one orphaned when this Frontend's predecessor was deleted
+		// with propagationPolicy Orphan (or this one, if the cache has not shown its deletion
+		// yet): never taken over. Nothing watches it, so look again later.
+		conditions.MarkStalled(fe, componentsv1alpha1.ReasonNameConflict, conflict.Error())
+		fe.Status.ObservedGeneration = fe.Generation
+		if err := patch.Status(ctx, r.Client, fe, before, func(x *componentsv1alpha1.Frontend) any { return x.Status }); client.IgnoreNotFound(err) != nil {
+			return ctrl.Result{}, err
+		}
+		return ctrl.Result{RequeueAfter: time.Minute}, nil
+	}
+	return res, err
+}
+
+// reconcile does the work of Reconcile for a Frontend that is not being deleted.
+func (r *Reconciler) reconcile(ctx context.Context, fe, before *componentsv1alpha1.Frontend) (ctrl.Result, error) {
 	caps := capabilities(integrations.Detect(r.RESTMapper()))
 
 	dep := &appsv1.Deployment{}
@@ -170,7 +190,7 @@ func (r *Reconciler) applyAll(ctx context.Context, fe *componentsv1alpha1.Fronte
 	}
 	if d.deployVersion != "" {
 		want := desired.Deployment(fe, d.deployVersion)
-		if want.Spec.Replicas == nil && dep != nil && ownsReplicas(dep) {
+		if want.Spec.Replicas == nil && dep != nil && metav1.IsControlledBy(dep, fe) && ownsReplicas(dep) {
 			if err := r.handOverReplicas(ctx, fe, dep); err != nil {
 				return false, err
 			}

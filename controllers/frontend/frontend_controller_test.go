@@ -331,3 +331,30 @@ func TestOptionalAPIsAppearLater(t *testing.T) {
 	require.NoError(t, h.Get(ing, "tls-web"))
 	require.Equal(t, "tls-web-tls", ing.Spec.TLS[0].SecretName)
 }
+
+// TestOrphanedDeploymentIsNotTakenBack: a Deployment orphaned by the garbage collector (its
+// Frontend deleted with propagationPolicy Orphan) is never written again by a reconcile that still
+// sees the Frontend: re-adding the owner reference of the deleted Frontend would make the collector
+// delete the web tier that deletionPolicy Orphan keeps running.
+func TestOrphanedDeploymentIsNotTakenBack(t *testing.T) {
+	h := start(t)
+	h.create("orph", "1.0")
+	dep := h.deploymentAt("orph", "1.0")
+	h.rolledOut("orph")
+	h.waitReady("orph", "1.0")
+	ctx := context.Background()
+	require.NoError(t, h.Get(dep, "orph-web"))
+	before := dep.DeepCopy()
+	dep.OwnerReferences = nil
+	require.NoError(t, h.C.Patch(ctx, dep, client.MergeFrom(before)))
+
+	h.update("orph", func(fe *componentsv1alpha1.Frontend) { fe.Spec.Version = "2.0" })
+	h.Eventually(func() bool {
+		fe := h.frontend("orph")
+		c := conditions.Get(fe, componentsv1alpha1.ConditionStalled)
+		return fe.Status.ObservedGeneration == fe.Generation && c != nil && c.Reason == componentsv1alpha1.ReasonNameConflict
+	}, "the Frontend reports the Deployment it no longer controls")
+	require.NoError(t, h.Get(dep, "orph-web"))
+	require.Empty(t, dep.OwnerReferences, "the Deployment stays orphaned")
+	require.Equal(t, "ghcr.io/acme/shop:1.0", dep.Spec.Template.Spec.Containers[0].Image, "and unchanged")
+}

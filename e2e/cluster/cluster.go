@@ -140,9 +140,13 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 	if c.Client, err = client.New(c.Config, client.Options{Scheme: scheme.New()}); err != nil {
 		return c, err
 	}
-	if _, err := envtest.InstallCRDs(c.Config, envtest.CRDInstallOptions{Paths: []string{filepath.Join(o.Root, "config", "crd", "bases")},
-		ErrorIfPathMissing: true, Scheme: scheme.New(), MaxTime: time.Minute}); err != nil {
+	crds, err := envtest.InstallCRDs(c.Config, envtest.CRDInstallOptions{Paths: []string{filepath.Join(o.Root, "config", "crd", "bases")},
+		ErrorIfPathMissing: true, Scheme: scheme.New(), MaxTime: time.Minute})
+	if err != nil {
 		return c, fmt.Errorf("installing Canopy's CRDs: %w", err)
+	}
+	if err := waitForGarbageCollector(ctx, c.Client, crds, o.Log); err != nil {
+		return c, err
 	}
 	pctx, cancel := context.WithCancel(context.Background())
 	c.provisioner = cancel
@@ -237,4 +241,22 @@ func (c *Cluster) TailLog(name string, lines int) string {
 		all = all[len(all)-lines:]
 	}
 	return strings.Join(all, "\n")
+}
+
+// KeepClusterLogs copies the logs of the cluster's components (etcd, kube-apiserver,
+// kube-controller-manager, kube-scheduler, kwok) to dst, replacing what dst held: kwokctl deletes
+// them with the cluster, and a failing test needs them (the garbage collector's decisions are in
+// kube-controller-manager.log).
+func (c *Cluster) KeepClusterLogs(dst string) error {
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return err
+	}
+	if err := os.RemoveAll(dst); err != nil {
+		return err
+	}
+	if out, err := exec.Command("cp", "-r", filepath.Join(home, ".kwok", "clusters", c.Name, "logs"), dst).CombinedOutput(); err != nil {
+		return fmt.Errorf("%w: %s", err, out)
+	}
+	return nil
 }

@@ -2,6 +2,13 @@
 // cache does not already hold every field the desired object sets. A steady-state reconcile
 // therefore sends no request at all; a change made by someone else to a field Canopy sets is
 // detected (drift) and overwritten.
+//
+// An existing object that the desired object's controller does not control is never written
+// (NotControlledError), unless it is labelled canopy.dev/adopt=true: it belongs to someone else,
+// or it was orphaned — its owner deleted with propagationPolicy Orphan, and the garbage collector
+// removed its owner reference. Writing it would take it over; and re-adding the owner reference
+// of an owner that is being (or has been) deleted makes the garbage collector delete the very
+// workload the Orphan policy promised to keep.
 package apply
 
 import (
@@ -12,9 +19,12 @@ import (
 	"fmt"
 	"reflect"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	canopyv1alpha1 "github.com/canopy-dev/canopy/apis/canopy/v1alpha1"
 )
 
 // AnnotationDesiredHash records the hash of the desired object last applied, to tell a change of
@@ -35,9 +45,52 @@ const (
 	DriftCorrected
 )
 
+// NotControlledError reports an existing object, with the name of a desired object, that the
+// desired object's controller does not control and that is not labelled for adoption.
+type NotControlledError struct {
+	Kind, Name string
+	// Controller is the owner that would control the object (kind and name).
+	Controller string
+	// Current describes the object's controller now: another owner, or none.
+	Current string
+}
+
+func (e *NotControlledError) Error() string {
+	return fmt.Sprintf("a %s named %s already exists and is not controlled by the %s (%s); Canopy does not take it over: delete or rename it, or label it %s=true to let Canopy adopt it",
+		e.Kind, e.Name, e.Controller, e.Current, canopyv1alpha1.LabelAdopt)
+}
+
+// checkControl returns a NotControlledError when desired names a controller and existing is
+// neither controlled by that controller (same UID) nor labelled for adoption.
+func checkControl(desired, existing client.Object) error {
+	want := metav1.GetControllerOfNoCopy(desired)
+	if want == nil {
+		return nil
+	}
+	have := metav1.GetControllerOfNoCopy(existing)
+	if (have != nil && have.UID == want.UID) || existing.GetLabels()[canopyv1alpha1.LabelAdopt] == "true" {
+		return nil
+	}
+	current := "it has no controller: orphaned, or created by someone else"
+	if have != nil {
+		current = fmt.Sprintf("its controller is the %s %s", have.Kind, have.Name)
+	}
+	kind := existing.GetObjectKind().GroupVersionKind().Kind
+	if kind == "" {
+		kind = desired.GetObjectKind().GroupVersionKind().Kind
+	}
+	return &NotControlledError{Kind: kind, Name: existing.GetName(), Controller: want.Kind + " " + want.Name, Current: current}
+}
+
 // Apply makes the object on the server hold desired. existing is the object as observed (from the
-// cache), or nil when it does not exist. desired must carry its apiVersion and kind.
+// cache), or nil when it does not exist. desired must carry its apiVersion and kind. An existing
+// object that desired's controller does not control is left alone (NotControlledError).
 func Apply(ctx context.Context, c client.Client, owner string, desired, existing client.Object) (Result, error) {
+	if existing != nil {
+		if err := checkControl(desired, existing); err != nil {
+			return Unchanged, err
+		}
+	}
 	want, err := toMap(desired)
 	if err != nil {
 		return Unchanged, err

@@ -1,9 +1,20 @@
 package apply
 
 import (
+	"context"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
+
+	canopyv1alpha1 "github.com/canopy-dev/canopy/apis/canopy/v1alpha1"
 )
 
 func TestContains(t *testing.T) {
@@ -45,4 +56,69 @@ func TestHashIsStableAndSensitive(t *testing.T) {
 	hc, err := Hash(c)
 	require.NoError(t, err)
 	require.NotEqual(t, ha, hc)
+}
+
+// TestApplyNeverTakesOverAnObjectItDoesNotControl: an object with the desired name whose owner
+// reference is gone (the garbage collector orphaned it when its owner was deleted with
+// propagationPolicy Orphan) or names another controller is not written — re-adding the owner
+// reference of a deleted owner would make the garbage collector delete the orphaned workload —
+// unless it is labelled for adoption.
+func TestApplyNeverTakesOverAnObjectItDoesNotControl(t *testing.T) {
+	owner := metav1.OwnerReference{APIVersion: "components.canopy.dev/v1alpha1", Kind: "Database", Name: "shop",
+		UID: types.UID("uid-db"), Controller: ptr.To(true), BlockOwnerDeletion: ptr.To(true)}
+	other := owner
+	other.UID, other.Name = "uid-other", "other"
+	desired := func() *corev1.ConfigMap {
+		return &corev1.ConfigMap{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
+			ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "shop-postgres", OwnerReferences: []metav1.OwnerReference{owner}},
+			Data:       map[string]string{"k": "v2"}}
+	}
+	existing := func(labels map[string]string, refs ...metav1.OwnerReference) *corev1.ConfigMap {
+		return &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "shop-postgres", Labels: labels, OwnerReferences: refs},
+			Data: map[string]string{"k": "v1"}}
+	}
+	for _, tc := range []struct {
+		name     string
+		existing *corev1.ConfigMap
+		refused  bool
+	}{
+		{"orphaned: no owner reference any more", existing(nil), true},
+		{"another controller", existing(nil, other), true},
+		{"controlled by the desired controller", existing(nil, owner), false},
+		{"orphaned but labelled for adoption", existing(map[string]string{canopyv1alpha1.LabelAdopt: "true"}), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			applied := 0
+			c := fake.NewClientBuilder().WithObjects(tc.existing).WithInterceptorFuncs(interceptor.Funcs{
+				Apply: func(context.Context, client.WithWatch, runtime.ApplyConfiguration, ...client.ApplyOption) error {
+					applied++
+					return nil
+				},
+			}).Build()
+			res, err := Ensure(context.Background(), c, "test", desired(), nil)
+			var conflict *NotControlledError
+			if tc.refused {
+				require.ErrorAs(t, err, &conflict)
+				require.Equal(t, Unchanged, res)
+				require.Zero(t, applied, "nothing is sent")
+				require.Contains(t, err.Error(), "ConfigMap named shop-postgres")
+				require.Contains(t, err.Error(), canopyv1alpha1.LabelAdopt+"=true")
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, 1, applied)
+		})
+	}
+	// An absent object is created.
+	applied := 0
+	c := fake.NewClientBuilder().WithInterceptorFuncs(interceptor.Funcs{
+		Apply: func(context.Context, client.WithWatch, runtime.ApplyConfiguration, ...client.ApplyOption) error {
+			applied++
+			return nil
+		},
+	}).Build()
+	res, err := Ensure(context.Background(), c, "test", desired(), nil)
+	require.NoError(t, err)
+	require.Equal(t, Created, res)
+	require.Equal(t, 1, applied)
 }

@@ -54,6 +54,10 @@ const (
 	ReasonRestoreFailed = "RestoreFailed"
 	// ReasonInvalidSpec reports a spec the controller refuses although admission accepted it.
 	ReasonInvalidSpec = "InvalidSpec"
+	// ReasonNameConflict reports an existing object, with the name of an object the controller
+	// writes, that the controller does not control (someone else's, or orphaned) and that is not
+	// labelled canopy.dev/adopt=true: it is never taken over.
+	ReasonNameConflict = "NameConflict"
 )
 
 // Request phases reported for backups, restores and migrations.
