@@ -52,6 +52,8 @@ type Reconciler struct {
 	UpgradeGate olm.UpgradeGate
 	// Now returns the current time; tests replace it.
 	Now func() time.Time
+	// APIReader reads the Stack from the API server (the manager's by default; the client when nil).
+	APIReader client.Reader
 }
 
 // SetupWithManager registers the controller: it reconciles a Stack when its spec or annotations
@@ -59,6 +61,9 @@ type Reconciler struct {
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.Now == nil {
 		r.Now = time.Now
+	}
+	if r.APIReader == nil {
+		r.APIReader = mgr.GetAPIReader()
 	}
 	if r.Recorder == nil {
 		r.Recorder = mgr.GetEventRecorderFor("stack-controller") //nolint:staticcheck // core/v1 events: what kubectl describe shows
@@ -77,8 +82,15 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 // Reconcile brings one Stack's children and status up to date.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	logger := log.FromContext(ctx)
+	// The upgrade, restore and major-upgrade state machines decide from status: read the Stack from
+	// the API server, not from a cache that may not hold this controller's last status write yet (a
+	// stale step would undo the one taken, for example roll a rolled-back version forward again).
+	reader := r.APIReader
+	if reader == nil {
+		reader = r.Client
+	}
 	s := &canopyv1alpha1.Stack{}
-	if err := r.Get(ctx, req.NamespacedName, s); err != nil {
+	if err := reader.Get(ctx, req.NamespacedName, s); err != nil {
 		if apierrors.IsNotFound(err) {
 			metrics.StackReady.DeleteLabelValues(req.Namespace, req.Name)
 			// A Stack deleted mid-upgrade no longer holds OLM back.
@@ -103,6 +115,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 
 	before := s.DeepCopy()
+	orig := before // events and counters follow the transitions from the status as read
 	o, err := r.observe(ctx, s)
 	if err != nil {
 		return ctrl.Result{}, err
@@ -116,6 +129,18 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		}
 	} else {
 		d = decideUpgrade(s, o.fe, o.bp, now)
+		if newlyFailed(before, d) {
+			// Record the failure before rolling back: a rollback applied without its record would be
+			// undone by the next reconcile, which would find the Frontend back at the old version and
+			// no failure to explain it.
+			recorded := before.DeepCopy()
+			recorded.Status.Upgrade = d.upgrade.DeepCopy()
+			if err := patch.Status(ctx, r.Client, recorded, before, func(x *canopyv1alpha1.Stack) any { return x.Status }); err != nil {
+				return ctrl.Result{}, err
+			}
+			before = recorded
+			s.ResourceVersion = recorded.ResourceVersion
+		}
 		if o.pending, err = r.applyChildren(ctx, s, o, d); err != nil {
 			var conflict *nameConflictError
 			switch {
@@ -134,7 +159,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 			if err := patch.Status(ctx, r.Client, s, before, func(x *canopyv1alpha1.Stack) any { return x.Status }); err != nil {
 				return ctrl.Result{}, err
 			}
-			r.recordTransitions(before, s)
+			r.recordTransitions(orig, s)
 			return ctrl.Result{RequeueAfter: time.Minute}, nil
 		}
 	}
@@ -144,7 +169,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		return ctrl.Result{}, err
 	}
 	// Only after the status landed: a reconcile from a stale read fails its patch and records nothing.
-	r.recordTransitions(before, s)
+	r.recordTransitions(orig, s)
 	if err := r.updateGate(ctx, s); err != nil {
 		logger.Error(err, "updating OLM's Upgradeable condition")
 	}

@@ -114,6 +114,12 @@ func decideUpgrade(s *canopyv1alpha1.Stack, fe *componentsv1alpha1.Frontend, bp 
 	return d
 }
 
+// newlyFailed reports whether this decision fails an upgrade that status does not show failed yet.
+func newlyFailed(before *canopyv1alpha1.Stack, d upgradeDecision) bool {
+	return d.upgrade != nil && d.upgrade.Phase == PhaseFailed &&
+		(before.Status.Upgrade == nil || before.Status.Upgrade.Phase != PhaseFailed || before.Status.Upgrade.ToVersion != d.upgrade.ToVersion)
+}
+
 func lastRequest(bp *componentsv1alpha1.BackupPolicy) *componentsv1alpha1.BackupRequestStatus {
 	if bp == nil {
 		return nil
