@@ -8,6 +8,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/utils/ptr"
 
 	componentsv1alpha1 "github.com/canopy-dev/canopy/apis/components/v1alpha1"
@@ -149,4 +150,15 @@ func TestCredentialRotationRollsThePods(t *testing.T) {
 	require.NotContains(t, before, AnnotationCredentials)
 	fe.Spec.Database.CredentialsRevision = "2026-11-26"
 	require.Equal(t, "2026-11-26", Deployment(fe, "1").Spec.Template.Annotations[AnnotationCredentials], "a new revision changes the template")
+}
+
+// TestMigrationPodsAreNotWebPods: the web tier's selector (Deployment, Service, PDB) does not
+// select the migration Job's pods.
+func TestMigrationPodsAreNotWebPods(t *testing.T) {
+	fe := full()
+	sel := labels.SelectorFromSet(Deployment(fe, "1.5.0").Spec.Selector.MatchLabels)
+	job := MigrationJob(fe, "1.5.0")
+	require.False(t, sel.Matches(labels.Set(job.Spec.Template.Labels)), "migration pods are outside the web tier's selector")
+	require.True(t, sel.Matches(labels.Set(Deployment(fe, "1.5.0").Spec.Template.Labels)))
+	require.Equal(t, "frontend", job.Spec.Template.Labels["app.kubernetes.io/component"], "the database's NetworkPolicy still admits them")
 }

@@ -5,6 +5,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
+	"maps"
 
 	componentsv1alpha1 "github.com/canopy-dev/canopy/apis/components/v1alpha1"
 )
@@ -35,6 +36,10 @@ func MigrationJob(fe *componentsv1alpha1.Frontend, version string) *batchv1.Job 
 	meta := objectMeta(fe, MigrationJobName(fe, version))
 	meta.Labels = labels
 	meta.Annotations = map[string]string{AnnotationVersion: version}
+	// The pods must not carry the web tier's selector: the Service would send them traffic, and
+	// the PodDisruptionBudget and autoscaler would count them (a budget over Job pods cannot sync).
+	podLabels := maps.Clone(labels)
+	podLabels[labelName] = Name(fe) + "-migration"
 	return &batchv1.Job{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "batch/v1", Kind: "Job"},
 		ObjectMeta: meta,
@@ -43,7 +48,7 @@ func MigrationJob(fe *componentsv1alpha1.Frontend, version string) *batchv1.Job 
 			ActiveDeadlineSeconds:   ptr.To(m.TimeoutSeconds),
 			TTLSecondsAfterFinished: ptr.To[int32](MigrationTTLSeconds),
 			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				ObjectMeta: metav1.ObjectMeta{Labels: podLabels},
 				Spec:       pod,
 			},
 		},
