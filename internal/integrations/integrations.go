@@ -52,13 +52,14 @@ func CRDPredicate() builder.Predicates {
 	return builder.WithPredicates(predicate.NewPredicateFuncs(func(o client.Object) bool { return crdNames[o.GetName()] }))
 }
 
-// discoveryLag covers the time between a CRD's Established condition and its resources appearing
-// in the API server's discovery, which the REST mapper reads.
-const discoveryLag = 3 * time.Second
+// discoveryLags cover the time between a CRD's Established condition and its resources appearing
+// in the API server's discovery, which the REST mapper reads: usually well under a second, longer
+// on a loaded server (more than 3 s was seen on 2 busy cores).
+var discoveryLags = []time.Duration{time.Second, 3 * time.Second, 10 * time.Second, 30 * time.Second}
 
-// EnqueueAll maps any event to a reconcile of every object that list returns, now and once more
-// after discoveryLag: the event of a CRD becoming Established can arrive before discovery serves
-// its kinds, and no later event would come.
+// EnqueueAll maps any event to a reconcile of every object that list returns, now and again after
+// each of discoveryLags: the event of a CRD becoming Established can arrive before discovery serves
+// its kinds, and no later event would come. CRD events are rare; the extra reconciles are cheap.
 func EnqueueAll(c client.Client, list client.ObjectList) handler.EventHandler {
 	enqueue := func(ctx context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
 		l := list.DeepCopyObject().(client.ObjectList)
@@ -73,7 +74,9 @@ func EnqueueAll(c client.Client, list client.ObjectList) handler.EventHandler {
 			if o, ok := item.(client.Object); ok {
 				r := reconcile.Request{NamespacedName: client.ObjectKeyFromObject(o)}
 				q.Add(r)
-				q.AddAfter(r, discoveryLag)
+				for _, lag := range discoveryLags {
+					q.AddAfter(r, lag)
+				}
 			}
 		}
 	}
