@@ -2,7 +2,6 @@ package backuppolicy
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"sort"
@@ -24,7 +23,6 @@ import (
 	canopyv1alpha1 "github.com/canopy-dev/canopy/apis/canopy/v1alpha1"
 	componentsv1alpha1 "github.com/canopy-dev/canopy/apis/components/v1alpha1"
 	"github.com/canopy-dev/canopy/internal/apply"
-	"github.com/canopy-dev/canopy/internal/conditions"
 	desired "github.com/canopy-dev/canopy/internal/desired/backup"
 	"github.com/canopy-dev/canopy/internal/images"
 	"github.com/canopy-dev/canopy/internal/metrics"
@@ -109,19 +107,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 	before := bp.DeepCopy()
 	res, err := r.reconcile(ctx, bp, before)
-	var conflict *apply.NotControlledError
-	if errors.As(err, &conflict) {
-		// Someone else's CronJob, or one orphaned when this BackupPolicy's predecessor was
-		// deleted with propagationPolicy Orphan (or this one, if the cache has not shown its
-		// deletion yet): never taken over. Nothing watches it, so look again later.
-		conditions.MarkStalled(bp, componentsv1alpha1.ReasonNameConflict, conflict.Error())
-		bp.Status.ObservedGeneration = bp.Generation
-		if err := patch.Status(ctx, r.Client, bp, before, func(x *componentsv1alpha1.BackupPolicy) any { return x.Status }); client.IgnoreNotFound(err) != nil {
-			return ctrl.Result{}, err
-		}
-		return ctrl.Result{RequeueAfter: time.Minute}, nil
-	}
-	return res, err
+	return apply.StallOnConflict(ctx, r.Client, bp, before, func(x *componentsv1alpha1.BackupPolicy) any { return x.Status },
+		func(x *componentsv1alpha1.BackupPolicy) { x.Status.ObservedGeneration = x.Generation }, res, err)
 }
 
 // reconcile does the work of Reconcile for a BackupPolicy that is not being deleted.

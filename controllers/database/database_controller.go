@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"os"
 	"time"
@@ -31,7 +30,6 @@ import (
 
 	componentsv1alpha1 "github.com/canopy-dev/canopy/apis/components/v1alpha1"
 	"github.com/canopy-dev/canopy/internal/apply"
-	"github.com/canopy-dev/canopy/internal/conditions"
 	desired "github.com/canopy-dev/canopy/internal/desired/database"
 	"github.com/canopy-dev/canopy/internal/images"
 	"github.com/canopy-dev/canopy/internal/integrations"
@@ -140,19 +138,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 	before := db.DeepCopy()
 	res, err := r.reconcile(ctx, db, before)
-	var conflict *apply.NotControlledError
-	if errors.As(err, &conflict) {
-		// Someone else's object, or one orphaned when this Database's predecessor was deleted
-		// with propagationPolicy Orphan (or this one, if the cache has not shown its deletion
-		// yet): never taken over. Nothing watches it, so look again later.
-		conditions.MarkStalled(db, componentsv1alpha1.ReasonNameConflict, conflict.Error())
-		db.Status.ObservedGeneration = db.Generation
-		if err := patch.Status(ctx, r.Client, db, before, func(x *componentsv1alpha1.Database) any { return x.Status }); client.IgnoreNotFound(err) != nil {
-			return ctrl.Result{}, err
-		}
-		return ctrl.Result{RequeueAfter: time.Minute}, nil
-	}
-	return res, err
+	return apply.StallOnConflict(ctx, r.Client, db, before, func(x *componentsv1alpha1.Database) any { return x.Status },
+		func(x *componentsv1alpha1.Database) { x.Status.ObservedGeneration = x.Generation }, res, err)
 }
 
 // reconcile does the work of Reconcile for a Database that is not being deleted.

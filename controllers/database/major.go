@@ -96,12 +96,17 @@ func planMajor(db *componentsv1alpha1.Database, ss stsState, wantImage string) m
 	}
 	st := p.status
 	if st.Step == componentsv1alpha1.MajorStepRollingBack {
-		p.target = instance{image: st.FromImage, version: st.FromVersion, dataVolume: desired.DataVolumeOfClaim(db, st.PreviousVolumeClaim), keepVolume: true}
+		p.target = rollbackTarget(db, st)
 	} else {
 		p.target = instance{image: wantImage, version: db.Spec.Version, dataVolume: desired.DataVolumeOfClaim(db, st.VolumeClaim), keepVolume: true}
 	}
 	p.replace = ss.exists && ss.dataVolume != p.target.dataVolume
 	return p
+}
+
+// rollbackTarget is the instance of the version that ran before the upgrade, on its kept volume.
+func rollbackTarget(db *componentsv1alpha1.Database, st *componentsv1alpha1.MajorUpgradeStatus) instance {
+	return instance{image: st.FromImage, version: st.FromVersion, dataVolume: desired.DataVolumeOfClaim(db, st.PreviousVolumeClaim), keepVolume: true}
 }
 
 // runsTarget reports whether the PostgreSQL pod is ready on the target's volume and image.
@@ -137,7 +142,7 @@ func (r *Reconciler) advanceMajor(ctx context.Context, db *componentsv1alpha1.Da
 	req := db.Spec.MajorUpgrade
 	if req == nil || req.FromBackup.BackupName != st.BackupName {
 		st.Step, st.Message = componentsv1alpha1.MajorStepRollingBack, "spec.majorUpgrade no longer names the backup "+st.BackupName
-		p.target = instance{image: st.FromImage, version: st.FromVersion, dataVolume: desired.DataVolumeOfClaim(db, st.PreviousVolumeClaim), keepVolume: true}
+		p.target = rollbackTarget(db, st)
 		p.replace = true
 		return nil
 	}
@@ -153,7 +158,7 @@ func (r *Reconciler) advanceMajor(ctx context.Context, db *componentsv1alpha1.Da
 			st.ToVersion, st.VolumeClaim, st.BackupName, st.PreviousVolumeClaim, st.FromVersion)
 	case componentsv1alpha1.PhaseFailed:
 		st.Step, st.Message = componentsv1alpha1.MajorStepRollingBack, "loading "+st.BackupName+" failed: "+res.Message
-		p.target = instance{image: st.FromImage, version: st.FromVersion, dataVolume: desired.DataVolumeOfClaim(db, st.PreviousVolumeClaim), keepVolume: true}
+		p.target = rollbackTarget(db, st)
 		p.replace = true
 	}
 	return nil

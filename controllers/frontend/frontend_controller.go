@@ -2,10 +2,8 @@ package frontend
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	certmanagerv1 "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
@@ -93,19 +91,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 	before := fe.DeepCopy()
 	res, err := r.reconcile(ctx, fe, before)
-	var conflict *apply.NotControlledError
-	if errors.As(err, &conflict) {
-		// Someone else's object, or one orphaned when this Frontend's predecessor was deleted
-		// with propagationPolicy Orphan (or this one, if the cache has not shown its deletion
-		// yet): never taken over. Nothing watches it, so look again later.
-		conditions.MarkStalled(fe, componentsv1alpha1.ReasonNameConflict, conflict.Error())
-		fe.Status.ObservedGeneration = fe.Generation
-		if err := patch.Status(ctx, r.Client, fe, before, func(x *componentsv1alpha1.Frontend) any { return x.Status }); client.IgnoreNotFound(err) != nil {
-			return ctrl.Result{}, err
-		}
-		return ctrl.Result{RequeueAfter: time.Minute}, nil
-	}
-	return res, err
+	return apply.StallOnConflict(ctx, r.Client, fe, before, func(x *componentsv1alpha1.Frontend) any { return x.Status },
+		func(x *componentsv1alpha1.Frontend) { x.Status.ObservedGeneration = x.Generation }, res, err)
 }
 
 // reconcile does the work of Reconcile for a Frontend that is not being deleted.

@@ -1,9 +1,6 @@
 package stack
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
-
 	canopyv1alpha1 "github.com/canopy-dev/canopy/apis/canopy/v1alpha1"
 	componentsv1alpha1 "github.com/canopy-dev/canopy/apis/components/v1alpha1"
 )
@@ -114,7 +111,4 @@ func decideMajor(s *canopyv1alpha1.Stack, o observed) majorDecision {
 }
 
 // majorToken is the backup request token of the upgrade to version.
-func majorToken(version string) string {
-	sum := sha256.Sum256([]byte(version))
-	return "pre-major-" + hex.EncodeToString(sum[:6])
-}
+func majorToken(version string) string { return requestToken("pre-major-", version) }

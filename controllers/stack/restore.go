@@ -122,7 +122,11 @@ func restoreDestinationOf(s *canopyv1alpha1.Stack, explicit *componentsv1alpha1.
 
 // restoreToken is the safety backup's request token: unique per request id and always valid (an id
 // may be up to 63 characters, too long to prefix).
-func restoreToken(id string) string {
-	sum := sha256.Sum256([]byte(id))
-	return "pre-restore-" + hex.EncodeToString(sum[:6])
+func restoreToken(id string) string { return requestToken("pre-restore-", id) }
+
+// requestToken is a BackupPolicy request token: prefix and a short hash of key, unique per key and
+// always a valid token whatever key's length.
+func requestToken(prefix, key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return prefix + hex.EncodeToString(sum[:6])
 }
