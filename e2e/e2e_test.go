@@ -96,6 +96,9 @@ func namespace(t *testing.T) string {
 	ns := fmt.Sprintf("e2e-%d", time.Now().UnixNano()%1_000_000_000)
 	require.NoError(t, c.Client.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}))
 	t.Cleanup(func() {
+		if t.Failed() {
+			dumpObjects(t, ns)
+		}
 		_ = c.Client.Delete(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
 	})
 	return ns
@@ -183,11 +186,6 @@ func TestCreateUpgradeScale(t *testing.T) {
 // collector orphans them); Delete removes Canopy's objects and keeps the data volume.
 func TestDeletePolicies(t *testing.T) {
 	ns := namespace(t)
-	t.Cleanup(func() {
-		if t.Failed() {
-			dumpObjects(t, ns)
-		}
-	})
 	ctx := context.Background()
 	newStack(t, ns, "keep", func(s *canopyv1alpha1.Stack) { s.Spec.DeletionPolicy = canopyv1alpha1.DeletionPolicyOrphan })
 	newStack(t, ns, "gone")
@@ -302,7 +300,7 @@ func requireCatalogued(t *testing.T, ns, stackName, backup string) {
 	}, wait, 200*time.Millisecond, "the backup %s is in the catalogue", backup)
 }
 
-// dumpObjects prints, for a failing test, the metadata and conditions of Canopy's objects and of
+// dumpObjects prints, for a failing test (namespace registers it), the metadata and conditions of Canopy's objects and of
 // the workloads they own in the namespace (an object missing from the dump is gone).
 func dumpObjects(t *testing.T, ns string) {
 	t.Helper()

@@ -18,6 +18,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
+	certmanagerv1 "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
+
 	componentsv1alpha1 "github.com/canopy-dev/canopy/apis/components/v1alpha1"
 	"github.com/canopy-dev/canopy/internal/conditions"
 )
@@ -35,15 +38,20 @@ var crdNames = map[string]bool{
 	"prometheusrules.monitoring.coreos.com": true,
 }
 
-// Detect asks the REST mapper, which rediscovers on a miss, so CRDs installed later are found.
+// Detect asks the REST mapper for the exact versions Canopy writes. A versioned lookup that misses
+// asks the API server for that group version again, so CRDs installed later are found. An
+// unversioned one is not enough: controller-runtime's lazy mapper keeps a group's version list from
+// when it first saw the group, and the Prometheus operator's group is first served with v1alpha1
+// only (its CRDs are installed one at a time), so monitoring.coreos.com/v1 was never asked for.
 func Detect(mapper meta.RESTMapper) Available {
-	has := func(group, kind string) bool {
-		_, err := mapper.RESTMapping(schema.GroupKind{Group: group, Kind: kind})
+	has := func(gvk schema.GroupVersionKind) bool {
+		_, err := mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
 		return err == nil
 	}
 	return Available{
-		Certificates: has("cert-manager.io", "Certificate"),
-		Monitoring:   has("monitoring.coreos.com", "ServiceMonitor") && has("monitoring.coreos.com", "PrometheusRule"),
+		Certificates: has(certmanagerv1.SchemeGroupVersion.WithKind(certmanagerv1.CertificateKind)),
+		Monitoring: has(monitoringv1.SchemeGroupVersion.WithKind(monitoringv1.ServiceMonitorsKind)) &&
+			has(monitoringv1.SchemeGroupVersion.WithKind(monitoringv1.PrometheusRuleKind)),
 	}
 }
 
@@ -57,9 +65,16 @@ func CRDPredicate() builder.Predicates {
 // on a loaded server (more than 3 s was seen on 2 busy cores).
 var discoveryLags = []time.Duration{time.Second, 3 * time.Second, 10 * time.Second, 30 * time.Second}
 
+// later runs f once d has passed; tests replace it to run the looks again at once.
+var later = func(d time.Duration, f func()) { time.AfterFunc(d, f) }
+
 // EnqueueAll maps any event to a reconcile of every object that list returns, now and again after
 // each of discoveryLags: the event of a CRD becoming Established can arrive before discovery serves
 // its kinds, and no later event would come. CRD events are rare; the extra reconciles are cheap.
+//
+// The later looks are timers that add to the queue when they fire, not AddAfter: controller-runtime's
+// priority queue keeps one entry per object with the earliest due time, so delayed adds made
+// while the immediate one is still queued would all be folded into it.
 func EnqueueAll(c client.Client, list client.ObjectList) handler.EventHandler {
 	enqueue := func(ctx context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
 		l := list.DeepCopyObject().(client.ObjectList)
@@ -70,14 +85,20 @@ func EnqueueAll(c client.Client, list client.ObjectList) handler.EventHandler {
 		if err != nil {
 			return
 		}
+		var reqs []reconcile.Request
 		for _, item := range items {
 			if o, ok := item.(client.Object); ok {
-				r := reconcile.Request{NamespacedName: client.ObjectKeyFromObject(o)}
-				q.Add(r)
-				for _, lag := range discoveryLags {
-					q.AddAfter(r, lag)
-				}
+				reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(o)})
 			}
+		}
+		add := func() {
+			for _, r := range reqs {
+				q.Add(r) // a no-op once the queue is shut down
+			}
+		}
+		add()
+		for _, lag := range discoveryLags {
+			later(lag, add)
 		}
 	}
 	return handler.Funcs{

@@ -2,6 +2,7 @@ package integrations
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -9,9 +10,9 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/client-go/util/workqueue"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/controller/priorityqueue"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
@@ -42,33 +43,42 @@ func TestDetect(t *testing.T) {
 	require.Equal(t, Available{Certificates: true, Monitoring: true}, Detect(m))
 }
 
-// recordingQueue records what a handler enqueues.
-type recordingQueue struct {
-	workqueue.TypedRateLimitingInterface[reconcile.Request]
-	now   []reconcile.Request
-	later map[reconcile.Request][]time.Duration
-}
-
-func (q *recordingQueue) Add(r reconcile.Request) { q.now = append(q.now, r) }
-func (q *recordingQueue) AddAfter(r reconcile.Request, d time.Duration) {
-	q.later[r] = append(q.later[r], d)
-}
-
 // TestEnqueueAllLooksAgainAfterDiscovery: a CRD event reconciles every object now, and again once
-// discovery has caught up with the CRD (its Established event can come first).
+// discovery has caught up with the CRD (its Established event can come first). The queue is
+// controller-runtime's priority queue, which folds a delayed add into a queued entry.
 func TestEnqueueAllLooksAgainAfterDiscovery(t *testing.T) {
+	var scheduled []time.Duration
+	var looks []func()
+	defer func(orig func(time.Duration, func())) { later = orig }(later)
+	later = func(d time.Duration, f func()) { scheduled, looks = append(scheduled, d), append(looks, f) }
+
 	a := &componentsv1alpha1.Database{ObjectMeta: metav1.ObjectMeta{Namespace: "n", Name: "a"}}
 	b := &componentsv1alpha1.Database{ObjectMeta: metav1.ObjectMeta{Namespace: "m", Name: "b"}}
 	c := fake.NewClientBuilder().WithScheme(scheme.New()).WithObjects(a, b).Build()
 	h := EnqueueAll(c, &componentsv1alpha1.DatabaseList{})
 	crd := &metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{Name: "servicemonitors.monitoring.coreos.com"}}
-	q := &recordingQueue{later: map[reconcile.Request][]time.Duration{}}
+	q := priorityqueue.New[reconcile.Request]("test")
+	defer q.ShutDown()
+	want := []reconcile.Request{{NamespacedName: client.ObjectKeyFromObject(a)}, {NamespacedName: client.ObjectKeyFromObject(b)}}
+
+	drain := func(round string) {
+		t.Helper()
+		var got []reconcile.Request
+		for range want {
+			r, shutdown := q.Get()
+			require.False(t, shutdown)
+			got = append(got, r)
+			q.Done(r)
+		}
+		require.ElementsMatch(t, want, got, round)
+		require.Zero(t, q.Len(), round)
+	}
 	h.Update(context.Background(), event.UpdateEvent{ObjectOld: crd, ObjectNew: crd}, q)
-	want := []reconcile.Request{{NamespacedName: client.ObjectKeyFromObject(b)}, {NamespacedName: client.ObjectKeyFromObject(a)}}
-	require.ElementsMatch(t, want, q.now)
-	require.Len(t, q.later, 2)
-	for _, r := range want {
-		require.Equal(t, discoveryLags, q.later[r])
-		require.GreaterOrEqual(t, q.later[r][len(q.later[r])-1], 30*time.Second, "the last look is late enough for a loaded server")
+	drain("now")
+	require.Equal(t, discoveryLags, scheduled)
+	require.GreaterOrEqual(t, scheduled[len(scheduled)-1], 30*time.Second, "the last look is late enough for a loaded server")
+	for i, look := range looks {
+		look()
+		drain(fmt.Sprintf("look %d, after %s", i+1, scheduled[i]))
 	}
 }

@@ -1,0 +1,52 @@
+package integrations
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/canopy-dev/canopy/internal/testenv"
+)
+
+var env *testenv.Env
+
+func TestMain(m *testing.M) { os.Exit(testenv.Main(m, &env, testenv.Options{})) }
+
+// TestDetectFindsAPIsInstalledOneByOne: the Prometheus operator's CRDs arrive one at a time, and
+// its group is served first with only v1alpha1 (AlertmanagerConfig). A lookup in that moment must
+// not hide the v1 kinds (ServiceMonitor, PrometheusRule) that come next: controller-runtime's lazy
+// mapper keeps a group's version list from its first discovery, so an unversioned lookup kept
+// asking v1alpha1 only and monitoring was never detected.
+func TestDetectFindsAPIsInstalledOneByOne(t *testing.T) {
+	e := testenv.Require(t, env)
+	po, err := testenv.DownloadModule(testenv.PrometheusOperatorModule)
+	require.NoError(t, err)
+	crd := func(name string) string {
+		return filepath.Join(po, "example", "prometheus-operator-crd", "monitoring.coreos.com_"+name+".yaml")
+	}
+	hc, err := rest.HTTPClientFor(e.Config)
+	require.NoError(t, err)
+	mapper, err := apiutil.NewDynamicRESTMapper(e.Config, hc)
+	require.NoError(t, err)
+	require.Equal(t, Available{}, Detect(mapper), "nothing installed yet")
+	install := func(paths ...string) {
+		_, err := envtest.InstallCRDs(e.Config, envtest.CRDInstallOptions{Paths: paths, ErrorIfPathMissing: true})
+		require.NoError(t, err)
+	}
+	// With cert-manager installed, no lookup misses a whole group, which would have refreshed the
+	// mapper's list of groups as a side effect.
+	cm, err := testenv.ModuleDir("github.com/cert-manager/cert-manager")
+	require.NoError(t, err)
+	install(filepath.Join(cm, "deploy", "crds", "cert-manager.io_certificates.yaml"))
+	require.Equal(t, Available{Certificates: true}, Detect(mapper), "cert-manager only")
+
+	install(crd("alertmanagerconfigs"))
+	require.False(t, Detect(mapper).Monitoring, "only the v1alpha1 part of the group is served")
+	install(crd("servicemonitors"), crd("prometheusrules"))
+	require.True(t, Detect(mapper).Monitoring, "the v1 kinds are found once served")
+}
