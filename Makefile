@@ -85,14 +85,15 @@ postgres: ## Install PostgreSQL 15 (apt, as root) for the tests that run a real 
 	@bash hack/install-postgres.sh || { [ -z "$${CI:-}" ] && echo "postgres: not installed; the real-PostgreSQL tests will be skipped"; }
 
 .PHONY: test
-test: verify-fmt vet tidy-check verify-generated envtest postgres $(VERSITYGW) ## Run every check and test (the CI command); the end-to-end suite is `make e2e` (e2e/README.md says why it is apart).
+test: verify-fmt vet tidy-check verify-generated envtest postgres $(VERSITYGW) cluster-tools build ## Run every check and test, the end-to-end suite included (the CI command).
 	KUBEBUILDER_ASSETS=$(ENVTEST_ASSETS) CANOPY_VERSITYGW=$(VERSITYGW) $(GO) test $(GO_TEST_FLAGS) -timeout $(TEST_TIMEOUT) ./...
+	$(E2E_TEST)
 
 # The end-to-end suite, on a simulated cluster it starts and stops itself (e2e/README.md).
 E2E_TEST = $(GO) test -tags e2e -count=1 -timeout 15m -v ./e2e/... 2>&1 | grep -v '^=== '
 
 .PHONY: e2e
-e2e: cluster-tools build ## Run the end-to-end suite on a local simulated cluster (kwok).
+e2e: cluster-tools build ## Run only the end-to-end suite on a local simulated cluster (kwok).
 	$(E2E_TEST)
 
 .PHONY: demo

@@ -90,6 +90,7 @@ type Cluster struct {
 	processes   []*process
 	monitoring  bool // the Prometheus operator runs
 	provisioner context.CancelFunc
+	unlock      func() // releases the cluster's name (lockName)
 }
 
 // Start creates the cluster, installs the CRDs, starts the volume provisioner and Canopy's manager.
@@ -98,6 +99,15 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 	if o.Log == nil {
 		o.Log = func(string, ...any) {}
 	}
+	unlock, err := lockName(o.Name)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			unlock()
+		}
+	}()
 	if err := os.MkdirAll(o.Dir, 0o755); err != nil {
 		return nil, err
 	}
@@ -107,7 +117,7 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 			_ = os.Remove(f)
 		}
 	}
-	c = &Cluster{Options: o, Kubeconfig: filepath.Join(o.Dir, "kubeconfig")}
+	c = &Cluster{Options: o, Kubeconfig: filepath.Join(o.Dir, "kubeconfig"), unlock: unlock}
 	defer func() {
 		if err != nil {
 			c.Stop()
@@ -215,6 +225,10 @@ func (c *Cluster) Stop() {
 	defer cancel()
 	if err := c.kwokctl(ctx, "delete", "cluster", "--name", c.Name); err != nil && !errors.Is(err, context.Canceled) {
 		c.Log("stopping the cluster: %v", err)
+	}
+	if c.unlock != nil {
+		c.unlock()
+		c.unlock = nil
 	}
 }
 
