@@ -16,7 +16,6 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	storagev1 "k8s.io/api/storage/v1"
-	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -92,7 +91,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.APIReader == nil {
 		r.APIReader = mgr.GetAPIReader()
 	}
-	return ctrl.NewControllerManagedBy(mgr).
+	b := ctrl.NewControllerManagedBy(mgr).
 		Named("database").
 		For(&componentsv1alpha1.Database{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Owns(&appsv1.StatefulSet{}).
@@ -102,10 +101,8 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Owns(&policyv1.PodDisruptionBudget{}).
 		Owns(&batchv1.Job{}).
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(podOwner)).
-		Watches(&corev1.PersistentVolumeClaim{}, handler.EnqueueRequestsFromMapFunc(podOwner)).
-		Watches(&apiextensionsv1.CustomResourceDefinition{}, integrations.EnqueueAll(mgr.GetClient(), &componentsv1alpha1.DatabaseList{}),
-			integrations.CRDPredicate(), builder.OnlyMetadata).
-		Complete(r)
+		Watches(&corev1.PersistentVolumeClaim{}, handler.EnqueueRequestsFromMapFunc(podOwner))
+	return integrations.Watch(b, mgr, &componentsv1alpha1.DatabaseList{}).Complete(r)
 }
 
 // podOwner maps the PostgreSQL pod and its claim (labelled like every database object) to their
@@ -145,7 +142,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 // reconcile does the work of Reconcile for a Database that is not being deleted.
 func (r *Reconciler) reconcile(ctx context.Context, db, before *componentsv1alpha1.Database) (ctrl.Result, error) {
 	now := r.Now()
-	caps := capabilities(integrations.Detect(r.RESTMapper()))
+	caps := capabilities(integrations.Detect(ctx, r.Client, r.RESTMapper()))
 
 	if err := r.ensureSecrets(ctx, db); err != nil {
 		return ctrl.Result{}, err

@@ -521,6 +521,23 @@ func TestOptionalAPIsAppearLater(t *testing.T) {
 	h.runPod("opt", true, "")
 	h.waitReady("opt")
 	require.True(t, h.database("opt").Status.TLSEnabled)
+
+	// The Prometheus operator is uninstalled: the Database reports it and goes on reconciling
+	// (writing a ServiceMonitor now would fail every reconcile).
+	for _, crd := range crds {
+		if strings.HasSuffix(crd.Name, ".monitoring.coreos.com") {
+			require.NoError(t, h.C.Delete(context.Background(), crd))
+		}
+	}
+	h.Eventually(func() bool {
+		c := conditions.Get(h.database("opt"), componentsv1alpha1.ConditionMonitoringAvailable)
+		return c != nil && c.Status == metav1.ConditionFalse && c.Reason == componentsv1alpha1.ReasonCRDNotInstalled
+	}, "MonitoringAvailable turns False once the CRDs are gone")
+	h.update("opt", func(d *componentsv1alpha1.Database) { d.Spec.Monitoring.Interval = "15s" })
+	h.Eventually(func() bool {
+		db := h.database("opt")
+		return db.Status.ObservedGeneration == db.Generation && conditions.IsTrue(db, componentsv1alpha1.ConditionReady)
+	}, "later changes are reconciled, and the Database stays Ready")
 }
 
 // finishRestore plays the Job controller and the kubelet for a restore Job: the agent's result in

@@ -13,7 +13,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
-	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -66,7 +65,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.Recorder == nil {
 		r.Recorder = mgr.GetEventRecorderFor("frontend-controller") //nolint:staticcheck // core/v1 events: what kubectl describe shows
 	}
-	return ctrl.NewControllerManagedBy(mgr).
+	b := ctrl.NewControllerManagedBy(mgr).
 		Named("frontend").
 		For(&componentsv1alpha1.Frontend{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Owns(&appsv1.Deployment{}).
@@ -74,10 +73,8 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Owns(&networkingv1.Ingress{}).
 		Owns(&autoscalingv2.HorizontalPodAutoscaler{}).
 		Owns(&policyv1.PodDisruptionBudget{}).
-		Owns(&batchv1.Job{}).
-		Watches(&apiextensionsv1.CustomResourceDefinition{}, integrations.EnqueueAll(mgr.GetClient(), &componentsv1alpha1.FrontendList{}),
-			integrations.CRDPredicate(), builder.OnlyMetadata).
-		Complete(r)
+		Owns(&batchv1.Job{})
+	return integrations.Watch(b, mgr, &componentsv1alpha1.FrontendList{}).Complete(r)
 }
 
 // Reconcile brings one Frontend's web tier and status up to date.
@@ -97,7 +94,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 
 // reconcile does the work of Reconcile for a Frontend that is not being deleted.
 func (r *Reconciler) reconcile(ctx context.Context, fe, before *componentsv1alpha1.Frontend) (ctrl.Result, error) {
-	caps := capabilities(integrations.Detect(r.RESTMapper()))
+	caps := capabilities(integrations.Detect(ctx, r.Client, r.RESTMapper()))
 
 	dep := &appsv1.Deployment{}
 	if err := r.getOwned(ctx, fe, desired.Name(fe), dep); err != nil {

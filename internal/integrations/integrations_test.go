@@ -7,9 +7,11 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	"sigs.k8s.io/controller-runtime/pkg/controller/priorityqueue"
@@ -33,14 +35,49 @@ func TestSetCondition(t *testing.T) {
 	require.Nil(t, conditions.Get(db, c), "not requested, not reported")
 }
 
+// TestDetect: an API is available when its CRD exists, is not being deleted, and the mapper maps
+// the version Canopy writes; monitoring needs both of its kinds.
 func TestDetect(t *testing.T) {
-	m := meta.NewDefaultRESTMapper([]schema.GroupVersion{{Group: "cert-manager.io", Version: "v1"}, {Group: "monitoring.coreos.com", Version: "v1"}})
-	require.Equal(t, Available{}, Detect(m))
-	m.Add(schema.GroupVersionKind{Group: "cert-manager.io", Version: "v1", Kind: "Certificate"}, meta.RESTScopeNamespace)
-	m.Add(schema.GroupVersionKind{Group: "monitoring.coreos.com", Version: "v1", Kind: "ServiceMonitor"}, meta.RESTScopeNamespace)
-	require.Equal(t, Available{Certificates: true}, Detect(m), "monitoring needs both of its kinds")
-	m.Add(schema.GroupVersionKind{Group: "monitoring.coreos.com", Version: "v1", Kind: "PrometheusRule"}, meta.RESTScopeNamespace)
-	require.Equal(t, Available{Certificates: true, Monitoring: true}, Detect(m))
+	const cert, sm, pr = "certificates.cert-manager.io", "servicemonitors.monitoring.coreos.com", "prometheusrules.monitoring.coreos.com"
+	all := []string{cert, sm, pr}
+	for _, tc := range []struct {
+		name        string
+		crds        []string
+		terminating string
+		mapped      []schema.GroupVersionKind
+		want        Available
+	}{
+		{name: "nothing installed", want: Available{}},
+		{name: "everything", crds: all, mapped: []schema.GroupVersionKind{certificate.gvk, serviceMonitor.gvk, prometheusRule.gvk},
+			want: Available{Certificates: true, Monitoring: true}},
+		{name: "monitoring needs both kinds", crds: all, mapped: []schema.GroupVersionKind{certificate.gvk, serviceMonitor.gvk},
+			want: Available{Certificates: true}},
+		{name: "CRDs created, not served yet", crds: all, want: Available{}},
+		{name: "CRDs removed, the mapper still remembers", mapped: []schema.GroupVersionKind{certificate.gvk, serviceMonitor.gvk, prometheusRule.gvk},
+			want: Available{}},
+		{name: "a CRD being deleted", crds: all, terminating: pr, mapped: []schema.GroupVersionKind{certificate.gvk, serviceMonitor.gvk, prometheusRule.gvk},
+			want: Available{Certificates: true}},
+		{name: "another version served", crds: all, mapped: []schema.GroupVersionKind{
+			{Group: "cert-manager.io", Version: "v2", Kind: "Certificate"}, serviceMonitor.gvk, prometheusRule.gvk},
+			want: Available{Monitoring: true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := fake.NewClientBuilder().WithScheme(scheme.New())
+			for _, name := range tc.crds {
+				crd := &apiextensionsv1.CustomResourceDefinition{ObjectMeta: metav1.ObjectMeta{Name: name}}
+				if name == tc.terminating {
+					crd.DeletionTimestamp = &metav1.Time{Time: time.Now()}
+					crd.Finalizers = []string{"customresourcecleanup.apiextensions.k8s.io"}
+				}
+				b.WithObjects(crd)
+			}
+			m := meta.NewDefaultRESTMapper(nil)
+			for _, gvk := range tc.mapped {
+				m.Add(gvk, meta.RESTScopeNamespace)
+			}
+			require.Equal(t, tc.want, Detect(context.Background(), b.Build(), m))
+		})
+	}
 }
 
 // TestEnqueueAllLooksAgainAfterDiscovery: a CRD event reconciles every object now, and again once
@@ -81,4 +118,24 @@ func TestEnqueueAllLooksAgainAfterDiscovery(t *testing.T) {
 		look()
 		drain(fmt.Sprintf("look %d, after %s", i+1, scheduled[i]))
 	}
+}
+
+// removals records the informers removed from a cache.
+type removals struct {
+	cache.Informers
+	removed []string
+}
+
+func (r *removals) RemoveInformer(_ context.Context, obj client.Object) error {
+	r.removed = append(r.removed, fmt.Sprintf("%T", obj))
+	return nil
+}
+
+// TestForget: a deleted optional CRD takes its kind's informer out of the cache; other CRDs do not.
+func TestForget(t *testing.T) {
+	r := &removals{}
+	forget(context.Background(), r, "servicemonitors.monitoring.coreos.com")
+	forget(context.Background(), r, "certificates.cert-manager.io")
+	forget(context.Background(), r, "widgets.example.com")
+	require.Equal(t, []string{"*v1.ServiceMonitor", "*v1.Certificate"}, r.removed)
 }

@@ -3,6 +3,7 @@ package manager
 import (
 	"crypto/tls"
 	"fmt"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
@@ -77,6 +78,9 @@ func SetupControllers(mgr ctrl.Manager) error {
 	return nil
 }
 
+// ReconciliationTimeout bounds each reconcile (its context is cancelled after it).
+const ReconciliationTimeout = 2 * time.Minute
+
 func ctrlOptions(o Options) ctrl.Options {
 	var tlsOpts []func(*tls.Config)
 	if !o.EnableHTTP2 {
@@ -101,6 +105,10 @@ func ctrlOptions(o Options) ctrl.Options {
 		// A new leader starts at once when the old one stops cleanly.
 		LeaderElectionReleaseOnCancel: true,
 	}
+	// A guardrail, not a budget: a reconcile that waits on something that never answers (a cache
+	// for a kind whose CRD was removed meanwhile, a PostgreSQL statement stuck on a lock) would hold
+	// its controller's only worker for good. Every reconcile is far shorter.
+	opts.Controller.ReconciliationTimeout = ReconciliationTimeout
 	if o.skipNameValidation {
 		opts.Controller.SkipNameValidation = ptr.To(true)
 	}

@@ -86,4 +86,5 @@ func TestCtrlOptionsScopeTheCache(t *testing.T) {
 	}
 	require.Len(t, all.Cache.ByObject, 13)
 	require.Nil(t, all.Metrics.FilterProvider)
+	require.Equal(t, ReconciliationTimeout, all.Controller.ReconciliationTimeout, "no reconcile holds a worker for good")
 }

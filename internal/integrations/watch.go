@@ -1,0 +1,110 @@
+package integrations
+
+import (
+	"context"
+
+	"time"
+
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/client-go/util/workqueue"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+)
+
+// Watch makes a controller follow the optional APIs' CRDs: on any of their events every object that
+// list returns is reconciled (EnqueueAll), and once a CRD is deleted the cache's informer for its
+// kind is removed; it would otherwise retry listing a resource that is gone, and log an error each
+// time, for as long as Canopy runs.
+func Watch(b *builder.Builder, mgr manager.Manager, list client.ObjectList) *builder.Builder {
+	enqueue := EnqueueAll(mgr.GetClient(), list)
+	h := handler.Funcs{
+		CreateFunc: enqueue.Create,
+		UpdateFunc: enqueue.Update,
+		DeleteFunc: func(ctx context.Context, e event.DeleteEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			forget(ctx, mgr.GetCache(), e.Object.GetName())
+			enqueue.Delete(ctx, e, q)
+		},
+	}
+	return b.Watches(&apiextensionsv1.CustomResourceDefinition{}, h, builder.WithPredicates(predicate.NewPredicateFuncs(isOptionalCRD)), builder.OnlyMetadata)
+}
+
+func isOptionalCRD(o client.Object) bool {
+	for _, a := range apis {
+		if a.crd == o.GetName() {
+			return true
+		}
+	}
+	return false
+}
+
+// forget removes the informer of the kind that the CRD named crd served; removing one that was
+// never started, or twice (each controller watches), does nothing.
+func forget(ctx context.Context, informers cache.Informers, crd string) {
+	for _, a := range apis {
+		if a.crd == crd {
+			_ = informers.RemoveInformer(ctx, a.new())
+		}
+	}
+}
+
+// discoveryLags cover the time between a CRD's Established condition and its resources appearing
+// in the API server's discovery, which the REST mapper reads: usually well under a second, longer
+// on a loaded server (more than 3 s was seen on 2 busy cores).
+var discoveryLags = []time.Duration{time.Second, 3 * time.Second, 10 * time.Second, 30 * time.Second}
+
+// later runs f once d has passed; tests replace it to run the looks again at once.
+var later = func(d time.Duration, f func()) { time.AfterFunc(d, f) }
+
+// EnqueueAll maps any event to a reconcile of every object that list returns, now and again after
+// each of discoveryLags: the event of a CRD becoming Established can arrive before discovery serves
+// its kinds, and no later event would come. CRD events are rare; the extra reconciles are cheap.
+//
+// The later looks are timers that add to the queue when they fire, not AddAfter: controller-runtime's
+// priority queue keeps one entry per object with the earliest due time, so delayed adds made
+// while the immediate one is still queued would all be folded into it.
+func EnqueueAll(c client.Client, list client.ObjectList) handler.EventHandler {
+	enqueue := func(ctx context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+		l := list.DeepCopyObject().(client.ObjectList)
+		if err := c.List(ctx, l); err != nil {
+			return
+		}
+		items, err := meta.ExtractList(l)
+		if err != nil {
+			return
+		}
+		var reqs []reconcile.Request
+		for _, item := range items {
+			if o, ok := item.(client.Object); ok {
+				reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(o)})
+			}
+		}
+		add := func() {
+			for _, r := range reqs {
+				q.Add(r) // a no-op once the queue is shut down
+			}
+		}
+		add()
+		for _, lag := range discoveryLags {
+			later(lag, add)
+		}
+	}
+	return handler.Funcs{
+		CreateFunc: func(ctx context.Context, _ event.CreateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			enqueue(ctx, q)
+		},
+		UpdateFunc: func(ctx context.Context, _ event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			enqueue(ctx, q)
+		},
+		DeleteFunc: func(ctx context.Context, _ event.DeleteEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			enqueue(ctx, q)
+		},
+	}
+}
