@@ -1,6 +1,6 @@
 // Package integrations detects the optional APIs Canopy uses when they are installed — cert-manager
-// and the Prometheus operator — and lets controllers react when their CRDs appear, without a
-// restart. Canopy never installs them.
+// and the Prometheus operator — and lets controllers react when their CRDs appear or go, without a
+// restart (detect.go, watch.go), and reports them in conditions. Canopy never installs them.
 package integrations
 
 import (
