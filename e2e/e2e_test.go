@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -67,6 +68,13 @@ func run(m *testing.M) int {
 	}
 	fmt.Printf("e2e: cluster and Canopy ready in %s\n", time.Since(start).Round(100*time.Millisecond))
 	code := m.Run()
+	if code == 0 {
+		bad, err := c.MisreportedErrors()
+		if err != nil || len(bad) > 0 {
+			fmt.Fprintf(os.Stderr, "e2e: FAIL: the manager logged routine outcomes as reconcile errors (%v):\n  %s\n", err, strings.Join(bad, "\n  "))
+			code = 1
+		}
+	}
 	if code != 0 {
 		if exited := c.Exited(); len(exited) > 0 {
 			fmt.Fprintf(os.Stderr, "e2e: processes that ended on their own: %v\n", exited)

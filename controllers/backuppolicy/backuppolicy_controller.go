@@ -26,6 +26,7 @@ import (
 	desired "github.com/canopy-dev/canopy/internal/desired/backup"
 	"github.com/canopy-dev/canopy/internal/images"
 	"github.com/canopy-dev/canopy/internal/metrics"
+	"github.com/canopy-dev/canopy/internal/outcome"
 	"github.com/canopy-dev/canopy/internal/patch"
 )
 
@@ -71,7 +72,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&batchv1.Job{}, handler.EnqueueRequestsFromMapFunc(policyOfLabel)).
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(policyOfLabel)).
 		Watches(&componentsv1alpha1.Database{}, handler.EnqueueRequestsFromMapFunc(r.policiesOfDatabase)).
-		Complete(r)
+		Complete(outcome.Settled(r))
 }
 
 // policyOfLabel maps a backup Job or pod to its BackupPolicy.

@@ -33,6 +33,7 @@ import (
 	"github.com/canopy-dev/canopy/internal/images"
 	"github.com/canopy-dev/canopy/internal/integrations"
 	"github.com/canopy-dev/canopy/internal/metrics"
+	"github.com/canopy-dev/canopy/internal/outcome"
 	"github.com/canopy-dev/canopy/internal/patch"
 	"github.com/canopy-dev/canopy/internal/pgadmin"
 )
@@ -102,7 +103,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Owns(&batchv1.Job{}).
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(podOwner)).
 		Watches(&corev1.PersistentVolumeClaim{}, handler.EnqueueRequestsFromMapFunc(podOwner))
-	return integrations.Watch(b, mgr, &componentsv1alpha1.DatabaseList{}).Complete(r)
+	return integrations.Watch(b, mgr, &componentsv1alpha1.DatabaseList{}).Complete(outcome.Settled(r))
 }
 
 // podOwner maps the PostgreSQL pod and its claim (labelled like every database object) to their

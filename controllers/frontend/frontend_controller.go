@@ -28,6 +28,7 @@ import (
 	desired "github.com/canopy-dev/canopy/internal/desired/frontend"
 	"github.com/canopy-dev/canopy/internal/integrations"
 	"github.com/canopy-dev/canopy/internal/metrics"
+	"github.com/canopy-dev/canopy/internal/outcome"
 	"github.com/canopy-dev/canopy/internal/patch"
 )
 
@@ -74,7 +75,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Owns(&autoscalingv2.HorizontalPodAutoscaler{}).
 		Owns(&policyv1.PodDisruptionBudget{}).
 		Owns(&batchv1.Job{})
-	return integrations.Watch(b, mgr, &componentsv1alpha1.FrontendList{}).Complete(r)
+	return integrations.Watch(b, mgr, &componentsv1alpha1.FrontendList{}).Complete(outcome.Settled(r))
 }
 
 // Reconcile brings one Frontend's web tier and status up to date.

@@ -26,6 +26,7 @@ import (
 	desired "github.com/canopy-dev/canopy/internal/desired/stack"
 	"github.com/canopy-dev/canopy/internal/metrics"
 	"github.com/canopy-dev/canopy/internal/olm"
+	"github.com/canopy-dev/canopy/internal/outcome"
 	"github.com/canopy-dev/canopy/internal/patch"
 )
 
@@ -76,7 +77,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Owns(&componentsv1alpha1.Database{}, builder.WithPredicates(predicate.ResourceVersionChangedPredicate{})).
 		Owns(&componentsv1alpha1.Frontend{}, builder.WithPredicates(predicate.ResourceVersionChangedPredicate{})).
 		Owns(&componentsv1alpha1.BackupPolicy{}, builder.WithPredicates(predicate.ResourceVersionChangedPredicate{})).
-		Complete(r)
+		Complete(outcome.Settled(r))
 }
 
 // Reconcile brings one Stack's children and status up to date.

@@ -1,0 +1,47 @@
+// Package outcome gives the errors a reconcile meets in normal operation their meaning before
+// controller-runtime sees them, so that what it logs as "Reconciler error" (and counts in
+// controller_runtime_reconcile_errors_total, which alerts read) is an error.
+package outcome
+
+import (
+	"context"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+)
+
+// ConflictRetry is how soon a reconcile that lost an optimistic-lock race runs again.
+const ConflictRetry = 250 * time.Millisecond
+
+// Settle maps a reconcile's result:
+//   - a conflict (another writer, or this controller's cache one write behind) is retried soon, with
+//     a fresh read, and not reported: a status-only change that caused it brings no event, since
+//     the controllers watch generation changes;
+//   - a create refused because the namespace is being deleted ends the reconcile: the namespace's
+//     deletion takes everything in it;
+//   - anything else passes through.
+func Settle(ctx context.Context, res ctrl.Result, err error) (ctrl.Result, error) {
+	switch {
+	case err == nil:
+		return res, nil
+	case apierrors.IsConflict(err):
+		log.FromContext(ctx).V(1).Info("retrying after a write conflict", "conflict", err.Error())
+		return ctrl.Result{RequeueAfter: ConflictRetry}, nil
+	case apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause):
+		log.FromContext(ctx).V(1).Info("the namespace is being deleted; nothing more to create", "refused", err.Error())
+		return ctrl.Result{}, nil
+	}
+	return res, err
+}
+
+// Settled wraps a reconciler so that its results go through Settle.
+func Settled(r reconcile.Reconciler) reconcile.Reconciler {
+	return reconcile.Func(func(ctx context.Context, req reconcile.Request) (ctrl.Result, error) {
+		res, err := r.Reconcile(ctx, req)
+		return Settle(ctx, res, err)
+	})
+}
