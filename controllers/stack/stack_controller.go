@@ -248,14 +248,7 @@ func desiredChildren(s *canopyv1alpha1.Stack, o observed, d upgradeDecision) (*c
 	}
 	var bp *componentsv1alpha1.BackupPolicy
 	if dbReady || o.bp != nil {
-		token := d.backupRequest
-		if md.backupRequest != "" {
-			token = md.backupRequest // the backup a major upgrade loads
-		}
-		if rd.backupRequest != "" {
-			token = rd.backupRequest // the in-place restore's safety backup
-		}
-		bp = desired.BackupPolicy(s, desired.BackupInput{AppVersion: appVersion, BackupRequest: token})
+		bp = desired.BackupPolicy(s, desired.BackupInput{AppVersion: appVersion, BackupRequest: backupToken(o.bp, d, md, rd)})
 	}
 	var fe *componentsv1alpha1.Frontend
 	if dbReady || o.fe != nil {
@@ -266,6 +259,24 @@ func desiredChildren(s *canopyv1alpha1.Stack, o observed, d upgradeDecision) (*c
 		fe = desired.Frontend(s, in)
 	}
 	return db, bp, fe
+}
+
+// backupToken is the BackupPolicy's request token: the one a step in progress asks for (the
+// in-place restore's safety backup, the backup a major upgrade loads, the pre-upgrade backup), and
+// otherwise the one the policy holds. A finished request's token stays: going back to an older one
+// would read to the policy as a new request, and take a backup nobody asked for.
+func backupToken(bp *componentsv1alpha1.BackupPolicy, d upgradeDecision, md majorDecision, rd restoreDecision) string {
+	switch {
+	case rd.backupRequest != "":
+		return rd.backupRequest
+	case md.backupRequest != "":
+		return md.backupRequest
+	case d.upgrade != nil && d.upgrade.Phase == PhaseBackingUp:
+		return d.backupRequest
+	case bp != nil:
+		return bp.Spec.BackupRequest
+	}
+	return ""
 }
 
 // credentialsSecret names the database credentials the web tier uses. While the Database's status
