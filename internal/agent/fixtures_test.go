@@ -153,7 +153,7 @@ func sourceDatabase(t *testing.T, ww *world) (string, snapshot) {
 		db := ww.pg.createDatabase(t, "source")
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		defer cancel()
-		conn, err := pgx.Connect(ctx, ww.pg.connString(db, appRole, appPassword))
+		conn, err := pgx.Connect(ctx, ww.pg.ConnString(db, appRole, appPassword))
 		if err != nil {
 			sourceErr = err
 			return

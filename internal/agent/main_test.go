@@ -11,22 +11,20 @@ package agent_test
 import (
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/canopy-dev/canopy/internal/pgtest"
 	"github.com/canopy-dev/canopy/internal/testenv"
 )
 
 const (
-	pgBinDir = "/usr/lib/postgresql/15/bin"
 	// versitygwVersion is the version hack/tools/versitygw/go.mod pins.
 	versitygwVersion = "v1.8.0"
 	envVersitygw     = "CANOPY_VERSITYGW"
@@ -35,7 +33,7 @@ const (
 // world is what the integration tests share.
 type world struct {
 	dir      string // temporary folder of the run
-	watchdog *watchdog
+	watchdog *pgtest.Watchdog
 	pg       *pgServer
 	s3       *s3Server
 	canopy   string // the built canopy binary
@@ -71,7 +69,7 @@ func runTests(m *testing.M) int {
 	}
 	defer ww.stop()
 	fmt.Fprintf(os.Stderr, "agent tests: PostgreSQL 15 on 127.0.0.1:%d, versitygw on %s, canopy built; ready in %v\n",
-		ww.pg.port, ww.s3.endpoint, time.Since(start).Round(time.Millisecond))
+		ww.pg.Port, ww.s3.endpoint, time.Since(start).Round(time.Millisecond))
 	w = ww
 	return m.Run()
 }
@@ -99,14 +97,8 @@ func versitygwPath() string {
 
 func missingBinaries() []string {
 	var missing []string
-	var pg []string
-	for _, name := range []string{"initdb", "pg_ctl", "postgres", "pg_dump", "pg_restore"} {
-		if !executable(filepath.Join(pgBinDir, name)) {
-			pg = append(pg, name)
-		}
-	}
-	if len(pg) > 0 {
-		missing = append(missing, fmt.Sprintf("PostgreSQL 15 programs (%s in %s): run hack/install-postgres.sh as root", strings.Join(pg, ", "), pgBinDir))
+	if pg := pgtest.Missing("initdb", "pg_ctl", "postgres", "pg_dump", "pg_restore"); len(pg) > 0 {
+		missing = append(missing, fmt.Sprintf("PostgreSQL 15 programs (%s in %s): run hack/install-postgres.sh as root", strings.Join(pg, ", "), pgtest.BinDir))
 	}
 	if p := versitygwPath(); !executable(p) {
 		missing = append(missing, fmt.Sprintf("the versitygw S3 server (%s): run make versitygw, or set %s", p, envVersitygw))
@@ -147,7 +139,7 @@ func startWorld() (_ *world, err error) {
 	}()
 	// The servers' own watchdogs stop them; this one removes the whole folder (which the postgres
 	// user may not), once PostgreSQL is down or after 30 s.
-	if ww.watchdog, err = startWatchdog(nil, `i=0; while [ -e "$1/pg/data/postmaster.pid" ] && [ $i -lt 60 ]; do sleep 0.5; i=$((i+1)); done; rm -rf "$1"`, dir); err != nil {
+	if ww.watchdog, err = pgtest.StartWatchdog(nil, `i=0; while [ -e "$1/pg/data/postmaster.pid" ] && [ $i -lt 60 ]; do sleep 0.5; i=$((i+1)); done; rm -rf "$1"`, dir); err != nil {
 		_ = os.RemoveAll(dir)
 		return nil, err
 	}
@@ -176,9 +168,9 @@ func (ww *world) stop() {
 		ww.s3.stop()
 	}
 	if ww.pg != nil {
-		ww.pg.stop()
+		ww.pg.Stop()
 	}
-	ww.watchdog.release()
+	ww.watchdog.Release()
 	_ = os.RemoveAll(ww.dir)
 }
 
@@ -197,42 +189,4 @@ func buildCanopy(dir string) (string, error) {
 		return "", fmt.Errorf("%w\n%s", err, b)
 	}
 	return out, nil
-}
-
-// watchdog is a shell that waits for the end of its standard input, which comes when the test
-// binary exits in any way (a panic or -timeout skip TestMain's cleanup), and then runs its script
-// to stop a server and remove its files.
-type watchdog struct {
-	cmd *exec.Cmd
-	in  io.WriteCloser
-}
-
-func startWatchdog(cred *syscall.Credential, script string, args ...string) (*watchdog, error) {
-	cmd := exec.Command("sh", append([]string{"-c", "read -r _; " + script, "watchdog"}, args...)...)
-	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
-	// Its own process group: a ^C in the terminal does not stop it before it has cleaned up.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: cred}
-	in, err := cmd.StdinPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	return &watchdog{cmd: cmd, in: in}, nil
-}
-
-// release lets the watchdog run its script now and waits for it.
-func (wd *watchdog) release() {
-	if wd == nil {
-		return
-	}
-	_ = wd.in.Close()
-	done := make(chan error, 1)
-	go func() { done <- wd.cmd.Wait() }()
-	select {
-	case <-done:
-	case <-time.After(45 * time.Second):
-		_ = wd.cmd.Process.Kill()
-	}
 }

@@ -32,6 +32,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/canopy-dev/canopy/internal/agent"
+	"github.com/canopy-dev/canopy/internal/pgtest"
 )
 
 // secrets maps Secret names to their data.
@@ -163,7 +164,7 @@ func runContainer(t *testing.T, ww *world, c corev1.Container, vols podVolumes, 
 	case len(c.Command) == 0:
 		argv = append([]string{ww.canopy}, argv...) // the agent image's entrypoint
 	case argv[0] == "pg_dump" || argv[0] == "pg_restore":
-		argv[0] = filepath.Join(pgBinDir, argv[0])
+		argv[0] = filepath.Join(pgtest.BinDir, argv[0])
 	default:
 		t.Fatalf("container %s: no local equivalent of %q", c.Name, argv[0])
 	}

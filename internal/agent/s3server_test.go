@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/canopy-dev/canopy/internal/agent"
+	"github.com/canopy-dev/canopy/internal/pgtest"
 )
 
 // testBucket holds every S3 test's backups, each test under its own prefix or stack.
@@ -32,7 +33,7 @@ type s3Server struct {
 	secretKey string
 	cmd       *exec.Cmd
 	done      chan struct{}
-	watchdog  *watchdog
+	watchdog  *pgtest.Watchdog
 }
 
 func startVersitygw(dir string) (_ *s3Server, err error) {
@@ -46,7 +47,7 @@ func startVersitygw(dir string) (_ *s3Server, err error) {
 		}
 	}()
 	for attempt := 1; ; attempt++ { // the free port may be taken before the server binds it
-		port, err := freePort()
+		port, err := pgtest.FreePort()
 		if err != nil {
 			return nil, err
 		}
@@ -59,7 +60,7 @@ func startVersitygw(dir string) (_ *s3Server, err error) {
 			return nil, err
 		}
 	}
-	if s.watchdog, err = startWatchdog(nil, `kill "$1" 2>/dev/null; sleep 1; kill -9 "$1" 2>/dev/null; rm -rf "$2"`,
+	if s.watchdog, err = pgtest.StartWatchdog(nil, `kill "$1" 2>/dev/null; sleep 1; kill -9 "$1" 2>/dev/null; rm -rf "$2"`,
 		strconv.Itoa(s.cmd.Process.Pid), s.dir); err != nil {
 		return nil, err
 	}
@@ -121,7 +122,7 @@ func (s *s3Server) stop() {
 			<-s.done
 		}
 	}
-	s.watchdog.release()
+	s.watchdog.Release()
 	_ = os.RemoveAll(s.dir)
 }
 

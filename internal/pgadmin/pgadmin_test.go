@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/canopy-dev/canopy/internal/pgtest"
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -277,7 +278,7 @@ func TestEnsureRoleAndDatabase(t *testing.T) {
 	s.requireNoLogin(t, role, "other-password", db)
 
 	// The owner can create objects in its database.
-	info := ConnInfo{Host: "127.0.0.1", Port: s.port, User: role, Password: pw, Database: db, SSLMode: "disable"}
+	info := ConnInfo{Host: "127.0.0.1", Port: s.Port, User: role, Password: pw, Database: db, SSLMode: "disable"}
 	cfg, err := info.PgxConfig()
 	require.NoError(t, err)
 	conn, err := pgx.ConnectConfig(ctx, cfg)
@@ -432,12 +433,12 @@ func TestWrongSuperuserPasswordErrorHasNoPassword(t *testing.T) {
 	require.Nil(t, a)
 	assert.True(t, hasSQLState(err, "28P01"), "want invalid_password, got %v", err)
 	assert.NotContains(t, err.Error(), info.Password)
-	assert.NotContains(t, err.Error(), s.superPassword)
+	assert.NotContains(t, err.Error(), s.SuperPassword)
 	assert.NotContains(t, fmt.Sprintf("%+v", err), info.Password)
 }
 
 func TestConnectUnreachable(t *testing.T) {
-	port, err := freePort()
+	port, err := pgtest.FreePort()
 	require.NoError(t, err)
 	info := ConnInfo{Host: "127.0.0.1", Port: port, User: "postgres", Password: "Unreachable-Secret",
 		SSLMode: "disable", ConnectTimeout: 2 * time.Second}
@@ -482,7 +483,7 @@ func TestServerLogHasNoClearPassword(t *testing.T) {
 	require.NoError(t, a.SetPassword(ctx, role, pw2))
 	s.requireLogin(t, role, pw2, db)
 
-	log := s.readLog()
+	log := s.ReadLog()
 	require.Contains(t, log, "ALTER ROLE "+quoteIdent(role), "statements are logged")
 	assert.Contains(t, log, "SCRAM-SHA-256$")
 	assert.NotContains(t, log, pw1)
