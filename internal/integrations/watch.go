@@ -6,12 +6,14 @@ import (
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/util/workqueue"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -71,11 +73,14 @@ var later = func(d time.Duration, f func()) { time.AfterFunc(d, f) }
 func EnqueueAll(c client.Client, list client.ObjectList) handler.EventHandler {
 	enqueue := func(ctx context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
 		l := list.DeepCopyObject().(client.ObjectList)
-		if err := c.List(ctx, l); err != nil {
-			return
+		err := c.List(ctx, l)
+		var items []runtime.Object
+		if err == nil {
+			items, err = meta.ExtractList(l)
 		}
-		items, err := meta.ExtractList(l)
 		if err != nil {
+			// Nothing to enqueue: say so, or a new API not picked up until the next event would go unexplained.
+			log.FromContext(ctx).Error(err, "listing the objects to look at again after a CRD change")
 			return
 		}
 		var reqs []reconcile.Request
