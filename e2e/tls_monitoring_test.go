@@ -77,6 +77,28 @@ func TestTLSAndMonitoringArrivingLater(t *testing.T) {
 		return err == nil && strings.Contains(config, "serviceMonitor/"+ns+"/tls-postgres/0") && strings.Contains(config, "serviceMonitor/"+ns+"/tls-web/0")
 	}, wait, 200*time.Millisecond, "the generated scrape configuration has a job per ServiceMonitor")
 	waitReady(t, ns, "tls", "1.0.0")
+
+	// The Prometheus operator is uninstalled: Canopy reports it and carries on, and stops watching
+	// the kinds that are gone (the suite's log check fails on a watch of a missing kind).
+	require.NoError(t, c.StopMonitoring(ctx))
+	start = time.Now()
+	require.Eventually(t, func() bool {
+		d, f := &componentsv1alpha1.Database{}, &componentsv1alpha1.Frontend{}
+		gone := func(o conditions.Object) bool {
+			c := conditions.Get(o, componentsv1alpha1.ConditionMonitoringAvailable)
+			return c != nil && c.Status == metav1.ConditionFalse && c.Reason == componentsv1alpha1.ReasonCRDNotInstalled
+		}
+		return c.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "tls"}, d) == nil && gone(d) &&
+			c.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "tls"}, f) == nil && gone(f)
+	}, wait, 200*time.Millisecond, "MonitoringAvailable turns False on the Database and the Frontend")
+	t.Logf("monitoring uninstall seen %s after the CRDs were deleted", time.Since(start).Round(100*time.Millisecond))
+	scaleTo := int32(3)
+	update(t, ns, "tls", func(s *canopyv1alpha1.Stack) { s.Spec.Frontend.Replicas = &scaleTo })
+	require.Eventually(t, func() bool {
+		f := &componentsv1alpha1.Frontend{}
+		return c.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "tls"}, f) == nil && f.Status.ReadyReplicas == 3
+	}, wait, 200*time.Millisecond, "later changes still reach the web tier")
+	waitReady(t, ns, "tls", "1.0.0")
 }
 
 // requireCertificate checks that cert-manager issued the Certificate's Secret for dnsName.

@@ -15,12 +15,15 @@ not json at all
 {"level":"error","msg":"Reconciler error","controller":"stack","error":"applying Database a/b: databases.components.canopy.dev \"b\" is forbidden: unable to create new content in namespace a because it is being terminated"}
 {"level":"error","msg":"Reconciler error","controller":"database","error":"reading the StatefulSet: connection refused"}
 {"level":"info","msg":"Operation cannot be fulfilled, but not a reconcile error"}
+{"level":"error","logger":"controller-runtime.cache.UnhandledError","msg":"Failed to watch","type":"*v1.ServiceMonitor","error":"failed to list *v1.ServiceMonitor: the server could not find the requested resource (get servicemonitors.monitoring.coreos.com)"}
+{"level":"error","logger":"controller-runtime.cache.UnhandledError","msg":"Failed to watch","type":"*v1.Pod","error":"Get \"https://127.0.0.1:1/api/v1/pods\": connection refused"}
 `
 	path := filepath.Join(t.TempDir(), "manager.log")
 	require.NoError(t, os.WriteFile(path, []byte(log), 0o644))
 	bad, err := misreportedErrors(path)
 	require.NoError(t, err)
-	require.Len(t, bad, 2, "the conflict and the terminating namespace; a real error is not routine")
+	require.Len(t, bad, 3, "the conflict, the terminating namespace and the watch of a kind that is gone; real errors are not routine")
 	require.Contains(t, bad[0], "frontend: patching status")
 	require.Contains(t, bad[1], "stack: applying Database")
+	require.Contains(t, bad[2], "cache: failed to list *v1.ServiceMonitor")
 }

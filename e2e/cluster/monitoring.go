@@ -54,6 +54,23 @@ func (c *Cluster) StartMonitoring(ctx context.Context) error {
 	return nil
 }
 
+// StopMonitoring uninstalls the Prometheus operator: it stops the operator and deletes its CRDs
+// (which deletes their objects), without waiting for the API server to finish.
+func (c *Cluster) StopMonitoring(ctx context.Context) error {
+	if !c.monitoring {
+		return nil
+	}
+	for i, p := range c.processes {
+		if p.name == "prometheus-operator" {
+			p.stop(10 * time.Second)
+			c.processes = append(c.processes[:i], c.processes[i+1:]...)
+			break
+		}
+	}
+	c.monitoring = false
+	return envtest.UninstallCRDs(c.Config, envtest.CRDInstallOptions{Paths: []string{filepath.Join(c.Dir, "prometheus-operator-crds")}, ErrorIfPathMissing: true})
+}
+
 // ScrapeConfig returns the configuration the Prometheus operator generated for the Prometheus
 // ns/name ("" while it has none).
 func (c *Cluster) ScrapeConfig(ctx context.Context, ns, name string) (string, error) {

@@ -11,11 +11,13 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/util/workqueue"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	"sigs.k8s.io/controller-runtime/pkg/controller/priorityqueue"
 	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	componentsv1alpha1 "github.com/canopy-dev/canopy/apis/components/v1alpha1"
@@ -138,4 +140,34 @@ func TestForget(t *testing.T) {
 	forget(context.Background(), r, "certificates.cert-manager.io")
 	forget(context.Background(), r, "widgets.example.com")
 	require.Equal(t, []string{"*v1.ServiceMonitor", "*v1.Certificate"}, r.removed)
+}
+
+// TestOnCRDEvent: a CRD being deleted takes its kind's informer out at once (before its watch can
+// fail), and again when it is gone; every event still reaches the enqueuing handler.
+func TestOnCRDEvent(t *testing.T) {
+	r := &removals{}
+	var passed []string
+	h := onCRDEvent(r, handler.Funcs{
+		CreateFunc: func(context.Context, event.CreateEvent, workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			passed = append(passed, "create")
+		},
+		UpdateFunc: func(context.Context, event.UpdateEvent, workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			passed = append(passed, "update")
+		},
+		DeleteFunc: func(context.Context, event.DeleteEvent, workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			passed = append(passed, "delete")
+		},
+	})
+	crd := &metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{Name: "prometheusrules.monitoring.coreos.com"}}
+	terminating := crd.DeepCopy()
+	terminating.DeletionTimestamp = &metav1.Time{Time: time.Now()}
+	ctx := context.Background()
+	h.Create(ctx, event.CreateEvent{Object: crd}, nil)
+	h.Update(ctx, event.UpdateEvent{ObjectOld: crd, ObjectNew: crd}, nil)
+	require.Empty(t, r.removed, "a served CRD keeps its informer")
+	h.Update(ctx, event.UpdateEvent{ObjectOld: crd, ObjectNew: terminating}, nil)
+	require.Equal(t, []string{"*v1.PrometheusRule"}, r.removed, "removed as soon as the CRD is being deleted")
+	h.Delete(ctx, event.DeleteEvent{Object: terminating}, nil)
+	require.Equal(t, []string{"*v1.PrometheusRule", "*v1.PrometheusRule"}, r.removed)
+	require.Equal(t, []string{"create", "update", "update", "delete"}, passed)
 }

@@ -20,20 +20,32 @@ import (
 )
 
 // Watch makes a controller follow the optional APIs' CRDs: on any of their events every object that
-// list returns is reconciled (EnqueueAll), and once a CRD is deleted the cache's informer for its
-// kind is removed; it would otherwise retry listing a resource that is gone, and log an error each
-// time, for as long as Canopy runs.
+// list returns is reconciled (EnqueueAll), and once a CRD is being deleted the cache's informer for
+// its kind is removed; it would otherwise retry listing a resource that is gone, and log an error
+// each time, for as long as Canopy runs.
 func Watch(b *builder.Builder, mgr manager.Manager, list client.ObjectList) *builder.Builder {
-	enqueue := EnqueueAll(mgr.GetClient(), list)
-	h := handler.Funcs{
+	h := onCRDEvent(mgr.GetCache(), EnqueueAll(mgr.GetClient(), list))
+	return b.Watches(&apiextensionsv1.CustomResourceDefinition{}, h, builder.WithPredicates(predicate.NewPredicateFuncs(isOptionalCRD)), builder.OnlyMetadata)
+}
+
+// onCRDEvent passes every event to enqueue, and forgets a CRD's informer once the CRD is being
+// deleted. From that moment Detect says the API is gone, so nothing reads the kind again; removing
+// the informer then, while its resource is still served, is before its watch can fail. The delete
+// event forgets it again, in case a reconcile that began earlier brought it back.
+func onCRDEvent(informers cache.Informers, enqueue handler.EventHandler) handler.EventHandler {
+	return handler.Funcs{
 		CreateFunc: enqueue.Create,
-		UpdateFunc: enqueue.Update,
+		UpdateFunc: func(ctx context.Context, e event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			if !e.ObjectNew.GetDeletionTimestamp().IsZero() {
+				forget(ctx, informers, e.ObjectNew.GetName())
+			}
+			enqueue.Update(ctx, e, q)
+		},
 		DeleteFunc: func(ctx context.Context, e event.DeleteEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
-			forget(ctx, mgr.GetCache(), e.Object.GetName())
+			forget(ctx, informers, e.Object.GetName())
 			enqueue.Delete(ctx, e, q)
 		},
 	}
-	return b.Watches(&apiextensionsv1.CustomResourceDefinition{}, h, builder.WithPredicates(predicate.NewPredicateFuncs(isOptionalCRD)), builder.OnlyMetadata)
 }
 
 func isOptionalCRD(o client.Object) bool {
