@@ -1,6 +1,8 @@
 package stack
 
 import (
+	"fmt"
+
 	canopyv1alpha1 "github.com/canopy-dev/canopy/apis/canopy/v1alpha1"
 	componentsv1alpha1 "github.com/canopy-dev/canopy/apis/components/v1alpha1"
 )
@@ -41,8 +43,9 @@ func runningDatabaseVersion(db *componentsv1alpha1.Database) string {
 // decideMajor is the major-upgrade state machine: stop the web tier, take a backup with nothing
 // writing, tell the Database to move to the new major with that backup, start the web tier
 // again. The Database learns the new version only once the backup exists, and keeps it after
-// (a major version never goes down). Each requested version is tried once; another version string
-// (17 → 17.0) tries again, with a new backup. Pure.
+// (a major version never goes down). An attempt that failed stays failed until a new value of the
+// canopy.dev/retry-database-upgrade annotation (or another version string) starts a new attempt,
+// with a new backup. Pure.
 func decideMajor(s *canopyv1alpha1.Stack, o observed) majorDecision {
 	var p *canopyv1alpha1.DatabaseUpgradeProgress
 	if s.Status.DatabaseUpgrade != nil {
@@ -59,8 +62,15 @@ func decideMajor(s *canopyv1alpha1.Stack, o observed) majorDecision {
 	// allowMajorVersionUpgrade, the Database's admission refuses the change, and says why.
 	needed := want != "" && s.Spec.Database.AllowMajorVersionUpgrade &&
 		componentsv1alpha1.MajorVersion(running) != componentsv1alpha1.MajorVersion(want)
-	if needed && (p == nil || p.ToVersion != want) {
-		p = &canopyv1alpha1.DatabaseUpgradeProgress{FromVersion: running, ToVersion: want, Step: RestoreStoppingFrontend}
+	retry := s.Annotations[canopyv1alpha1.AnnotationRetryDatabaseUpgrade]
+	again := p != nil && p.Step == RestoreFailed && retry != "" && retry != p.RetryRequest
+	if needed && (p == nil || p.ToVersion != want || again) {
+		next := &canopyv1alpha1.DatabaseUpgradeProgress{FromVersion: running, ToVersion: want, Step: RestoreStoppingFrontend,
+			Attempt: 1, RetryRequest: retry}
+		if p != nil {
+			next.Attempt = p.Attempt + 1
+		}
+		p = next
 		d.progress = p
 	}
 	if p == nil || p.ToVersion != want {
@@ -72,7 +82,7 @@ func decideMajor(s *canopyv1alpha1.Stack, o observed) majorDecision {
 	if !majorRunning(p) {
 		return d
 	}
-	token := majorToken(want)
+	token := majorToken(want, p.Attempt)
 	if p.Step == RestoreStoppingFrontend && frontendStopped(o.fe) {
 		p.Step = MajorBackup
 	}
@@ -110,5 +120,11 @@ func decideMajor(s *canopyv1alpha1.Stack, o observed) majorDecision {
 	return d
 }
 
-// majorToken is the backup request token of the upgrade to version.
-func majorToken(version string) string { return requestToken("pre-major-", version) }
+// majorToken is the backup request token of an attempt to upgrade to version (attempt 0: a status
+// written before attempts were counted).
+func majorToken(version string, attempt int32) string {
+	if attempt == 0 {
+		return requestToken("pre-major-", version)
+	}
+	return requestToken("pre-major-", fmt.Sprintf("%s#%d", version, attempt))
+}

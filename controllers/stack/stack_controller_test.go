@@ -615,10 +615,10 @@ func TestDatabaseMajorUpgrade(t *testing.T) {
 	})
 
 	step(MajorBackup)
-	h.Eventually(func() bool { return h.Get(bp, "mj") == nil && bp.Spec.BackupRequest == majorToken("17") }, "a backup is requested")
+	h.Eventually(func() bool { return h.Get(bp, "mj") == nil && bp.Spec.BackupRequest == majorToken("17", 1) }, "a backup is requested")
 	require.NoError(t, h.Get(db, "mj"))
 	require.Equal(t, "16", db.Spec.Version)
-	h.backupReady("mj", &componentsv1alpha1.BackupRequestStatus{ID: majorToken("17"), Phase: componentsv1alpha1.PhaseSucceeded, BackupName: "mj-pre-major"})
+	h.backupReady("mj", &componentsv1alpha1.BackupRequestStatus{ID: majorToken("17", 1), Phase: componentsv1alpha1.PhaseSucceeded, BackupName: "mj-pre-major"})
 
 	step(MajorUpgrading)
 	h.Eventually(func() bool { return h.Get(db, "mj") == nil && db.Spec.Version == "17" && db.Spec.MajorUpgrade != nil }, "the Database upgrades")
@@ -638,7 +638,7 @@ func TestDatabaseMajorUpgrade(t *testing.T) {
 	h.Eventually(func() bool { return h.Get(fe, "mj") == nil && !fe.Spec.Stopped }, "the web tier starts again")
 	h.frontendServing("mj", "1.0")
 	step(RestoreSucceeded)
-	h.backupReady("mj", &componentsv1alpha1.BackupRequestStatus{ID: majorToken("17"), Phase: componentsv1alpha1.PhaseSucceeded, BackupName: "mj-pre-major"})
+	h.backupReady("mj", &componentsv1alpha1.BackupRequestStatus{ID: majorToken("17", 1), Phase: componentsv1alpha1.PhaseSucceeded, BackupName: "mj-pre-major"})
 	h.waitReady("mj")
 	require.NoError(t, h.Get(db, "mj"))
 	require.Equal(t, "mj-pre-major", db.Spec.MajorUpgrade.FromBackup.BackupName, "the finished request stays")
@@ -659,9 +659,9 @@ func TestDatabaseMajorUpgradeBackupFails(t *testing.T) {
 	})
 	h.Eventually(func() bool {
 		bp := &componentsv1alpha1.BackupPolicy{}
-		return h.Get(bp, "mf") == nil && bp.Spec.BackupRequest == majorToken("17")
+		return h.Get(bp, "mf") == nil && bp.Spec.BackupRequest == majorToken("17", 1)
 	}, "a backup is requested")
-	h.backupReady("mf", &componentsv1alpha1.BackupRequestStatus{ID: majorToken("17"), Phase: componentsv1alpha1.PhaseFailed, Message: "Unauthorized: the S3 credentials were refused"})
+	h.backupReady("mf", &componentsv1alpha1.BackupRequestStatus{ID: majorToken("17", 1), Phase: componentsv1alpha1.PhaseFailed, Message: "Unauthorized: the S3 credentials were refused"})
 	h.Eventually(func() bool {
 		c := conditions.Get(h.stack("mf"), componentsv1alpha1.ConditionStalled)
 		return c != nil && c.Reason == ReasonDatabaseUpgradeFailed && strings.Contains(c.Message, "Unauthorized")
@@ -671,4 +671,27 @@ func TestDatabaseMajorUpgradeBackupFails(t *testing.T) {
 	require.NoError(t, h.Get(db, "mf"))
 	require.Equal(t, "16", db.Spec.Version)
 	require.Nil(t, db.Spec.MajorUpgrade)
+	require.Equal(t, int32(1), h.stack("mf").Status.DatabaseUpgrade.Attempt)
+
+	// A new value of the retry annotation starts a second attempt, with its own backup.
+	h.updateStack("mf", func(s *canopyv1alpha1.Stack) {
+		s.Annotations = map[string]string{canopyv1alpha1.AnnotationRetryDatabaseUpgrade: "after fixing the credentials"}
+	})
+	h.Eventually(func() bool {
+		p := h.stack("mf").Status.DatabaseUpgrade
+		return p != nil && p.Attempt == 2 && p.Step != RestoreFailed && p.RetryRequest == "after fixing the credentials"
+	}, "a second attempt starts")
+	h.Eventually(func() bool { return h.Get(fe, "mf") == nil && fe.Spec.Stopped }, "the web tier is stopped again")
+	setStatus(h, "mf", func() *componentsv1alpha1.Frontend { return &componentsv1alpha1.Frontend{} }, func(f *componentsv1alpha1.Frontend) {
+		f.Status.ObservedGeneration, f.Status.Replicas, f.Status.ReadyReplicas = f.Generation, 0, 0
+	})
+	require.NotEqual(t, majorToken("17", 1), majorToken("17", 2))
+	h.Eventually(func() bool {
+		bp := &componentsv1alpha1.BackupPolicy{}
+		return h.Get(bp, "mf") == nil && bp.Spec.BackupRequest == majorToken("17", 2)
+	}, "its own backup is requested")
+	h.backupReady("mf", &componentsv1alpha1.BackupRequestStatus{ID: majorToken("17", 2), Phase: componentsv1alpha1.PhaseSucceeded, BackupName: "mf-retry"})
+	h.Eventually(func() bool {
+		return h.Get(db, "mf") == nil && db.Spec.Version == "17" && db.Spec.MajorUpgrade != nil && db.Spec.MajorUpgrade.FromBackup.BackupName == "mf-retry"
+	}, "the Database is told to load the new backup")
 }

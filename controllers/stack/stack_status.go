@@ -208,7 +208,7 @@ func computeStatus(s *canopyv1alpha1.Stack, o observed, d upgradeDecision, now m
 		conditions.MarkStalled(s, ReasonStepTimeout, fmt.Sprintf("step %s not finished after %s: %s", step, limit, stepState.message))
 	case majorFailed:
 		conditions.MarkStalled(s, ReasonDatabaseUpgradeFailed, fmt.Sprintf("the upgrade of PostgreSQL from %s to %s failed: %s "+
-			"(to try again with a new backup, write the version another way, for example 17 as 17.0)", major.FromVersion, major.ToVersion, major.Message))
+			"(to try again with a new backup, give the annotation %s a new value)", major.FromVersion, major.ToVersion, major.Message, canopyv1alpha1.AnnotationRetryDatabaseUpgrade))
 	case db.stalled || fe.stalled || (backupWanted && bp.stalled):
 		reason := firstStalledReason(db, fe, bp)
 		conditions.MarkStalled(s, reason, failing)

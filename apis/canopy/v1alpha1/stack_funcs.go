@@ -25,6 +25,9 @@ const (
 	// AnnotationBackupNow starts one backup for each new value:
 	// kubectl annotate stack NAME canopy.dev/backup-now="$(date +%s)".
 	AnnotationBackupNow = "canopy.dev/backup-now"
+	// AnnotationRetryDatabaseUpgrade, with a new value, starts a failed PostgreSQL major upgrade
+	// again, with a new backup: kubectl annotate stack NAME canopy.dev/retry-database-upgrade="$(date +%s)".
+	AnnotationRetryDatabaseUpgrade = "canopy.dev/retry-database-upgrade"
 	// LabelAdopt on an existing object with the name Canopy would give it lets a Stack adopt it.
 	LabelAdopt = "canopy.dev/adopt"
 )

@@ -424,6 +424,14 @@ type DatabaseUpgradeProgress struct {
 	// message explains a failure.
 	// +optional
 	Message string `json:"message,omitempty"`
+	// attempt counts this Stack's major-upgrade attempts; each one takes its own backup.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	Attempt int32 `json:"attempt,omitempty"`
+	// retryRequest is the canopy.dev/retry-database-upgrade value when this attempt started: a
+	// failed attempt starts again when the annotation takes another value.
+	// +optional
+	RetryRequest string `json:"retryRequest,omitempty"`
 }
 
 // RolloutProgress reports the step of the ordered rollout in progress.

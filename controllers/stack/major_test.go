@@ -1,0 +1,53 @@
+package stack
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	canopyv1alpha1 "github.com/canopy-dev/canopy/apis/canopy/v1alpha1"
+	componentsv1alpha1 "github.com/canopy-dev/canopy/apis/components/v1alpha1"
+)
+
+// TestDecideMajorRetry: a failed attempt stays failed until the retry annotation takes a value it
+// has not started an attempt with; each attempt asks for its own backup.
+func TestDecideMajorRetry(t *testing.T) {
+	failed := func(attempt int32, retry string) *canopyv1alpha1.DatabaseUpgradeProgress {
+		return &canopyv1alpha1.DatabaseUpgradeProgress{FromVersion: "16", ToVersion: "17", Step: RestoreFailed, Attempt: attempt, RetryRequest: retry}
+	}
+	for _, tc := range []struct {
+		name        string
+		progress    *canopyv1alpha1.DatabaseUpgradeProgress
+		retry       string
+		wantAttempt int32
+		wantStep    string
+		wantRetry   string
+	}{
+		{name: "first attempt", wantAttempt: 1, wantStep: RestoreStoppingFrontend},
+		{name: "first attempt records the annotation it began with", retry: "a", wantAttempt: 1, wantStep: RestoreStoppingFrontend, wantRetry: "a"},
+		{name: "failed, no annotation: stays failed", progress: failed(1, ""), wantAttempt: 1, wantStep: RestoreFailed},
+		{name: "failed, annotation seen at its start: stays failed", progress: failed(1, "a"), retry: "a", wantAttempt: 1, wantStep: RestoreFailed, wantRetry: "a"},
+		{name: "failed, new annotation value: a new attempt", progress: failed(1, ""), retry: "a", wantAttempt: 2, wantStep: RestoreStoppingFrontend, wantRetry: "a"},
+		{name: "failed again, another value: a third", progress: failed(2, "a"), retry: "b", wantAttempt: 3, wantStep: RestoreStoppingFrontend, wantRetry: "b"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := &canopyv1alpha1.Stack{ObjectMeta: metav1.ObjectMeta{Name: "shop", Namespace: "n"}}
+			s.Spec.Database.Version, s.Spec.Database.AllowMajorVersionUpgrade = "17", true
+			if tc.retry != "" {
+				s.Annotations = map[string]string{canopyv1alpha1.AnnotationRetryDatabaseUpgrade: tc.retry}
+			}
+			s.Status.DatabaseUpgrade = tc.progress
+			db := &componentsv1alpha1.Database{}
+			db.Spec.Version, db.Status.Version = "16", "16"
+			d := decideMajor(s, observed{db: db})
+			require.NotNil(t, d.progress)
+			require.Equal(t, tc.wantAttempt, d.progress.Attempt)
+			require.Equal(t, tc.wantStep, d.progress.Step)
+			require.Equal(t, tc.wantRetry, d.progress.RetryRequest)
+			require.Equal(t, "16", d.dbVersion, "the Database is not told before the backup exists")
+		})
+	}
+	require.Equal(t, requestToken("pre-major-", "17"), majorToken("17", 0), "a status from before attempts were counted keeps its token")
+	require.NotEqual(t, majorToken("17", 1), majorToken("17", 2))
+}
