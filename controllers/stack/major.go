@@ -64,7 +64,10 @@ func decideMajor(s *canopyv1alpha1.Stack, o observed) majorDecision {
 		componentsv1alpha1.MajorVersion(running) != componentsv1alpha1.MajorVersion(want)
 	retry := s.Annotations[canopyv1alpha1.AnnotationRetryDatabaseUpgrade]
 	again := p != nil && p.Step == RestoreFailed && retry != "" && retry != p.RetryRequest
-	if needed && (p == nil || p.ToVersion != want || again) {
+	// A Database told its new version is moving to it: that attempt ends first, whatever the spec
+	// asks meanwhile (a backup taken now would read a database being loaded).
+	committed := p != nil && p.ToVersion != want && (p.Step == MajorUpgrading || p.Step == RestoreStartingFrontend)
+	if needed && !committed && (p == nil || p.ToVersion != want || again) {
 		next := &canopyv1alpha1.DatabaseUpgradeProgress{FromVersion: running, ToVersion: want, Step: RestoreStoppingFrontend,
 			Attempt: 1, RetryRequest: retry}
 		if p != nil {
@@ -73,16 +76,23 @@ func decideMajor(s *canopyv1alpha1.Stack, o observed) majorDecision {
 		p = next
 		d.progress = p
 	}
-	if p == nil || p.ToVersion != want {
+	target := want
+	if committed {
+		target = p.ToVersion
+	}
+	if p == nil || p.ToVersion != target {
 		return d
 	}
-	if componentsv1alpha1.MajorVersion(o.db.Spec.Version) != componentsv1alpha1.MajorVersion(want) && p.Step != MajorUpgrading {
+	switch {
+	case committed:
+		d.dbVersion = target // kept while the spec asks for another version
+	case componentsv1alpha1.MajorVersion(o.db.Spec.Version) != componentsv1alpha1.MajorVersion(target) && p.Step != MajorUpgrading:
 		d.dbVersion = o.db.Spec.Version // not told yet
 	}
 	if !majorRunning(p) {
 		return d
 	}
-	token := majorToken(want, p.Attempt)
+	token := majorToken(target, p.Attempt)
 	if p.Step == RestoreStoppingFrontend && frontendStopped(o.fe) {
 		p.Step = MajorBackup
 	}
@@ -100,7 +110,10 @@ func decideMajor(s *canopyv1alpha1.Stack, o observed) majorDecision {
 		}
 	}
 	if p.Step == MajorUpgrading {
-		d.backupRequest, d.dbVersion = token, ""
+		d.backupRequest = token
+		if !committed {
+			d.dbVersion = "" // told now
+		}
 		d.dbRequest = &componentsv1alpha1.MajorUpgradeRequest{FromBackup: componentsv1alpha1.BackupSource{
 			BackupName: p.BackupName, Destination: restoreDestinationOf(s, nil)}}
 		if m := o.db.Status.MajorUpgrade; m != nil && m.BackupName == p.BackupName && o.db.Status.ObservedGeneration == o.db.Generation {
@@ -108,7 +121,7 @@ func decideMajor(s *canopyv1alpha1.Stack, o observed) majorDecision {
 			case componentsv1alpha1.PhaseSucceeded:
 				p.Step = RestoreStartingFrontend
 			case componentsv1alpha1.PhaseFailed:
-				p.Step, p.Message = RestoreFailed, "loading the backup into PostgreSQL "+want+" failed; "+p.FromVersion+" runs again on its volume: "+m.Message
+				p.Step, p.Message = RestoreFailed, "loading the backup into PostgreSQL "+target+" failed; "+p.FromVersion+" runs again on its volume: "+m.Message
 			}
 		}
 	}

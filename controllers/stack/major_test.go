@@ -51,3 +51,44 @@ func TestDecideMajorRetry(t *testing.T) {
 	require.Equal(t, requestToken("pre-major-", "17"), majorToken("17", 0), "a status from before attempts were counted keeps its token")
 	require.NotEqual(t, majorToken("17", 1), majorToken("17", 2))
 }
+
+// TestDecideMajorVersionChangedMidUpgrade: once the Database is told the new version, a change of
+// database.version waits for that attempt to end; before, it replaces the attempt.
+func TestDecideMajorVersionChangedMidUpgrade(t *testing.T) {
+	for _, tc := range []struct {
+		name          string
+		step          string
+		dbSpec        string
+		wantTo        string
+		wantStep      string
+		wantDBVersion string
+		wantBackup    string
+	}{
+		{name: "upgrading: the attempt to 17 goes on, the Database stays told 17", step: MajorUpgrading, dbSpec: "17",
+			wantTo: "17", wantStep: MajorUpgrading, wantDBVersion: "17", wantBackup: majorToken("17", 1)},
+		{name: "starting the web tier: the Database keeps 17", step: RestoreStartingFrontend, dbSpec: "17",
+			wantTo: "17", wantStep: RestoreStartingFrontend, wantDBVersion: "17"},
+		{name: "not told yet: a new attempt to 18, the Database keeps 16", step: MajorBackup, dbSpec: "16",
+			wantTo: "18", wantStep: RestoreStoppingFrontend, wantDBVersion: "16"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := &canopyv1alpha1.Stack{ObjectMeta: metav1.ObjectMeta{Name: "shop", Namespace: "n"}}
+			s.Spec.Database.Version, s.Spec.Database.AllowMajorVersionUpgrade = "18", true
+			s.Status.DatabaseUpgrade = &canopyv1alpha1.DatabaseUpgradeProgress{FromVersion: "16", ToVersion: "17", Step: tc.step, Attempt: 1, BackupName: "shop-x"}
+			db := &componentsv1alpha1.Database{}
+			db.Spec.Version, db.Status.Version = tc.dbSpec, "16"
+			if tc.dbSpec == "17" {
+				db.Spec.MajorUpgrade = &componentsv1alpha1.MajorUpgradeRequest{FromBackup: componentsv1alpha1.BackupSource{BackupName: "shop-x"}}
+			}
+			d := decideMajor(s, observed{db: db})
+			require.Equal(t, tc.wantTo, d.progress.ToVersion)
+			require.Equal(t, tc.wantStep, d.progress.Step)
+			require.Equal(t, tc.wantDBVersion, d.dbVersion)
+			require.Equal(t, tc.wantBackup, d.backupRequest)
+			if tc.dbSpec == "17" {
+				require.NotNil(t, d.dbRequest)
+				require.Equal(t, "shop-x", d.dbRequest.FromBackup.BackupName, "the backup being loaded stays asked for")
+			}
+		})
+	}
+}
