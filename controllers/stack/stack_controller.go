@@ -143,7 +143,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 			s.ResourceVersion = recorded.ResourceVersion
 		}
 		if o.pending, err = r.applyChildren(ctx, s, o, d); err != nil {
-			var conflict *nameConflictError
+			var conflict *apply.NotControlledError
 			switch {
 			case errors.As(err, &conflict):
 				// A user must act (rename, delete or label the object).
@@ -189,7 +189,7 @@ func (r *Reconciler) observe(ctx context.Context, s *canopyv1alpha1.Stack) (obse
 		err := r.Get(ctx, key, obj)
 		switch {
 		case err == nil:
-			return metav1.IsControlledBy(obj, s) || adoptable(obj), nil
+			return metav1.IsControlledBy(obj, s) || apply.Adoptable(obj), nil
 		case apierrors.IsNotFound(err):
 			return false, nil
 		case meta.IsNoMatchError(err):
@@ -215,12 +215,6 @@ func (r *Reconciler) observe(ctx context.Context, s *canopyv1alpha1.Stack) (obse
 		o.bp = bp
 	}
 	return o, nil
-}
-
-// adoptable: an existing object with a child's name is taken over only when labelled for adoption;
-// otherwise Canopy refuses to overwrite it (see applyChild).
-func adoptable(obj client.Object) bool {
-	return obj.GetLabels()[canopyv1alpha1.LabelAdopt] == "true"
 }
 
 // desiredChildren computes the children the Stack wants now; a nil BackupPolicy or Frontend is not
@@ -342,25 +336,12 @@ func (r *Reconciler) pendingChanges(s *canopyv1alpha1.Stack, o observed, d upgra
 	return pending, nil
 }
 
-// nameConflictError reports an existing object, not owned by the Stack, with a child's name.
-type nameConflictError struct{ kind, name string }
-
-func (e *nameConflictError) Error() string {
-	return fmt.Sprintf("a %s named %s already exists and does not belong to this Stack; delete or rename it, or label it %s=true to let the Stack adopt it",
-		e.kind, e.name, canopyv1alpha1.LabelAdopt)
-}
-
 // applyChild applies one child and reports remediations: a deleted child recreated, a manual
 // change overwritten.
 func (r *Reconciler) applyChild(ctx context.Context, s *canopyv1alpha1.Stack, kind string, want, have client.Object, written map[string]bool) error {
-	if have == nil {
-		// Refuse to take over a same-named object that Canopy does not own.
-		probe := want.DeepCopyObject().(client.Object)
-		if err := r.Get(ctx, client.ObjectKeyFromObject(want), probe); err == nil && !metav1.IsControlledBy(probe, s) && !adoptable(probe) {
-			return &nameConflictError{kind: kind, name: want.GetName()}
-		}
-	}
-	res, err := apply.Apply(ctx, r.Client, FieldOwner, want, have)
+	// have is nil when no child the Stack controls (or may adopt) was observed; Ensure then reads
+	// the name, and a same-named object the Stack does not control is refused (NotControlledError).
+	res, err := apply.Ensure(ctx, r.Client, FieldOwner, want, have)
 	if err != nil {
 		return err
 	}

@@ -33,7 +33,7 @@ const (
 	ReasonUpgradeInProgress = "UpgradeInProgress"
 	ReasonNoUpgrade         = "NoUpgradeInProgress"
 	ReasonDeleting          = "Deleting"
-	ReasonNameConflict      = "NameConflict"
+	ReasonNameConflict      = componentsv1alpha1.ReasonNameConflict
 	ReasonChildRejected     = "ChildRejected"
 	ReasonRestoring         = "Restoring"
 	// ReasonDatabaseUpgrading: a PostgreSQL major-version upgrade is in progress.

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/canopy-dev/canopy/internal/pgtest"
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 )
@@ -172,7 +173,7 @@ func sourceDatabase(t *testing.T, ww *world) (string, snapshot) {
 // claimDir is a folder for a backup volume, reachable by the pod's user.
 func claimDir(t *testing.T, ww *world) string {
 	t.Helper()
-	dir := filepath.Join(ww.dir, "claims", uniqueName("claim"))
+	dir := filepath.Join(ww.dir, "claims", pgtest.UniqueName("claim"))
 	require.NoError(t, os.MkdirAll(dir, 0o755))
 	return dir
 }

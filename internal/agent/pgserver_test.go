@@ -4,12 +4,9 @@ package agent_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -24,10 +21,10 @@ type pgServer struct{ *pgtest.Server }
 // credentials Secret. Odd characters on purpose: the password travels through PGPASSWORD.
 const appRole = "app"
 
-var appPassword = `app p'w"\` + randomHex(6)
+var appPassword = `app p'w"\` + pgtest.RandomHex(6)
 
 func startPostgres(dir string) (*pgServer, error) {
-	srv, err := pgtest.Start(dir, pgtest.Options{SuperUser: "canopy_test", SuperPassword: randomHex(16),
+	srv, err := pgtest.Start(dir, pgtest.Options{SuperUser: "canopy_test", SuperPassword: pgtest.RandomHex(16),
 		Conf: []string{"shared_buffers = '32MB'"}})
 	if err != nil {
 		return nil, err
@@ -61,7 +58,7 @@ func (s *pgServer) super(t *testing.T, db string) *pgx.Conn {
 // createDatabase creates an empty database owned by the application's role.
 func (s *pgServer) createDatabase(t *testing.T, prefix string) string {
 	t.Helper()
-	name := uniqueName(prefix)
+	name := pgtest.UniqueName(prefix)
 	_, err := s.super(t, "postgres").Exec(testCtx(t), fmt.Sprintf("CREATE DATABASE %s OWNER %s",
 		pgx.Identifier{name}.Sanitize(), pgx.Identifier{appRole}.Sanitize()))
 	require.NoError(t, err)
@@ -72,16 +69,6 @@ func (s *pgServer) createDatabase(t *testing.T, prefix string) string {
 func (s *pgServer) credentials(db string) map[string]string {
 	return map[string]string{"host": "127.0.0.1", "port": strconv.Itoa(s.Port), "dbname": db, "user": appRole, "password": appPassword}
 }
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
-var nameSeq atomic.Int64
-
-func uniqueName(prefix string) string { return fmt.Sprintf("%s%d", prefix, nameSeq.Add(1)) }
 
 func quoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 

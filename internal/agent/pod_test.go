@@ -82,7 +82,7 @@ type podVolumes map[string]string
 
 func runPod(t *testing.T, ww *world, pod corev1.PodSpec, sec secrets, claims map[string]string) podRun {
 	t.Helper()
-	podDir := filepath.Join(ww.dir, "pods", uniqueName("pod"))
+	podDir := filepath.Join(ww.dir, "pods", pgtest.UniqueName("pod"))
 	require.NoError(t, os.MkdirAll(podDir, 0o755))
 	cred := podCredential(pod)
 

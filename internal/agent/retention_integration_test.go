@@ -18,6 +18,7 @@ import (
 	componentsv1alpha1 "github.com/canopy-dev/canopy/apis/components/v1alpha1"
 	"github.com/canopy-dev/canopy/internal/agent"
 	"github.com/canopy-dev/canopy/internal/desired/backup"
+	"github.com/canopy-dev/canopy/internal/pgtest"
 )
 
 // seedBackup writes a backup of stack directly through the store, completed at the given time, as
@@ -110,7 +111,7 @@ func requireKeys(t *testing.T, store agent.Store, present, absent []string) {
 func TestRetentionKeepLastOnS3(t *testing.T) {
 	ww := requireWorld(t)
 	source, _ := sourceDatabase(t, ww)
-	prefix := uniqueName("keeplast")
+	prefix := pgtest.UniqueName("keeplast")
 	store := ww.s3.store(t, prefix)
 	now := time.Now().UTC()
 	for i, age := range []time.Duration{72 * time.Hour, 48 * time.Hour, 24 * time.Hour} {

@@ -18,6 +18,7 @@ import (
 	componentsv1alpha1 "github.com/canopy-dev/canopy/apis/components/v1alpha1"
 	"github.com/canopy-dev/canopy/internal/agent"
 	"github.com/canopy-dev/canopy/internal/desired/backup"
+	"github.com/canopy-dev/canopy/internal/pgtest"
 )
 
 // TestBackupAndRestoreOnVolume backs up with the exact commands of a backup Job onto a volume,
@@ -66,7 +67,7 @@ func TestBackupAndRestoreOnVolume(t *testing.T) {
 func TestBackupAndRestoreOnS3(t *testing.T) {
 	ww := requireWorld(t)
 	source, want := sourceDatabase(t, ww)
-	prefix := uniqueName("clusters/prod")
+	prefix := pgtest.UniqueName("clusters/prod")
 	bp := policy("shop", s3Destination(ww, prefix), componentsv1alpha1.RetentionPolicy{KeepLast: ptr.To[int32](7), MaxAge: "720h"})
 
 	before := time.Now().UTC().Truncate(time.Second)
@@ -102,7 +103,7 @@ func TestBackupAndRestoreOnS3(t *testing.T) {
 func TestRestoreRefusesCorruptedDump(t *testing.T) {
 	ww := requireWorld(t)
 	source, _ := sourceDatabase(t, ww)
-	prefix := uniqueName("corrupt")
+	prefix := pgtest.UniqueName("corrupt")
 	bp := policy("shop", s3Destination(ww, prefix), componentsv1alpha1.RetentionPolicy{})
 	res, _ := runBackupPod(t, ww, bp, "shop-good", testSecrets(ww, source, ww.s3.accessKey, ww.s3.secretKey), nil)
 	require.True(t, res.Succeeded, "%+v", res)
@@ -140,13 +141,13 @@ func TestRestoreRefusesCorruptedDump(t *testing.T) {
 func TestWrongS3Credentials(t *testing.T) {
 	ww := requireWorld(t)
 	source, _ := sourceDatabase(t, ww)
-	prefix := uniqueName("denied")
+	prefix := pgtest.UniqueName("denied")
 	bp := policy("shop", s3Destination(ww, prefix), componentsv1alpha1.RetentionPolicy{KeepLast: ptr.To[int32](2)})
-	wrongSecret := "wr0ng-" + randomHex(12)
+	wrongSecret := "wr0ng-" + pgtest.RandomHex(12)
 
 	cases := map[string]struct{ access, secret, hint string }{
 		"wrong secret":     {ww.s3.accessKey, wrongSecret, agent.SecretKeySecretAccessKey},
-		"unknown key id":   {"AKIAUNKNOWN" + randomHex(4), wrongSecret, agent.SecretKeyAccessKeyID},
+		"unknown key id":   {"AKIAUNKNOWN" + pgtest.RandomHex(4), wrongSecret, agent.SecretKeyAccessKeyID},
 		"right id, no key": {ww.s3.accessKey, ww.s3.secretKey[:8], agent.SecretKeySecretAccessKey},
 	}
 	for name, c := range cases {

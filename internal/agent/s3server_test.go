@@ -37,7 +37,7 @@ type s3Server struct {
 }
 
 func startVersitygw(dir string) (_ *s3Server, err error) {
-	s := &s3Server{dir: dir, root: filepath.Join(dir, "root"), accessKey: "canopytest" + randomHex(4), secretKey: randomHex(20)}
+	s := &s3Server{dir: dir, root: filepath.Join(dir, "root"), accessKey: "canopytest" + pgtest.RandomHex(4), secretKey: pgtest.RandomHex(20)}
 	if err := os.MkdirAll(s.root, 0o700); err != nil {
 		return nil, err
 	}

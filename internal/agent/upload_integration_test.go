@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/canopy-dev/canopy/internal/agent"
+	"github.com/canopy-dev/canopy/internal/pgtest"
 )
 
 // failingStore makes chosen operations of a Store fail, as a dropped connection or a killed pod
@@ -53,7 +54,7 @@ func isManifest(key string) bool { return strings.HasSuffix(key, "/"+agent.Manif
 // behind, still not a backup.
 func TestInterruptedUploadOnS3(t *testing.T) {
 	ww := requireWorld(t)
-	prefix := uniqueName("interrupted")
+	prefix := pgtest.UniqueName("interrupted")
 	store := ww.s3.store(t, prefix)
 	work := t.TempDir()
 	require.NoError(t, os.WriteFile(filepath.Join(work, agent.DumpFile), []byte("PGDMP"+strings.Repeat("data", 1000)), 0o600))
@@ -112,7 +113,7 @@ func TestInterruptedUploadOnS3(t *testing.T) {
 // upload, and fetches it back intact.
 func TestLargeDumpOnS3(t *testing.T) {
 	ww := requireWorld(t)
-	store := ww.s3.store(t, uniqueName("large"))
+	store := ww.s3.store(t, pgtest.UniqueName("large"))
 	work := t.TempDir()
 	data := make([]byte, 40<<20)
 	rng := rand.New(rand.NewChaCha8([32]byte{1, 2, 3}))

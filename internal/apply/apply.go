@@ -60,6 +60,12 @@ func (e *NotControlledError) Error() string {
 		e.Kind, e.Name, e.Controller, e.Current, canopyv1alpha1.LabelAdopt)
 }
 
+// Adoptable reports whether obj is labelled canopy.dev/adopt=true: an existing object with the name
+// of a desired one is taken over only then.
+func Adoptable(obj client.Object) bool {
+	return obj.GetLabels()[canopyv1alpha1.LabelAdopt] == "true"
+}
+
 // checkControl returns a NotControlledError when desired names a controller and existing is
 // neither controlled by that controller (same UID) nor labelled for adoption.
 func checkControl(desired, existing client.Object) error {
@@ -68,7 +74,7 @@ func checkControl(desired, existing client.Object) error {
 		return nil
 	}
 	have := metav1.GetControllerOfNoCopy(existing)
-	if (have != nil && have.UID == want.UID) || existing.GetLabels()[canopyv1alpha1.LabelAdopt] == "true" {
+	if (have != nil && have.UID == want.UID) || Adoptable(existing) {
 		return nil
 	}
 	current := "it has no controller: orphaned, or created by someone else"

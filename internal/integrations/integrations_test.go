@@ -94,7 +94,7 @@ func TestEnqueueAllLooksAgainAfterDiscovery(t *testing.T) {
 	a := &componentsv1alpha1.Database{ObjectMeta: metav1.ObjectMeta{Namespace: "n", Name: "a"}}
 	b := &componentsv1alpha1.Database{ObjectMeta: metav1.ObjectMeta{Namespace: "m", Name: "b"}}
 	c := fake.NewClientBuilder().WithScheme(scheme.New()).WithObjects(a, b).Build()
-	h := EnqueueAll(c, &componentsv1alpha1.DatabaseList{})
+	h := enqueueAll(c, &componentsv1alpha1.DatabaseList{})
 	crd := &metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{Name: "servicemonitors.monitoring.coreos.com"}}
 	q := priorityqueue.New[reconcile.Request]("test")
 	defer q.ShutDown()

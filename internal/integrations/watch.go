@@ -20,11 +20,11 @@ import (
 )
 
 // Watch makes a controller follow the optional APIs' CRDs: on any of their events every object that
-// list returns is reconciled (EnqueueAll), and once a CRD is being deleted the cache's informer for
+// list returns is reconciled (enqueueAll), and once a CRD is being deleted the cache's informer for
 // its kind is removed; it would otherwise retry listing a resource that is gone, and log an error
 // each time, for as long as Canopy runs.
 func Watch(b *builder.Builder, mgr manager.Manager, list client.ObjectList) *builder.Builder {
-	h := onCRDEvent(mgr.GetCache(), EnqueueAll(mgr.GetClient(), list))
+	h := onCRDEvent(mgr.GetCache(), enqueueAll(mgr.GetClient(), list))
 	return b.Watches(&apiextensionsv1.CustomResourceDefinition{}, h, builder.WithPredicates(predicate.NewPredicateFuncs(isOptionalCRD)), builder.OnlyMetadata)
 }
 
@@ -75,14 +75,14 @@ var discoveryLags = []time.Duration{time.Second, 3 * time.Second, 10 * time.Seco
 // later runs f once d has passed; tests replace it to run the looks again at once.
 var later = func(d time.Duration, f func()) { time.AfterFunc(d, f) }
 
-// EnqueueAll maps any event to a reconcile of every object that list returns, now and again after
+// enqueueAll maps any event to a reconcile of every object that list returns, now and again after
 // each of discoveryLags: the event of a CRD becoming Established can arrive before discovery serves
 // its kinds, and no later event would come. CRD events are rare; the extra reconciles are cheap.
 //
 // The later looks are timers that add to the queue when they fire, not AddAfter: controller-runtime's
 // priority queue keeps one entry per object with the earliest due time, so delayed adds made
 // while the immediate one is still queued would all be folded into it.
-func EnqueueAll(c client.Client, list client.ObjectList) handler.EventHandler {
+func enqueueAll(c client.Client, list client.ObjectList) handler.EventHandler {
 	enqueue := func(ctx context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
 		l := list.DeepCopyObject().(client.ObjectList)
 		err := c.List(ctx, l)

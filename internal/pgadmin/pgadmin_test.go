@@ -259,7 +259,7 @@ func TestEnsureRoleAndDatabase(t *testing.T) {
 	s := requireServer(t)
 	a := s.admin(t)
 	ctx := testContext(t)
-	role, db := uniqueName("app_"), uniqueName("appdb_")
+	role, db := pgtest.UniqueName("app_"), pgtest.UniqueName("appdb_")
 	const pw = "first-Password-1"
 
 	require.NoError(t, a.EnsureRoleAndDatabase(ctx, role, pw, db))
@@ -288,7 +288,7 @@ func TestEnsureRoleAndDatabase(t *testing.T) {
 	require.NoError(t, err)
 
 	// An existing role gets a missing database.
-	db2 := uniqueName("appdb_")
+	db2 := pgtest.UniqueName("appdb_")
 	require.NoError(t, a.EnsureRoleAndDatabase(ctx, role, pw, db2))
 	s.requireLogin(t, role, pw, db2)
 }
@@ -297,7 +297,7 @@ func TestSetPasswordRotates(t *testing.T) {
 	s := requireServer(t)
 	a := s.admin(t)
 	ctx := testContext(t)
-	role, db := uniqueName("rot_"), uniqueName("rotdb_")
+	role, db := pgtest.UniqueName("rot_"), pgtest.UniqueName("rotdb_")
 	const oldPW, newPW = "old-Password-1", "new-Password-2"
 
 	require.NoError(t, a.EnsureRoleAndDatabase(ctx, role, oldPW, db))
@@ -307,7 +307,7 @@ func TestSetPasswordRotates(t *testing.T) {
 	s.requireNoLogin(t, role, oldPW, db)
 	s.requireLogin(t, role, newPW, db)
 
-	err := a.SetPassword(ctx, uniqueName("missing_"), newPW)
+	err := a.SetPassword(ctx, pgtest.UniqueName("missing_"), newPW)
 	require.ErrorIs(t, err, ErrRoleNotFound)
 	assert.NotContains(t, err.Error(), newPW)
 
@@ -333,10 +333,10 @@ func TestPasswordsWithSpecialCharacters(t *testing.T) {
 		"SCRAM-SHA-256$4096:c2FsdA==$a2V5:a2V5",       // looks like a verifier: still a password
 		"tab\tand\nnewline",
 	}
-	db := uniqueName("charsdb_") // created by the first subtest; CREATE DATABASE is the slow part
+	db := pgtest.UniqueName("charsdb_") // created by the first subtest; CREATE DATABASE is the slow part
 	for i, pw := range passwords {
 		t.Run(strconv.Itoa(i), func(t *testing.T) {
-			role := uniqueName("chars_")
+			role := pgtest.UniqueName("chars_")
 			require.NoError(t, a.EnsureRoleAndDatabase(ctx, role, pw, db))
 			s.requireLogin(t, role, pw, db)
 
@@ -352,7 +352,7 @@ func TestStoredPasswordIsSCRAMVerifier(t *testing.T) {
 	s := requireServer(t)
 	a := s.admin(t)
 	ctx := testContext(t)
-	role, db := uniqueName("scram_"), uniqueName("scramdb_")
+	role, db := pgtest.UniqueName("scram_"), pgtest.UniqueName("scramdb_")
 	const pw, pw2 = "Stored-Clear-Text-Check-1", "Stored-Clear-Text-Check-2"
 
 	require.NoError(t, a.EnsureRoleAndDatabase(ctx, role, pw, db))
@@ -375,7 +375,7 @@ func TestVerifierMatchesServerComputation(t *testing.T) {
 	s := requireServer(t)
 	conn := s.superConn(t)
 	ctx := testContext(t)
-	role := uniqueName("prep_")
+	role := pgtest.UniqueName("prep_")
 	_, err := conn.Exec(ctx, "CREATE ROLE "+quoteIdent(role)+" LOGIN")
 	require.NoError(t, err)
 
@@ -427,7 +427,7 @@ func TestVerifierMatchesServerComputation(t *testing.T) {
 func TestWrongSuperuserPasswordErrorHasNoPassword(t *testing.T) {
 	s := requireServer(t)
 	info := s.superInfo()
-	info.Password = "Wrong-Superuser-Password-" + randomHex(4)
+	info.Password = "Wrong-Superuser-Password-" + pgtest.RandomHex(4)
 	a, err := Connect(testContext(t), info)
 	require.Error(t, err)
 	require.Nil(t, a)
@@ -475,9 +475,9 @@ func TestServerLogHasNoClearPassword(t *testing.T) {
 	s := requireServer(t)
 	a := s.admin(t)
 	ctx := testContext(t)
-	role, db := uniqueName("logged_"), uniqueName("loggeddb_")
-	pw1 := "Log-Marker-Create-" + randomHex(6)
-	pw2 := "Log-Marker-Rotate-" + randomHex(6)
+	role, db := pgtest.UniqueName("logged_"), pgtest.UniqueName("loggeddb_")
+	pw1 := "Log-Marker-Create-" + pgtest.RandomHex(6)
+	pw2 := "Log-Marker-Rotate-" + pgtest.RandomHex(6)
 
 	require.NoError(t, a.EnsureRoleAndDatabase(ctx, role, pw1, db))
 	require.NoError(t, a.SetPassword(ctx, role, pw2))

@@ -8,14 +8,11 @@ package pgadmin
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -85,7 +82,7 @@ func startServer() (*testServer, error) {
 		// bootstrap superuser owns extensions, and PostgreSQL forbids those characters in
 		// extension owners' names.)
 		SuperUser:     "canopy su-per admin",
-		SuperPassword: `su p'w"\` + randomHex(8) + "-ü",
+		SuperPassword: `su p'w"\` + pgtest.RandomHex(8) + "-ü",
 		Conf: []string{
 			"password_encryption = 'scram-sha-256'",
 			"log_statement = 'all'", // lets a test check that no clear password reaches the log
@@ -96,19 +93,6 @@ func startServer() (*testServer, error) {
 		return nil, err
 	}
 	return &testServer{s}, nil
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
-var nameSeq atomic.Int64
-
-// uniqueName returns prefix followed by a number unique in this test run.
-func uniqueName(prefix string) string {
-	return fmt.Sprintf("%s%d", prefix, nameSeq.Add(1))
 }
 
 // superInfo is how the tests reach the server as its superuser over TCP.
