@@ -51,12 +51,18 @@ type Reconciler struct {
 	Getenv func(string) string
 	// Now returns the current time; tests replace it.
 	Now func() time.Time
+	// APIReader reads from the API server, not the cache (the manager's by default): the cache
+	// holds only Canopy's labelled objects, and a name must be checked before it is taken.
+	APIReader client.Reader
 }
 
 // SetupWithManager registers the controller.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.Recorder == nil {
 		r.Recorder = mgr.GetEventRecorderFor("backup-controller") //nolint:staticcheck // core/v1 events: what kubectl describe shows
+	}
+	if r.APIReader == nil {
+		r.APIReader = mgr.GetAPIReader()
 	}
 	if r.Getenv == nil {
 		r.Getenv = os.Getenv
@@ -188,9 +194,9 @@ func (r *Reconciler) ensureClaim(ctx context.Context, bp *componentsv1alpha1.Bac
 	if claim == nil {
 		return nil
 	}
-	err := r.Get(ctx, client.ObjectKeyFromObject(claim), &corev1.PersistentVolumeClaim{})
-	if apierrors.IsNotFound(err) {
-		err = client.IgnoreAlreadyExists(r.Create(ctx, claim))
+	have, err := apply.Lookup(ctx, r.Client, r.APIReader, claim)
+	if err == nil && have == nil {
+		err = apply.Create(ctx, r.Client, r.APIReader, claim)
 	}
 	if err != nil {
 		return fmt.Errorf("creating the backup volume: %w", err)
@@ -204,7 +210,7 @@ func (r *Reconciler) applySchedule(ctx context.Context, bp *componentsv1alpha1.B
 	if want == nil {
 		return apply.DeleteControlled(ctx, r.Client, bp, client.ObjectKey{Namespace: bp.Namespace, Name: desired.Name(bp)}, &batchv1.CronJob{})
 	}
-	_, err := apply.Ensure(ctx, r.Client, FieldOwner, want, nil)
+	_, err := apply.Ensure(ctx, r.Client, r.APIReader, FieldOwner, want, nil)
 	return err
 }
 
@@ -223,7 +229,7 @@ func (r *Reconciler) startRequests(ctx context.Context, bp *componentsv1alpha1.B
 			continue
 		}
 		name := desired.JobName(bp, rq.trigger, rq.token)
-		if err := r.Create(ctx, desired.BackupJob(bp, in, name, rq.trigger, rq.token)); client.IgnoreAlreadyExists(err) != nil {
+		if err := apply.Create(ctx, r.Client, r.APIReader, desired.BackupJob(bp, in, name, rq.trigger, rq.token)); err != nil {
 			return fmt.Errorf("starting the backup Job %s: %w", name, err)
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	componentsv1alpha1 "github.com/canopy-dev/canopy/apis/components/v1alpha1"
+	"github.com/canopy-dev/canopy/internal/apply"
 	"github.com/canopy-dev/canopy/internal/agent"
 	desired "github.com/canopy-dev/canopy/internal/desired/database"
 	"github.com/canopy-dev/canopy/internal/images"
@@ -69,7 +70,7 @@ func (r *Reconciler) restore(ctx context.Context, db *componentsv1alpha1.Databas
 	case apierrors.IsNotFound(err):
 		want := desired.RestoreJob(db, desired.RestoreInput{AgentImage: images.Resolve(images.Canopy, r.Getenv), PostgresImage: postgresImage,
 			Source: source}, id)
-		if err := r.Create(ctx, want); client.IgnoreAlreadyExists(err) != nil {
+		if err := apply.Create(ctx, r.Client, r.APIReader, want); err != nil {
 			return nil, fmt.Errorf("starting the restore Job: %w", err)
 		}
 		st.Phase, st.Message = componentsv1alpha1.PhaseRunning, "restoring "+source.BackupName

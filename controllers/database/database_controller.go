@@ -29,6 +29,7 @@ import (
 
 	componentsv1alpha1 "github.com/canopy-dev/canopy/apis/components/v1alpha1"
 	"github.com/canopy-dev/canopy/internal/apply"
+	"github.com/canopy-dev/canopy/internal/desired/common"
 	desired "github.com/canopy-dev/canopy/internal/desired/database"
 	"github.com/canopy-dev/canopy/internal/images"
 	"github.com/canopy-dev/canopy/internal/integrations"
@@ -168,6 +169,11 @@ func (r *Reconciler) reconcile(ctx context.Context, db, before *componentsv1alph
 		return ctrl.Result{}, err
 	}
 	ss, ps := observeStatefulSet(sts), observePod(pod)
+	claims, err := r.dataClaims(ctx, db)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	ss.currentClaim = currentClaim(claims)
 	major := planMajor(db, ss, desired.Image(db, r.Getenv))
 	if err := r.advanceMajor(ctx, db, &major, ss, ps); err != nil {
 		return ctrl.Result{}, err
@@ -194,6 +200,11 @@ func (r *Reconciler) reconcile(ctx context.Context, db, before *componentsv1alph
 			return ctrl.Result{}, err
 		}
 		stsChanged = true
+	}
+	if !major.running() && runsTarget(db, ss, ps, target) {
+		if err := r.markCurrentClaim(ctx, claims, desired.ClaimName(db, target.dataVolume)); err != nil {
+			return ctrl.Result{}, err
+		}
 	}
 	storage, err := r.expandStorage(ctx, db, pvc)
 	if err != nil {
@@ -274,13 +285,29 @@ func (r *Reconciler) observe(ctx context.Context, db *componentsv1alpha1.Databas
 	return sts, pod, nil
 }
 
-// claim reads the data claim from the claim template dataVolume (nil when absent).
+// claim reads the data claim from the claim template dataVolume (nil when absent). A claim of that
+// name that is not Canopy's (a user's, unlabelled) is refused before the StatefulSet would mount it:
+// its data would become the database's. One labelled for adoption gets Canopy's labels, so that the
+// cache holds it from then on.
 func (r *Reconciler) claim(ctx context.Context, db *componentsv1alpha1.Database, dataVolume string) (*corev1.PersistentVolumeClaim, error) {
-	pvc := &corev1.PersistentVolumeClaim{}
-	if err := r.Get(ctx, client.ObjectKey{Namespace: db.Namespace, Name: desired.ClaimName(db, dataVolume)}, pvc); apierrors.IsNotFound(err) {
-		return nil, nil
-	} else if err != nil {
-		return nil, fmt.Errorf("reading the data volume: %w", err)
+	want := &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Namespace: db.Namespace, Name: desired.ClaimName(db, dataVolume),
+		Labels: desired.Labels(db)}}
+	found, err := apply.Lookup(ctx, r.Client, r.APIReader, want)
+	if err != nil || found == nil {
+		return nil, err
+	}
+	pvc := found.(*corev1.PersistentVolumeClaim)
+	if pvc.Labels[common.LabelManagedBy] != common.ManagedBy {
+		base := pvc.DeepCopy()
+		if pvc.Labels == nil {
+			pvc.Labels = map[string]string{}
+		}
+		for k, v := range want.Labels {
+			pvc.Labels[k] = v
+		}
+		if err := r.Patch(ctx, pvc, client.MergeFrom(base)); err != nil {
+			return nil, fmt.Errorf("labelling the adopted data volume %s: %w", pvc.Name, err)
+		}
 	}
 	return pvc, nil
 }
@@ -340,7 +367,7 @@ func (r *Reconciler) applyAll(ctx context.Context, db *componentsv1alpha1.Databa
 }
 
 func (r *Reconciler) apply(ctx context.Context, db *componentsv1alpha1.Database, kind string, want client.Object) (apply.Result, error) {
-	res, err := apply.Ensure(ctx, r.Client, FieldOwner, want, nil)
+	res, err := apply.Ensure(ctx, r.Client, r.APIReader, FieldOwner, want, nil)
 	if err != nil {
 		return res, err
 	}
@@ -393,30 +420,49 @@ func (r *Reconciler) ensureSecrets(ctx context.Context, db *componentsv1alpha1.D
 		name  string
 		build func(*componentsv1alpha1.Database, string) *corev1.Secret
 	}{{desired.SuperuserName(db), desired.SuperuserSecret}, {desired.CredentialsName(db), desired.CredentialsSecret}} {
-		have := &corev1.Secret{}
-		err := r.Get(ctx, client.ObjectKey{Namespace: db.Namespace, Name: s.name}, have)
-		if err == nil {
-			// The Secrets share the data volume's fate: owned (deleted with the Database) only when
-			// the volume is deleted too.
-			if want := s.build(db, ""); len(want.OwnerReferences) > 0 && !metav1.IsControlledBy(have, db) {
-				base := have.DeepCopy()
-				have.OwnerReferences = append(have.OwnerReferences, want.OwnerReferences...)
-				if err := r.Patch(ctx, have, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil {
-					return fmt.Errorf("handing the Secret %s to the Database: %w", s.name, err)
-				}
+		want := s.build(db, "")
+		found, err := apply.Lookup(ctx, r.Client, r.APIReader, want)
+		if err != nil {
+			return err // a Secret of someone else's with this name is not taken as the credentials
+		}
+		if found != nil {
+			if err := r.claimSecret(ctx, db, found.(*corev1.Secret), want); err != nil {
+				return err
 			}
 			continue
-		}
-		if !apierrors.IsNotFound(err) {
-			return fmt.Errorf("reading the Secret %s: %w", s.name, err)
 		}
 		password, err := newPassword()
 		if err != nil {
 			return err
 		}
-		if err := r.Create(ctx, s.build(db, password)); client.IgnoreAlreadyExists(err) != nil {
+		if err := apply.Create(ctx, r.Client, r.APIReader, s.build(db, password)); err != nil {
 			return fmt.Errorf("creating the Secret %s: %w", s.name, err)
 		}
+	}
+	return nil
+}
+
+// claimSecret makes an existing credentials Secret the Database's without touching its data: it
+// gets Canopy's labels (an adopted Secret is then in the cache) and, when the data volume is
+// deleted with the Database, the Database as its owner.
+func (r *Reconciler) claimSecret(ctx context.Context, db *componentsv1alpha1.Database, have, want *corev1.Secret) error {
+	base := have.DeepCopy()
+	if len(want.OwnerReferences) > 0 && !metav1.IsControlledBy(have, db) {
+		have.OwnerReferences = append(have.OwnerReferences, want.OwnerReferences...)
+	}
+	for k, v := range want.Labels {
+		if have.Labels[k] != v {
+			if have.Labels == nil {
+				have.Labels = map[string]string{}
+			}
+			have.Labels[k] = v
+		}
+	}
+	if equality.Semantic.DeepEqual(base.ObjectMeta, have.ObjectMeta) {
+		return nil
+	}
+	if err := r.Patch(ctx, have, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil {
+		return fmt.Errorf("handing the Secret %s to the Database: %w", have.Name, err)
 	}
 	return nil
 }

@@ -368,6 +368,56 @@ func TestMajorUpgrade(t *testing.T) {
 	h.Eventually(func() bool { return slices.Contains(testenv.EventReasons(t, h.C, db), "MajorUpgradeSucceeded") }, "the MajorUpgradeSucceeded event")
 }
 
+// TestRecreatedDatabaseMountsItsCurrentData: after a major upgrade the data lives on the new
+// major's claim, which only Database.status remembered. The claim is labelled as current, so a
+// Database deleted and recreated by its Stack (empty status, no StatefulSet) mounts it — not the
+// first claim, and not a fresh empty one when that first claim was deleted by hand.
+func TestRecreatedDatabaseMountsItsCurrentData(t *testing.T) {
+	h := start(t)
+	h.readyDatabase("re", "16")
+	first := h.ownedClaim("re", desired.DefaultDataVolume)
+	h.update("re", func(d *componentsv1alpha1.Database) { d.Spec.Version, d.Spec.AllowMajorVersionUpgrade = "17", true })
+	const backup = "re-20261126-020000"
+	newVolume := h.startMajorUpgrade("re", backup)
+	h.statefulSet("re", func(s *appsv1.StatefulSet) bool { return s.Spec.VolumeClaimTemplates[0].Name == newVolume }, "the new StatefulSet")
+	upgraded := h.ownedClaim("re", newVolume)
+	h.runPod("re", true, "")
+	h.finishRestore(h.restoreJob("re", "major-"+newVolume).Name, agent.Result{Operation: agent.OperationRestore, Succeeded: true, Name: backup})
+	h.runPod("re", true, "")
+	h.waitReady("re")
+	claimLabel := func(name string) string {
+		pvc := &corev1.PersistentVolumeClaim{}
+		if h.Get(pvc, name) != nil {
+			return "gone"
+		}
+		return pvc.Labels[desired.LabelCurrentData]
+	}
+	h.Eventually(func() bool { return claimLabel(upgraded.Name) == "true" && claimLabel(first.Name) == "" },
+		"the new major's claim is labelled as holding the data, the old one is not")
+
+	// The old major's claim is removed by hand; then the Database is deleted. envtest runs no
+	// garbage collector: the test deletes the StatefulSet and its pod as it would.
+	require.NoError(t, h.C.Delete(context.Background(), first))
+	require.NoError(t, h.C.Delete(context.Background(), h.database("re")))
+	h.Eventually(func() bool { return apierrors.IsNotFound(h.Get(&componentsv1alpha1.Database{}, "re")) }, "the Database is gone")
+	require.NoError(t, h.C.Delete(context.Background(), &appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Namespace: h.NS, Name: "re-postgres"}}))
+	h.deletePod("re")
+
+	// The Stack recreates it from its spec: version 17, the upgrade's backup still named.
+	h.create("re", "17", func(d *componentsv1alpha1.Database) {
+		d.Spec.AllowMajorVersionUpgrade = true
+		d.Spec.MajorUpgrade = &componentsv1alpha1.MajorUpgradeRequest{FromBackup: componentsv1alpha1.BackupSource{BackupName: backup,
+			Destination: componentsv1alpha1.BackupDestination{Volume: &componentsv1alpha1.VolumeDestination{}}}}
+	})
+	sts := h.statefulSet("re", func(*appsv1.StatefulSet) bool { return true }, "the StatefulSet is recreated")
+	require.Equal(t, newVolume, sts.Spec.VolumeClaimTemplates[0].Name, "the recreated Database mounts the claim that holds its data")
+	require.Equal(t, "docker.io/library/postgres:17", sts.Spec.Template.Spec.Containers[0].Image)
+	h.runPod("re", true, "")
+	db := h.waitReady("re")
+	require.Equal(t, upgraded.Name, db.Status.VolumeClaim)
+	require.Equal(t, "true", claimLabel(upgraded.Name))
+}
+
 // TestMajorUpgradeRollsBack: a restore that fails brings the old major back on its untouched
 // volume and reports the failure; the same backup is not tried again, a new one is.
 func TestMajorUpgradeRollsBack(t *testing.T) {
@@ -417,12 +467,18 @@ func (h *harness) startMajorUpgrade(name, backup string) string {
 	return desired.MajorDataVolume("17", backup)
 }
 
-// ownedClaim creates the data claim of the pod, owned by the StatefulSet as its controller does
-// when volumeRetention is Delete.
+// ownedClaim creates the data claim of the pod as the StatefulSet controller does: with the claim
+// template's labels, and owned by the StatefulSet when volumeRetention is Delete.
 func (h *harness) ownedClaim(name, template string) *corev1.PersistentVolumeClaim {
 	h.T.Helper()
 	sts := h.statefulSet(name, func(*appsv1.StatefulSet) bool { return true }, "sts")
-	pvc := &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Namespace: h.NS, Name: template + "-" + name + "-postgres-0",
+	var labels map[string]string
+	for _, t := range sts.Spec.VolumeClaimTemplates {
+		if t.Name == template {
+			labels = t.Labels
+		}
+	}
+	pvc := &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Namespace: h.NS, Name: template + "-" + name + "-postgres-0", Labels: labels,
 		OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "StatefulSet", Name: sts.Name, UID: sts.UID}}},
 		Spec: corev1.PersistentVolumeClaimSpec{AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
 			Resources: corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}}}}

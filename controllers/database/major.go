@@ -39,7 +39,8 @@ func (p majorPlan) running() bool {
 }
 
 // currentDataVolume is the claim template the Database's data lives on: the StatefulSet's, else
-// what the last major upgrade left, else the first volume's.
+// what the last major upgrade left, else the claim labelled as current (a recreated Database),
+// else the first volume's.
 func currentDataVolume(db *componentsv1alpha1.Database, ss stsState) string {
 	if ss.exists && ss.dataVolume != "" {
 		return ss.dataVolume
@@ -52,6 +53,9 @@ func currentDataVolume(db *componentsv1alpha1.Database, ss stsState) string {
 		if v := desired.DataVolumeOfClaim(db, claim); v != "" {
 			return v
 		}
+	}
+	if v := desired.DataVolumeOfClaim(db, ss.currentClaim); v != "" {
+		return v
 	}
 	return desired.DefaultDataVolume
 }

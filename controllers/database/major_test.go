@@ -55,6 +55,8 @@ func TestPlanMajor(t *testing.T) {
 			want: instance{image: img17, version: "17", dataVolume: newVol}},
 		{name: "succeeded, StatefulSet deleted by hand: recreated on the new volume", db: db("17", source, succeeded), ss: stsState{},
 			want: instance{image: img17, version: "17", dataVolume: newVol}},
+		{name: "Database recreated (no status, no StatefulSet): the claim labelled current", db: db("17", source, nil),
+			ss: stsState{currentClaim: newVol + "-shop-postgres-0"}, want: instance{image: img17, version: "17", dataVolume: newVol}},
 		{name: "failed, StatefulSet deleted by hand: recreated on the old volume", db: db("17", source, failed), ss: stsState{},
 			want: instance{image: img16, version: "16", dataVolume: "data"}},
 	} {

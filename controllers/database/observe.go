@@ -92,6 +92,9 @@ type stsState struct {
 	dataVolume string // the claim template of the data volume
 	volumeSize resource.Quantity
 	rolledOut  bool // the controller observed the template and the pod runs it
+	// currentClaim is the data claim labelled as holding the data now (LabelCurrentData), "" when
+	// none is: what a recreated Database, with empty status and no StatefulSet, mounts.
+	currentClaim string
 }
 
 func observeStatefulSet(sts *appsv1.StatefulSet) stsState {

@@ -57,6 +57,9 @@ type Reconciler struct {
 	client.Client
 	// Recorder emits events on the Frontend.
 	Recorder record.EventRecorder
+	// APIReader reads from the API server, not the cache (the manager's by default): the cache
+	// holds only Canopy's labelled objects, and a name must be checked before it is taken.
+	APIReader client.Reader
 }
 
 // SetupWithManager registers the controller. Besides its own objects it watches the CRDs of the
@@ -65,6 +68,9 @@ type Reconciler struct {
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.Recorder == nil {
 		r.Recorder = mgr.GetEventRecorderFor("frontend-controller") //nolint:staticcheck // core/v1 events: what kubectl describe shows
+	}
+	if r.APIReader == nil {
+		r.APIReader = mgr.GetAPIReader()
 	}
 	b := ctrl.NewControllerManagedBy(mgr).
 		Named("frontend").
@@ -169,7 +175,7 @@ func (r *Reconciler) applyAll(ctx context.Context, fe *componentsv1alpha1.Fronte
 	depChanged := false
 	if d.createJob {
 		// Jobs are immutable: created once per version, never re-applied.
-		if err := r.Create(ctx, desired.MigrationJob(fe, fe.Spec.Version)); client.IgnoreAlreadyExists(err) != nil {
+		if err := apply.Create(ctx, r.Client, r.APIReader, desired.MigrationJob(fe, fe.Spec.Version)); err != nil {
 			return false, fmt.Errorf("creating the migration Job: %w", err)
 		}
 	}
@@ -221,7 +227,7 @@ func (r *Reconciler) applyAll(ctx context.Context, fe *componentsv1alpha1.Fronte
 // apply writes one object; have is the observed object when the caller already read it, else it
 // is read here.
 func (r *Reconciler) apply(ctx context.Context, fe *componentsv1alpha1.Frontend, kind string, want, have client.Object) (apply.Result, error) {
-	res, err := apply.Ensure(ctx, r.Client, FieldOwner, want, have)
+	res, err := apply.Ensure(ctx, r.Client, r.APIReader, FieldOwner, want, have)
 	if err != nil {
 		return res, err
 	}

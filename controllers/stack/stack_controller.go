@@ -341,7 +341,7 @@ func (r *Reconciler) pendingChanges(s *canopyv1alpha1.Stack, o observed, d upgra
 func (r *Reconciler) applyChild(ctx context.Context, s *canopyv1alpha1.Stack, kind string, want, have client.Object, written map[string]bool) error {
 	// have is nil when no child the Stack controls (or may adopt) was observed; Ensure then reads
 	// the name, and a same-named object the Stack does not control is refused (NotControlledError).
-	res, err := apply.Ensure(ctx, r.Client, FieldOwner, want, have)
+	res, err := apply.Ensure(ctx, r.Client, r.APIReader, FieldOwner, want, have)
 	if err != nil {
 		return err
 	}

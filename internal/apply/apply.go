@@ -25,6 +25,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	canopyv1alpha1 "github.com/canopy-dev/canopy/apis/canopy/v1alpha1"
+	"github.com/canopy-dev/canopy/internal/desired/common"
 )
 
 // AnnotationDesiredHash records the hash of the desired object last applied, to tell a change of
@@ -81,11 +82,31 @@ func checkControl(desired, existing client.Object) error {
 	if have != nil {
 		current = fmt.Sprintf("its controller is the %s %s", have.Kind, have.Name)
 	}
-	kind := existing.GetObjectKind().GroupVersionKind().Kind
-	if kind == "" {
-		kind = desired.GetObjectKind().GroupVersionKind().Kind
+	return &NotControlledError{Kind: kindOf(desired, existing), Name: existing.GetName(), Controller: want.Kind + " " + want.Name, Current: current}
+}
+
+// checkOwnership is checkControl for an object found by name outside the cache. An object desired
+// without a controller (a Secret kept with its data volume) is Canopy's when it carries Canopy's
+// label; anything else of that name is someone else's unless labelled for adoption.
+func checkOwnership(desired, existing client.Object) error {
+	if metav1.GetControllerOfNoCopy(desired) != nil {
+		return checkControl(desired, existing)
 	}
-	return &NotControlledError{Kind: kind, Name: existing.GetName(), Controller: want.Kind + " " + want.Name, Current: current}
+	if existing.GetLabels()[common.LabelManagedBy] == common.ManagedBy || Adoptable(existing) {
+		return nil
+	}
+	return &NotControlledError{Kind: kindOf(desired, existing), Name: existing.GetName(), Controller: "Canopy",
+		Current: fmt.Sprintf("it is not labelled %s=%s: created by someone else", common.LabelManagedBy, common.ManagedBy)}
+}
+
+func kindOf(desired, existing client.Object) string {
+	if kind := existing.GetObjectKind().GroupVersionKind().Kind; kind != "" {
+		return kind
+	}
+	if kind := desired.GetObjectKind().GroupVersionKind().Kind; kind != "" {
+		return kind
+	}
+	return reflect.Indirect(reflect.ValueOf(desired)).Type().Name() // typed objects built without TypeMeta
 }
 
 // Apply makes the object on the server hold desired. existing is the object as observed (from the

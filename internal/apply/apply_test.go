@@ -95,7 +95,7 @@ func TestApplyNeverTakesOverAnObjectItDoesNotControl(t *testing.T) {
 					return nil
 				},
 			}).Build()
-			res, err := Ensure(context.Background(), c, "test", desired(), nil)
+			res, err := Ensure(context.Background(), c, c, "test", desired(), nil)
 			var conflict *NotControlledError
 			if tc.refused {
 				require.ErrorAs(t, err, &conflict)
@@ -117,8 +117,65 @@ func TestApplyNeverTakesOverAnObjectItDoesNotControl(t *testing.T) {
 			return nil
 		},
 	}).Build()
-	res, err := Ensure(context.Background(), c, "test", desired(), nil)
+	res, err := Ensure(context.Background(), c, c, "test", desired(), nil)
 	require.NoError(t, err)
 	require.Equal(t, Created, res)
 	require.Equal(t, 1, applied)
+}
+
+// TestLookupReadsTheAPIServerOnACacheMiss: the manager's cache holds only Canopy's labelled
+// objects, so an object missing from it may still exist. Lookup asks the API server and refuses an
+// object there that is not Canopy's; Create refuses one it collides with.
+func TestLookupReadsTheAPIServerOnACacheMiss(t *testing.T) {
+	owner := metav1.OwnerReference{APIVersion: "components.canopy.dev/v1alpha1", Kind: "Database", Name: "shop",
+		UID: types.UID("uid-db"), Controller: ptr.To(true)}
+	secret := func(labels map[string]string, refs ...metav1.OwnerReference) *corev1.Secret {
+		return &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "shop-db-credentials", Labels: labels, OwnerReferences: refs},
+			Data: map[string][]byte{"password": []byte("users")}}
+	}
+	canopy := map[string]string{"app.kubernetes.io/managed-by": "canopy"}
+	for _, tc := range []struct {
+		name    string
+		want    *corev1.Secret // the desired object: with or without a controller
+		live    *corev1.Secret // what the API server holds; the cache is empty
+		refused bool
+	}{
+		{"free name", secret(canopy), nil, false},
+		{"a user's unlabelled Secret", secret(canopy), secret(nil), true},
+		{"a user's Secret, desired with a controller", secret(canopy, owner), secret(nil), true},
+		{"Canopy's, its labels removed by hand", secret(canopy, owner), secret(nil, owner), false},
+		{"Canopy's kept Secret, outside the cache", secret(canopy), secret(canopy), false},
+		{"labelled for adoption", secret(canopy), secret(map[string]string{canopyv1alpha1.LabelAdopt: "true"}), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cache := fake.NewClientBuilder().Build()
+			b := fake.NewClientBuilder()
+			if tc.live != nil {
+				b = b.WithObjects(tc.live)
+			}
+			live := b.Build()
+			found, err := Lookup(context.Background(), cache, live, tc.want)
+			var conflict *NotControlledError
+			if tc.refused {
+				require.ErrorAs(t, err, &conflict)
+				require.Contains(t, err.Error(), "Secret named shop-db-credentials")
+				require.Nil(t, found)
+			} else {
+				require.NoError(t, err)
+				require.Equal(t, tc.live == nil, found == nil)
+			}
+			// Create on the live client: a collision is accepted only with the same object.
+			err = Create(context.Background(), live, live, tc.want.DeepCopy())
+			if tc.refused {
+				require.ErrorAs(t, err, &conflict)
+			} else {
+				require.NoError(t, err)
+			}
+			got := &corev1.Secret{}
+			require.NoError(t, live.Get(context.Background(), client.ObjectKeyFromObject(tc.want), got))
+			if tc.live != nil {
+				require.Equal(t, tc.live.Data, got.Data, "an existing Secret's data is never replaced")
+			}
+		})
+	}
 }

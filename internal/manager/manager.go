@@ -3,21 +3,10 @@ package manager
 import (
 	"crypto/tls"
 	"fmt"
-	"time"
-
-	appsv1 "k8s.io/api/apps/v1"
-	autoscalingv2 "k8s.io/api/autoscaling/v2"
-	batchv1 "k8s.io/api/batch/v1"
-	corev1 "k8s.io/api/core/v1"
-	networkingv1 "k8s.io/api/networking/v1"
-	policyv1 "k8s.io/api/policy/v1"
-	"k8s.io/apimachinery/pkg/labels"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -26,6 +15,7 @@ import (
 	"github.com/canopy-dev/canopy/controllers/database"
 	"github.com/canopy-dev/canopy/controllers/frontend"
 	"github.com/canopy-dev/canopy/controllers/stack"
+	"github.com/canopy-dev/canopy/internal/mgroptions"
 	"github.com/canopy-dev/canopy/internal/olm"
 	"github.com/canopy-dev/canopy/internal/scheme"
 )
@@ -78,9 +68,6 @@ func SetupControllers(mgr ctrl.Manager) error {
 	return nil
 }
 
-// ReconciliationTimeout bounds each reconcile (its context is cancelled after it).
-const ReconciliationTimeout = 2 * time.Minute
-
 func ctrlOptions(o Options) ctrl.Options {
 	var tlsOpts []func(*tls.Config)
 	if !o.EnableHTTP2 {
@@ -95,46 +82,16 @@ func ctrlOptions(o Options) ctrl.Options {
 	if o.SecureMetrics {
 		metrics.FilterProvider = filters.WithAuthenticationAndAuthorization
 	}
-	opts := ctrl.Options{
-		Scheme:                  scheme.New(),
-		Metrics:                 metrics,
-		HealthProbeBindAddress:  o.ProbeAddr,
-		LeaderElection:          o.LeaderElect,
-		LeaderElectionID:        LeaderElectionID,
-		LeaderElectionNamespace: o.LeaderElectionNamespace,
-		// A new leader starts at once when the old one stops cleanly.
-		LeaderElectionReleaseOnCancel: true,
-	}
-	// A guardrail, not a budget: a reconcile that waits on something that never answers (a cache
-	// for a kind whose CRD was removed meanwhile, a PostgreSQL statement stuck on a lock) would hold
-	// its controller's only worker for good. Every reconcile is far shorter.
-	opts.Controller.ReconciliationTimeout = ReconciliationTimeout
+	opts := mgroptions.Base(scheme.New(), o.WatchNamespaces)
+	opts.Metrics = metrics
+	opts.HealthProbeBindAddress = o.ProbeAddr
+	opts.LeaderElection = o.LeaderElect
+	opts.LeaderElectionID = LeaderElectionID
+	opts.LeaderElectionNamespace = o.LeaderElectionNamespace
+	// A new leader starts at once when the old one stops cleanly.
+	opts.LeaderElectionReleaseOnCancel = true
 	if o.skipNameValidation {
 		opts.Controller.SkipNameValidation = ptr.To(true)
 	}
-	opts.Cache = cache.Options{ByObject: scopedKinds()}
-	if len(o.WatchNamespaces) > 0 {
-		opts.Cache.DefaultNamespaces = map[string]cache.Config{}
-		for _, ns := range o.WatchNamespaces {
-			opts.Cache.DefaultNamespaces[ns] = cache.Config{}
-		}
-	}
 	return opts
-}
-
-// ManagedSelector selects the objects Canopy creates: every one carries this label.
-var ManagedSelector = labels.SelectorFromSet(labels.Set{"app.kubernetes.io/managed-by": "canopy"})
-
-// scopedKinds limits the cache of the built-in kinds Canopy creates to Canopy's own objects, so that
-// the manager neither holds nor reads every Secret, Pod or Deployment of the cluster.
-func scopedKinds() map[client.Object]cache.ByObject {
-	byObject := map[client.Object]cache.ByObject{}
-	for _, obj := range []client.Object{
-		&appsv1.Deployment{}, &appsv1.StatefulSet{}, &corev1.Pod{}, &corev1.Service{}, &corev1.Secret{}, &corev1.ConfigMap{},
-		&corev1.PersistentVolumeClaim{}, &networkingv1.Ingress{}, &networkingv1.NetworkPolicy{},
-		&autoscalingv2.HorizontalPodAutoscaler{}, &policyv1.PodDisruptionBudget{}, &batchv1.Job{}, &batchv1.CronJob{},
-	} {
-		byObject[obj] = cache.ByObject{Label: ManagedSelector}
-	}
-	return byObject
 }

@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/canopy-dev/canopy/internal/mgroptions"
 )
 
 func TestParseNamespaces(t *testing.T) {
@@ -82,9 +84,9 @@ func TestCtrlOptionsScopeTheCache(t *testing.T) {
 	all := ctrlOptions(Options{MetricsAddr: ":8080"})
 	require.Nil(t, all.Cache.DefaultNamespaces, "no namespaces means a cluster-wide cache")
 	for obj, by := range all.Cache.ByObject {
-		require.Equal(t, ManagedSelector, by.Label, "%T is cached only for Canopy's objects", obj)
+		require.Equal(t, mgroptions.ManagedSelector, by.Label, "%T is cached only for Canopy's objects", obj)
 	}
 	require.Len(t, all.Cache.ByObject, 13)
 	require.Nil(t, all.Metrics.FilterProvider)
-	require.Equal(t, ReconciliationTimeout, all.Controller.ReconciliationTimeout, "no reconcile holds a worker for good")
+	require.Equal(t, mgroptions.ReconciliationTimeout, all.Controller.ReconciliationTimeout, "no reconcile holds a worker for good")
 }

@@ -9,8 +9,9 @@ import (
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/config"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/canopy-dev/canopy/internal/mgroptions"
 )
 
 // Wait and Tick bound the Eventually loops of controller tests.
@@ -29,11 +30,12 @@ func (e *Env) StartManager(t testing.TB, setup func(ctrl.Manager) error) ctrl.Ma
 // cancels ctx to stop it early, as a crashed or restarted operator would stop.
 func (e *Env) StartManagerContext(t testing.TB, parent context.Context, setup func(ctrl.Manager) error) ctrl.Manager {
 	t.Helper()
-	mgr, err := ctrl.NewManager(e.Config, ctrl.Options{
-		Scheme:     e.Scheme,
-		Metrics:    metricsserver.Options{BindAddress: "0"},
-		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
-	})
+	// The production options (mgroptions.Base: the cache sees only Canopy's labelled objects of the
+	// built-in kinds), watching every namespace as an OLM AllNamespaces install does.
+	opts := mgroptions.Base(e.Scheme, nil)
+	opts.Metrics = metricsserver.Options{BindAddress: "0"}
+	opts.Controller.SkipNameValidation = ptr.To(true)
+	mgr, err := ctrl.NewManager(e.Config, opts)
 	if err != nil {
 		t.Fatalf("creating the manager: %v", err)
 	}

@@ -193,6 +193,12 @@ func StatefulSet(db *componentsv1alpha1.Database, in StatefulSetInput) *appsv1.S
 	}
 }
 
+// LabelCurrentData marks the data claim that holds the Database's data now ("true" on exactly one
+// claim of a Database). Database.status remembers it too, but a claim label survives the
+// Database: a Database deleted and recreated by its Stack after a major upgrade must mount the
+// new major's claim, not the first one or a fresh empty one.
+const LabelCurrentData = "canopy.dev/current-data"
+
 // ClaimName is the claim of the StatefulSet's only pod from the claim template dataVolume.
 func ClaimName(db *componentsv1alpha1.Database, dataVolume string) string {
 	return dataVolume + "-" + PodName(db)
