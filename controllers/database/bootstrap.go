@@ -12,8 +12,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	componentsv1alpha1 "github.com/canopy-dev/canopy/apis/components/v1alpha1"
-	"github.com/canopy-dev/canopy/internal/apply"
 	"github.com/canopy-dev/canopy/internal/agent"
+	"github.com/canopy-dev/canopy/internal/apply"
 	desired "github.com/canopy-dev/canopy/internal/desired/database"
 	"github.com/canopy-dev/canopy/internal/images"
 )
