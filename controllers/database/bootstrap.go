@@ -25,12 +25,28 @@ const bootstrapID = "bootstrap"
 // the application's role and database), a restore Job fetches the backup, verifies its checksum and
 // loads it. The Database is not Ready before that succeeded, so the web tier never starts on an
 // empty database. It returns nil without a bootstrap.
-func (r *Reconciler) bootstrap(ctx context.Context, db *componentsv1alpha1.Database, pod podState, postgresImage string) (*componentsv1alpha1.RestoreStatus, error) {
+//
+// A data volume older than the Database was kept from a deleted Database of the same name (a
+// Stack deleted with its volumes retained, then created again): restoring would run pg_restore
+// --clean over that data. It is held back (blocked says why) unless the spec confirms the
+// overwrite.
+func (r *Reconciler) bootstrap(ctx context.Context, db *componentsv1alpha1.Database, pod podState, postgresImage string,
+	pvc *corev1.PersistentVolumeClaim) (st *componentsv1alpha1.RestoreStatus, blocked string, err error) {
 	b := db.Spec.Bootstrap
 	if b == nil {
-		return nil, nil
+		return nil, "", nil
 	}
-	return r.restore(ctx, db, pod, postgresImage, bootstrapID, b.FromBackup, db.Status.Bootstrap)
+	prev := db.Status.Bootstrap
+	started := prev != nil && prev.Phase != componentsv1alpha1.PhasePending
+	if !started && !b.OverwriteExistingData && pvc != nil && pvc.CreationTimestamp.Before(&db.CreationTimestamp) {
+		return &componentsv1alpha1.RestoreStatus{BackupName: b.FromBackup.BackupName, Phase: componentsv1alpha1.PhasePending,
+				Message: "waiting for confirmation to overwrite the existing data"},
+			fmt.Sprintf("the data volume %s holds data from before this Database (kept from a deleted Database or Stack of the same name); "+
+				"restoring %s would overwrite it. Confirm with restore.overwriteExistingData: true, or remove the Stack's restore to keep that data",
+				pvc.Name, b.FromBackup.BackupName), nil
+	}
+	st, err = r.restore(ctx, db, pod, postgresImage, bootstrapID, b.FromBackup, prev)
+	return st, "", err
 }
 
 // restoreInPlace carries out spec.restoreRequest: each new id restores its backup once into the

@@ -219,7 +219,7 @@ func (r *Reconciler) reconcile(ctx context.Context, db, before *componentsv1alph
 		r.Recorder.Eventf(db, corev1.EventTypeWarning, "RotationFailed", "credentials rotation %q: %v", db.Spec.CredentialsRotation, rotationErr)
 	}
 
-	boot, err := r.bootstrap(ctx, db, ps, target.image)
+	boot, bootBlocked, err := r.bootstrap(ctx, db, ps, target.image, pvc)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -235,7 +235,7 @@ func (r *Reconciler) reconcile(ctx context.Context, db, before *componentsv1alph
 	db.Status.MajorUpgrade = major.status
 	db.Status.VolumeClaim = desired.ClaimName(db, target.dataVolume)
 	computeStatus(db, statusInput{sts: ss, pod: ps, cfg: cfg, wantHash: wantHash, caps: caps, major: major,
-		storage: storage, rotated: rotated, rotationErr: rotationErr, pvc: pvc, certWaiting: certWaiting, stsChanged: stsChanged, tls: tls})
+		storage: storage, rotated: rotated, rotationErr: rotationErr, pvc: pvc, certWaiting: certWaiting, stsChanged: stsChanged, tls: tls, bootBlocked: bootBlocked})
 	db.Status.ObservedGeneration = db.Generation
 	if err := patch.Status(ctx, r.Client, db, before, func(x *componentsv1alpha1.Database) any { return x.Status }); err != nil {
 		return ctrl.Result{}, err

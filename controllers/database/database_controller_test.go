@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	certmanagerv1 "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
@@ -626,6 +627,43 @@ func (h *harness) finishRestore(jobName string, result agent.Result) {
 			{Type: batchv1.JobFailed, Status: corev1.ConditionTrue, Reason: "BackoffLimitExceeded", Message: "Job has reached the specified backoff limit", LastTransitionTime: now}}
 	}
 	require.NoError(h.T, h.C.Status().Update(ctx, job))
+}
+
+// TestBootstrapNeverOverwritesKeptData: a Stack deleted with its volumes kept and created again
+// from a backup finds its old data volume. The restore would run pg_restore --clean over it, so it
+// waits for an explicit confirmation and says which volume; with it, the restore runs.
+func TestBootstrapNeverOverwritesKeptData(t *testing.T) {
+	h := start(t)
+	// The claim a deleted Database of the same name left, labelled as its StatefulSet made it.
+	db := &componentsv1alpha1.Database{ObjectMeta: metav1.ObjectMeta{Namespace: h.NS, Name: "kept", Labels: map[string]string{"canopy.dev/stack": "kept"}}}
+	kept := &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Namespace: h.NS, Name: desired.ClaimName(db, desired.DefaultDataVolume),
+		Labels: desired.Labels(db)}, Spec: corev1.PersistentVolumeClaimSpec{AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+		Resources: corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}}}}
+	require.NoError(t, h.C.Create(context.Background(), kept))
+	// Creation timestamps have a resolution of one second: the Database must be visibly newer.
+	h.Eventually(func() bool { return time.Since(kept.CreationTimestamp.Time) > 1100*time.Millisecond }, "a second passes")
+
+	const backup = "kept-20261101-020000"
+	h.create("kept", "17", func(db *componentsv1alpha1.Database) {
+		db.Spec.Bootstrap = &componentsv1alpha1.DatabaseBootstrap{FromBackup: componentsv1alpha1.BackupSource{BackupName: backup,
+			Destination: componentsv1alpha1.BackupDestination{Volume: &componentsv1alpha1.VolumeDestination{}}}}
+	})
+	h.statefulSet("kept", func(*appsv1.StatefulSet) bool { return true }, "the StatefulSet is created")
+	h.runPod("kept", true, "")
+	h.Eventually(func() bool {
+		c := conditions.Get(h.database("kept"), componentsv1alpha1.ConditionStalled)
+		return c != nil && c.Reason == componentsv1alpha1.ReasonExistingData && strings.Contains(c.Message, kept.Name) &&
+			strings.Contains(c.Message, "overwriteExistingData")
+	}, "the restore over kept data waits for a confirmation, naming the volume")
+	var jobs batchv1.JobList
+	require.NoError(t, h.C.List(context.Background(), &jobs, client.InNamespace(h.NS)))
+	require.Empty(t, jobs.Items, "no restore Job runs over the kept data")
+	require.False(t, conditions.IsTrue(h.database("kept"), componentsv1alpha1.ConditionReady))
+
+	h.update("kept", func(d *componentsv1alpha1.Database) { d.Spec.Bootstrap.OverwriteExistingData = true })
+	job := h.restoreJob("kept", bootstrapID)
+	h.finishRestore(job.Name, agent.Result{Operation: agent.OperationRestore, Succeeded: true, Name: backup})
+	h.waitReady("kept")
 }
 
 // TestBootstrapFromBackup: a new database restores its backup before it reports Ready; a backup

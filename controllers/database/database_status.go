@@ -36,6 +36,7 @@ type statusInput struct {
 	certWaiting string // why the server certificate is not ready yet
 	stsChanged  bool   // this reconcile changed the StatefulSet: what the pod runs is older
 	tls         bool   // the server serves TLS
+	bootBlocked string // a bootstrap held back over existing data: why
 }
 
 // computeStatus writes the Database's status from what was observed. Pure.
@@ -92,6 +93,8 @@ func computeStatus(db *componentsv1alpha1.Database, in statusInput) {
 		// The cause (crash loop, timeout) goes into the event: the message stays the same on every
 		// reconcile, so status does not flap.
 		conditions.MarkStalled(db, ReasonConfigRemediated, "PostgreSQL did not become ready with the requested configuration and runs the last configuration that was ready; change spec.parameters (or the resources) to try again")
+	case in.bootBlocked != "":
+		conditions.MarkStalled(db, componentsv1alpha1.ReasonExistingData, in.bootBlocked)
 	case db.Status.Bootstrap != nil && db.Status.Bootstrap.Phase == componentsv1alpha1.PhaseFailed:
 		conditions.MarkStalled(db, componentsv1alpha1.ReasonRestoreFailed, fmt.Sprintf(
 			"restoring %s failed; the database was not changed: %s", db.Status.Bootstrap.BackupName, db.Status.Bootstrap.Message))

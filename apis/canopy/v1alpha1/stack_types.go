@@ -268,6 +268,12 @@ type StackRestore struct {
 	// destination holding the backup; defaults to spec.backup.destination.
 	// +optional
 	Destination *componentsv1alpha1.BackupDestination `json:"destination,omitempty"`
+
+	// overwriteExistingData confirms that the backup may replace the data on a volume kept from a
+	// deleted Stack of the same name (deletionPolicy kept its volumes). Without it that volume is
+	// never overwritten: the Stack is Stalled with reason ExistingData and says which volume.
+	// +optional
+	OverwriteExistingData bool `json:"overwriteExistingData,omitempty"`
 }
 
 // StackRestoreRequest asks for one in-place restore.

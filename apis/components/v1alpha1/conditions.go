@@ -58,6 +58,9 @@ const (
 	// writes, that the controller does not control (someone else's, or orphaned) and that is not
 	// labelled canopy.dev/adopt=true: it is never taken over.
 	ReasonNameConflict = "NameConflict"
+	// ReasonExistingData reports a bootstrap from a backup held back because the data volume already
+	// holds data (kept from a deleted Database of the same name) and overwriting it was not confirmed.
+	ReasonExistingData = "ExistingData"
 )
 
 // Request phases reported for backups, restores and migrations.

@@ -120,6 +120,12 @@ type DatabaseBootstrap struct {
 	// fromBackup restores this backup before the database reports Ready.
 	// +required
 	FromBackup BackupSource `json:"fromBackup"`
+
+	// overwriteExistingData confirms that the backup may replace data already on the data volume:
+	// a volume kept from a deleted Database of the same name. Without it such a volume is never
+	// overwritten and the Database is Stalled with reason ExistingData.
+	// +optional
+	OverwriteExistingData bool `json:"overwriteExistingData,omitempty"`
 }
 
 // RestoreRequest asks for one restore of a backup.

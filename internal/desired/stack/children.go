@@ -92,7 +92,7 @@ func Database(s *canopyv1alpha1.Stack) *componentsv1alpha1.Database {
 			BackupName:  r.BackupName,
 			Stack:       r.Stack,
 			Destination: restoreDestination(s, r.Destination),
-		}}
+		}, OverwriteExistingData: r.OverwriteExistingData}
 	}
 	return db
 }
