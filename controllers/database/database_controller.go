@@ -52,7 +52,7 @@ const certificatePoll = 2 * time.Second
 // +kubebuilder:rbac:groups=core,resources=secrets,verbs=get;list;watch;create;update;patch
 // +kubebuilder:rbac:groups=core,resources=pods,verbs=get;list;watch
 // +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch;create
-// +kubebuilder:rbac:groups=core,resources=persistentvolumeclaims,verbs=get;list;watch;patch
+// +kubebuilder:rbac:groups=core,resources=persistentvolumeclaims,verbs=get;list;watch;patch;delete
 // +kubebuilder:rbac:groups=storage.k8s.io,resources=storageclasses,verbs=get;list;watch
 // +kubebuilder:rbac:groups=networking.k8s.io,resources=networkpolicies,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=get;list;watch;create;update;patch;delete
@@ -133,7 +133,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !db.DeletionTimestamp.IsZero() {
-		return ctrl.Result{}, nil // owned objects go with it; the data claim as volumeRetention says
+		// Owned objects go with it; the data volumes as volumeRetention says.
+		return ctrl.Result{}, r.reconcileDelete(ctx, db)
+	}
+	if err := r.syncVolumesFinalizer(ctx, db); err != nil {
+		return ctrl.Result{}, err
 	}
 	before := db.DeepCopy()
 	res, err := r.reconcile(ctx, db, before)
@@ -206,6 +210,13 @@ func (r *Reconciler) reconcile(ctx context.Context, db, before *componentsv1alph
 			return ctrl.Result{}, err
 		}
 	}
+	inUse := desired.ClaimName(db, target.dataVolume)
+	kept := keptVolumes(db, claims, inUse)
+	if !major.running() {
+		if err := r.releaseVolumes(ctx, db, kept, claims); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
 	storage, err := r.expandStorage(ctx, db, pvc)
 	if err != nil {
 		return ctrl.Result{}, err
@@ -233,7 +244,8 @@ func (r *Reconciler) reconcile(ctx context.Context, db, before *componentsv1alph
 	restoreChanged := !equality.Semantic.DeepEqual(inPlace, before.Status.Restore)
 	db.Status.Restore = inPlace
 	db.Status.MajorUpgrade = major.status
-	db.Status.VolumeClaim = desired.ClaimName(db, target.dataVolume)
+	db.Status.VolumeClaim = inUse
+	db.Status.KeptVolumes = kept
 	computeStatus(db, statusInput{sts: ss, pod: ps, cfg: cfg, wantHash: wantHash, caps: caps, major: major,
 		storage: storage, rotated: rotated, rotationErr: rotationErr, pvc: pvc, certWaiting: certWaiting, stsChanged: stsChanged, tls: tls, bootBlocked: bootBlocked})
 	db.Status.ObservedGeneration = db.Generation

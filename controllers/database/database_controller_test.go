@@ -629,6 +629,59 @@ func (h *harness) finishRestore(jobName string, result agent.Result) {
 	require.NoError(h.T, h.C.Status().Update(ctx, job))
 }
 
+// TestDataVolumesFollowRetention: data volumes the Database no longer runs on are listed with their
+// size and deleted only when spec.releaseVolumes names them (never the one in use); deleting a
+// Database with volumeRetention: Delete deletes every data volume it ever had, and with Retain none.
+func TestDataVolumesFollowRetention(t *testing.T) {
+	h := start(t)
+	ctx := context.Background()
+	claim := func(db, template, size string) *corev1.PersistentVolumeClaim {
+		d := &componentsv1alpha1.Database{ObjectMeta: metav1.ObjectMeta{Namespace: h.NS, Name: db, Labels: map[string]string{"canopy.dev/stack": db}}}
+		pvc := &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Namespace: h.NS, Name: desired.ClaimName(d, template), Labels: desired.Labels(d)},
+			Spec: corev1.PersistentVolumeClaimSpec{AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+				Resources: corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse(size)}}}}
+		require.NoError(t, h.C.Create(ctx, pvc))
+		return pvc
+	}
+	deleted := func(pvc *corev1.PersistentVolumeClaim) bool {
+		got := &corev1.PersistentVolumeClaim{}
+		err := h.Get(got, pvc.Name)
+		// envtest runs no pvc-protection controller: a deleted claim may stay, marked for deletion.
+		return apierrors.IsNotFound(err) || (err == nil && !got.DeletionTimestamp.IsZero())
+	}
+
+	for _, retention := range []componentsv1alpha1.RetainPolicy{componentsv1alpha1.Delete, componentsv1alpha1.Retain} {
+		name := strings.ToLower(string(retention))
+		h.readyDatabase(name, "17")
+		inUse := h.ownedClaim(name, desired.DefaultDataVolume)
+		old := claim(name, desired.MajorDataVolume("16", "b1"), "2Gi")
+		older := claim(name, desired.MajorDataVolume("15", "b0"), "3Gi")
+		h.Eventually(func() bool {
+			kept := h.database(name).Status.KeptVolumes
+			return len(kept) == 2 && kept[0].Size != nil && kept[1].Size != nil && kept[0].Reason == componentsv1alpha1.KeptNotInUse
+		}, "the volumes not in use are listed, with their size")
+		require.ElementsMatch(t, []string{old.Name, older.Name}, []string{h.database(name).Status.KeptVolumes[0].ClaimName, h.database(name).Status.KeptVolumes[1].ClaimName})
+
+		h.update(name, func(d *componentsv1alpha1.Database) { d.Spec.ReleaseVolumes = []string{old.Name, inUse.Name} })
+		h.Eventually(func() bool { return deleted(old) }, "a kept volume named in releaseVolumes is deleted")
+		h.Eventually(func() bool { return len(h.database(name).Status.KeptVolumes) == 1 }, "and no longer listed")
+		require.False(t, deleted(inUse), "the volume in use is never released")
+		require.False(t, deleted(older), "a kept volume not named stays")
+
+		h.update(name, func(d *componentsv1alpha1.Database) { d.Spec.VolumeRetention = retention })
+		h.Eventually(func() bool {
+			db := h.database(name)
+			return db.Status.ObservedGeneration == db.Generation &&
+				slices.Contains(db.Finalizers, VolumesFinalizer) == (retention == componentsv1alpha1.Delete)
+		}, "the Database carries the volumes finalizer only when its volumes are to be deleted")
+		require.NoError(t, h.C.Delete(ctx, h.database(name)))
+		h.Eventually(func() bool { return apierrors.IsNotFound(h.Get(&componentsv1alpha1.Database{}, name)) }, "the Database is gone")
+		for _, pvc := range []*corev1.PersistentVolumeClaim{inUse, older} {
+			require.Equal(t, retention == componentsv1alpha1.Delete, deleted(pvc), "volumeRetention %s: the volume %s", retention, pvc.Name)
+		}
+	}
+}
+
 // TestBootstrapNeverOverwritesKeptData: a Stack deleted with its volumes kept and created again
 // from a backup finds its old data volume. The restore would run pg_restore --clean over it, so it
 // waits for an explicit confirmation and says which volume; with it, the restore runs.

@@ -3,9 +3,11 @@ package database
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	componentsv1alpha1 "github.com/canopy-dev/canopy/apis/components/v1alpha1"
 	desired "github.com/canopy-dev/canopy/internal/desired/database"
@@ -61,4 +63,93 @@ func (r *Reconciler) markCurrentClaim(ctx context.Context, claims []corev1.Persi
 		}
 	}
 	return nil
+}
+
+// keptVolumes reports every data claim but the one in use, with its size and why it exists. Pure.
+func keptVolumes(db *componentsv1alpha1.Database, claims []corev1.PersistentVolumeClaim, inUse string) []componentsv1alpha1.KeptVolume {
+	var out []componentsv1alpha1.KeptVolume
+	for _, c := range claims {
+		if c.Name == inUse || !c.DeletionTimestamp.IsZero() {
+			continue
+		}
+		kv := componentsv1alpha1.KeptVolume{ClaimName: c.Name, Reason: componentsv1alpha1.KeptNotInUse}
+		if size, ok := c.Status.Capacity[corev1.ResourceStorage]; ok {
+			kv.Size = &size
+		} else if size, ok := c.Spec.Resources.Requests[corev1.ResourceStorage]; ok {
+			kv.Size = &size
+		}
+		if m := db.Status.MajorUpgrade; m != nil {
+			switch {
+			case m.Phase == componentsv1alpha1.PhaseSucceeded && c.Name == m.PreviousVolumeClaim:
+				kv.Reason = componentsv1alpha1.KeptPreviousMajor
+			case m.Phase == componentsv1alpha1.PhaseFailed && c.Name == m.VolumeClaim:
+				kv.Reason = componentsv1alpha1.KeptFailedUpgrade
+			}
+		}
+		out = append(out, kv)
+	}
+	return out
+}
+
+// releaseVolumes deletes the kept data claims spec.releaseVolumes names. Never the claim in use, and
+// nothing while a major upgrade runs (its previous volume is the rollback's).
+func (r *Reconciler) releaseVolumes(ctx context.Context, db *componentsv1alpha1.Database, kept []componentsv1alpha1.KeptVolume, claims []corev1.PersistentVolumeClaim) error {
+	for _, name := range db.Spec.ReleaseVolumes {
+		if !slices.ContainsFunc(kept, func(k componentsv1alpha1.KeptVolume) bool { return k.ClaimName == name }) {
+			continue // in use, unknown, or not this Database's
+		}
+		i := slices.IndexFunc(claims, func(c corev1.PersistentVolumeClaim) bool { return c.Name == name })
+		if err := r.Delete(ctx, &claims[i], client.Preconditions{UID: &claims[i].UID}); client.IgnoreNotFound(err) != nil {
+			return fmt.Errorf("deleting the kept data volume %s: %w", name, err)
+		}
+		r.Recorder.Eventf(db, corev1.EventTypeNormal, "VolumeReleased", "deleted the kept data volume %s, as spec.releaseVolumes asks", name)
+	}
+	return nil
+}
+
+// VolumesFinalizer holds a Database whose volumeRetention is Delete until all its data volumes —
+// the one in use and those of earlier majors and failed attempts — are deleted. Only such a Database
+// carries it, so a Database that keeps its data never waits on Canopy to be deleted.
+const VolumesFinalizer = "canopy.dev/data-volumes"
+
+// syncVolumesFinalizer adds the finalizer when volumeRetention is Delete and removes it otherwise.
+func (r *Reconciler) syncVolumesFinalizer(ctx context.Context, db *componentsv1alpha1.Database) error {
+	want := db.Spec.VolumeRetention == componentsv1alpha1.Delete
+	if controllerutil.ContainsFinalizer(db, VolumesFinalizer) == want {
+		return nil
+	}
+	base := db.DeepCopy()
+	if want {
+		controllerutil.AddFinalizer(db, VolumesFinalizer)
+	} else {
+		controllerutil.RemoveFinalizer(db, VolumesFinalizer)
+	}
+	if err := r.Patch(ctx, db, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil {
+		return fmt.Errorf("updating the Database's finalizers: %w", err)
+	}
+	return nil
+}
+
+// reconcileDelete carries out volumeRetention: Delete for a Database being deleted: every data
+// claim of the Database is deleted (each is released by Kubernetes once PostgreSQL's pod is gone),
+// then the finalizer goes. Deleting a claim is one request that does not wait, so it never wedges.
+func (r *Reconciler) reconcileDelete(ctx context.Context, db *componentsv1alpha1.Database) error {
+	if !controllerutil.ContainsFinalizer(db, VolumesFinalizer) {
+		return nil
+	}
+	if db.Spec.VolumeRetention == componentsv1alpha1.Delete {
+		claims, err := r.dataClaims(ctx, db)
+		if err != nil {
+			return err
+		}
+		for i := range claims {
+			if err := r.Delete(ctx, &claims[i], client.Preconditions{UID: &claims[i].UID}); client.IgnoreNotFound(err) != nil {
+				return fmt.Errorf("deleting the data volume %s: %w", claims[i].Name, err)
+			}
+			r.Recorder.Eventf(db, corev1.EventTypeNormal, "VolumeDeleted", "deleted the data volume %s (volumeRetention: Delete)", claims[i].Name)
+		}
+	}
+	base := db.DeepCopy()
+	controllerutil.RemoveFinalizer(db, VolumesFinalizer)
+	return client.IgnoreNotFound(r.Patch(ctx, db, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})))
 }

@@ -137,12 +137,13 @@ func computeStatus(s *canopyv1alpha1.Stack, o observed, d upgradeDecision, now m
 	if backupWanted {
 		st.Components.Backup = component(o.bp != nil, s.Name, "", "", bp)
 	}
-	st.URL, st.DatabaseEndpoint, st.CredentialsSecretName = "", "", ""
+	st.URL, st.DatabaseEndpoint, st.CredentialsSecretName, st.KeptVolumes = "", "", "", nil
 	if o.fe != nil {
 		st.URL = o.fe.Status.URL
 	}
 	if o.db != nil {
 		st.DatabaseEndpoint, st.CredentialsSecretName = o.db.Status.Endpoint, o.db.Status.CredentialsSecretName
+		st.KeptVolumes = o.db.Status.KeptVolumes
 	}
 	st.LastBackup, st.LastBackupFailure = nil, nil
 	if o.bp != nil {

@@ -45,13 +45,15 @@ func TestUsersObjectsAreNeverTakenOver(t *testing.T) {
 	fe := &componentsv1alpha1.Frontend{ObjectMeta: metav1.ObjectMeta{Name: "shop"}}
 	selector := &metav1.LabelSelector{MatchLabels: map[string]string{"app": "users"}}
 	podTemplate := corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: selector.MatchLabels},
-		Spec: corev1.PodSpec{RestartPolicy: corev1.RestartPolicyNever, Containers: []corev1.Container{{Name: "app", Image: "users/app:1"}}}}
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "users/app:1"}}}}
+	jobTemplate := *podTemplate.DeepCopy()
+	jobTemplate.Spec.RestartPolicy = corev1.RestartPolicyNever
 	port := []corev1.ServicePort{{Name: "users", Port: 7777, TargetPort: intstr.FromInt32(7777)}}
 	claimSpec := corev1.PersistentVolumeClaimSpec{AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
 		Resources: corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("3Gi")}}}
 
-	// component names the controller that wants the name; frontend cases first need a running
-	// database (ordered rollout).
+	// component names the controller that wants the name; backup and frontend cases first need a
+	// running database (ordered rollout).
 	const (
 		database = "Database"
 		backup   = "BackupPolicy"
@@ -70,9 +72,9 @@ func TestUsersObjectsAreNeverTakenOver(t *testing.T) {
 		{database, &policyv1.PodDisruptionBudget{ObjectMeta: meta(dbdesired.Name(db)), Spec: policyv1.PodDisruptionBudgetSpec{
 			Selector: selector, MinAvailable: ptr.To(intstr.FromInt32(1))}}},
 		{backup, &batchv1.CronJob{ObjectMeta: meta(backupdesired.Name(bp)), Spec: batchv1.CronJobSpec{Schedule: "5 5 * * *",
-			JobTemplate: batchv1.JobTemplateSpec{Spec: batchv1.JobSpec{Template: podTemplate}}}}},
+			JobTemplate: batchv1.JobTemplateSpec{Spec: batchv1.JobSpec{Template: jobTemplate}}}}},
 		{backup, &corev1.PersistentVolumeClaim{ObjectMeta: meta(backupdesired.ClaimName(bp)), Spec: claimSpec}},
-		{frontend, &batchv1.Job{ObjectMeta: meta(fedesired.MigrationJobName(fe, "1.0")), Spec: batchv1.JobSpec{Template: podTemplate}}},
+		{frontend, &batchv1.Job{ObjectMeta: meta(fedesired.MigrationJobName(fe, "1.0")), Spec: batchv1.JobSpec{Template: jobTemplate}}},
 		{frontend, &appsv1.Deployment{ObjectMeta: meta(fedesired.Name(fe)), Spec: appsv1.DeploymentSpec{Selector: selector, Template: podTemplate}}},
 		{frontend, &corev1.Service{ObjectMeta: meta(fedesired.Name(fe)), Spec: corev1.ServiceSpec{Ports: port}}},
 		{frontend, &networkingv1.Ingress{ObjectMeta: meta(fedesired.Name(fe)), Spec: networkingv1.IngressSpec{
@@ -93,7 +95,7 @@ func TestUsersObjectsAreNeverTakenOver(t *testing.T) {
 				Version: "1.0",
 				Frontend: canopyv1alpha1.StackFrontend{Image: "ghcr.io/acme/shop",
 					Ingress:     &componentsv1alpha1.IngressSpec{Host: "shop.example.com"},
-					Autoscaling: &componentsv1alpha1.AutoscalingSpec{MinReplicas: 1, MaxReplicas: 3}},
+					Autoscaling: &componentsv1alpha1.AutoscalingSpec{MinReplicas: 1, MaxReplicas: 3, TargetCPUUtilizationPercentage: ptr.To[int32](80)}},
 				Backup: &canopyv1alpha1.StackBackup{Schedule: "0 2 * * *", Destination: componentsv1alpha1.BackupDestination{
 					Volume: &componentsv1alpha1.VolumeDestination{Storage: componentsv1alpha1.StorageSpec{Size: resource.MustParse("1Gi")}}}},
 			}}
@@ -101,7 +103,7 @@ func TestUsersObjectsAreNeverTakenOver(t *testing.T) {
 				stack.Spec.Frontend.Migration = &componentsv1alpha1.MigrationSpec{Command: []string{"migrate"}}
 			}
 			require.NoError(t, h.C.Create(ctx, stack))
-			if tc.component == frontend {
+			if tc.component != database { // the rollout is ordered: the database runs first
 				h.Eventually(func() bool { return h.Get(&appsv1.StatefulSet{}, "shop-postgres") == nil }, "the StatefulSet exists")
 				h.RunStatefulSetPod("shop-postgres")
 			}
@@ -115,6 +117,15 @@ func TestUsersObjectsAreNeverTakenOver(t *testing.T) {
 			default:
 				owner = &componentsv1alpha1.Frontend{}
 			}
+			defer func() {
+				if t.Failed() {
+					s := &canopyv1alpha1.Stack{}
+					_ = h.Get(s, "shop")
+					_ = h.Get(owner, "shop")
+					t.Logf("Stack conditions: %+v", s.Status.Conditions)
+					t.Logf("%s conditions: %+v", tc.component, owner.GetConditions())
+				}
+			}()
 			h.Eventually(func() bool {
 				if h.Get(owner, "shop") != nil {
 					return false
@@ -125,8 +136,11 @@ func TestUsersObjectsAreNeverTakenOver(t *testing.T) {
 			}, "the %s reports the name conflict over the %s %s", tc.component, kind, tc.obj.GetName())
 			h.Eventually(func() bool {
 				s := &canopyv1alpha1.Stack{}
+				if h.Get(s, "shop") != nil {
+					return false
+				}
 				c := conditions.Get(s, componentsv1alpha1.ConditionStalled)
-				return h.Get(s, "shop") == nil && c != nil && c.Status == metav1.ConditionTrue && strings.Contains(c.Message, tc.obj.GetName())
+				return c != nil && c.Status == metav1.ConditionTrue && strings.Contains(c.Message, tc.obj.GetName())
 			}, "the Stack says why it is stuck")
 
 			now := tc.obj.DeepCopyObject().(client.Object)

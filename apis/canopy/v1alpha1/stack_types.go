@@ -208,6 +208,15 @@ type StackDatabase struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=63
 	CredentialsRotation string `json:"credentialsRotation,omitempty"`
+
+	// releaseVolumes names kept data volumes (status.keptVolumes) to delete: an earlier major's
+	// after a successful upgrade, a failed attempt's. The volume in use is never deleted.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:items:MaxLength=253
+	// +kubebuilder:validation:items:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$')",message="database.releaseVolumes must hold claim names"
+	ReleaseVolumes []string `json:"releaseVolumes,omitempty"`
 }
 
 // StackBackup schedules backups of a Stack's database.
@@ -506,6 +515,13 @@ type StackStatus struct {
 	// databaseUpgrade reports the PostgreSQL major-version upgrade in progress or the last one.
 	// +optional
 	DatabaseUpgrade *DatabaseUpgradeProgress `json:"databaseUpgrade,omitempty"`
+
+	// keptVolumes are data volumes that PostgreSQL no longer runs on (an earlier major's, a failed
+	// upgrade attempt's), with their size; spec.database.releaseVolumes deletes them.
+	// +optional
+	// +listType=map
+	// +listMapKey=claimName
+	KeptVolumes []componentsv1alpha1.KeptVolume `json:"keptVolumes,omitempty"`
 
 	// rollout reports the step of the ordered rollout in progress.
 	// +optional

@@ -95,6 +95,16 @@ type DatabaseSpec struct {
 	// +kubebuilder:default=Retain
 	VolumeRetention RetainPolicy `json:"volumeRetention,omitempty"`
 
+	// releaseVolumes names kept data volumes (status.keptVolumes: an earlier major's, a failed
+	// upgrade attempt's) to delete. The volume in use is never deleted, nor one of an upgrade in
+	// flight, nor a claim that is not one of this Database's data volumes.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:items:MaxLength=253
+	// +kubebuilder:validation:items:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$')",message="releaseVolumes must hold claim names"
+	ReleaseVolumes []string `json:"releaseVolumes,omitempty"`
+
 	// readyTimeoutSeconds after a configuration change: a pod that is not ready by then makes the
 	// controller return to the last configuration that was ready.
 	// +optional
@@ -212,6 +222,35 @@ type DatabaseStatus struct {
 	// volumeClaim names the data volume in use.
 	// +optional
 	VolumeClaim string `json:"volumeClaim,omitempty"`
+	// keptVolumes are the Database's data volumes not in use: kept until spec.releaseVolumes names
+	// them (or the Database is deleted with volumeRetention: Delete).
+	// +optional
+	// +listType=map
+	// +listMapKey=claimName
+	KeptVolumes []KeptVolume `json:"keptVolumes,omitempty"`
+}
+
+// Reasons a data volume is kept, in status.keptVolumes.
+const (
+	// KeptPreviousMajor: the volume of the major version that ran before a successful upgrade.
+	KeptPreviousMajor = "PreviousMajor"
+	// KeptFailedUpgrade: the volume of a major upgrade attempt that failed, kept for inspection.
+	KeptFailedUpgrade = "FailedUpgrade"
+	// KeptNotInUse: any other data volume of the Database that PostgreSQL does not run on.
+	KeptNotInUse = "NotInUse"
+)
+
+// KeptVolume is a data volume of the Database that PostgreSQL does not run on.
+type KeptVolume struct {
+	// claimName of the PersistentVolumeClaim.
+	// +required
+	ClaimName string `json:"claimName"`
+	// size of the volume: its capacity, or its request while unbound.
+	// +optional
+	Size *resource.Quantity `json:"size,omitempty"`
+	// reason it exists: PreviousMajor, FailedUpgrade or NotInUse.
+	// +optional
+	Reason string `json:"reason,omitempty"`
 }
 
 // MajorUpgradeRequest names the backup a major-version upgrade loads into the new instance.

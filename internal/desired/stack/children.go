@@ -69,6 +69,7 @@ func Database(s *canopyv1alpha1.Stack) *componentsv1alpha1.Database {
 			ExpectedConnections:      d.ExpectedConnections,
 			Parameters:               d.Parameters,
 			CredentialsRotation:      d.CredentialsRotation,
+			ReleaseVolumes:           d.ReleaseVolumes,
 			TLS:                      s.Spec.TLS,
 			// Only this Stack's web tier and backup jobs may connect.
 			Clients: []metav1.LabelSelector{
