@@ -23,8 +23,10 @@ import (
 	storagev1 "k8s.io/api/storage/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -397,11 +399,12 @@ func TestRecreatedDatabaseMountsItsCurrentData(t *testing.T) {
 		"the new major's claim is labelled as holding the data, the old one is not")
 
 	// The old major's claim is removed by hand; then the Database is deleted. envtest runs no
-	// garbage collector: the test deletes the StatefulSet and its pod as it would.
+	// garbage collector: the test deletes what the Database owned, as the collector would.
 	require.NoError(t, h.C.Delete(context.Background(), first))
-	require.NoError(t, h.C.Delete(context.Background(), h.database("re")))
+	old := h.database("re")
+	require.NoError(t, h.C.Delete(context.Background(), old))
 	h.Eventually(func() bool { return apierrors.IsNotFound(h.Get(&componentsv1alpha1.Database{}, "re")) }, "the Database is gone")
-	require.NoError(t, h.C.Delete(context.Background(), &appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Namespace: h.NS, Name: "re-postgres"}}))
+	h.collectGarbage(old.UID)
 	h.deletePod("re")
 
 	// The Stack recreates it from its spec: version 17, the upgrade's backup still named.
@@ -485,6 +488,25 @@ func (h *harness) ownedClaim(name, template string) *corev1.PersistentVolumeClai
 			Resources: corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}}}}
 	require.NoError(h.T, h.C.Create(context.Background(), pvc))
 	return pvc
+}
+
+// collectGarbage plays the garbage collector for a deleted owner: every object of the namespace
+// it controlled is deleted.
+func (h *harness) collectGarbage(owner types.UID) {
+	h.T.Helper()
+	ctx := context.Background()
+	for _, list := range []client.ObjectList{&appsv1.StatefulSetList{}, &corev1.ServiceList{}, &corev1.ConfigMapList{}, &corev1.SecretList{},
+		&networkingv1.NetworkPolicyList{}, &policyv1.PodDisruptionBudgetList{}, &batchv1.JobList{}, &corev1.PersistentVolumeClaimList{}} {
+		require.NoError(h.T, h.C.List(ctx, list, client.InNamespace(h.NS)))
+		items, err := meta.ExtractList(list)
+		require.NoError(h.T, err)
+		for _, item := range items {
+			obj := item.(client.Object)
+			if ref := metav1.GetControllerOf(obj); ref != nil && ref.UID == owner {
+				require.NoError(h.T, client.IgnoreNotFound(h.C.Delete(ctx, obj)))
+			}
+		}
+	}
 }
 
 func (h *harness) deletePod(name string) {

@@ -20,7 +20,7 @@ const (
 )
 
 // StackSpec is one application: a web tier, its PostgreSQL database and their backups.
-// +kubebuilder:validation:XValidation:rule="has(self.restore) == has(oldSelf.restore) && (!has(self.restore) || self.restore == oldSelf.restore)",message="restore can only be set when the Stack is created and cannot be changed or removed afterwards"
+// +kubebuilder:validation:XValidation:rule="has(self.restore) == has(oldSelf.restore) && (!has(self.restore) || (self.restore.backupName == oldSelf.restore.backupName && (has(self.restore.stack) ? self.restore.stack : '') == (has(oldSelf.restore.stack) ? oldSelf.restore.stack : '') && has(self.restore.destination) == has(oldSelf.restore.destination) && (!has(self.restore.destination) || self.restore.destination == oldSelf.restore.destination)))",message="restore can only be set when the Stack is created and cannot be changed or removed afterwards (only restore.overwriteExistingData may be set later)"
 // +kubebuilder:validation:XValidation:rule="!has(self.restore) || has(self.restore.destination) || has(self.backup)",message="restore needs restore.destination, or spec.backup.destination to find the backup in"
 // +kubebuilder:validation:XValidation:rule="!has(self.restoreRequest) || has(self.restoreRequest.destination) || has(self.backup)",message="restoreRequest needs restoreRequest.destination, or spec.backup.destination to find the backup in"
 // +kubebuilder:validation:XValidation:rule="!has(self.database) || !has(self.database.allowMajorVersionUpgrade) || !self.database.allowMajorVersionUpgrade || has(self.backup)",message="database.allowMajorVersionUpgrade needs spec.backup: a major upgrade moves the data through a backup"

@@ -10,7 +10,7 @@ import (
 // +kubebuilder:validation:XValidation:rule="!has(self.version) || !has(oldSelf.version) || int(self.version.split('.')[0]) >= int(oldSelf.version.split('.')[0])",message="version: a PostgreSQL major version cannot be downgraded (restore a backup into a new Stack instead)"
 // +kubebuilder:validation:XValidation:rule="!has(self.version) || !has(oldSelf.version) || int(self.version.split('.')[0]) == int(oldSelf.version.split('.')[0]) || (has(self.allowMajorVersionUpgrade) && self.allowMajorVersionUpgrade)",message="version: changing the PostgreSQL major version needs allowMajorVersionUpgrade: true (it runs a backup and restore)"
 // +kubebuilder:validation:XValidation:rule="!has(self.majorUpgrade) || (has(self.allowMajorVersionUpgrade) && self.allowMajorVersionUpgrade)",message="majorUpgrade needs allowMajorVersionUpgrade: true"
-// +kubebuilder:validation:XValidation:rule="has(self.bootstrap) == has(oldSelf.bootstrap) && (!has(self.bootstrap) || self.bootstrap == oldSelf.bootstrap)",message="bootstrap can only be set when the object is created and is immutable afterwards"
+// +kubebuilder:validation:XValidation:rule="has(self.bootstrap) == has(oldSelf.bootstrap) && (!has(self.bootstrap) || self.bootstrap.fromBackup == oldSelf.bootstrap.fromBackup)",message="bootstrap can only be set when the object is created and is immutable afterwards (only bootstrap.overwriteExistingData may be set later)"
 type DatabaseSpec struct {
 	// version of PostgreSQL: a major version such as "17" or a major and minor such as "17.2".
 	// A minor change rolls the pod in place; a major change needs allowMajorVersionUpgrade.
