@@ -115,7 +115,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 // reconcile does the work of Reconcile for a BackupPolicy that is not being deleted.
 func (r *Reconciler) reconcile(ctx context.Context, bp, before *componentsv1alpha1.BackupPolicy) (ctrl.Result, error) {
 	now := r.Now()
-	st := status{}
+	st := status{waiting: map[string]string{}}
 
 	schedule, scheduleErr := parseSchedule(bp)
 	db := &componentsv1alpha1.Database{}
@@ -138,7 +138,7 @@ func (r *Reconciler) reconcile(ctx context.Context, bp, before *componentsv1alph
 		if err := r.applySchedule(ctx, bp, in); err != nil {
 			return ctrl.Result{}, err
 		}
-		if err := r.startRequests(ctx, bp, in); err != nil {
+		if err := r.startRequests(ctx, bp, in, &st); err != nil {
 			return ctrl.Result{}, err
 		}
 	}
@@ -211,7 +211,19 @@ func (r *Reconciler) applySchedule(ctx context.Context, bp *componentsv1alpha1.B
 // startRequests creates the Job of a new spec.backupRequest and of a new canopy.dev/backup-now
 // annotation. Job names derive from the request, so a retry or a restart finds the Job instead of
 // starting a second backup; a request already answered in status is not started again.
-func (r *Reconciler) startRequests(ctx context.Context, bp *componentsv1alpha1.BackupPolicy, in desired.Input) error {
+//
+// While the policy is held (a data operation runs), an annotation request waits, and the
+// operation's own spec.backupRequest starts only once no scheduled or annotation-requested backup
+// is still running: one started before the hold would otherwise dump while the operation changes
+// the data, and its retention could delete the operation's backup. Both wait in st.waiting.
+func (r *Reconciler) startRequests(ctx context.Context, bp *componentsv1alpha1.BackupPolicy, in desired.Input, st *status) error {
+	var busy string
+	if bp.Spec.Hold != nil {
+		var err error
+		if busy, err = r.runningHeldJob(ctx, bp); err != nil {
+			return err
+		}
+	}
 	for _, rq := range []struct {
 		trigger, token string
 		last           *componentsv1alpha1.BackupRequestStatus
@@ -223,6 +235,16 @@ func (r *Reconciler) startRequests(ctx context.Context, bp *componentsv1alpha1.B
 			continue
 		}
 		name := desired.JobName(bp, rq.trigger, rq.token)
+		if h := bp.Spec.Hold; h != nil {
+			switch {
+			case rq.trigger == desired.TriggerAnnotation:
+				st.waiting[rq.trigger] = "held until the data operation ends (" + h.Reason + "): " + h.Message
+				continue
+			case busy != "" && !r.jobExists(ctx, bp, name):
+				st.waiting[rq.trigger] = "waiting for the backup Job " + busy + ", started before the hold, to finish"
+				continue
+			}
+		}
 		if err := r.Create(ctx, desired.BackupJob(bp, in, name, rq.trigger, rq.token)); client.IgnoreAlreadyExists(err) != nil {
 			return fmt.Errorf("starting the backup Job %s: %w", name, err)
 		}
@@ -230,8 +252,37 @@ func (r *Reconciler) startRequests(ctx context.Context, bp *componentsv1alpha1.B
 	return nil
 }
 
+// runningHeldJob names a running backup Job of the kinds a hold stops (scheduled or annotation
+// requested), or returns "" when there is none.
+func (r *Reconciler) runningHeldJob(ctx context.Context, bp *componentsv1alpha1.BackupPolicy) (string, error) {
+	var jobs batchv1.JobList
+	if err := r.List(ctx, &jobs, client.InNamespace(bp.Namespace), client.MatchingLabels{desired.LabelPolicy: bp.Name}); err != nil {
+		return "", fmt.Errorf("listing backup Jobs: %w", err)
+	}
+	var names []string
+	for i := range jobs.Items {
+		j := &jobs.Items[i]
+		if j.Labels[desired.LabelTrigger] != desired.TriggerRequest && !jobEnded(j) {
+			names = append(names, j.Name)
+		}
+	}
+	if len(names) == 0 {
+		return "", nil
+	}
+	sort.Strings(names)
+	return names[0], nil
+}
+
+// jobExists reports whether the Job of a request was already created (it then runs whatever
+// started since).
+func (r *Reconciler) jobExists(ctx context.Context, bp *componentsv1alpha1.BackupPolicy, name string) bool {
+	return r.Get(ctx, client.ObjectKey{Namespace: bp.Namespace, Name: name}, &batchv1.Job{}) == nil
+}
+
 // status is what one reconcile observed, for computeStatus.
 type status struct {
+	// waiting holds, per trigger, why a new request has no Job yet.
+	waiting       map[string]string
 	dbKnown       bool
 	scheduleErr   error
 	running       []*batchv1.Job
