@@ -231,16 +231,20 @@ func (r *Reconciler) startRequests(ctx context.Context, bp *componentsv1alpha1.B
 		{desired.TriggerRequest, bp.Spec.BackupRequest, bp.Status.LastRequest},
 		{desired.TriggerAnnotation, bp.Annotations[canopyv1alpha1.AnnotationBackupNow], bp.Status.LastAnnotationRequest},
 	} {
-		if rq.token == "" || (rq.last != nil && rq.last.ID == rq.token) {
+		// A Pending request may be one that waited for a hold to end: it has no Job yet.
+		if rq.token == "" || (rq.last != nil && rq.last.ID == rq.token && rq.last.Phase != componentsv1alpha1.PhasePending) {
 			continue
 		}
 		name := desired.JobName(bp, rq.trigger, rq.token)
+		if r.jobExists(ctx, bp, name) {
+			continue
+		}
 		if h := bp.Spec.Hold; h != nil {
 			switch {
 			case rq.trigger == desired.TriggerAnnotation:
 				st.waiting[rq.trigger] = "held until the data operation ends (" + h.Reason + "): " + h.Message
 				continue
-			case busy != "" && !r.jobExists(ctx, bp, name):
+			case busy != "":
 				st.waiting[rq.trigger] = "waiting for the backup Job " + busy + ", started before the hold, to finish"
 				continue
 			}
@@ -273,8 +277,8 @@ func (r *Reconciler) runningHeldJob(ctx context.Context, bp *componentsv1alpha1.
 	return names[0], nil
 }
 
-// jobExists reports whether the Job of a request was already created (it then runs whatever
-// started since).
+// jobExists reports whether the Job of a request is in the cache (a Job just created may not be
+// yet: creating it again is refused as AlreadyExists, which is harmless).
 func (r *Reconciler) jobExists(ctx context.Context, bp *componentsv1alpha1.BackupPolicy, name string) bool {
 	return r.Get(ctx, client.ObjectKey{Namespace: bp.Namespace, Name: name}, &batchv1.Job{}) == nil
 }
