@@ -13,6 +13,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/record"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -141,6 +142,11 @@ func (r *Reconciler) reconcile(ctx context.Context, bp, before *componentsv1alph
 		if err := r.startRequests(ctx, bp, in, &st); err != nil {
 			return ctrl.Result{}, err
 		}
+	} else if desired.Suspended(bp) {
+		// The CronJob cannot be rebuilt without the database's status, but a hold must still stop it.
+		if err := r.suspendSchedule(ctx, bp); err != nil {
+			return ctrl.Result{}, err
+		}
 	}
 	if err := r.collect(ctx, bp, &st); err != nil {
 		return ctrl.Result{}, err
@@ -206,6 +212,23 @@ func (r *Reconciler) applySchedule(ctx context.Context, bp *componentsv1alpha1.B
 	}
 	_, err := apply.Ensure(ctx, r.Client, FieldOwner, want, nil)
 	return err
+}
+
+// suspendSchedule suspends the policy's existing CronJob, if it controls one that still runs.
+func (r *Reconciler) suspendSchedule(ctx context.Context, bp *componentsv1alpha1.BackupPolicy) error {
+	cj := &batchv1.CronJob{}
+	if err := r.Get(ctx, client.ObjectKey{Namespace: bp.Namespace, Name: desired.Name(bp)}, cj); err != nil {
+		return client.IgnoreNotFound(err)
+	}
+	if !metav1.IsControlledBy(cj, bp) || (cj.Spec.Suspend != nil && *cj.Spec.Suspend) {
+		return nil
+	}
+	base := cj.DeepCopy()
+	cj.Spec.Suspend = ptr.To(true)
+	if err := r.Patch(ctx, cj, client.MergeFrom(base)); client.IgnoreNotFound(err) != nil {
+		return fmt.Errorf("suspending the CronJob %s: %w", cj.Name, err)
+	}
+	return nil
 }
 
 // startRequests creates the Job of a new spec.backupRequest and of a new canopy.dev/backup-now

@@ -307,3 +307,23 @@ func testenvMutatePolicy(h *harness, change func(*componentsv1alpha1.BackupPolic
 	h.T.Helper()
 	testenv.Mutate(h.T, h.C, h.Key("shop"), func() *componentsv1alpha1.BackupPolicy { return &componentsv1alpha1.BackupPolicy{} }, false, change)
 }
+
+// TestHoldSuspendsWithoutDatabaseStatus: a hold stops the schedule even while the Database has not
+// reported (it was just recreated), when the CronJob cannot be rebuilt.
+func TestHoldSuspendsWithoutDatabaseStatus(t *testing.T) {
+	h := start(t, nil)
+	h.database("shop")
+	h.policy("shop")
+	cj := &batchv1.CronJob{}
+	h.Eventually(func() bool { return h.Get(cj, "shop-backup") == nil && !*cj.Spec.Suspend }, "the schedule runs")
+	testenv.Mutate(h.T, h.C, h.Key("shop"), func() *componentsv1alpha1.Database { return &componentsv1alpha1.Database{} }, true,
+		func(db *componentsv1alpha1.Database) { db.Status = componentsv1alpha1.DatabaseStatus{} })
+	h.Eventually(func() bool {
+		c := conditions.Get(h.get("shop"), componentsv1alpha1.ConditionReconciling)
+		return c != nil && c.Reason == ReasonWaitingForDatabase
+	}, "the policy waits for the Database")
+	testenvMutatePolicy(h, func(bp *componentsv1alpha1.BackupPolicy) {
+		bp.Spec.Hold = &componentsv1alpha1.BackupHold{Reason: "DatabaseUpgrading", Message: "upgrading PostgreSQL from 16.2 to 17"}
+	})
+	h.Eventually(func() bool { return h.Get(cj, "shop-backup") == nil && *cj.Spec.Suspend }, "the CronJob is suspended all the same")
+}
