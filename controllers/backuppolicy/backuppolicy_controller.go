@@ -13,6 +13,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/record"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -121,7 +122,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 // reconcile does the work of Reconcile for a BackupPolicy that is not being deleted.
 func (r *Reconciler) reconcile(ctx context.Context, bp, before *componentsv1alpha1.BackupPolicy) (ctrl.Result, error) {
 	now := r.Now()
-	st := status{}
+	st := status{waiting: map[string]string{}}
 
 	schedule, scheduleErr := parseSchedule(bp)
 	db := &componentsv1alpha1.Database{}
@@ -144,7 +145,12 @@ func (r *Reconciler) reconcile(ctx context.Context, bp, before *componentsv1alph
 		if err := r.applySchedule(ctx, bp, in); err != nil {
 			return ctrl.Result{}, err
 		}
-		if err := r.startRequests(ctx, bp, in); err != nil {
+		if err := r.startRequests(ctx, bp, in, &st); err != nil {
+			return ctrl.Result{}, err
+		}
+	} else if desired.Suspended(bp) {
+		// The CronJob cannot be rebuilt without the database's status, but a hold must still stop it.
+		if err := r.suspendSchedule(ctx, bp); err != nil {
 			return ctrl.Result{}, err
 		}
 	}
@@ -214,10 +220,39 @@ func (r *Reconciler) applySchedule(ctx context.Context, bp *componentsv1alpha1.B
 	return err
 }
 
+// suspendSchedule suspends the policy's existing CronJob, if it controls one that still runs.
+func (r *Reconciler) suspendSchedule(ctx context.Context, bp *componentsv1alpha1.BackupPolicy) error {
+	cj := &batchv1.CronJob{}
+	if err := r.Get(ctx, client.ObjectKey{Namespace: bp.Namespace, Name: desired.Name(bp)}, cj); err != nil {
+		return client.IgnoreNotFound(err)
+	}
+	if !metav1.IsControlledBy(cj, bp) || (cj.Spec.Suspend != nil && *cj.Spec.Suspend) {
+		return nil
+	}
+	base := cj.DeepCopy()
+	cj.Spec.Suspend = ptr.To(true)
+	if err := r.Patch(ctx, cj, client.MergeFrom(base)); client.IgnoreNotFound(err) != nil {
+		return fmt.Errorf("suspending the CronJob %s: %w", cj.Name, err)
+	}
+	return nil
+}
+
 // startRequests creates the Job of a new spec.backupRequest and of a new canopy.dev/backup-now
 // annotation. Job names derive from the request, so a retry or a restart finds the Job instead of
 // starting a second backup; a request already answered in status is not started again.
-func (r *Reconciler) startRequests(ctx context.Context, bp *componentsv1alpha1.BackupPolicy, in desired.Input) error {
+//
+// While the policy is held (a data operation runs), an annotation request waits, and the
+// operation's own spec.backupRequest starts only once no scheduled or annotation-requested backup
+// is still running: one started before the hold would otherwise dump while the operation changes
+// the data, and its retention could delete the operation's backup. Both wait in st.waiting.
+func (r *Reconciler) startRequests(ctx context.Context, bp *componentsv1alpha1.BackupPolicy, in desired.Input, st *status) error {
+	var busy string
+	if bp.Spec.Hold != nil {
+		var err error
+		if busy, err = r.runningHeldJob(ctx, bp); err != nil {
+			return err
+		}
+	}
 	for _, rq := range []struct {
 		trigger, token string
 		last           *componentsv1alpha1.BackupRequestStatus
@@ -225,10 +260,24 @@ func (r *Reconciler) startRequests(ctx context.Context, bp *componentsv1alpha1.B
 		{desired.TriggerRequest, bp.Spec.BackupRequest, bp.Status.LastRequest},
 		{desired.TriggerAnnotation, bp.Annotations[canopyv1alpha1.AnnotationBackupNow], bp.Status.LastAnnotationRequest},
 	} {
-		if rq.token == "" || (rq.last != nil && rq.last.ID == rq.token) {
+		// A Pending request may be one that waited for a hold to end: it has no Job yet.
+		if rq.token == "" || (rq.last != nil && rq.last.ID == rq.token && rq.last.Phase != componentsv1alpha1.PhasePending) {
 			continue
 		}
 		name := desired.JobName(bp, rq.trigger, rq.token)
+		if r.jobExists(ctx, bp, name) {
+			continue
+		}
+		if h := bp.Spec.Hold; h != nil {
+			switch {
+			case rq.trigger == desired.TriggerAnnotation:
+				st.waiting[rq.trigger] = "held until the data operation ends (" + h.Reason + "): " + h.Message
+				continue
+			case busy != "":
+				st.waiting[rq.trigger] = "waiting for the backup Job " + busy + ", started before the hold, to finish"
+				continue
+			}
+		}
 		if err := apply.Create(ctx, r.Client, r.APIReader, desired.BackupJob(bp, in, name, rq.trigger, rq.token)); err != nil {
 			return fmt.Errorf("starting the backup Job %s: %w", name, err)
 		}
@@ -236,8 +285,37 @@ func (r *Reconciler) startRequests(ctx context.Context, bp *componentsv1alpha1.B
 	return nil
 }
 
+// runningHeldJob names a running backup Job of the kinds a hold stops (scheduled or annotation
+// requested), or returns "" when there is none.
+func (r *Reconciler) runningHeldJob(ctx context.Context, bp *componentsv1alpha1.BackupPolicy) (string, error) {
+	var jobs batchv1.JobList
+	if err := r.List(ctx, &jobs, client.InNamespace(bp.Namespace), client.MatchingLabels{desired.LabelPolicy: bp.Name}); err != nil {
+		return "", fmt.Errorf("listing backup Jobs: %w", err)
+	}
+	var names []string
+	for i := range jobs.Items {
+		j := &jobs.Items[i]
+		if j.Labels[desired.LabelTrigger] != desired.TriggerRequest && !jobEnded(j) {
+			names = append(names, j.Name)
+		}
+	}
+	if len(names) == 0 {
+		return "", nil
+	}
+	sort.Strings(names)
+	return names[0], nil
+}
+
+// jobExists reports whether the Job of a request is in the cache (a Job just created may not be
+// yet: creating it again is refused as AlreadyExists, which is harmless).
+func (r *Reconciler) jobExists(ctx context.Context, bp *componentsv1alpha1.BackupPolicy, name string) bool {
+	return r.Get(ctx, client.ObjectKey{Namespace: bp.Namespace, Name: name}, &batchv1.Job{}) == nil
+}
+
 // status is what one reconcile observed, for computeStatus.
 type status struct {
+	// waiting holds, per trigger, why a new request has no Job yet.
+	waiting       map[string]string
 	dbKnown       bool
 	scheduleErr   error
 	running       []*batchv1.Job

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -247,4 +248,82 @@ func TestInvalidScheduleRange(t *testing.T) {
 	require.Contains(t, conditions.Get(h.get("shop"), componentsv1alpha1.ConditionStalled).Message, "61 2 * * *")
 	require.True(t, apierrors.IsNotFound(h.Get(&batchv1.CronJob{}, "shop-backup")))
 
+}
+
+// TestHoldQueuesBackups: while a data operation holds the policy, the schedule is suspended and an
+// annotation request waits, reported; the operation's own request waits only for a scheduled
+// backup started before the hold (whose retention knows nothing of the operation); once the hold
+// is lifted, the schedule resumes and the queued request runs.
+func TestHoldQueuesBackups(t *testing.T) {
+	h := start(t, nil)
+	h.database("shop")
+	h.policy("shop", func(bp *componentsv1alpha1.BackupPolicy) {
+		bp.Annotations = map[string]string{canopyv1alpha1.AnnotationBackupNow: "a1"}
+		bp.Spec.Hold = &componentsv1alpha1.BackupHold{Reason: "Restoring", Message: "restoring the backup shop-1 in place"}
+		bp.Spec.ProtectedBackups = []string{"shop-1"}
+	})
+	cj := &batchv1.CronJob{}
+	h.Eventually(func() bool { return h.Get(cj, "shop-backup") == nil && *cj.Spec.Suspend }, "the CronJob is created suspended")
+	require.Contains(t, cj.Spec.JobTemplate.Spec.Template.Spec.Containers[0].Args, "--keep=shop-1")
+	h.Eventually(func() bool {
+		r := h.get("shop").Status.LastAnnotationRequest
+		return r != nil && r.ID == "a1" && r.Phase == componentsv1alpha1.PhasePending && strings.Contains(r.Message, "restoring the backup shop-1")
+	}, "the annotation request is queued, with the reason")
+	bp := h.get("shop")
+	held := conditions.Get(bp, componentsv1alpha1.ConditionHeld)
+	require.NotNil(t, held)
+	require.Equal(t, metav1.ConditionTrue, held.Status)
+	require.Equal(t, "Restoring", held.Reason)
+	require.Nil(t, bp.Status.NextScheduledTime, "nothing is scheduled while held")
+	require.Empty(t, h.jobs())
+
+	// A scheduled backup the CronJob started just before the hold is still running.
+	sched := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Namespace: h.NS, Name: "shop-backup-29000000", Labels: cj.Spec.JobTemplate.Labels},
+		Spec: *cj.Spec.JobTemplate.Spec.DeepCopy()}
+	require.NoError(t, h.C.Create(context.Background(), sched))
+	testenvMutatePolicy(h, func(bp *componentsv1alpha1.BackupPolicy) { bp.Spec.BackupRequest = "pre-restore-1" })
+	h.Eventually(func() bool {
+		r := h.get("shop").Status.LastRequest
+		return r != nil && r.ID == "pre-restore-1" && r.Phase == componentsv1alpha1.PhasePending && strings.Contains(r.Message, sched.Name)
+	}, "the operation's backup waits for the running scheduled one")
+	req := desired.JobName(bp, desired.TriggerRequest, "pre-restore-1")
+	require.True(t, apierrors.IsNotFound(h.Get(&batchv1.Job{}, req)))
+	h.finish(sched.Name, success("shop-20260101-020000"))
+	h.Eventually(func() bool { return h.Get(&batchv1.Job{}, req) == nil }, "then it starts")
+	now := desired.JobName(bp, desired.TriggerAnnotation, "a1")
+	require.True(t, apierrors.IsNotFound(h.Get(&batchv1.Job{}, now)), "the annotation request still waits")
+
+	// The operation ends.
+	testenvMutatePolicy(h, func(bp *componentsv1alpha1.BackupPolicy) { bp.Spec.Hold, bp.Spec.ProtectedBackups = nil, nil })
+	h.Eventually(func() bool { return h.Get(cj, "shop-backup") == nil && !*cj.Spec.Suspend }, "the schedule resumes")
+	h.Eventually(func() bool { return h.Get(&batchv1.Job{}, now) == nil }, "the queued request runs")
+	h.Eventually(func() bool {
+		bp := h.get("shop")
+		return conditions.Get(bp, componentsv1alpha1.ConditionHeld) == nil && bp.Status.NextScheduledTime != nil
+	}, "the policy no longer reports a hold")
+}
+
+func testenvMutatePolicy(h *harness, change func(*componentsv1alpha1.BackupPolicy)) {
+	h.T.Helper()
+	testenv.Mutate(h.T, h.C, h.Key("shop"), func() *componentsv1alpha1.BackupPolicy { return &componentsv1alpha1.BackupPolicy{} }, false, change)
+}
+
+// TestHoldSuspendsWithoutDatabaseStatus: a hold stops the schedule even while the Database has not
+// reported (it was just recreated), when the CronJob cannot be rebuilt.
+func TestHoldSuspendsWithoutDatabaseStatus(t *testing.T) {
+	h := start(t, nil)
+	h.database("shop")
+	h.policy("shop")
+	cj := &batchv1.CronJob{}
+	h.Eventually(func() bool { return h.Get(cj, "shop-backup") == nil && !*cj.Spec.Suspend }, "the schedule runs")
+	testenv.Mutate(h.T, h.C, h.Key("shop"), func() *componentsv1alpha1.Database { return &componentsv1alpha1.Database{} }, true,
+		func(db *componentsv1alpha1.Database) { db.Status = componentsv1alpha1.DatabaseStatus{} })
+	h.Eventually(func() bool {
+		c := conditions.Get(h.get("shop"), componentsv1alpha1.ConditionReconciling)
+		return c != nil && c.Reason == ReasonWaitingForDatabase
+	}, "the policy waits for the Database")
+	testenvMutatePolicy(h, func(bp *componentsv1alpha1.BackupPolicy) {
+		bp.Spec.Hold = &componentsv1alpha1.BackupHold{Reason: "DatabaseUpgrading", Message: "upgrading PostgreSQL from 16.2 to 17"}
+	})
+	h.Eventually(func() bool { return h.Get(cj, "shop-backup") == nil && *cj.Spec.Suspend }, "the CronJob is suspended all the same")
 }

@@ -39,14 +39,14 @@ func computeStatus(bp *componentsv1alpha1.BackupPolicy, st status, schedule cron
 			s.LastFailedBackup = &fail
 		}
 	}
-	s.Backups = mergeCatalogue(s.Backups, added, deleted)
+	s.Backups = mergeCatalogue(s.Backups, added, deleted, bp.Spec.ProtectedBackups)
 
 	// Request outcomes, from the Jobs that serve them.
 	s.LastRequest = requestStatus(bp.Spec.BackupRequest, desired.TriggerRequest, bp, st, s.LastRequest)
 	s.LastAnnotationRequest = requestStatus(bp.Annotations[canopyv1alpha1.AnnotationBackupNow], desired.TriggerAnnotation, bp, st, s.LastAnnotationRequest)
 
 	s.NextScheduledTime = nil
-	if schedule != nil && !bp.Spec.Suspend {
+	if schedule != nil && !desired.Suspended(bp) {
 		loc := time.Local
 		if tz := bp.Spec.TimeZone; tz != nil && *tz != "" {
 			if l, err := time.LoadLocation(*tz); err == nil {
@@ -60,6 +60,13 @@ func computeStatus(bp *componentsv1alpha1.BackupPolicy, st status, schedule cron
 
 	failedLast := s.LastFailedBackup != nil && s.LastFailedBackup.Time != nil &&
 		(s.LastSuccessfulBackup == nil || s.LastSuccessfulBackup.CompletionTime == nil || s.LastSuccessfulBackup.CompletionTime.Before(s.LastFailedBackup.Time))
+	if h := bp.Spec.Hold; h != nil {
+		conditions.Set(bp, componentsv1alpha1.ConditionHeld, metav1.ConditionTrue, h.Reason,
+			"scheduled and annotation-requested backups wait until the data operation ends: "+h.Message)
+	} else {
+		conditions.Remove(bp, componentsv1alpha1.ConditionHeld)
+	}
+
 	switch {
 	case st.scheduleErr != nil:
 		conditions.MarkStalled(bp, componentsv1alpha1.ReasonInvalidSpec, st.scheduleErr.Error())
@@ -88,9 +95,10 @@ func requestStatus(token, trigger string, bp *componentsv1alpha1.BackupPolicy, s
 	if prev != nil && prev.ID == token && (prev.Phase == componentsv1alpha1.PhaseSucceeded || prev.Phase == componentsv1alpha1.PhaseFailed) {
 		return prev // answered; the Job may have been pruned since
 	}
+	out.Message = st.waiting[trigger]
 	for _, j := range st.running {
 		if j.Name == name {
-			out.Phase = componentsv1alpha1.PhaseRunning
+			out.Phase, out.Message = componentsv1alpha1.PhaseRunning, ""
 		}
 	}
 	for _, f := range st.finished {

@@ -2,6 +2,7 @@ package backuppolicy
 
 import (
 	"encoding/json"
+	"slices"
 	"sort"
 	"strings"
 
@@ -25,6 +26,16 @@ type finishedJob struct {
 	reason    string        // the Job's own failure reason when the agent said nothing
 	message   string
 	finished  metav1.Time
+}
+
+// jobEnded reports whether a Job is Complete or Failed.
+func jobEnded(job *batchv1.Job) bool {
+	for _, c := range job.Status.Conditions {
+		if c.Status == corev1.ConditionTrue && (c.Type == batchv1.JobComplete || c.Type == batchv1.JobFailed) {
+			return true
+		}
+	}
+	return false
 }
 
 // jobOutcome reads a Job's final state; ok is false while it runs.
@@ -118,8 +129,9 @@ func orDefault(v, d string) string {
 }
 
 // mergeCatalogue adds new records, drops the ones retention deleted, and keeps the newest
-// CatalogueSize, newest first. Pure.
-func mergeCatalogue(current []componentsv1alpha1.BackupRecord, added []componentsv1alpha1.BackupRecord, deleted []string) []componentsv1alpha1.BackupRecord {
+// CatalogueSize, newest first, plus the protected ones beyond that bound: a backup a data
+// operation in flight references stays listed until it is deleted. Pure.
+func mergeCatalogue(current []componentsv1alpha1.BackupRecord, added []componentsv1alpha1.BackupRecord, deleted, protected []string) []componentsv1alpha1.BackupRecord {
 	gone := map[string]bool{}
 	for _, d := range deleted {
 		gone[d] = true
@@ -141,10 +153,16 @@ func mergeCatalogue(current []componentsv1alpha1.BackupRecord, added []component
 		}
 		return out[i].Name > out[j].Name
 	})
-	if len(out) > CatalogueSize {
-		out = out[:CatalogueSize]
+	if len(out) <= CatalogueSize {
+		return out
 	}
-	return out
+	kept := out[:CatalogueSize:CatalogueSize]
+	for _, r := range out[CatalogueSize:] {
+		if slices.Contains(protected, r.Name) {
+			kept = append(kept, r)
+		}
+	}
+	return kept
 }
 
 func completion(r componentsv1alpha1.BackupRecord) metav1.Time {

@@ -20,16 +20,22 @@ func rec(name string, minutes int) componentsv1alpha1.BackupRecord {
 }
 
 func TestMergeCatalogue(t *testing.T) {
-	got := mergeCatalogue([]componentsv1alpha1.BackupRecord{rec("a", 1), rec("b", 2)}, []componentsv1alpha1.BackupRecord{rec("c", 3), rec("b", 2)}, []string{"a"})
+	got := mergeCatalogue([]componentsv1alpha1.BackupRecord{rec("a", 1), rec("b", 2)}, []componentsv1alpha1.BackupRecord{rec("c", 3), rec("b", 2)}, []string{"a"}, []string{"a"})
 	require.Equal(t, []string{"c", "b"}, names(got), "newest first, deduplicated, retention's deletions gone")
 
 	var many []componentsv1alpha1.BackupRecord
 	for i := range CatalogueSize + 5 {
 		many = append(many, rec(fmt.Sprintf("n%02d", i), i))
 	}
-	got = mergeCatalogue(nil, many, nil)
+	got = mergeCatalogue(nil, many, nil, nil)
 	require.Len(t, got, CatalogueSize, "bounded")
 	require.Equal(t, fmt.Sprintf("n%02d", CatalogueSize+4), got[0].Name)
+
+	// A protected backup (one a data operation in flight reads) stays listed beyond the bound.
+	got = mergeCatalogue(many, []componentsv1alpha1.BackupRecord{rec("z", CatalogueSize+10)}, nil, []string{"n01", "n03"})
+	require.Equal(t, "z", got[0].Name)
+	require.Len(t, got, CatalogueSize+2)
+	require.Equal(t, []string{"n03", "n01"}, names(got[CatalogueSize:]), "the protected ones, newest first, after the bound")
 }
 
 func names(rs []componentsv1alpha1.BackupRecord) []string {

@@ -242,7 +242,9 @@ func desiredChildren(s *canopyv1alpha1.Stack, o observed, d upgradeDecision) (*c
 	}
 	var bp *componentsv1alpha1.BackupPolicy
 	if dbReady || o.bp != nil {
-		bp = desired.BackupPolicy(s, desired.BackupInput{AppVersion: appVersion, BackupRequest: backupToken(o.bp, d, md, rd)})
+		hold, protected := backupHold(o.bp, d, md, rd)
+		bp = desired.BackupPolicy(s, desired.BackupInput{AppVersion: appVersion, BackupRequest: backupToken(o.bp, d, md, rd),
+			Hold: hold, ProtectedBackups: protected})
 	}
 	var fe *componentsv1alpha1.Frontend
 	if dbReady || o.fe != nil {

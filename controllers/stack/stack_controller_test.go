@@ -3,6 +3,7 @@ package stack
 import (
 	"context"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -522,6 +523,10 @@ func TestInPlaceRestore(t *testing.T) {
 	h.backupReady("rq", &componentsv1alpha1.BackupRequestStatus{ID: restoreToken("r1"), Phase: componentsv1alpha1.PhaseSucceeded, BackupName: "rq-safety"})
 
 	step(RestoreRestoring)
+	h.Eventually(func() bool {
+		return h.Get(bp, "rq") == nil && bp.Spec.Hold != nil && bp.Spec.Hold.Reason == ReasonRestoring &&
+			slices.Equal(bp.Spec.ProtectedBackups, []string{"rq-nightly", "rq-safety"})
+	}, "backups wait, and the restored and safety backups are protected")
 	db := &componentsv1alpha1.Database{}
 	h.Eventually(func() bool { return h.Get(db, "rq") == nil && db.Spec.RestoreRequest != nil }, "the Database is asked to restore")
 	require.Equal(t, "r1", db.Spec.RestoreRequest.ID)
@@ -537,6 +542,12 @@ func TestInPlaceRestore(t *testing.T) {
 	h.Eventually(func() bool { return h.Get(fe, "rq") == nil && !fe.Spec.Stopped }, "the web tier starts again")
 	h.frontendServing("rq", "1.0")
 	step(RestoreSucceeded)
+	// The restore is over: the BackupPolicy's hold is lifted (a new spec), which its controller
+	// observes.
+	h.Eventually(func() bool {
+		return h.Get(bp, "rq") == nil && bp.Spec.Hold == nil && len(bp.Spec.ProtectedBackups) == 0
+	}, "backups resume")
+	h.backupReady("rq", &componentsv1alpha1.BackupRequestStatus{ID: restoreToken("r1"), Phase: componentsv1alpha1.PhaseSucceeded, BackupName: "rq-safety"})
 	h.waitReady("rq")
 	// The safety backup's token stays in the BackupPolicy's spec: an answered request is not taken
 	// again, while any other token would read as a new one.

@@ -16,8 +16,9 @@ import (
 var dumpMagic = []byte("PGDMP")
 
 // Backup stores <WorkDir>/dump.pgc as the backup o.Name (or DefaultName) of o.Stack: it uploads
-// the dump while computing its SHA-256, writes the manifest last, then applies o.Retention. now is
-// the clock (time.Now outside tests). The Result says what happened; it never holds a secret.
+// the dump while computing its SHA-256, writes the manifest last, then applies o.Retention, which
+// never deletes the backups named in o.Keep. now is the clock (time.Now outside tests). The Result
+// says what happened; it never holds a secret.
 func Backup(ctx context.Context, store Store, o Options, now func() time.Time) Result {
 	res := Result{Operation: OperationBackup, DatabaseVersion: o.DatabaseVersion, AppVersion: o.AppVersion}
 	agentStart := now()
@@ -71,7 +72,7 @@ func Backup(ctx context.Context, store Store, o Options, now func() time.Time) R
 			storeFailure(err, ReasonUploadFailed, "writing the manifest %s failed, so the backup does not exist", store.Location(manifest))), "")
 	}
 
-	deleted, err := applyRetention(ctx, store, o.Stack, o.Retention, now(), res.Name)
+	deleted, err := applyRetention(ctx, store, o.Stack, o.Retention, now(), append([]string{res.Name}, o.Keep...)...)
 	res.Deleted = deleted
 	if err != nil {
 		// The backup itself is complete (the fields above describe it); the failure is reported so

@@ -101,5 +101,8 @@ const (
 	FlagS3PathStyle     = "--s3-path-style"
 	FlagKeepLast        = "--keep-last"
 	FlagMaxAge          = "--max-age"
-	FlagTerminationLog  = "--termination-log"
+	// FlagKeep names a backup that retention must not delete (repeatable): one that a data
+	// operation in flight reads or may have to go back to.
+	FlagKeep           = "--keep"
+	FlagTerminationLog = "--termination-log"
 )

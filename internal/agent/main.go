@@ -109,11 +109,13 @@ Flags:
                                  from $AWS_ACCESS_KEY_ID and $AWS_SECRET_ACCESS_KEY
   --keep-last=N                  backup: keep at most N backups (default 0: no limit)
   --max-age=DURATION             backup: delete backups older than this, such as 720h
+  --keep=NAME                    backup: never delete this backup (repeatable): one a data
+                                 operation in flight reads or may have to go back to
   --database-version=VERSION     backup: recorded in the manifest
   --app-version=VERSION          backup: recorded in the manifest
   --termination-log=FILE         where the result goes (default /dev/termination-log)
 
 Backups live at <root>/<stack>/<name>/{dump.pgc,manifest.json}. Retention never deletes the
-newest backup, nor anything without a manifest written by Canopy.
+newest backup, a backup named by --keep, nor anything without a manifest written by Canopy.
 `)
 }

@@ -31,6 +31,8 @@ type Options struct {
 	S3 *S3Options
 	// Retention applied after a backup.
 	Retention Retention
+	// Keep names backups that retention never deletes, whatever the policy (--keep, repeatable).
+	Keep []string
 	// TerminationLog receives the Result.
 	TerminationLog string
 }
@@ -90,6 +92,13 @@ func ParseOptions(operation string, args []string, getenv func(string) string) (
 	fs.BoolVar(&pathStyle, flagName(FlagS3PathStyle), true, "path-style S3 addressing")
 	fs.IntVar(&keepLast, flagName(FlagKeepLast), 0, "keep at most this many backups (0: no limit)")
 	fs.StringVar(&maxAge, flagName(FlagMaxAge), "", "delete backups older than this Go duration (empty: no limit)")
+	fs.Func(flagName(FlagKeep), "a backup retention must not delete (repeatable)", func(v string) error {
+		if !validSegment(v) {
+			return fmt.Errorf("%q: %s", v, segmentRule)
+		}
+		o.Keep = append(o.Keep, v)
+		return nil
+	})
 	fs.StringVar(&o.TerminationLog, flagName(FlagTerminationLog), TerminationLog, "file that receives the result")
 	if err := fs.Parse(args); err != nil {
 		o.TerminationLog = scanned // parsing stops at the error, maybe before --termination-log

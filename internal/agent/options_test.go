@@ -25,13 +25,13 @@ var s3Env = env(EnvAccessKeyID, "AKIA1", EnvSecretAccessKey, "sekret-value")
 func TestParseOptionsBackup(t *testing.T) {
 	o, err := ParseOptions(OperationBackup, []string{
 		"--work-dir=/w", "--stack=shop", "--database-version=15.4", "--app-version=2.0", "--termination-log=/t",
-		"--keep-last=7", "--max-age=720h",
+		"--keep-last=7", "--max-age=720h", "--keep=shop-pre-upgrade", "--keep", "shop-20250101-020000",
 		"--s3-endpoint=https://s3.example.test:9000/", "--s3-bucket=bk", "--s3-prefix=/a//b/", "--s3-region=", "--s3-path-style=false",
 	}, s3Env)
 	require.NoError(t, err)
 	require.Equal(t, Options{
 		Operation: OperationBackup, WorkDir: "/w", Stack: "shop", DatabaseVersion: "15.4", AppVersion: "2.0", TerminationLog: "/t",
-		Retention: Retention{KeepLast: 7, MaxAge: 720 * time.Hour},
+		Retention: Retention{KeepLast: 7, MaxAge: 720 * time.Hour}, Keep: []string{"shop-pre-upgrade", "shop-20250101-020000"},
 		S3: &S3Options{Endpoint: "https://s3.example.test:9000/", Bucket: "bk", Prefix: "a/b", Region: "us-east-1", PathStyle: false,
 			AccessKeyID: "AKIA1", SecretAccessKey: "sekret-value"},
 	}, o)
@@ -68,6 +68,7 @@ func TestParseOptionsErrors(t *testing.T) {
 		"two destinations":     {OperationBackup, []string{"--stack=s", vol, "--s3-bucket=b", "--s3-endpoint=http://h"}, s3Env, "not both"},
 		"keep-last not int":    {OperationBackup, []string{"--stack=s", vol, "--keep-last=many"}, env(), "keep-last"},
 		"negative keep-last":   {OperationBackup, []string{"--stack=s", vol, "--keep-last=-1"}, env(), "--keep-last=-1"},
+		"bad keep":             {OperationBackup, []string{"--stack=s", vol, "--keep=../b"}, env(), "keep"},
 		"bad max-age":          {OperationBackup, []string{"--stack=s", vol, "--max-age=30d"}, env(), "--max-age"},
 		"zero max-age":         {OperationBackup, []string{"--stack=s", vol, "--max-age=0s"}, env(), "--max-age"},
 		"bucket only":          {OperationBackup, []string{"--stack=s", "--s3-bucket=b"}, s3Env, "needs both"},
@@ -133,7 +134,7 @@ func TestMainUsage(t *testing.T) {
 	require.Contains(t, errOut.String(), "backup|restore")
 	errOut.Reset()
 	require.Equal(t, ExitOK, Main(context.Background(), []string{"help"}, env(), &out, &errOut))
-	for _, f := range []string{FlagWorkDir, FlagName, FlagStack, FlagVolumePath, FlagS3Endpoint, FlagKeepLast, FlagMaxAge, FlagTerminationLog} {
+	for _, f := range []string{FlagWorkDir, FlagName, FlagStack, FlagVolumePath, FlagS3Endpoint, FlagKeepLast, FlagMaxAge, FlagKeep, FlagTerminationLog} {
 		require.Contains(t, errOut.String(), f)
 	}
 	require.Empty(t, out.String())

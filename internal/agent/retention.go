@@ -38,11 +38,12 @@ func (r Retention) Expired(backups []Manifest, now time.Time, keep ...string) []
 	return expired
 }
 
-// applyRetention deletes the backups of stack that r expires, keeping the one named current, and
-// returns the names of those it deleted. A backup is deleted manifest first: from that moment it
+// applyRetention deletes the backups of stack that r expires, keeping the ones named in keep (the
+// backup just taken, and those a data operation in flight references), and returns the names of
+// those it deleted. A backup is deleted manifest first: from that moment it
 // is no backup any more (nothing lists or restores it), and a failure before its dump is gone
 // leaves an orphan dump but never a manifest without its dump.
-func applyRetention(ctx context.Context, store Store, stack string, r Retention, now time.Time, current string) ([]string, error) {
+func applyRetention(ctx context.Context, store Store, stack string, r Retention, now time.Time, keep ...string) ([]string, error) {
 	if r.KeepLast == 0 && r.MaxAge == 0 {
 		return nil, nil
 	}
@@ -52,7 +53,7 @@ func applyRetention(ctx context.Context, store Store, stack string, r Retention,
 	}
 	var deleted []string
 	var errs []error
-	for _, name := range r.Expired(backups, now, current) {
+	for _, name := range r.Expired(backups, now, keep...) {
 		if err := store.Delete(ctx, manifestKey(stack, name)); err != nil {
 			errs = append(errs, fmt.Errorf("deleting backup %s: %w", name, err))
 			continue

@@ -150,3 +150,27 @@ func TestListBackupsSkipsWhatIsNotABackup(t *testing.T) {
 	}
 	require.Equal(t, []string{"b1h0m0s", "b2h0m0s"}, names, "newest first")
 }
+
+// TestRetentionKeepsProtectedBackups: a backup a data operation in flight references (here the
+// pre-upgrade backup, named by --keep) survives a keepLast 1 policy, while the others beyond the
+// limit go. The flags are the ones the backup Jobs carry.
+func TestRetentionKeepsProtectedBackups(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	store := NewVolumeStore(root)
+	seed(t, store, "apps.shop", backupsAt(1, 2, 3)...)
+	// b2h0m0s is the pre-upgrade backup; b1h0m0s and b3h0m0s are older scheduled runs.
+	o, err := ParseOptions(OperationBackup, []string{"--stack=apps.shop", "--volume-path=" + root, "--work-dir=" + fakeDump(t, "PGDMP new"),
+		"--name=shop-20250301-120000", "--keep-last=1", "--keep=b2h0m0s", "--keep=not-there"}, env())
+	require.NoError(t, err)
+	res := Backup(ctx, store, o, clock(t0))
+	require.True(t, res.Succeeded, res.Message)
+	require.Equal(t, []string{"b3h0m0s", "b1h0m0s"}, res.Deleted, "keepLast 1 deletes every older backup but the protected one")
+	left, err := ListBackups(ctx, store, "apps.shop")
+	require.NoError(t, err)
+	var names []string
+	for _, m := range left {
+		names = append(names, m.Name)
+	}
+	require.Equal(t, []string{"shop-20250301-120000", "b2h0m0s"}, names)
+}

@@ -62,6 +62,23 @@ type BackupPolicySpec struct {
 	// +kubebuilder:validation:XValidation:rule="self.matches('^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$')",message="backupRequest must be letters, digits, '-', '_' and '.'"
 	BackupRequest string `json:"backupRequest,omitempty"`
 
+	// hold, while set, makes scheduled backups and canopy.dev/backup-now requests wait: the CronJob
+	// is suspended, and a new annotation request stays Pending (kept, not dropped) until the hold
+	// is lifted, then runs. The stack controller sets it while a data operation runs (application
+	// upgrade, in-place restore, PostgreSQL major upgrade). spec.backupRequest is not held: it is
+	// that operation's own backup, started once no held backup is still running.
+	// +optional
+	Hold *BackupHold `json:"hold,omitempty"`
+
+	// protectedBackups names backups that retention never deletes, whatever the policy: the ones a
+	// data operation in flight reads or may have to go back to. Every backup Job passes them to the
+	// agent, and the catalogue in status keeps them.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:items:MaxLength=255
+	ProtectedBackups []string `json:"protectedBackups,omitempty"`
+
 	// backupRetention: Delete removes the backups Canopy wrote (never anything else) when the
 	// BackupPolicy is deleted; Retain (the default) keeps them.
 	// +optional
@@ -88,6 +105,21 @@ type BackupPolicySpec struct {
 	// +kubebuilder:validation:Minimum=60
 	// +kubebuilder:validation:Maximum=604800
 	TimeoutSeconds int64 `json:"timeoutSeconds,omitempty"`
+}
+
+// BackupHold says why scheduled and annotation-requested backups wait.
+type BackupHold struct {
+	// reason is a CamelCase cause, such as DatabaseUpgrading.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:Pattern=`^[A-Z][A-Za-z0-9]*$`
+	Reason string `json:"reason"`
+
+	// message explains the hold to a person.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	Message string `json:"message,omitempty"`
 }
 
 // BackupRecord describes one successful backup, as written in its manifest.
@@ -169,7 +201,7 @@ type BackupPolicyStatus struct {
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
-	// conditions: Ready, Reconciling, Stalled.
+	// conditions: Ready, Reconciling, Stalled, and Held while spec.hold is set.
 	// +optional
 	// +listType=map
 	// +listMapKey=type

@@ -24,6 +24,13 @@ const (
 	ConditionStorageResized = "StorageResized"
 )
 
+// Condition types of a BackupPolicy.
+const (
+	// ConditionHeld is True while spec.hold makes scheduled and annotation-requested backups wait
+	// (its reason and message are the hold's); absent otherwise.
+	ConditionHeld = "Held"
+)
+
 // Reasons used in conditions. Reasons are CamelCase and stable: tools and users match on them.
 const (
 	// ReasonNotImplemented marks a controller that does not yet act on its kind.

@@ -102,7 +102,8 @@ func DumpCommand() []string {
 
 // agentArgs are the arguments of "canopy agent backup"; name is empty for scheduled runs, where the
 // agent names the backup after the time it starts. retention is false for requested backups (before
-// an upgrade, before a restore): they must not delete the backup a restore is about to read.
+// an upgrade, before a restore): they must not delete the backup a restore is about to read. When
+// retention applies, it spares the policy's protected backups (--keep).
 func agentArgs(bp *componentsv1alpha1.BackupPolicy, in Input, name string, retention bool) []string {
 	args := []string{"agent", agent.OperationBackup,
 		agent.FlagWorkDir + "=" + agent.WorkDir,
@@ -119,6 +120,11 @@ func agentArgs(bp *componentsv1alpha1.BackupPolicy, in Input, name string, reten
 	}
 	if retention && bp.Spec.Retention.MaxAge != "" {
 		args = append(args, agent.FlagMaxAge+"="+bp.Spec.Retention.MaxAge)
+	}
+	if retention {
+		for _, name := range bp.Spec.ProtectedBackups {
+			args = append(args, agent.FlagKeep+"="+name)
+		}
 	}
 	return append(args, destinationArgs(bp.Spec.Destination)...)
 }
@@ -216,7 +222,15 @@ func BackupJob(bp *componentsv1alpha1.BackupPolicy, in Input, name, trigger, req
 	}
 }
 
-// CronJob takes the scheduled backups; nil without a schedule.
+// Suspended reports whether scheduled backups wait: suspended by the user, or held while a data
+// operation runs.
+func Suspended(bp *componentsv1alpha1.BackupPolicy) bool {
+	return bp.Spec.Suspend || bp.Spec.Hold != nil
+}
+
+// CronJob takes the scheduled backups; nil without a schedule. It is suspended while the policy is
+// (see Suspended): a run that falls due meanwhile is started by the CronJob controller once it is
+// resumed.
 func CronJob(bp *componentsv1alpha1.BackupPolicy, in Input) *batchv1.CronJob {
 	if bp.Spec.Schedule == "" {
 		return nil
@@ -230,7 +244,7 @@ func CronJob(bp *componentsv1alpha1.BackupPolicy, in Input) *batchv1.CronJob {
 			Schedule:                   string(bp.Spec.Schedule),
 			TimeZone:                   bp.Spec.TimeZone,
 			ConcurrencyPolicy:          batchv1.ForbidConcurrent,
-			Suspend:                    ptr.To(bp.Spec.Suspend),
+			Suspend:                    ptr.To(Suspended(bp)),
 			SuccessfulJobsHistoryLimit: bp.Spec.SuccessfulJobsHistoryLimit,
 			FailedJobsHistoryLimit:     bp.Spec.FailedJobsHistoryLimit,
 			JobTemplate: batchv1.JobTemplateSpec{

@@ -21,6 +21,7 @@ func policy(dest componentsv1alpha1.BackupDestination) *componentsv1alpha1.Backu
 		Spec: componentsv1alpha1.BackupPolicySpec{
 			DatabaseName: "shop", StackName: "shop", AppVersion: "1.4.2", Schedule: "0 2 * * *", TimeZone: ptr.To("Europe/Paris"),
 			Destination: dest, Retention: componentsv1alpha1.RetentionPolicy{KeepLast: ptr.To[int32](7), MaxAge: "720h"},
+			ProtectedBackups:           []string{"shop-20251130-020000"},
 			SuccessfulJobsHistoryLimit: ptr.To[int32](3), FailedJobsHistoryLimit: ptr.To[int32](3), TimeoutSeconds: 3600,
 		},
 	}
@@ -70,4 +71,26 @@ func TestJobNamesAreStablePerRequest(t *testing.T) {
 	require.NotEqual(t, JobName(bp, TriggerRequest, "a"), JobName(bp, TriggerRequest, "b"))
 	require.NotEqual(t, JobName(bp, TriggerRequest, "a"), JobName(bp, TriggerAnnotation, "a"))
 	require.LessOrEqual(t, len(JobName(bp, TriggerAnnotation, "x")), 63)
+}
+
+// TestHoldAndProtectedBackups: a held policy suspends its CronJob; every backup that applies
+// retention (scheduled, annotation) tells the agent which backups to keep, and requested backups,
+// which apply no retention, need not.
+func TestHoldAndProtectedBackups(t *testing.T) {
+	bp := policy(volume)
+	require.False(t, *CronJob(bp, in).Spec.Suspend)
+	bp.Spec.Hold = &componentsv1alpha1.BackupHold{Reason: "DatabaseUpgrading", Message: "upgrading PostgreSQL from 16 to 17"}
+	bp.Spec.ProtectedBackups = []string{"shop-pre-upgrade", "shop-20260101-020000"}
+	cj := CronJob(bp, in)
+	require.True(t, *cj.Spec.Suspend, "no scheduled run while held")
+	keep := []string{"--keep=shop-pre-upgrade", "--keep=shop-20260101-020000"}
+	require.Subset(t, cj.Spec.JobTemplate.Spec.Template.Spec.Containers[0].Args, keep)
+	now := BackupJob(bp, in, JobName(bp, TriggerAnnotation, "1"), TriggerAnnotation, "1")
+	require.Subset(t, now.Spec.Template.Spec.Containers[0].Args, append(keep, "--keep-last=7"))
+	req := BackupJob(bp, in, JobName(bp, TriggerRequest, "r"), TriggerRequest, "r")
+	for _, a := range req.Spec.Template.Spec.Containers[0].Args {
+		require.NotContains(t, a, "--keep", "a requested backup applies no retention")
+	}
+	bp.Spec.Hold = nil
+	require.False(t, *CronJob(bp, in).Spec.Suspend, "the schedule resumes with the hold lifted")
 }

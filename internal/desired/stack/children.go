@@ -144,10 +144,15 @@ func Frontend(s *canopyv1alpha1.Stack, in FrontendInput) *componentsv1alpha1.Fro
 }
 
 // BackupInput is what the BackupPolicy's spec needs besides the Stack: the version serving (written
-// into each backup's manifest) and the token of the on-demand backup the orchestration requests.
+// into each backup's manifest), the token of the on-demand backup the orchestration requests, and
+// what the data operation in flight asks of backups.
 type BackupInput struct {
 	AppVersion    string
 	BackupRequest string
+	// Hold, while a data operation runs, makes scheduled and annotation-requested backups wait.
+	Hold *componentsv1alpha1.BackupHold
+	// ProtectedBackups are the backups the operations in flight reference: retention keeps them.
+	ProtectedBackups []string
 }
 
 // BackupPolicy returns the desired BackupPolicy of a Stack, or nil when the Stack takes no backups.
@@ -162,17 +167,19 @@ func BackupPolicy(s *canopyv1alpha1.Stack, in BackupInput) *componentsv1alpha1.B
 		TypeMeta:   metav1.TypeMeta{APIVersion: componentsv1alpha1.GroupVersion.String(), Kind: "BackupPolicy"},
 		ObjectMeta: objectMeta(s, ComponentBackup),
 		Spec: componentsv1alpha1.BackupPolicySpec{
-			DatabaseName:    Name(s),
-			StackName:       s.Name,
-			AppVersion:      in.AppVersion,
-			Schedule:        b.Schedule,
-			TimeZone:        b.TimeZone,
-			Suspend:         b.Suspend,
-			Destination:     b.Destination,
-			Retention:       b.Retention,
-			BackupRequest:   in.BackupRequest,
-			TimeoutSeconds:  b.TimeoutSeconds,
-			BackupRetention: componentsv1alpha1.Retain,
+			DatabaseName:     Name(s),
+			StackName:        s.Name,
+			AppVersion:       in.AppVersion,
+			Schedule:         b.Schedule,
+			TimeZone:         b.TimeZone,
+			Suspend:          b.Suspend,
+			Destination:      b.Destination,
+			Retention:        b.Retention,
+			BackupRequest:    in.BackupRequest,
+			Hold:             in.Hold,
+			ProtectedBackups: in.ProtectedBackups,
+			TimeoutSeconds:   b.TimeoutSeconds,
+			BackupRetention:  componentsv1alpha1.Retain,
 		},
 	}
 	if v, ok := s.Annotations[canopyv1alpha1.AnnotationBackupNow]; ok {
