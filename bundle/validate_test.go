@@ -1,7 +1,10 @@
 package bundle_test
 
 import (
+	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/operator-framework/api/pkg/manifests"
@@ -23,6 +26,41 @@ func TestOperatorFrameworkValidators(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	b, errs, warns := validate(t, dir, true)
+	t.Logf("validators: %d errors, %d warnings (bundle %s, package %s, channels %v)", len(errs), len(warns), b.Name, b.Package, b.Channels)
+	if len(errs)+len(warns) > 0 {
+		t.Fatalf("the validators found %d errors and %d warnings", len(errs), len(warns))
+	}
+	if b.Package != "canopy" || len(b.Channels) != 1 || b.Channels[0] != "stable" {
+		t.Fatalf("the bundle's metadata was not read: package %q channels %v", b.Package, b.Channels)
+	}
+}
+
+// TestValidatorsCatchAWarning is the negative control: the same run on a copy of the bundle
+// whose channel is named alpha reports GoodPractices' channel-naming warning.
+func TestValidatorsCatchAWarning(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "bundle")
+	if err := os.CopyFS(dir, os.DirFS(".")); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, "metadata", "annotations.yaml")
+	data, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(strings.ReplaceAll(string(data), ": stable", ": alpha")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, _, warns := validate(t, dir, false)
+	if !slices.ContainsFunc(warns, func(w string) bool { return strings.Contains(w, "alpha") }) {
+		t.Fatalf("no warning about the channel alpha: %v", warns)
+	}
+}
+
+// validate runs the validators on the bundle in dir and returns their errors and warnings,
+// logging each when log is set.
+func validate(t *testing.T, dir string, log bool) (b *manifests.Bundle, errs, warns []string) {
+	t.Helper()
 	b, err := manifests.GetBundleFromDir(dir)
 	if err != nil {
 		t.Fatalf("loading the bundle: %v", err)
@@ -39,22 +77,19 @@ func TestOperatorFrameworkValidators(t *testing.T) {
 		validation.AlphaDeprecatedAPIsValidator,
 		validation.GoodPracticesValidator,
 	)
-	var errs, warns int
 	for _, r := range vals.Validate(objs...) {
 		for _, e := range r.Errors {
-			errs++
-			t.Logf("ERROR %s: %s", r.Name, e.Error())
+			errs = append(errs, r.Name+": "+e.Error())
+			if log {
+				t.Logf("ERROR %s: %s", r.Name, e.Error())
+			}
 		}
 		for _, w := range r.Warnings {
-			warns++
-			t.Logf("WARNING %s: %s", r.Name, w.Error())
+			warns = append(warns, r.Name+": "+w.Error())
+			if log {
+				t.Logf("WARNING %s: %s", r.Name, w.Error())
+			}
 		}
 	}
-	t.Logf("validators: %d errors, %d warnings (bundle %s, package %s, channels %v)", errs, warns, b.Name, b.Package, b.Channels)
-	if errs+warns > 0 {
-		t.Fatalf("the validators found %d errors and %d warnings", errs, warns)
-	}
-	if b.Package != "canopy" || len(b.Channels) != 1 || b.Channels[0] != "stable" {
-		t.Fatalf("the bundle's metadata was not read: package %q channels %v", b.Package, b.Channels)
-	}
+	return b, errs, warns
 }
