@@ -123,6 +123,10 @@ run: install ## Run the manager against the current kubeconfig (installs the CRD
 docker-build: ## Build the operator image (needs a container engine, which CI machines lack).
 	$(CONTAINER_TOOL) build -t $(IMG) .
 
+.PHONY: bundle
+bundle: ## Generate the OLM bundle (bundle/manifests, metadata, tests) from config/ and internal/images.
+	$(GO) run ./hack/gen-bundle -root . -out bundle
+
 .PHONY: bundle-build
 bundle-build: ## Build the OLM bundle image (needs a container engine).
 	$(CONTAINER_TOOL) build -f bundle.Dockerfile -t $(IMG:canopy:%=canopy-bundle:%) .

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Regenerates deepcopy, CRDs and RBAC in a scratch copy of the tree and fails when the result
+# Regenerates deepcopy, CRDs, RBAC and the OLM bundle in a scratch copy of the tree and fails when the result
 # differs from the files in the working tree, so stale generated files never reach main.
 set -euo pipefail
 
@@ -16,14 +16,16 @@ done | tar --null -T - -cf - | tar -xf - -C "$scratch"
 
 cd "$scratch"
 make --no-print-directory -s manifests generate CONTROLLER_GEN="$CONTROLLER_GEN" BIN="$root/bin" >/dev/null
+# The bundle after the CRDs and RBAC it is made from.
+make --no-print-directory -s bundle BIN="$root/bin" >/dev/null
 
 status=0
-for dir in apis config/crd/bases config/rbac; do
+for dir in apis config/crd/bases config/rbac bundle/manifests bundle/metadata bundle/tests; do
 	if ! diff -ru --exclude='*.go.orig' "$root/$dir" "$scratch/$dir"; then
 		status=1
 	fi
 done
 if [ "$status" -ne 0 ]; then
-	echo "generated files are stale: run 'make manifests generate' and commit the result" >&2
+	echo "generated files are stale: run 'make manifests generate bundle' and commit the result" >&2
 fi
 exit "$status"

@@ -41,7 +41,6 @@ const Finalizer = "canopy.dev/stack-teardown"
 // +kubebuilder:rbac:groups=canopy.dev,resources=stacks/finalizers,verbs=update
 // +kubebuilder:rbac:groups=components.canopy.dev,resources=databases;frontends;backuppolicies,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=core,resources=events,verbs=create;patch
-// +kubebuilder:rbac:groups=operators.coreos.com,resources=operatorconditions,verbs=get;list;watch;update;patch
 
 // Reconciler reconciles Stacks: it applies the specs of the Database, Frontend and BackupPolicy,
 // orders their rollout and the upgrades, and aggregates their statuses.
@@ -49,7 +48,8 @@ type Reconciler struct {
 	client.Client
 	// Recorder emits events on the Stack.
 	Recorder record.EventRecorder
-	// UpgradeGate, when set (under OLM), holds back operator upgrades while a Stack upgrades.
+	// UpgradeGate, when set (under OLM), holds back operator upgrades while a Stack runs an
+	// application upgrade, an in-place restore or a PostgreSQL major upgrade.
 	UpgradeGate olm.UpgradeGate
 	// Now returns the current time; tests replace it.
 	Now func() time.Time
@@ -378,27 +378,4 @@ func componentExisted(s *canopyv1alpha1.Stack, kind string) bool {
 		return c.Backup != nil && c.Backup.Name != ""
 	}
 	return false
-}
-
-// updateGate tells OLM that Canopy may be upgraded only while no Stack is mid-upgrade. current is
-// the Stack just reconciled: its in-memory status is newer than the cache's.
-func (r *Reconciler) updateGate(ctx context.Context, current *canopyv1alpha1.Stack) error {
-	if r.UpgradeGate == nil {
-		return nil
-	}
-	var stacks canopyv1alpha1.StackList
-	if err := r.List(ctx, &stacks); err != nil {
-		return fmt.Errorf("listing Stacks: %w", err)
-	}
-	for i := range stacks.Items {
-		st := &stacks.Items[i]
-		if current != nil && st.UID == current.UID {
-			st = current
-		}
-		if u := st.Status.Upgrade; inFlight(u) && st.DeletionTimestamp.IsZero() {
-			return r.UpgradeGate.SetUpgradeable(ctx, false, ReasonUpgradeInProgress,
-				fmt.Sprintf("Stack %s/%s is upgrading from %s to %s", st.Namespace, st.Name, u.FromVersion, u.ToVersion))
-		}
-	}
-	return r.UpgradeGate.SetUpgradeable(ctx, true, ReasonNoUpgrade, "no Stack is upgrading")
 }

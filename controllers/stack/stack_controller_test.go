@@ -513,6 +513,8 @@ func TestInPlaceRestore(t *testing.T) {
 	h.Eventually(func() bool { return h.Get(fe, "rq") == nil && fe.Spec.Stopped }, "the web tier is stopped first")
 	step(RestoreStoppingFrontend)
 	require.False(t, conditions.IsTrue(h.stack("rq"), componentsv1alpha1.ConditionReady))
+	h.Eventually(func() bool { return h.gate.heldBackBy("Stack " + h.NS + "/rq is restoring rq-nightly in place") },
+		"OLM's Upgradeable is false while the restore runs")
 	setStatus(h, "rq", func() *componentsv1alpha1.Frontend { return &componentsv1alpha1.Frontend{} }, func(f *componentsv1alpha1.Frontend) {
 		f.Status.ObservedGeneration, f.Status.Replicas, f.Status.ReadyReplicas = f.Generation, 0, 0
 	})
@@ -554,6 +556,7 @@ func TestInPlaceRestore(t *testing.T) {
 	require.NoError(t, h.Get(bp, "rq"))
 	require.Equal(t, restoreToken("r1"), bp.Spec.BackupRequest)
 	h.WaitEvent(h.stack("rq"), "RestoreSucceeded")
+	h.Eventually(func() bool { return h.gate.releasedBy(h.NS + "/rq ") }, "the finished restore no longer holds OLM back")
 }
 
 // TestInPlaceRestoreFailureRestartsTheWebTier: a failed restore ends the request and brings the web
@@ -619,6 +622,8 @@ func TestDatabaseMajorUpgrade(t *testing.T) {
 	h.Eventually(func() bool { return h.Get(fe, "mj") == nil && fe.Spec.Stopped }, "the web tier is stopped first")
 	step(RestoreStoppingFrontend)
 	require.Equal(t, "16.2", h.stack("mj").Status.DatabaseUpgrade.FromVersion)
+	h.Eventually(func() bool { return h.gate.heldBackBy("Stack " + h.NS + "/mj is upgrading PostgreSQL from 16.2 to 17") },
+		"OLM's Upgradeable is false while PostgreSQL upgrades")
 	require.NoError(t, h.Get(db, "mj"))
 	require.Equal(t, "16", db.Spec.Version, "the Database is not told before the backup exists")
 	setStatus(h, "mj", func() *componentsv1alpha1.Frontend { return &componentsv1alpha1.Frontend{} }, func(f *componentsv1alpha1.Frontend) {
@@ -653,6 +658,7 @@ func TestDatabaseMajorUpgrade(t *testing.T) {
 	h.waitReady("mj")
 	require.NoError(t, h.Get(db, "mj"))
 	require.Equal(t, "mj-pre-major", db.Spec.MajorUpgrade.FromBackup.BackupName, "the finished request stays")
+	h.Eventually(func() bool { return h.gate.releasedBy(h.NS + "/mj ") }, "the finished major upgrade no longer holds OLM back")
 }
 
 // TestDatabaseMajorUpgradeBackupFails: when the backup fails, the Database keeps its major and is

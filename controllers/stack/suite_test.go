@@ -3,6 +3,7 @@ package stack
 import (
 	"context"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -29,22 +30,57 @@ func TestMain(m *testing.M) {
 // fakeGate records what the controller tells OLM.
 type fakeGate struct {
 	mu    sync.Mutex
-	calls []bool
+	calls []gateCall
 }
 
-func (g *fakeGate) SetUpgradeable(_ context.Context, upgradeable bool, _, _ string) error {
+// gateCall is one change of OLM's Upgradeable condition.
+type gateCall struct {
+	upgradeable bool
+	message     string
+}
+
+func (g *fakeGate) SetUpgradeable(_ context.Context, upgradeable bool, _, message string) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if n := len(g.calls); n == 0 || g.calls[n-1] != upgradeable {
-		g.calls = append(g.calls, upgradeable)
+	c := gateCall{upgradeable, message}
+	if n := len(g.calls); n == 0 || g.calls[n-1] != c {
+		g.calls = append(g.calls, c)
 	}
 	return nil
 }
 
+// history lists the values Upgradeable took, in order.
 func (g *fakeGate) history() []bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return append([]bool(nil), g.calls...)
+	var h []bool
+	for _, c := range g.calls {
+		if n := len(h); n == 0 || h[n-1] != c.upgradeable {
+			h = append(h, c.upgradeable)
+		}
+	}
+	return h
+}
+
+// heldBackBy reports whether Upgradeable was ever false with a message containing s.
+func (g *fakeGate) heldBackBy(s string) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, c := range g.calls {
+		if !c.upgradeable && strings.Contains(c.message, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// releasedBy reports whether the latest Upgradeable no longer names s (other tests' Stacks may
+// still hold OLM back: envtest deletes no namespace content).
+func (g *fakeGate) releasedBy(s string) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	n := len(g.calls)
+	return n > 0 && !strings.Contains(g.calls[n-1].message, s)
 }
 
 // harness is one running stack controller, watching one namespace.

@@ -1,7 +1,12 @@
 // Package images is the one list of container images Canopy runs by default. The manager uses it,
-// and the OLM bundle's relatedImages are generated from it, so that disconnected installs can mirror
-// exactly these. Each entry can be replaced at run time with the environment variable named in it
-// (OLM sets RELATED_IMAGE_* variables on the operator's Deployment from relatedImages).
+// and the OLM bundle is generated from it, so that disconnected installs can mirror exactly these.
+// Each entry can be replaced at run time with the environment variable named in it.
+//
+// OLM sets none of these variables: the manager's Deployment (config/manager, and the CSV's install
+// strategy generated from it by hack/gen-bundle) carries a RELATED_IMAGE_* variable for every entry,
+// and the CSV lists the same references in spec.relatedImages; tests keep the three equal. A full
+// PostgreSQL version ("17.2") derives a tag that is not in that list, so a mirror holds it only if
+// it was mirrored separately.
 package images
 
 import (

@@ -47,7 +47,7 @@ func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 
 // SetupControllers registers the stack controller and the three component controllers.
 func SetupControllers(mgr ctrl.Manager) error {
-	gate, err := olm.NewUpgradeGate(mgr.GetClient())
+	gate, err := olm.NewUpgradeGate(mgr.GetConfig())
 	if err != nil {
 		return err
 	}

@@ -23,6 +23,13 @@ const (
 	ManagedBy = "canopy"
 )
 
+// ManagerPodLabels are the labels of the manager's pod (config/manager) that the databases'
+// NetworkPolicies admit it by. They are Canopy's own: under OLM the install namespace is shared
+// with other operators, most of which label their managers control-plane: controller-manager.
+func ManagerPodLabels() map[string]string {
+	return map[string]string{LabelName: "canopy", LabelComponent: "manager"}
+}
+
 // ControllerRef makes owner the controller of the object it is set on, so the object is garbage
 // collected with its owner.
 func ControllerRef(apiVersion, kind string, owner metav1.Object) metav1.OwnerReference {

@@ -9,14 +9,15 @@ import (
 	"k8s.io/utils/ptr"
 
 	componentsv1alpha1 "github.com/canopy-dev/canopy/apis/components/v1alpha1"
+	"github.com/canopy-dev/canopy/internal/desired/common"
 )
 
 // NetworkPolicy admits to PostgreSQL only the client pods the spec selects (the Stack's web tier,
 // migration and backup jobs), and to the exporter only the Prometheus namespace when monitoring is
 // on. Everything else is refused.
 //
-// operatorNamespace, when known, also admits Canopy's manager, which connects as the superuser to
-// rotate credentials.
+// operatorNamespace, when known, also admits Canopy's manager (by common.ManagerPodLabels), which
+// connects as the superuser to rotate credentials.
 func NetworkPolicy(db *componentsv1alpha1.Database, operatorNamespace string) *networkingv1.NetworkPolicy {
 	tcp := ptr.To(corev1.ProtocolTCP)
 	var clients []networkingv1.NetworkPolicyPeer
@@ -26,7 +27,7 @@ func NetworkPolicy(db *componentsv1alpha1.Database, operatorNamespace string) *n
 	if operatorNamespace != "" {
 		clients = append(clients, networkingv1.NetworkPolicyPeer{
 			NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/metadata.name": operatorNamespace}},
-			PodSelector:       &metav1.LabelSelector{MatchLabels: map[string]string{"control-plane": "controller-manager"}},
+			PodSelector:       &metav1.LabelSelector{MatchLabels: common.ManagerPodLabels()},
 		})
 	}
 	rules := []networkingv1.NetworkPolicyIngressRule{}
