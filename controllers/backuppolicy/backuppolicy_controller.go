@@ -39,7 +39,7 @@ const FieldOwner = "canopy-backup-controller"
 // +kubebuilder:rbac:groups=components.canopy.dev,resources=databases,verbs=get;list;watch
 // +kubebuilder:rbac:groups=batch,resources=cronjobs;jobs,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=core,resources=pods,verbs=get;list;watch
-// +kubebuilder:rbac:groups=core,resources=persistentvolumeclaims,verbs=get;list;watch;create
+// +kubebuilder:rbac:groups=core,resources=persistentvolumeclaims,verbs=get;list;watch;create;delete
 // +kubebuilder:rbac:groups=core,resources=events,verbs=create;patch
 
 // Reconciler reconciles BackupPolicies: scheduled backups as a CronJob, on-demand backups as Jobs,
@@ -111,7 +111,10 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !bp.DeletionTimestamp.IsZero() {
-		return ctrl.Result{}, nil
+		return r.reconcileDelete(ctx, bp)
+	}
+	if err := r.syncBackupsFinalizer(ctx, bp); err != nil {
+		return ctrl.Result{}, err
 	}
 	before := bp.DeepCopy()
 	res, err := r.reconcile(ctx, bp, before)

@@ -497,6 +497,43 @@ func TestDeletionSetsDataRetentionFirst(t *testing.T) {
 	h.Eventually(func() bool { return apierrors.IsNotFound(h.Get(&canopyv1alpha1.Stack{}, "wipe")) }, "the Stack is deleted")
 }
 
+// TestDeletionReportsAndSkipsAFailedPurge: a Stack deleted with dataRetention.backups: Delete waits
+// for its BackupPolicy, which purges the backups; when the purge fails, the Stack's Ready says why,
+// and canopy.dev/skip-backup-purge on the Stack (the user never touches the internal kinds) reaches
+// the policy, which then lets go.
+func TestDeletionReportsAndSkipsAFailedPurge(t *testing.T) {
+	h := start(t)
+	ctx := context.Background()
+	h.readyStack("purge", "1.0", func(s *canopyv1alpha1.Stack) {
+		s.Spec.DataRetention = &canopyv1alpha1.DataRetention{Backups: componentsv1alpha1.Delete}
+	})
+	// The backup controller's finalizer and its report of a failed purge, played by the test.
+	const held = "canopy.dev/backups"
+	testenv.Mutate(t, h.C, h.Key("purge"), func() *componentsv1alpha1.BackupPolicy { return &componentsv1alpha1.BackupPolicy{} }, false,
+		func(bp *componentsv1alpha1.BackupPolicy) { bp.Finalizers = append(bp.Finalizers, held) })
+	require.NoError(t, h.C.Delete(ctx, h.stack("purge")))
+	bp := &componentsv1alpha1.BackupPolicy{}
+	h.Eventually(func() bool { return h.Get(bp, "purge") == nil && bp.Spec.BackupRetention == componentsv1alpha1.Delete }, "backupRetention is set")
+	setStatus(h, "purge", func() *componentsv1alpha1.BackupPolicy { return &componentsv1alpha1.BackupPolicy{} }, func(b *componentsv1alpha1.BackupPolicy) {
+		b.Status.ObservedGeneration = b.Generation
+		conditions.MarkStalled(b, componentsv1alpha1.ReasonPurgeFailed, "the purge Job purge-purge failed: access denied")
+	})
+	h.Eventually(func() bool {
+		ready := conditions.Get(h.stack("purge"), componentsv1alpha1.ConditionReady)
+		return ready != nil && contains(ready.Message, "waiting for the BackupPolicy purge to be deleted: the purge Job purge-purge failed: access denied")
+	}, "the Stack says what holds its deletion")
+
+	testenv.Mutate(t, h.C, h.Key("purge"), func() *canopyv1alpha1.Stack { return &canopyv1alpha1.Stack{} }, false, func(s *canopyv1alpha1.Stack) {
+		s.Annotations = map[string]string{canopyv1alpha1.AnnotationSkipBackupPurge: "true"}
+	})
+	h.Eventually(func() bool {
+		return h.Get(bp, "purge") == nil && bp.Annotations[canopyv1alpha1.AnnotationSkipBackupPurge] == "true"
+	}, "the skip reaches the BackupPolicy being deleted")
+	testenv.Mutate(t, h.C, h.Key("purge"), func() *componentsv1alpha1.BackupPolicy { return &componentsv1alpha1.BackupPolicy{} }, false,
+		func(bp *componentsv1alpha1.BackupPolicy) { bp.Finalizers = nil })
+	h.Eventually(func() bool { return apierrors.IsNotFound(h.Get(&canopyv1alpha1.Stack{}, "purge")) }, "the Stack is deleted")
+}
+
 // TestInPlaceRestore: the web tier stops, a safety backup is taken, the Database restores the
 // backup, the web tier starts again; the Stack reports each step.
 func TestInPlaceRestore(t *testing.T) {

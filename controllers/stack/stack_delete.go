@@ -68,6 +68,9 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, s *canopyv1alpha1.Stac
 		if !metav1.IsControlledBy(child.obj, s) {
 			continue // not ours: never delete it
 		}
+		if err := r.passSkipPurge(ctx, s, child.obj); err != nil {
+			return reconcile.Result{}, err
+		}
 		if child.obj.GetDeletionTimestamp().IsZero() {
 			if !orphan {
 				// The data retention the spec asks for now reaches the child, and its controller
@@ -92,7 +95,11 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, s *canopyv1alpha1.Stac
 			continue // orphaning is done by the garbage collector; nothing to wait for
 		}
 		if now.Before(deadline) {
-			if err := r.markDeleting(ctx, s, fmt.Sprintf("waiting for the %s %s to be deleted", child.kind, key.Name)); err != nil {
+			msg := fmt.Sprintf("waiting for the %s %s to be deleted", child.kind, key.Name)
+			if c := conditions.Get(child.obj.(conditions.Object), componentsv1alpha1.ConditionStalled); c != nil && c.Status == metav1.ConditionTrue {
+				msg += ": " + c.Message // what holds it, and what the user can do (a failed backup purge)
+			}
+			if err := r.markDeleting(ctx, s, msg); err != nil {
 				return reconcile.Result{}, err
 			}
 			// The child's disappearance is watched; the requeue only enforces the deadline.
@@ -131,6 +138,7 @@ func (r *Reconciler) setDeletionRetention(ctx context.Context, s *canopyv1alpha1
 		field, want, have, observed = "volumeRetention", ret.PersistentVolumeClaims, c.Spec.VolumeRetention, c.Status.ObservedGeneration
 	case *componentsv1alpha1.BackupPolicy:
 		field, want, have, observed = "backupRetention", ret.Backups, c.Spec.BackupRetention, c.Status.ObservedGeneration
+
 	default:
 		return "", nil
 	}
@@ -149,4 +157,22 @@ func (r *Reconciler) setDeletionRetention(ctx context.Context, s *canopyv1alpha1
 		return fmt.Sprintf("waiting for the %s to observe %s: Delete before deleting it", kind, field), nil
 	}
 	return "", nil
+}
+
+// passSkipPurge copies the Stack's canopy.dev/skip-backup-purge annotation to its BackupPolicy, also
+// once the policy is being deleted: that is when a failed purge holds it, and the user, who never
+// touches the internal kinds, answers on the Stack.
+func (r *Reconciler) passSkipPurge(ctx context.Context, s *canopyv1alpha1.Stack, obj ctrl.Object) error {
+	if _, ok := obj.(*componentsv1alpha1.BackupPolicy); !ok {
+		return nil
+	}
+	skip := s.Annotations[canopyv1alpha1.AnnotationSkipBackupPurge]
+	if skip == "" || obj.GetAnnotations()[canopyv1alpha1.AnnotationSkipBackupPurge] == skip {
+		return nil
+	}
+	patch := []byte(fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, canopyv1alpha1.AnnotationSkipBackupPurge, skip))
+	if err := r.Patch(ctx, obj, ctrl.RawPatch(types.MergePatchType, patch)); ctrl.IgnoreNotFound(err) != nil {
+		return fmt.Errorf("passing %s to the BackupPolicy: %w", canopyv1alpha1.AnnotationSkipBackupPurge, err)
+	}
+	return nil
 }

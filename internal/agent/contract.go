@@ -54,6 +54,8 @@ type Manifest struct {
 const (
 	OperationBackup  = "backup"
 	OperationRestore = "restore"
+	// OperationPurge deletes every backup of a stack (dataRetention.backups: Delete).
+	OperationPurge = "purge"
 )
 
 // Result is what the agent writes, as one line of JSON, to TerminationLog (Kubernetes keeps at most

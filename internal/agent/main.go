@@ -46,6 +46,8 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 		res = Backup(ctx, store, o, time.Now)
 	case OperationRestore:
 		res = Restore(ctx, store, o, time.Now)
+	case OperationPurge:
+		res = Purge(ctx, store, o, time.Now)
 	}
 	if o.S3 != nil {
 		res = redact(res, o.S3.SecretAccessKey)
@@ -71,6 +73,8 @@ func report(o Options, res Result, stdout, stderr io.Writer) bool {
 		if len(res.Deleted) > 0 {
 			fmt.Fprintf(stderr, "canopy agent: retention deleted %d backups: %v\n", len(res.Deleted), res.Deleted)
 		}
+	case res.Succeeded && res.Operation == OperationPurge:
+		fmt.Fprintf(stderr, "canopy agent: %s: %v\n", res.Message, res.Deleted)
 	case res.Succeeded:
 		fmt.Fprintf(stderr, "canopy agent: %s\n", restoreSummary(res))
 	default:
@@ -87,13 +91,15 @@ func report(o Options, res Result, stdout, stderr io.Writer) bool {
 }
 
 func usage(w io.Writer) {
-	fmt.Fprint(w, `Usage: canopy agent backup|restore [flags]
+	fmt.Fprint(w, `Usage: canopy agent backup|restore|purge [flags]
 
 Runs in Canopy's backup and restore Jobs.
 
   backup    stores <work-dir>/dump.pgc (written by pg_dump --format=custom) as a backup with its
             manifest, then applies the retention policy
   restore   fetches a backup into <work-dir>/dump.pgc and checks it against its manifest
+  purge     deletes every backup of --stack at the destination (a Stack deleted with
+            dataRetention.backups: Delete); nothing else is touched
 
 Flags:
   --work-dir=DIR                 folder of dump.pgc (default /work)

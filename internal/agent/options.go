@@ -65,8 +65,8 @@ func (o S3Options) String() string {
 func ParseOptions(operation string, args []string, getenv func(string) string) (Options, error) {
 	o := Options{Operation: operation, TerminationLog: scanTerminationLog(args)}
 	scanned := o.TerminationLog
-	if operation != OperationBackup && operation != OperationRestore {
-		return o, fail(ReasonInvalidArguments, "unknown operation %q: want %s or %s", operation, OperationBackup, OperationRestore)
+	if operation != OperationBackup && operation != OperationRestore && operation != OperationPurge {
+		return o, fail(ReasonInvalidArguments, "unknown operation %q: want %s, %s or %s", operation, OperationBackup, OperationRestore, OperationPurge)
 	}
 
 	fs := flag.NewFlagSet("canopy agent "+operation, flag.ContinueOnError)

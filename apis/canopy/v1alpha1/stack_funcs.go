@@ -28,6 +28,10 @@ const (
 	// AnnotationRetryDatabaseUpgrade, with a new value, starts a failed PostgreSQL major upgrade
 	// again, with a new backup: kubectl annotate stack NAME canopy.dev/retry-database-upgrade="$(date +%s)".
 	AnnotationRetryDatabaseUpgrade = "canopy.dev/retry-database-upgrade"
+	// AnnotationSkipBackupPurge "true" lets a Stack deleted with dataRetention.backups: Delete go
+	// without deleting its backups when the purge cannot run (the backups and their volume are
+	// kept). The Stack passes it on to its BackupPolicy.
+	AnnotationSkipBackupPurge = "canopy.dev/skip-backup-purge"
 	// LabelAdopt on an existing object with the name Canopy would give it lets a Stack adopt it.
 	LabelAdopt = "canopy.dev/adopt"
 )

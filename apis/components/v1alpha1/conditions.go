@@ -68,6 +68,9 @@ const (
 	// ReasonExistingData reports a bootstrap from a backup held back because the data volume already
 	// holds data (kept from a deleted Database of the same name) and overwriting it was not confirmed.
 	ReasonExistingData = "ExistingData"
+	// ReasonPurgeFailed reports that the backups of a BackupPolicy being deleted with
+	// backupRetention: Delete could not all be deleted.
+	ReasonPurgeFailed = "PurgeFailed"
 )
 
 // Request phases reported for backups, restores and migrations.
