@@ -113,7 +113,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if !bp.DeletionTimestamp.IsZero() {
 		return r.reconcileDelete(ctx, bp)
 	}
-	if err := r.syncBackupsFinalizer(ctx, bp); err != nil {
+	// Only a policy whose backups go with it waits on Canopy to be deleted.
+	if err := patch.Finalizer(ctx, r.Client, bp, BackupsFinalizer, bp.Spec.BackupRetention == componentsv1alpha1.Delete); err != nil {
 		return ctrl.Result{}, err
 	}
 	before := bp.DeepCopy()

@@ -26,24 +26,6 @@ import (
 // purged. Only such a policy carries it: one that keeps its backups never waits on Canopy.
 const BackupsFinalizer = "canopy.dev/backups"
 
-// syncBackupsFinalizer adds the finalizer when backupRetention is Delete and removes it otherwise.
-func (r *Reconciler) syncBackupsFinalizer(ctx context.Context, bp *componentsv1alpha1.BackupPolicy) error {
-	want := bp.Spec.BackupRetention == componentsv1alpha1.Delete
-	if controllerutil.ContainsFinalizer(bp, BackupsFinalizer) == want {
-		return nil
-	}
-	base := bp.DeepCopy()
-	if want {
-		controllerutil.AddFinalizer(bp, BackupsFinalizer)
-	} else {
-		controllerutil.RemoveFinalizer(bp, BackupsFinalizer)
-	}
-	if err := r.Patch(ctx, bp, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil {
-		return fmt.Errorf("updating the BackupPolicy's finalizers: %w", err)
-	}
-	return nil
-}
-
 // reconcileDelete carries out backupRetention: Delete for a policy being deleted: no new backup
 // starts (the CronJob goes, running backup Jobs are stopped), a purge Job deletes every backup of
 // the stack at the destination, then the backup volume Canopy created goes and the finalizer is
@@ -153,9 +135,7 @@ func (r *Reconciler) deleteVolume(ctx context.Context, bp *componentsv1alpha1.Ba
 
 // release removes the finalizer: the policy goes.
 func (r *Reconciler) release(ctx context.Context, bp *componentsv1alpha1.BackupPolicy) error {
-	base := bp.DeepCopy()
-	controllerutil.RemoveFinalizer(bp, BackupsFinalizer)
-	return client.IgnoreNotFound(r.Patch(ctx, bp, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})))
+	return patch.Finalizer(ctx, r.Client, bp, BackupsFinalizer, false)
 }
 
 // markPurge reports the purge in status: in progress (reason "") or failed.

@@ -136,7 +136,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		// Owned objects go with it; the data volumes as volumeRetention says.
 		return ctrl.Result{}, r.reconcileDelete(ctx, db)
 	}
-	if err := r.syncVolumesFinalizer(ctx, db); err != nil {
+	// Only a Database whose volumes go with it waits on Canopy to be deleted.
+	if err := patch.Finalizer(ctx, r.Client, db, VolumesFinalizer, db.Spec.VolumeRetention == componentsv1alpha1.Delete); err != nil {
 		return ctrl.Result{}, err
 	}
 	before := db.DeepCopy()

@@ -371,6 +371,27 @@ func TestMajorUpgrade(t *testing.T) {
 	h.Eventually(func() bool { return slices.Contains(testenv.EventReasons(t, h.C, db), "MajorUpgradeSucceeded") }, "the MajorUpgradeSucceeded event")
 }
 
+// TestMinorVersionRollsInPlace: a new PostgreSQL minor version of the same major is a new image on
+// the same StatefulSet and the same data volume: no backup, no restore, no new claim.
+func TestMinorVersionRollsInPlace(t *testing.T) {
+	h := start(t)
+	h.readyDatabase("minor", "17.2")
+	before := h.statefulSet("minor", func(*appsv1.StatefulSet) bool { return true }, "sts")
+	h.update("minor", func(d *componentsv1alpha1.Database) { d.Spec.Version = "17.4" })
+	sts := h.statefulSet("minor", func(s *appsv1.StatefulSet) bool {
+		return s.Spec.Template.Spec.Containers[0].Image == "docker.io/library/postgres:17.4"
+	}, "the new minor's image rolls")
+	require.Equal(t, before.UID, sts.UID, "the same StatefulSet")
+	require.Equal(t, desired.DefaultDataVolume, sts.Spec.VolumeClaimTemplates[0].Name, "on the same data volume")
+	h.runPod("minor", true, "")
+	db := h.waitReady("minor")
+	require.Equal(t, "17.4", db.Status.Version)
+	require.Nil(t, db.Status.MajorUpgrade, "no major upgrade")
+	var jobs batchv1.JobList
+	require.NoError(t, h.C.List(context.Background(), &jobs, client.InNamespace(h.NS)))
+	require.Empty(t, jobs.Items, "no restore")
+}
+
 // TestRecreatedDatabaseMountsItsCurrentData: after a major upgrade the data lives on the new
 // major's claim, which only Database.status remembered. The claim is labelled as current, so a
 // Database deleted and recreated by its Stack (empty status, no StatefulSet) mounts it — not the

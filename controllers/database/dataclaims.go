@@ -11,6 +11,7 @@ import (
 
 	componentsv1alpha1 "github.com/canopy-dev/canopy/apis/components/v1alpha1"
 	desired "github.com/canopy-dev/canopy/internal/desired/database"
+	"github.com/canopy-dev/canopy/internal/patch"
 )
 
 // dataClaims lists the Database's data claims (every claim template's, every major's), from the
@@ -112,24 +113,6 @@ func (r *Reconciler) releaseVolumes(ctx context.Context, db *componentsv1alpha1.
 // carries it, so a Database that keeps its data never waits on Canopy to be deleted.
 const VolumesFinalizer = "canopy.dev/data-volumes"
 
-// syncVolumesFinalizer adds the finalizer when volumeRetention is Delete and removes it otherwise.
-func (r *Reconciler) syncVolumesFinalizer(ctx context.Context, db *componentsv1alpha1.Database) error {
-	want := db.Spec.VolumeRetention == componentsv1alpha1.Delete
-	if controllerutil.ContainsFinalizer(db, VolumesFinalizer) == want {
-		return nil
-	}
-	base := db.DeepCopy()
-	if want {
-		controllerutil.AddFinalizer(db, VolumesFinalizer)
-	} else {
-		controllerutil.RemoveFinalizer(db, VolumesFinalizer)
-	}
-	if err := r.Patch(ctx, db, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil {
-		return fmt.Errorf("updating the Database's finalizers: %w", err)
-	}
-	return nil
-}
-
 // reconcileDelete carries out volumeRetention: Delete for a Database being deleted: every data
 // claim of the Database is deleted (each is released by Kubernetes once PostgreSQL's pod is gone),
 // then the finalizer goes. Deleting a claim is one request that does not wait, so it never wedges.
@@ -149,7 +132,5 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, db *componentsv1alpha1
 			r.Recorder.Eventf(db, corev1.EventTypeNormal, "VolumeDeleted", "deleted the data volume %s (volumeRetention: Delete)", claims[i].Name)
 		}
 	}
-	base := db.DeepCopy()
-	controllerutil.RemoveFinalizer(db, VolumesFinalizer)
-	return client.IgnoreNotFound(r.Patch(ctx, db, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})))
+	return patch.Finalizer(ctx, r.Client, db, VolumesFinalizer, false)
 }

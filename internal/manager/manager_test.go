@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -32,8 +33,9 @@ func TestMain(m *testing.M) {
 	os.Exit(testenv.Main(m, &env, testenv.Options{}))
 }
 
-// startManager runs a manager built by New until the test ends.
-func startManager(t *testing.T, o Options) {
+// startManager runs a manager built by New until the test ends, or until the returned function
+// stops it (as an operator upgrade or a crash would).
+func startManager(t *testing.T, o Options) (stop func()) {
 	t.Helper()
 	o.skipNameValidation = true
 	mgr, err := New(env.Config, o)
@@ -41,10 +43,15 @@ func startManager(t *testing.T, o Options) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- mgr.Start(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		require.NoError(t, <-done)
-	})
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			require.NoError(t, <-done)
+		})
+	}
+	t.Cleanup(stop)
+	return stop
 }
 
 // objects returns one object of each kind. The component objects are named apart from the Stack's
