@@ -219,6 +219,55 @@ func TestDeletePolicies(t *testing.T) {
 		"Delete: the data volume is kept")
 }
 
+// TestDeleteWithDataRetentionDelete: a Stack deleted with dataRetention Delete for both its volumes
+// and its backups loses every data volume it ever used (the one in use and an earlier major's) and
+// its backup volume, after its backups were purged; a Stack deleted with the default Retain keeps
+// both volumes. The garbage collector, the pvc-protection controller and the StatefulSet
+// controller are Kubernetes' own here; the purge's result is a kwok Stage's.
+func TestDeleteWithDataRetentionDelete(t *testing.T) {
+	ns := namespace(t)
+	ctx := context.Background()
+	newStack(t, ns, "wipe", withBackups(""), func(s *canopyv1alpha1.Stack) {
+		s.Spec.DataRetention = &canopyv1alpha1.DataRetention{PersistentVolumeClaims: componentsv1alpha1.Delete, Backups: componentsv1alpha1.Delete}
+	})
+	newStack(t, ns, "kept", withBackups(""))
+	waitReady(t, ns, "wipe", "1.0.0")
+	waitReady(t, ns, "kept", "1.0.0")
+	claim := func(name string) error {
+		return c.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &corev1.PersistentVolumeClaim{})
+	}
+	// An earlier major's volume, as a finished major upgrade leaves it: labelled like the data
+	// volumes of the Database, named after its claim template.
+	db := &componentsv1alpha1.Database{}
+	require.NoError(t, c.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "wipe"}, db))
+	old := &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "data-pg16-0a1b2c3d-wipe-postgres-0",
+		Labels: map[string]string{"app.kubernetes.io/name": "wipe-postgres", "app.kubernetes.io/component": "database",
+			"app.kubernetes.io/instance": "wipe", "app.kubernetes.io/managed-by": "canopy", "canopy.dev/stack": "wipe"}},
+		Spec: corev1.PersistentVolumeClaimSpec{AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+			Resources: corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}}}}
+	require.NoError(t, c.Client.Create(ctx, old))
+	require.Eventually(t, func() bool {
+		s := stack(t, ns, "wipe")
+		return len(s.Status.KeptVolumes) == 1 && s.Status.KeptVolumes[0].ClaimName == old.Name
+	}, wait, 200*time.Millisecond, "the earlier major's volume is listed as kept")
+	for _, name := range []string{"data-wipe-postgres-0", "wipe-backups", "data-kept-postgres-0", "kept-backups"} {
+		require.NoError(t, claim(name), "the volume %s exists", name)
+	}
+
+	require.NoError(t, c.Client.Delete(ctx, stack(t, ns, "wipe")))
+	require.NoError(t, c.Client.Delete(ctx, stack(t, ns, "kept")))
+	require.Eventually(t, func() bool {
+		return apierrors.IsNotFound(c.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "wipe"}, &canopyv1alpha1.Stack{})) &&
+			apierrors.IsNotFound(c.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "kept"}, &canopyv1alpha1.Stack{}))
+	}, wait, 200*time.Millisecond, "both Stacks are deleted")
+	require.Eventually(t, func() bool {
+		return apierrors.IsNotFound(claim("data-wipe-postgres-0")) && apierrors.IsNotFound(claim(old.Name)) && apierrors.IsNotFound(claim("wipe-backups"))
+	}, wait, 200*time.Millisecond, "Delete: every data volume and the backup volume are gone")
+	for _, name := range []string{"data-kept-postgres-0", "kept-backups"} {
+		require.NoError(t, claim(name), "Retain: the volume %s is kept", name)
+	}
+}
+
 // TestManagerKilledMidUpgrade: Canopy's process is killed (SIGKILL) while an upgrade's
 // pre-upgrade backup runs, and again while its migration runs, and restarted each time: the
 // upgrade converges, with one backup Job and one migration Job.

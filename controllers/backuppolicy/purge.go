@@ -14,6 +14,7 @@ import (
 
 	canopyv1alpha1 "github.com/canopy-dev/canopy/apis/canopy/v1alpha1"
 	componentsv1alpha1 "github.com/canopy-dev/canopy/apis/components/v1alpha1"
+	"github.com/canopy-dev/canopy/internal/agent"
 	"github.com/canopy-dev/canopy/internal/apply"
 	"github.com/canopy-dev/canopy/internal/conditions"
 	desired "github.com/canopy-dev/canopy/internal/desired/backup"
@@ -71,7 +72,7 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, bp *componentsv1alpha1
 	switch {
 	case !done:
 		return ctrl.Result{}, nil // the Job is watched
-	case !f.succeeded || f.result == nil:
+	case !f.succeeded || f.result == nil || f.result.Operation != agent.OperationPurge:
 		msg := "the purge Job " + job.Name + " failed"
 		if f.result != nil {
 			msg += ": " + f.result.Message
