@@ -295,8 +295,12 @@ func TestStorageExpansion(t *testing.T) {
 		tpl := sts.Spec.VolumeClaimTemplates[0]
 		pvc := &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Namespace: h.NS, Name: "data-" + tc.name + "-postgres-0", Labels: tpl.Labels}, Spec: tpl.Spec}
 		require.NoError(t, h.C.Create(ctx, pvc))
-		pvc.Status = corev1.PersistentVolumeClaimStatus{Phase: corev1.ClaimBound, Capacity: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}}
-		require.NoError(t, h.C.Status().Update(ctx, pvc))
+		// The controller labels the claim it runs on meanwhile: the binding retries on conflicts, as
+		// Kubernetes' own controllers do.
+		testenv.Mutate(t, h.C, client.ObjectKeyFromObject(pvc), func() *corev1.PersistentVolumeClaim { return &corev1.PersistentVolumeClaim{} }, true,
+			func(p *corev1.PersistentVolumeClaim) {
+				p.Status = corev1.PersistentVolumeClaimStatus{Phase: corev1.ClaimBound, Capacity: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}}
+			})
 		h.update(tc.name, func(d *componentsv1alpha1.Database) { d.Spec.Storage.Size = resource.MustParse("5Gi") })
 	}
 	pvc := &corev1.PersistentVolumeClaim{}

@@ -139,7 +139,10 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 		"--extra-args", "kube-controller-manager=service-cluster-ip-range=10.96.0.0/12"); err != nil {
 		return c, fmt.Errorf("creating the cluster: %w", err)
 	}
-	if err := c.kwokctl(ctx, "scale", "node", "--name", o.Name, "--replicas", fmt.Sprint(max(o.Nodes, 1))); err != nil {
+	// Real nodes report their ephemeral storage; Canopy's backup and restore pods request it for
+	// their dump, and a node without it would never schedule them.
+	if err := c.kwokctl(ctx, "scale", "node", "--name", o.Name, "--replicas", fmt.Sprint(max(o.Nodes, 1)),
+		"--param", `.allocatable["ephemeral-storage"] = "1Ti"`); err != nil {
 		return c, fmt.Errorf("adding nodes: %w", err)
 	}
 	o.Log("cluster %s up in %s", o.Name, time.Since(start).Round(100*time.Millisecond))

@@ -2,6 +2,7 @@ package v1alpha1
 
 import (
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	componentsv1alpha1 "github.com/canopy-dev/canopy/apis/components/v1alpha1"
@@ -256,6 +257,12 @@ type StackBackup struct {
 	// +kubebuilder:validation:Minimum=60
 	// +kubebuilder:validation:Maximum=604800
 	TimeoutSeconds int64 `json:"timeoutSeconds,omitempty"`
+
+	// scratchSize is the space a backup may use for its dump before storing it; defaults to
+	// database.storage.size (a dump is smaller than the data it comes from). A backup whose dump
+	// outgrows it fails and is reported.
+	// +optional
+	ScratchSize *resource.Quantity `json:"scratchSize,omitempty"`
 }
 
 // StackRestore names the backup a new Stack starts from.

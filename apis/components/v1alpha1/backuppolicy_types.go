@@ -1,6 +1,7 @@
 package v1alpha1
 
 import (
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -105,6 +106,13 @@ type BackupPolicySpec struct {
 	// +kubebuilder:validation:Minimum=60
 	// +kubebuilder:validation:Maximum=604800
 	TimeoutSeconds int64 `json:"timeoutSeconds,omitempty"`
+
+	// scratchSize bounds the space a backup pod's dump may take before it is stored (an emptyDir
+	// with this size limit, and the same ephemeral-storage request, so the pod only lands on a node
+	// with room for it). The Stack sets it from spec.backup.scratchSize or its database's storage
+	// size. Unset: no limit.
+	// +optional
+	ScratchSize *resource.Quantity `json:"scratchSize,omitempty"`
 }
 
 // BackupHold says why scheduled and annotation-requested backups wait.

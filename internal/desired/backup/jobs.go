@@ -163,6 +163,7 @@ func backupPod(bp *componentsv1alpha1.BackupPolicy, in Input, name string, reten
 			fromSecret("PGPASSWORD", in.CredentialsSecret, "password"),
 		},
 		VolumeMounts: []corev1.VolumeMount{work},
+		Resources:    common.PGToolResources(bp.Spec.ScratchSize), // it writes the dump
 	}
 	store := corev1.Container{
 		Name:                     "agent",
@@ -171,8 +172,9 @@ func backupPod(bp *componentsv1alpha1.BackupPolicy, in Input, name string, reten
 		VolumeMounts:             []corev1.VolumeMount{work},
 		TerminationMessagePath:   agent.TerminationLog,
 		TerminationMessagePolicy: corev1.TerminationMessageReadFile,
+		Resources:                common.AgentResources(nil),
 	}
-	volumes := []corev1.Volume{{Name: "work", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}}
+	volumes := []corev1.Volume{common.ScratchVolume("work", bp.Spec.ScratchSize)}
 	if s := bp.Spec.Destination.S3; s != nil {
 		store.Env = []corev1.EnvVar{
 			fromSecret(agent.EnvAccessKeyID, s.CredentialsSecret.Name, agent.SecretKeyAccessKeyID),

@@ -38,6 +38,7 @@ var (
 
 func TestGoldens(t *testing.T) {
 	v, s := policy(volume), policy(s3)
+	v.Spec.ScratchSize = ptr.To(resource.MustParse("5Gi")) // as the Stack sets it; s3's is unset: no limit
 	golden.YAML(t, "volume", VolumeClaim(v), CronJob(v, in), BackupJob(v, in, JobName(v, TriggerRequest, "pre-upgrade-g4"), TriggerRequest, "pre-upgrade-g4"))
 	golden.YAML(t, "s3", CronJob(s, in), BackupJob(s, in, JobName(s, TriggerAnnotation, "1764158400"), TriggerAnnotation, "1764158400"))
 }
@@ -93,4 +94,30 @@ func TestHoldAndProtectedBackups(t *testing.T) {
 	}
 	bp.Spec.Hold = nil
 	require.False(t, *CronJob(bp, in).Spec.Suspend, "the schedule resumes with the hold lifted")
+}
+
+// TestScratchSpaceIsBounded: the dump's emptyDir has the policy's scratch size as its limit, and
+// the container that writes it requests that much ephemeral storage; every container has requests
+// and a memory limit.
+func TestScratchSpaceIsBounded(t *testing.T) {
+	bp := policy(volume)
+	bp.Spec.ScratchSize = ptr.To(resource.MustParse("5Gi"))
+	for _, pod := range []corev1.PodSpec{BackupPod(bp, in, "shop-1"), CronJob(bp, in).Spec.JobTemplate.Spec.Template.Spec} {
+		var work *corev1.Volume
+		for i := range pod.Volumes {
+			if pod.Volumes[i].Name == "work" {
+				work = &pod.Volumes[i]
+			}
+		}
+		require.NotNil(t, work)
+		require.Equal(t, "5Gi", work.EmptyDir.SizeLimit.String())
+		dump := pod.InitContainers[0]
+		require.Equal(t, "5Gi", ptr.To(dump.Resources.Requests[corev1.ResourceEphemeralStorage]).String())
+		for _, c := range append(pod.InitContainers, pod.Containers...) {
+			require.NotEmpty(t, c.Resources.Requests, "%s has requests", c.Name)
+			require.False(t, ptr.To(c.Resources.Limits[corev1.ResourceMemory]).IsZero(), "%s has a memory limit", c.Name)
+		}
+	}
+	purge := PurgePod(bp, in).Containers[0]
+	require.False(t, ptr.To(purge.Resources.Limits[corev1.ResourceMemory]).IsZero())
 }

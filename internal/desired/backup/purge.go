@@ -3,7 +3,6 @@ package backup
 import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
@@ -49,7 +48,7 @@ func PurgePod(bp *componentsv1alpha1.BackupPolicy, in Input) corev1.PodSpec {
 		}, destinationArgs(bp.Spec.Destination)...),
 		TerminationMessagePath:   agent.TerminationLog,
 		TerminationMessagePolicy: corev1.TerminationMessageReadFile,
-		Resources:                agentResources(),
+		Resources:                common.AgentResources(nil),
 	}
 	var volumes []corev1.Volume
 	if s := bp.Spec.Destination.S3; s != nil {
@@ -65,12 +64,4 @@ func PurgePod(bp *componentsv1alpha1.BackupPolicy, in Input) corev1.PodSpec {
 	pod := corev1.PodSpec{Containers: []corev1.Container{c}, Volumes: volumes, RestartPolicy: corev1.RestartPolicyNever}
 	common.RestrictPod(&pod, ptr.To[int64](999))
 	return pod
-}
-
-// agentResources bound the purge container: it only lists and deletes objects.
-func agentResources() corev1.ResourceRequirements {
-	return corev1.ResourceRequirements{
-		Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("10m"), corev1.ResourceMemory: resource.MustParse("32Mi")},
-		Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("128Mi")},
-	}
 }

@@ -69,8 +69,10 @@ func RestoreJob(db *componentsv1alpha1.Database, in RestoreInput, id string) *ba
 		VolumeMounts:             []corev1.VolumeMount{work},
 		TerminationMessagePath:   agent.TerminationLog,
 		TerminationMessagePolicy: corev1.TerminationMessageReadFile,
+		// It writes the dump: as large as the database's volume at most.
+		Resources: common.AgentResources(&db.Spec.Storage.Size),
 	}
-	volumes := []corev1.Volume{{Name: "work", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}}
+	volumes := []corev1.Volume{common.ScratchVolume("work", &db.Spec.Storage.Size)}
 	if s := in.Source.Destination.S3; s != nil {
 		fetch.Env = []corev1.EnvVar{
 			secretEnv(agent.EnvAccessKeyID, s.CredentialsSecret.Name, agent.SecretKeyAccessKeyID),
@@ -95,6 +97,7 @@ func RestoreJob(db *componentsv1alpha1.Database, in RestoreInput, id string) *ba
 			secretEnv("PGPASSWORD", CredentialsName(db), "password"),
 		},
 		VolumeMounts: []corev1.VolumeMount{work},
+		Resources:    common.PGToolResources(nil),
 	}
 	pod := corev1.PodSpec{InitContainers: []corev1.Container{fetch}, Containers: []corev1.Container{load}, Volumes: volumes,
 		RestartPolicy: corev1.RestartPolicyNever}

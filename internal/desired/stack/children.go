@@ -4,7 +4,9 @@
 package stack
 
 import (
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 
 	canopyv1alpha1 "github.com/canopy-dev/canopy/apis/canopy/v1alpha1"
 	componentsv1alpha1 "github.com/canopy-dev/canopy/apis/components/v1alpha1"
@@ -179,6 +181,7 @@ func BackupPolicy(s *canopyv1alpha1.Stack, in BackupInput) *componentsv1alpha1.B
 			Hold:             in.Hold,
 			ProtectedBackups: in.ProtectedBackups,
 			TimeoutSeconds:   b.TimeoutSeconds,
+			ScratchSize:      scratchSize(s),
 			BackupRetention:  componentsv1alpha1.Retain,
 		},
 	}
@@ -211,4 +214,16 @@ func restoreDestination(s *canopyv1alpha1.Stack, explicit *componentsv1alpha1.Ba
 		return s.Spec.Backup.Destination
 	}
 	return componentsv1alpha1.BackupDestination{}
+}
+
+// scratchSize is the space a backup's dump may take: spec.backup.scratchSize, else the database's
+// storage size (a dump is smaller than the data it comes from), else none.
+func scratchSize(s *canopyv1alpha1.Stack) *resource.Quantity {
+	if b := s.Spec.Backup; b != nil && b.ScratchSize != nil {
+		return ptr.To(b.ScratchSize.DeepCopy())
+	}
+	if size := s.Spec.Database.Storage.Size; !size.IsZero() {
+		return ptr.To(size.DeepCopy())
+	}
+	return nil
 }

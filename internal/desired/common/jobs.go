@@ -1,0 +1,48 @@
+package common
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+)
+
+// Resources of the containers of backup, restore and purge Jobs. pg_dump and pg_restore stream
+// and sort in memory (a large table's index build during a restore), hence the larger limit; the
+// agent only copies files and objects. Requests are small so that a backup fits beside the
+// database on a small node.
+var (
+	pgToolRequests = corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("256Mi")}
+	pgToolLimits   = corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("1Gi")}
+	agentRequests  = corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("50m"), corev1.ResourceMemory: resource.MustParse("64Mi")}
+	agentLimits    = corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("256Mi")}
+)
+
+// PGToolResources bound a pg_dump or pg_restore container; scratch, when set, is the
+// ephemeral-storage it writes (the dump) and requests.
+func PGToolResources(scratch *resource.Quantity) corev1.ResourceRequirements {
+	return withScratch(pgToolRequests, pgToolLimits, scratch)
+}
+
+// AgentResources bound a `canopy agent` container; scratch as for PGToolResources.
+func AgentResources(scratch *resource.Quantity) corev1.ResourceRequirements {
+	return withScratch(agentRequests, agentLimits, scratch)
+}
+
+func withScratch(requests, limits corev1.ResourceList, scratch *resource.Quantity) corev1.ResourceRequirements {
+	r := corev1.ResourceRequirements{Requests: requests.DeepCopy(), Limits: limits.DeepCopy()}
+	if scratch != nil && !scratch.IsZero() {
+		r.Requests[corev1.ResourceEphemeralStorage] = scratch.DeepCopy()
+	}
+	return r
+}
+
+// ScratchVolume is the emptyDir a dump is written to before it is stored or loaded, bounded by
+// size (unbounded when nil): a dump that outgrows it gets its pod evicted, reported as a failed
+// backup or restore, instead of filling the node's disk.
+func ScratchVolume(name string, size *resource.Quantity) corev1.Volume {
+	dir := &corev1.EmptyDirVolumeSource{}
+	if size != nil && !size.IsZero() {
+		dir.SizeLimit = new(resource.Quantity)
+		*dir.SizeLimit = size.DeepCopy()
+	}
+	return corev1.Volume{Name: name, VolumeSource: corev1.VolumeSource{EmptyDir: dir}}
+}
