@@ -50,6 +50,9 @@ func TestNewOperatorTouchesNothing(t *testing.T) {
 		s := &canopyv1alpha1.Stack{}
 		return h.Get(s, "shop") == nil && conditions.IsTrue(s, componentsv1alpha1.ConditionReady) && s.Status.ObservedGeneration == s.Generation
 	}, "the Stack is Ready")
+	settledAt := settle(t, h)
+	require.Never(t, func() bool { return !equalVersions(settledAt, versions(t, h)) }, 2*time.Second, 100*time.Millisecond,
+		"at rest, none of the four controllers writes anything")
 	stopOld()
 
 	before := versions(t, h)
@@ -88,6 +91,20 @@ func versions(t *testing.T, h *testenv.Harness) map[string]string {
 	}
 	require.NotEmpty(t, out)
 	return out
+}
+
+// settle waits until the namespace's objects stop changing (two reads a second apart agree) and
+// returns their versions.
+func settle(t *testing.T, h *testenv.Harness) map[string]string {
+	t.Helper()
+	var last map[string]string
+	require.Eventually(t, func() bool {
+		now := versions(t, h)
+		stable := equalVersions(last, now)
+		last = now
+		return stable
+	}, testenv.Wait, time.Second, "the objects settle")
+	return last
 }
 
 func equalVersions(a, b map[string]string) bool {

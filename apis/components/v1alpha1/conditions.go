@@ -33,8 +33,6 @@ const (
 
 // Reasons used in conditions. Reasons are CamelCase and stable: tools and users match on them.
 const (
-	// ReasonNotImplemented marks a controller that does not yet act on its kind.
-	ReasonNotImplemented = "NotImplemented"
 	// ReasonReconciling is used while a controller applies changes.
 	ReasonReconciling = "Reconciling"
 	// ReasonReady is used when everything asked for is in place.
