@@ -26,6 +26,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	componentsv1alpha1 "github.com/canopy-dev/canopy/apis/components/v1alpha1"
 	"github.com/canopy-dev/canopy/internal/apply"
@@ -41,9 +42,6 @@ import (
 
 // FieldOwner is the server-side apply field manager of the database controller.
 const FieldOwner = "canopy-database-controller"
-
-// certificatePoll is how often a Database waiting for its certificate looks at it again.
-const certificatePoll = 2 * time.Second
 
 // +kubebuilder:rbac:groups=components.canopy.dev,resources=databases,verbs=get;list;watch
 // +kubebuilder:rbac:groups=components.canopy.dev,resources=databases/status,verbs=get;update;patch
@@ -74,6 +72,8 @@ type Reconciler struct {
 	Now func() time.Time
 	// APIReader reads from the API server, not the cache (the manager's by default).
 	APIReader client.Reader
+
+	certificates *integrations.DynamicWatch
 }
 
 // SetupWithManager registers the controller.
@@ -104,7 +104,17 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Owns(&batchv1.Job{}).
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(podOwner)).
 		Watches(&corev1.PersistentVolumeClaim{}, handler.EnqueueRequestsFromMapFunc(podOwner))
-	return integrations.Watch(b, mgr, &componentsv1alpha1.DatabaseList{}).Complete(outcome.Settled(r))
+	c, err := integrations.Watch(b, mgr, &componentsv1alpha1.DatabaseList{}).Build(outcome.Settled(r))
+	if err != nil {
+		return err
+	}
+	// A Database waiting for its server certificate learns of its issue from the Certificate's
+	// events, once cert-manager's CRD is served: no polling while it waits.
+	r.certificates, err = integrations.NewDynamicWatch(&certmanagerv1.Certificate{}, func() error {
+		return c.Watch(source.Kind(mgr.GetCache(), &certmanagerv1.Certificate{},
+			handler.TypedEnqueueRequestForOwner[*certmanagerv1.Certificate](mgr.GetScheme(), mgr.GetRESTMapper(), &componentsv1alpha1.Database{}, handler.OnlyControllerOwner())))
+	})
+	return err
 }
 
 // podOwner maps the PostgreSQL pod and its claim (labelled like every database object) to their
@@ -150,6 +160,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 func (r *Reconciler) reconcile(ctx context.Context, db, before *componentsv1alpha1.Database) (ctrl.Result, error) {
 	now := r.Now()
 	caps := capabilities(integrations.Detect(ctx, r.Client, r.RESTMapper()))
+	if caps.Certificates && r.certificates != nil {
+		if err := r.certificates.Ensure(); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
 
 	if err := r.ensureSecrets(ctx, db); err != nil {
 		return ctrl.Result{}, err
@@ -267,10 +282,6 @@ func (r *Reconciler) reconcile(ctx context.Context, db, before *componentsv1alph
 	}
 	if err := r.pruneConfigs(ctx, db, cfg.hash, wantHash); err != nil {
 		return ctrl.Result{}, err
-	}
-	if certWaiting != "" {
-		// Certificates are not watched (their CRD may appear only later): look again shortly.
-		return ctrl.Result{RequeueAfter: certificatePoll}, nil
 	}
 	if after := requeueForDeadline(db, wantHash, ps, now); after > 0 {
 		return ctrl.Result{RequeueAfter: after}, nil // the readiness deadline is time, which no watch reports

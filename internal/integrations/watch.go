@@ -63,6 +63,7 @@ func forget(ctx context.Context, informers cache.Informers, crd string) {
 	for _, a := range apis {
 		if a.crd == crd {
 			_ = informers.RemoveInformer(ctx, a.new())
+			stopped(crd) // the dynamic watches' handlers went with the informer
 		}
 	}
 }

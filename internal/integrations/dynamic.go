@@ -1,0 +1,66 @@
+package integrations
+
+import (
+	"fmt"
+	"sync"
+
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// DynamicWatch is a controller's watch of an optional kind, started only once the kind is served
+// (a watch started before would never sync and hold the controller's start). Forgetting the kind's
+// informer, when its CRD is deleted, drops the watch's handler with it: the watch is then marked
+// stopped, so that Ensure starts it again once the CRD is back.
+type DynamicWatch struct {
+	crd   string
+	start func() error
+
+	mu      sync.Mutex
+	started bool
+}
+
+var (
+	dynamicMu sync.Mutex
+	dynamic   = map[string][]*DynamicWatch{} // by CRD name
+)
+
+// NewDynamicWatch registers a watch of obj's kind (one of the optional APIs) that start begins,
+// typically a controller.Watch of a source.Kind.
+func NewDynamicWatch(obj client.Object, start func() error) (*DynamicWatch, error) {
+	for _, a := range apis {
+		if fmt.Sprintf("%T", a.new()) == fmt.Sprintf("%T", obj) {
+			w := &DynamicWatch{crd: a.crd, start: start}
+			dynamicMu.Lock()
+			dynamic[a.crd] = append(dynamic[a.crd], w)
+			dynamicMu.Unlock()
+			return w, nil
+		}
+	}
+	return nil, fmt.Errorf("%T is not one of the optional APIs", obj)
+}
+
+// Ensure starts the watch unless it runs. Call it only when Detect says the kind is served.
+func (w *DynamicWatch) Ensure() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.started {
+		return nil
+	}
+	if err := w.start(); err != nil {
+		return fmt.Errorf("watching %s: %w", w.crd, err)
+	}
+	w.started = true
+	return nil
+}
+
+// stopped marks the watches of crd's kind as gone with the kind's informer.
+func stopped(crd string) {
+	dynamicMu.Lock()
+	watches := dynamic[crd]
+	dynamicMu.Unlock()
+	for _, w := range watches {
+		w.mu.Lock()
+		w.started = false
+		w.mu.Unlock()
+	}
+}
