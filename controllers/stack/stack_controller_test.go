@@ -13,7 +13,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -256,24 +255,22 @@ func TestDeletedChildIsRecreated(t *testing.T) {
 	h.WaitEvent(s, "Recreated")
 }
 
-// TestDeletePolicyTearsDownInReverseOrderAndKeepsVolumes: with deletionPolicy Delete the Frontend
-// goes first and is awaited before the Database; a data volume survives.
-func TestDeletePolicyTearsDownInReverseOrderAndKeepsVolumes(t *testing.T) {
+// TestDeletePolicyTearsDownInReverseOrderAndKeepsData: with deletionPolicy Delete the Frontend
+// goes first and is awaited before the Database, and the Database is deleted still saying
+// volumeRetention Retain: its controller keeps the data volume (that the volume then survives the
+// real garbage collector is the e2e TestDeletePolicies'; envtest runs no collector).
+func TestDeletePolicyTearsDownInReverseOrderAndKeepsData(t *testing.T) {
 	h := start(t)
 	ctx := context.Background()
 	h.readyStack("gone", "1.0")
-	// The volume the database controller's StatefulSet would have created.
-	pvc := &corev1.PersistentVolumeClaim{
-		ObjectMeta: metav1.ObjectMeta{Namespace: h.NS, Name: "data-gone-postgres-0", Labels: map[string]string{desired.LabelStack: "gone"}},
-		Spec: corev1.PersistentVolumeClaimSpec{AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
-			Resources: corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}}},
+	// Hold the Frontend and the Database in deletion to observe the order and what they say then.
+	const hold = "test.canopy.dev/hold"
+	fe, db := &componentsv1alpha1.Frontend{}, &componentsv1alpha1.Database{}
+	for _, obj := range []client.Object{fe, db} {
+		require.NoError(t, h.Get(obj, "gone"))
+		controllerutil.AddFinalizer(obj, hold)
+		require.NoError(t, h.C.Update(ctx, obj))
 	}
-	require.NoError(t, h.C.Create(ctx, pvc))
-	// Hold the Frontend in deletion to observe the order.
-	fe := &componentsv1alpha1.Frontend{}
-	require.NoError(t, h.Get(fe, "gone"))
-	controllerutil.AddFinalizer(fe, "test.canopy.dev/hold")
-	require.NoError(t, h.C.Update(ctx, fe))
 
 	require.NoError(t, h.C.Delete(ctx, h.stack("gone")))
 	h.Eventually(func() bool { return h.Get(fe, "gone") == nil && !fe.DeletionTimestamp.IsZero() }, "the Frontend is deleted first")
@@ -281,17 +278,19 @@ func TestDeletePolicyTearsDownInReverseOrderAndKeepsVolumes(t *testing.T) {
 		ready := conditions.Get(h.stack("gone"), componentsv1alpha1.ConditionReady)
 		return ready != nil && ready.Reason == ReasonDeleting && contains(ready.Message, "waiting for the Frontend")
 	}, "the deletion says what it waits for")
-	db := &componentsv1alpha1.Database{}
 	require.NoError(t, h.Get(db, "gone"))
 	require.True(t, db.DeletionTimestamp.IsZero(), "the Database waits for the Frontend to go")
 
-	controllerutil.RemoveFinalizer(fe, "test.canopy.dev/hold")
+	controllerutil.RemoveFinalizer(fe, hold)
 	require.NoError(t, h.C.Update(ctx, fe))
+	h.Eventually(func() bool { return h.Get(db, "gone") == nil && !db.DeletionTimestamp.IsZero() }, "then the Database is deleted")
+	require.Equal(t, componentsv1alpha1.Retain, db.Spec.VolumeRetention, "without dataRetention the data volume is kept")
+	controllerutil.RemoveFinalizer(db, hold)
+	require.NoError(t, h.C.Update(ctx, db))
 	h.Eventually(func() bool { return apierrors.IsNotFound(h.Get(&canopyv1alpha1.Stack{}, "gone")) }, "the Stack is gone")
 	require.True(t, apierrors.IsNotFound(h.Get(&componentsv1alpha1.Database{}, "gone")))
 	require.True(t, apierrors.IsNotFound(h.Get(&componentsv1alpha1.BackupPolicy{}, "gone")))
 	require.True(t, apierrors.IsNotFound(h.Get(&componentsv1alpha1.Frontend{}, "gone")))
-	require.NoError(t, h.Get(&corev1.PersistentVolumeClaim{}, pvc.Name), "the data volume survives")
 }
 
 // TestOrphanPolicyOrphansChildren: with Orphan the children are deleted with orphan propagation, so
