@@ -86,8 +86,11 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 
 // Reconcile brings one Frontend's web tier and status up to date.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	// Read from the API server, not the cache, as the Stack and the Database do: rollbacks are
+	// decided from status (failedVersion), and a cache that does not hold this controller's last
+	// status write yet would roll a rolled-back version forward again. One GET per reconcile.
 	fe := &componentsv1alpha1.Frontend{}
-	if err := r.Get(ctx, req.NamespacedName, fe); err != nil {
+	if err := r.APIReader.Get(ctx, req.NamespacedName, fe); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !fe.DeletionTimestamp.IsZero() {

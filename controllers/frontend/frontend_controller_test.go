@@ -19,6 +19,7 @@ import (
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/record"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -357,4 +358,47 @@ func TestOrphanedDeploymentIsNotTakenBack(t *testing.T) {
 	require.NoError(t, h.Get(dep, "orph-web"))
 	require.Empty(t, dep.OwnerReferences, "the Deployment stays orphaned")
 	require.Equal(t, "ghcr.io/acme/shop:1.0", dep.Spec.Template.Spec.Containers[0].Image, "and unchanged")
+}
+
+// staleFrontends serves Frontends from an earlier read, as a cache that has not seen the
+// controller's last status write yet would; everything else comes from the API server.
+type staleFrontends struct {
+	client.Client
+	stale *componentsv1alpha1.Frontend
+}
+
+func (s staleFrontends) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	if fe, ok := obj.(*componentsv1alpha1.Frontend); ok && key == client.ObjectKeyFromObject(s.stale) {
+		s.stale.DeepCopyInto(fe)
+		return nil
+	}
+	return s.Client.Get(ctx, key, obj, opts...)
+}
+
+// TestStaleCacheNeverRollsAFailedVersionForward: after a failed rollout was recorded and rolled
+// back, a reconcile whose cache still holds the Frontend's status from before the failure keeps the
+// last good version: the controller decides from the status it reads from the API server.
+func TestStaleCacheNeverRollsAFailedVersionForward(t *testing.T) {
+	e := testenv.Require(t, env)
+	h := &harness{Harness: e.Harness(t)}
+	ctx := context.Background()
+	fe := h.create("stale", "2.0")
+	stale := h.frontend("stale").DeepCopy()
+	stale.Status = componentsv1alpha1.FrontendStatus{LastGoodVersion: "1.0", ObservedGeneration: stale.Generation}
+	testenv.Mutate(t, h.C, h.Key("stale"), func() *componentsv1alpha1.Frontend { return &componentsv1alpha1.Frontend{} }, true, func(f *componentsv1alpha1.Frontend) {
+		f.Status = componentsv1alpha1.FrontendStatus{LastGoodVersion: "1.0", FailedVersion: "2.0", ObservedGeneration: f.Generation,
+			Conditions: []metav1.Condition{{Type: componentsv1alpha1.ConditionStalled, Status: metav1.ConditionTrue, Reason: componentsv1alpha1.ReasonRolloutFailed,
+				Message: "version 2.0 did not become available", LastTransitionTime: metav1.Now()}}}
+	})
+	require.NoError(t, h.Get(fe, "stale"))
+	dep := desired.Deployment(fe, "1.0") // rolled back to the last good version
+	require.NoError(t, h.C.Create(ctx, dep))
+
+	r := &Reconciler{Client: staleFrontends{Client: h.C, stale: stale}, APIReader: h.C, Recorder: &record.FakeRecorder{}}
+	_, err := r.Reconcile(ctx, ctrl.Request{NamespacedName: h.Key("stale")})
+	// The Deployment first: a reconcile that rolled it forward and then failed its status write on
+	// the stale resourceVersion has already done the damage.
+	require.NoError(t, h.Get(dep, dep.Name))
+	require.Equal(t, "ghcr.io/acme/shop:1.0", dep.Spec.Template.Spec.Containers[0].Image, "the failed version is not rolled forward")
+	require.NoError(t, err)
 }
