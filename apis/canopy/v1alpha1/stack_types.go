@@ -121,9 +121,16 @@ type StackFrontend struct {
 	// +kubebuilder:validation:MaxItems=128
 	Env []corev1.EnvVar `json:"env,omitempty"`
 
-	// resources of the application container.
+	// resources of the application container. Empty: requests of 100m CPU and 128Mi memory, so
+	// that the scheduler and autoscaling have something to go by (docs/stack-controller.md).
 	// +optional
 	Resources corev1.ResourceRequirements `json:"resources,omitzero"`
+
+	// readOnlyRootFilesystem: false lets an image that writes outside /tmp run (its container gets
+	// a writable root filesystem); every other restriction of the restricted Pod Security Standard
+	// stays. Default true.
+	// +optional
+	ReadOnlyRootFilesystem *bool `json:"readOnlyRootFilesystem,omitempty"`
 
 	// probes are the HTTP health checks of the application.
 	// +optional
@@ -186,7 +193,8 @@ type StackDatabase struct {
 	// +kubebuilder:default={}
 	Storage componentsv1alpha1.StorageSpec `json:"storage,omitzero"`
 
-	// resources of the PostgreSQL container; the memory drives auto-tuning.
+	// resources of the PostgreSQL container; the memory drives auto-tuning. Empty: requests of
+	// 250m CPU and 512Mi memory with a 512Mi memory limit, the size auto-tuning then tunes for.
 	// +optional
 	Resources corev1.ResourceRequirements `json:"resources,omitzero"`
 

@@ -279,6 +279,11 @@ func (in *StackFrontend) DeepCopyInto(out *StackFrontend) {
 		}
 	}
 	in.Resources.DeepCopyInto(&out.Resources)
+	if in.ReadOnlyRootFilesystem != nil {
+		in, out := &in.ReadOnlyRootFilesystem, &out.ReadOnlyRootFilesystem
+		*out = new(bool)
+		**out = **in
+	}
 	if in.Probes != nil {
 		in, out := &in.Probes, &out.Probes
 		*out = new(componentsv1alpha1.ProbesSpec)

@@ -55,6 +55,11 @@ type FrontendSpec struct {
 	// +optional
 	Resources corev1.ResourceRequirements `json:"resources,omitzero"`
 
+	// readOnlyRootFilesystem: false gives the application container a writable root filesystem.
+	// Default true.
+	// +optional
+	ReadOnlyRootFilesystem *bool `json:"readOnlyRootFilesystem,omitempty"`
+
 	// probes are the HTTP health checks of the application.
 	// +optional
 	Probes *ProbesSpec `json:"probes,omitempty"`

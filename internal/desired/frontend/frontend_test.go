@@ -61,13 +61,19 @@ func TestGoldens(t *testing.T) {
 }
 
 // TestPodTemplatesAreRestricted runs every pod template through the upstream Pod Security admission
-// code at level restricted.
+// code at level restricted, also with the writable root filesystem a Stack may ask for.
 func TestPodTemplatesAreRestricted(t *testing.T) {
 	for _, fe := range []*componentsv1alpha1.Frontend{full(), {ObjectMeta: metav1.ObjectMeta{Name: "min"},
-		Spec: componentsv1alpha1.FrontendSpec{Image: "x", Version: "1", Port: 8080, Migration: &componentsv1alpha1.MigrationSpec{Command: []string{"m"}}}}} {
+		Spec: componentsv1alpha1.FrontendSpec{Image: "x", Version: "1", Port: 8080, Migration: &componentsv1alpha1.MigrationSpec{Command: []string{"m"}}}},
+		{ObjectMeta: metav1.ObjectMeta{Name: "writable"}, Spec: componentsv1alpha1.FrontendSpec{Image: "x", Version: "1", Port: 8080,
+			ReadOnlyRootFilesystem: ptr.To(false), Migration: &componentsv1alpha1.MigrationSpec{Command: []string{"m"}}}}} {
 		dep := Deployment(fe, fe.Spec.Version)
-		require.NoError(t, podsecurity.CheckRestricted(&dep.Spec.Template.ObjectMeta, &dep.Spec.Template.Spec), "Deployment")
 		job := MigrationJob(fe, fe.Spec.Version)
+		writable := fe.Spec.ReadOnlyRootFilesystem != nil && !*fe.Spec.ReadOnlyRootFilesystem
+		for _, c := range append(dep.Spec.Template.Spec.Containers, job.Spec.Template.Spec.Containers...) {
+			require.Equal(t, !writable, *c.SecurityContext.ReadOnlyRootFilesystem, "%s: a read-only root unless the Stack relaxes it", fe.Name)
+		}
+		require.NoError(t, podsecurity.CheckRestricted(&dep.Spec.Template.ObjectMeta, &dep.Spec.Template.Spec), "Deployment")
 		require.NoError(t, podsecurity.CheckRestricted(&job.Spec.Template.ObjectMeta, &job.Spec.Template.Spec), "migration Job")
 	}
 }

@@ -29,7 +29,7 @@ func MigrationJob(fe *componentsv1alpha1.Frontend, version string) *batchv1.Job 
 		RestartPolicy:    corev1.RestartPolicyNever,
 		ImagePullSecrets: fe.Spec.ImagePullSecrets,
 	}
-	restrictedPod(&pod)
+	restrictedPod(fe, &pod)
 	labels := Labels(fe)
 	labels[labelVersion] = version
 	labels[LabelMigration] = "true"

@@ -3,6 +3,7 @@ package frontend
 import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
 
 	componentsv1alpha1 "github.com/canopy-dev/canopy/apis/components/v1alpha1"
 	"github.com/canopy-dev/canopy/internal/desired/common"
@@ -40,7 +41,14 @@ func env(fe *componentsv1alpha1.Frontend) []corev1.EnvVar {
 }
 
 // restrictedPod applies the restricted Pod Security Standard; the application image chooses its user.
-func restrictedPod(spec *corev1.PodSpec) { common.RestrictPod(spec, nil) }
+func restrictedPod(fe *componentsv1alpha1.Frontend, spec *corev1.PodSpec) {
+	common.RestrictPod(spec, nil)
+	if ro := fe.Spec.ReadOnlyRootFilesystem; ro != nil && !*ro {
+		for i := range spec.Containers { // the image writes outside /tmp; the rest stays restricted
+			spec.Containers[i].SecurityContext.ReadOnlyRootFilesystem = ptr.To(false)
+		}
+	}
+}
 
 func httpProbe(p *componentsv1alpha1.HTTPProbe) *corev1.Probe {
 	return &corev1.Probe{

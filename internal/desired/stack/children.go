@@ -4,6 +4,7 @@
 package stack
 
 import (
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
@@ -67,7 +68,7 @@ func Database(s *canopyv1alpha1.Stack) *componentsv1alpha1.Database {
 			Image:                    d.Image,
 			AllowMajorVersionUpgrade: d.AllowMajorVersionUpgrade,
 			Storage:                  d.Storage,
-			Resources:                d.Resources,
+			Resources:                defaultResources(d.Resources, databaseRequests, databaseLimits),
 			ExpectedConnections:      d.ExpectedConnections,
 			Parameters:               d.Parameters,
 			CredentialsRotation:      d.CredentialsRotation,
@@ -124,7 +125,8 @@ func Frontend(s *canopyv1alpha1.Stack, in FrontendInput) *componentsv1alpha1.Fro
 			Autoscaling:             f.Autoscaling,
 			Port:                    f.Port,
 			Env:                     f.Env,
-			Resources:               f.Resources,
+			Resources:               defaultResources(f.Resources, frontendRequests, nil),
+			ReadOnlyRootFilesystem:  f.ReadOnlyRootFilesystem,
 			Probes:                  f.Probes,
 			Ingress:                 f.Ingress,
 			Migration:               f.Migration,
@@ -226,4 +228,21 @@ func scratchSize(s *canopyv1alpha1.Stack) *resource.Quantity {
 		return ptr.To(size.DeepCopy())
 	}
 	return nil
+}
+
+// Resources a Stack gets when it names none: production-sane requests, so that the scheduler places
+// the pods by what they use, and for PostgreSQL a memory limit equal to what auto-tuning assumes
+// (pgtune.DefaultMemoryBytes), so the tuned shared_buffers and work_mem fit the container.
+var (
+	databaseRequests = corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("250m"), corev1.ResourceMemory: resource.MustParse("512Mi")}
+	databaseLimits   = corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("512Mi")}
+	frontendRequests = corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("128Mi")}
+)
+
+// defaultResources returns r, or the defaults when r names no request and no limit.
+func defaultResources(r corev1.ResourceRequirements, requests, limits corev1.ResourceList) corev1.ResourceRequirements {
+	if len(r.Requests) > 0 || len(r.Limits) > 0 || len(r.Claims) > 0 {
+		return r
+	}
+	return corev1.ResourceRequirements{Requests: requests.DeepCopy(), Limits: limits.DeepCopy()}
 }
