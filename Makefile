@@ -18,6 +18,7 @@ VERSITYGW_VERSION := v1.8.0
 KWOK_VERSION := v0.8.0
 PROMETHEUS_OPERATOR_VERSION := v0.91.0
 CERT_MANAGER_VERSION := v1.20.3
+OPM_VERSION := v1.65.0
 
 CONTROLLER_GEN := $(BIN)/controller-gen-$(CONTROLLER_GEN_VERSION)
 KUBE_APISERVER := $(BIN)/k8s/kube-apiserver-$(KUBE_VERSION)
@@ -29,6 +30,8 @@ KWOKCTL := $(BIN)/k8s/kwokctl-$(KWOK_VERSION)
 PROMETHEUS_OPERATOR := $(BIN)/k8s/prometheus-operator-$(PROMETHEUS_OPERATOR_VERSION)
 # cert-manager's controllers, run by a small program of ours on its public packages.
 CERT_MANAGER := $(BIN)/k8s/cert-manager-$(CERT_MANAGER_VERSION)
+# operator-registry's opm: renders, validates and serves the file-based catalog (cgo, for sqlite).
+OPM := $(BIN)/opm-$(OPM_VERSION)
 # The S3-compatible server the backup agent's tests store backups in.
 VERSITYGW := $(BIN)/versitygw-$(VERSITYGW_VERSION)
 # envtest finds etcd and kube-apiserver under these plain names.
@@ -60,8 +63,8 @@ generate: $(CONTROLLER_GEN) ## Generate deepcopy functions for the API types.
 	$(CONTROLLER_GEN) object:headerFile=hack/boilerplate.go.txt paths="./apis/..."
 
 .PHONY: verify-generated
-verify-generated: $(CONTROLLER_GEN) ## Fail when generated files differ from what the markers produce.
-	CONTROLLER_GEN=$(CONTROLLER_GEN) hack/verify-generated.sh
+verify-generated: $(CONTROLLER_GEN) $(OPM) ## Fail when generated files (CRDs, RBAC, bundle, catalog) are stale.
+	CONTROLLER_GEN=$(CONTROLLER_GEN) OPM=$(OPM) hack/verify-generated.sh
 
 .PHONY: fmt
 fmt: ## Run gofmt on the tree.
@@ -86,7 +89,7 @@ postgres: ## Install PostgreSQL 15 (apt, as root) for the tests that run a real 
 
 .PHONY: test
 test: verify-fmt vet tidy-check verify-generated envtest postgres $(VERSITYGW) cluster-tools build ## Run every check and test, the end-to-end suite included (the CI command).
-	KUBEBUILDER_ASSETS=$(ENVTEST_ASSETS) CANOPY_VERSITYGW=$(VERSITYGW) $(GO) test $(GO_TEST_FLAGS) -timeout $(TEST_TIMEOUT) ./...
+	KUBEBUILDER_ASSETS=$(ENVTEST_ASSETS) CANOPY_VERSITYGW=$(VERSITYGW) CANOPY_OPM=$(OPM) $(GO) test $(GO_TEST_FLAGS) -timeout $(TEST_TIMEOUT) ./...
 	$(E2E_TEST)
 
 # The end-to-end suite, on a simulated cluster it starts and stops itself (e2e/README.md).
@@ -127,6 +130,10 @@ docker-build: ## Build the operator image (needs a container engine, which CI ma
 bundle: ## Generate the OLM bundle (bundle/manifests, metadata, tests) from config/ and internal/images.
 	$(GO) run ./hack/gen-bundle -root . -out bundle
 
+.PHONY: catalog
+catalog: $(OPM) ## Render the bundle into the file-based catalog (catalog/) and run opm validate on it.
+	OPM=$(OPM) hack/gen-catalog.sh
+
 .PHONY: bundle-build
 bundle-build: ## Build the OLM bundle image (needs a container engine).
 	$(CONTAINER_TOOL) build -f bundle.Dockerfile -t $(IMG:canopy:%=canopy-bundle:%) .
@@ -134,7 +141,7 @@ bundle-build: ## Build the OLM bundle image (needs a container engine).
 ##@ Tools (built from source into ./bin, skipped when present)
 
 .PHONY: tools
-tools: $(CONTROLLER_GEN) envtest $(VERSITYGW) ## Build every tool.
+tools: $(CONTROLLER_GEN) envtest $(VERSITYGW) $(OPM) ## Build every tool.
 
 $(CONTROLLER_GEN):
 	@mkdir -p $(BIN)
@@ -175,6 +182,16 @@ $(CERT_MANAGER): $(wildcard hack/tools/cert-manager/*.go) hack/tools/cert-manage
 $(ETCD):
 	@mkdir -p $(dir $@)
 	cd hack/tools/etcd && $(GO) build -trimpath -o $@ go.etcd.io/etcd/server/v3
+
+# cgo for sqlite (json1), and the openpgp build of containers/image so no gpgme is needed.
+$(OPM):
+	@mkdir -p $(dir $@)
+	cd hack/tools/opm && CGO_ENABLED=1 $(GO) build -trimpath -tags json1,containers_image_openpgp \
+		-ldflags "-X github.com/operator-framework/operator-registry/cmd/opm/version.opmVersion=$(OPM_VERSION)" \
+		-o $@ github.com/operator-framework/operator-registry/cmd/opm
+
+.PHONY: opm
+opm: $(OPM) ## Build opm (operator-registry), which make catalog and the catalog tests use.
 
 $(VERSITYGW):
 	@mkdir -p $(BIN)
