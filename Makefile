@@ -19,6 +19,7 @@ KWOK_VERSION := v0.8.0
 PROMETHEUS_OPERATOR_VERSION := v0.91.0
 CERT_MANAGER_VERSION := v1.20.3
 OPM_VERSION := v1.65.0
+OLM_VERSION := v0.42.0
 
 CONTROLLER_GEN := $(BIN)/controller-gen-$(CONTROLLER_GEN_VERSION)
 KUBE_APISERVER := $(BIN)/k8s/kube-apiserver-$(KUBE_VERSION)
@@ -32,6 +33,10 @@ PROMETHEUS_OPERATOR := $(BIN)/k8s/prometheus-operator-$(PROMETHEUS_OPERATOR_VERS
 CERT_MANAGER := $(BIN)/k8s/cert-manager-$(CERT_MANAGER_VERSION)
 # operator-registry's opm: renders, validates and serves the file-based catalog (cgo, for sqlite).
 OPM := $(BIN)/opm-$(OPM_VERSION)
+# OLM v0's two operators, run as local processes by the OLM end-to-end test (make e2e-olm).
+OLM := $(BIN)/k8s/olm-$(OLM_VERSION)
+OLM_CATALOG := $(BIN)/k8s/catalog-$(OLM_VERSION)
+OLM_LDFLAGS := -X github.com/operator-framework/operator-lifecycle-manager/pkg/version.OLMVersion=$(OLM_VERSION:v%=%)
 # The S3-compatible server the backup agent's tests store backups in.
 VERSITYGW := $(BIN)/versitygw-$(VERSITYGW_VERSION)
 # envtest finds etcd and kube-apiserver under these plain names.
@@ -98,6 +103,10 @@ E2E_TEST = $(GO) test -tags e2e -count=1 -timeout 15m -v ./e2e/... 2>&1 | grep -
 .PHONY: e2e
 e2e: cluster-tools build ## Run only the end-to-end suite on a local simulated cluster (kwok).
 	$(E2E_TEST)
+
+.PHONY: e2e-olm
+e2e-olm: cluster-tools olm-tools build ## Install Canopy with a real OLM on its own simulated cluster (e2e/olm).
+	$(GO) test -tags e2e -count=1 -timeout 10m -v ./e2e/olm/ 2>&1 | grep -v '^=== '
 
 .PHONY: demo
 demo: cluster-tools build ## Run Canopy on a local simulated cluster with the sample Stack; Ctrl-C stops it.
@@ -189,6 +198,17 @@ $(OPM):
 	cd hack/tools/opm && CGO_ENABLED=1 $(GO) build -trimpath -tags json1,containers_image_openpgp \
 		-ldflags "-X github.com/operator-framework/operator-registry/cmd/opm/version.opmVersion=$(OPM_VERSION)" \
 		-o $@ github.com/operator-framework/operator-registry/cmd/opm
+
+$(OLM):
+	@mkdir -p $(dir $@)
+	cd hack/tools/olm && $(GO) build -trimpath -ldflags "$(OLM_LDFLAGS)" -o $@ github.com/operator-framework/operator-lifecycle-manager/cmd/olm
+
+$(OLM_CATALOG):
+	@mkdir -p $(dir $@)
+	cd hack/tools/olm && $(GO) build -trimpath -ldflags "$(OLM_LDFLAGS)" -o $@ github.com/operator-framework/operator-lifecycle-manager/cmd/catalog
+
+.PHONY: olm-tools
+olm-tools: $(OLM) $(OLM_CATALOG) $(OPM) ## Build OLM's olm and catalog operators and opm (the OLM end-to-end test).
 
 .PHONY: opm
 opm: $(OPM) ## Build opm (operator-registry), which make catalog and the catalog tests use.
