@@ -93,19 +93,21 @@ postgres: ## Install PostgreSQL 15 (apt, as root) for the tests that run a real 
 	@bash hack/install-postgres.sh || { [ -z "$${CI:-}" ] && echo "postgres: not installed; the real-PostgreSQL tests will be skipped"; }
 
 .PHONY: test
-test: verify-fmt vet tidy-check verify-generated envtest postgres $(VERSITYGW) cluster-tools build ## Run every check and test, the end-to-end suite included (the CI command).
+test: verify-fmt vet tidy-check verify-generated envtest postgres $(VERSITYGW) cluster-tools olm-tools build ## Run every check and test, the end-to-end suite included (the CI command).
 	KUBEBUILDER_ASSETS=$(ENVTEST_ASSETS) CANOPY_VERSITYGW=$(VERSITYGW) CANOPY_OPM=$(OPM) $(GO) test $(GO_TEST_FLAGS) -timeout $(TEST_TIMEOUT) ./...
 	$(E2E_TEST)
 
-# The end-to-end suite, on a simulated cluster it starts and stops itself (e2e/README.md).
-E2E_TEST = $(GO) test -tags e2e -count=1 -timeout 15m -v ./e2e/... 2>&1 | grep -v '^=== '
+# The end-to-end suites, each on a simulated cluster it starts and stops itself (e2e/README.md):
+# the main suite (./e2e) and the OLM install (./e2e/olm), one package after the other (-p 1) so
+# neither runs with half the cores.
+E2E_TEST = $(GO) test -tags e2e -count=1 -p 1 -timeout 15m -v ./e2e/... 2>&1 | grep -v '^=== '
 
 .PHONY: e2e
-e2e: cluster-tools build ## Run only the end-to-end suite on a local simulated cluster (kwok).
+e2e: cluster-tools olm-tools build ## Run only the end-to-end suites (main and OLM) on local simulated clusters (kwok).
 	$(E2E_TEST)
 
 .PHONY: e2e-olm
-e2e-olm: cluster-tools olm-tools build ## Install Canopy with a real OLM on its own simulated cluster (e2e/olm).
+e2e-olm: cluster-tools olm-tools build ## Run only the OLM install test (e2e/olm; also part of make e2e).
 	$(GO) test -tags e2e -count=1 -timeout 10m -v ./e2e/olm/ 2>&1 | grep -v '^=== '
 
 .PHONY: demo

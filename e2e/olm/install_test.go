@@ -108,8 +108,10 @@ func TestOLMInstall(t *testing.T) {
 		t.Errorf("the InstallPlan is %d bytes: close to etcd's 1.5 MiB request limit", len(size))
 	}
 
-	ip.Spec.Approved = true
-	must(t, olmc.Update(ctx, ip))
+	// A merge patch without resourceVersion: the catalog operator keeps updating the plan's status.
+	approved := ip.DeepCopy()
+	approved.Spec.Approved = true
+	must(t, olmc.Patch(ctx, approved, client.MergeFrom(ip)))
 	step = time.Now()
 	poll(t, ctx, "the InstallPlan to complete", func() (bool, string) {
 		if err := olmc.Get(ctx, client.ObjectKeyFromObject(ip), ip); err != nil {
