@@ -235,6 +235,19 @@ func (c *Cluster) Run(name, bin string, env []string, args ...string) error {
 	return nil
 }
 
+// StopProcess stops the process Run started under name (SIGTERM, then SIGKILL after 10 s) and
+// reports whether there was one.
+func (c *Cluster) StopProcess(name string) bool {
+	for i, p := range c.processes {
+		if p.name == name {
+			p.stop(10 * time.Second)
+			c.processes = append(c.processes[:i], c.processes[i+1:]...)
+			return true
+		}
+	}
+	return false
+}
+
 // KillManager stops the manager abruptly (SIGKILL), as a crash would.
 func (c *Cluster) KillManager() {
 	c.manager.kill()

@@ -173,10 +173,10 @@ func opm(t *testing.T, args ...string) []byte {
 	return out
 }
 
-// buildCatalog writes the test's file-based catalog: Canopy rendered from bundle/ (no image, so
-// every manifest is inline) with the package and channel of catalog/canopy, and the stand-ins; it
-// is validated with opm validate.
-func buildCatalog(t *testing.T) string {
+// buildCatalog writes the test's file-based catalog: Canopy's bundles (folders) rendered with no
+// image, so every manifest is inline, catalog/canopy's package, the given channel, and the
+// stand-ins; it is validated with opm validate.
+func buildCatalog(t *testing.T, canopyBundles []string, channel []byte) string {
 	t.Helper()
 	dir := t.TempDir()
 	cat := filepath.Join(dir, "catalog")
@@ -184,17 +184,16 @@ func buildCatalog(t *testing.T) string {
 	if err := os.MkdirAll(canopy, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(canopy, "bundle.yaml"), opm(t, "render", filepath.Join(root, "bundle"), "-o", "yaml"), 0o644); err != nil {
+	for i, b := range canopyBundles {
+		if err := os.WriteFile(filepath.Join(canopy, fmt.Sprintf("bundle-%d.yaml", i)), opm(t, "render", b, "-o", "yaml"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(canopy, "package.yaml"), readFile(t, filepath.Join(root, "catalog", "canopy", "package.yaml")), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range []string{"package.yaml", "channel.yaml"} {
-		data, err := os.ReadFile(filepath.Join(root, "catalog", "canopy", f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(canopy, f), data, 0o644); err != nil {
-			t.Fatal(err)
-		}
+	if err := os.WriteFile(filepath.Join(canopy, "channel.yaml"), channel, 0o644); err != nil {
+		t.Fatal(err)
 	}
 	for _, s := range standIns {
 		b := s.writeBundle(t, filepath.Join(dir, "bundles"))
@@ -208,6 +207,16 @@ func buildCatalog(t *testing.T) string {
 	}
 	opm(t, "validate", cat)
 	return cat
+}
+
+// serveCatalog runs opm serve on the catalog, as the process name, and returns its address.
+func serveCatalog(t *testing.T, name, cat string) string {
+	t.Helper()
+	port := freePort(t)
+	if err := c.Run(name, opmBin, nil, "serve", cat, "-p", fmt.Sprint(port), "-t", filepath.Join(t.TempDir(), "termination-log")); err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf("127.0.0.1:%d", port)
 }
 
 // freePort returns a TCP port nothing listens on now.

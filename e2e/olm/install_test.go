@@ -19,6 +19,25 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
+// catalogSourceName is the test's CatalogSource in catalogNamespace.
+const catalogSourceName = "canopy-test"
+
+// waitCatalogReady waits until the CatalogSource is connected to addr.
+func waitCatalogReady(t *testing.T, ctx context.Context, addr string) {
+	t.Helper()
+	cs := &operatorsv1alpha1.CatalogSource{}
+	poll(t, ctx, "the CatalogSource to connect to "+addr, func() (bool, string) {
+		if err := olmc.Get(ctx, client.ObjectKey{Namespace: catalogNamespace, Name: catalogSourceName}, cs); err != nil {
+			return false, err.Error()
+		}
+		st := cs.Status.GRPCConnectionState
+		if st == nil {
+			return false, "no connection state"
+		}
+		return st.Address == addr && st.LastObservedState == "READY", st.Address + " " + st.LastObservedState
+	})
+}
+
 // canopyCSV is the CSV the Subscription must end with: the one in bundle/.
 func canopyCSV(t *testing.T) string {
 	t.Helper()
@@ -45,27 +64,16 @@ func TestOLMInstall(t *testing.T) {
 	}
 	slices.Sort(want)
 
-	cat := buildCatalog(t)
-	port := freePort(t)
-	if err := c.Run("opm-serve", opmBin, nil, "serve", cat, "-p", fmt.Sprint(port), "-t", filepath.Join(t.TempDir(), "termination-log")); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("catalog built and opm serving it on port %d in %s", port, time.Since(start).Round(100*time.Millisecond))
+	cat := buildCatalog(t, []string{filepath.Join(root, "bundle")}, readFile(t, filepath.Join(root, "catalog", "canopy", "channel.yaml")))
+	addr := serveCatalog(t, "opm-serve", cat)
+	t.Logf("catalog built and opm serving it on %s in %s", addr, time.Since(start).Round(100*time.Millisecond))
 
-	cs := &operatorsv1alpha1.CatalogSource{ObjectMeta: metav1.ObjectMeta{Namespace: catalogNamespace, Name: "canopy-test"},
-		Spec: operatorsv1alpha1.CatalogSourceSpec{SourceType: operatorsv1alpha1.SourceTypeGrpc, Address: fmt.Sprintf("127.0.0.1:%d", port),
+	cs := &operatorsv1alpha1.CatalogSource{ObjectMeta: metav1.ObjectMeta{Namespace: catalogNamespace, Name: catalogSourceName},
+		Spec: operatorsv1alpha1.CatalogSourceSpec{SourceType: operatorsv1alpha1.SourceTypeGrpc, Address: addr,
 			DisplayName: "Canopy and stand-ins (test)", Publisher: "Canopy's tests"}}
 	must(t, olmc.Create(ctx, cs))
 	step := time.Now()
-	poll(t, ctx, "the CatalogSource to connect", func() (bool, string) {
-		if err := olmc.Get(ctx, client.ObjectKeyFromObject(cs), cs); err != nil {
-			return false, err.Error()
-		}
-		if cs.Status.GRPCConnectionState == nil {
-			return false, "no connection state"
-		}
-		return cs.Status.GRPCConnectionState.LastObservedState == "READY", cs.Status.GRPCConnectionState.LastObservedState
-	})
+	waitCatalogReady(t, ctx, addr)
 	t.Logf("CatalogSource READY in %s", time.Since(step).Round(100*time.Millisecond))
 
 	// Manual approval: the plan is inspected before anything is installed.
@@ -151,7 +159,10 @@ func TestOLMInstall(t *testing.T) {
 		t.Errorf("Subscriptions in %s are for %v, want %v", operatorsNamespace, pkgs, wantPkgs)
 	}
 
-	t.Run("Stack as the ServiceAccount", testStackAsServiceAccount)
+	if !t.Run("Stack as the ServiceAccount", testStackAsServiceAccount) {
+		return
+	}
+	t.Run("operator upgrade held by the gate", testOperatorUpgrade)
 }
 
 func poll(t *testing.T, ctx context.Context, what string, cond func() (bool, string)) {

@@ -32,19 +32,43 @@ import (
 	"github.com/canopy-dev/canopy/internal/conditions"
 )
 
+// stackKey is the Stack the manager run as the ServiceAccount brings to Ready.
+var stackKey = client.ObjectKey{Namespace: "olm-stack", Name: "shop"}
+
+// waitStackReady waits until the Stack is Ready for its generation and serves version.
+func waitStackReady(t *testing.T, ctx context.Context, version string) {
+	t.Helper()
+	stack := &canopyv1alpha1.Stack{}
+	poll(t, ctx, "the Stack to be Ready at version "+version, func() (bool, string) {
+		if err := olmc.Get(ctx, stackKey, stack); err != nil {
+			return false, err.Error()
+		}
+		if exited := c.Exited(); len(exited) > 0 {
+			t.Fatalf("processes ended on their own: %v\n%s", exited, c.TailLog("manager.log", 40))
+		}
+		r := conditions.Get(stack, "Ready")
+		if r == nil {
+			return false, "no Ready condition"
+		}
+		return r.Status == metav1.ConditionTrue && r.ObservedGeneration == stack.Generation && stack.Status.Version == version,
+			fmt.Sprintf("%s: %s (version %s)", r.Reason, r.Message, stack.Status.Version)
+	})
+}
+
 // managerDeployment is the Deployment OLM creates from the CSV's install strategy.
 const managerDeployment = "canopy-controller-manager"
 
 // runManagerAsServiceAccount starts bin/canopy manager as a local process that authenticates as
 // the ServiceAccount OLM created for Canopy, with the environment and arguments of the Deployment
 // OLM created, so the rights it has are exactly what OLM granted from the CSV. It returns the
-// ServiceAccount's user name and its kubeconfig.
-func runManagerAsServiceAccount(t *testing.T, ctx context.Context) (user, kubeconfig string) {
+// ServiceAccount's user name and its kubeconfig. csv is the CSV whose Deployment it waits for
+// (OLM sets OPERATOR_CONDITION_NAME to the CSV's name).
+func runManagerAsServiceAccount(t *testing.T, ctx context.Context, csv string) (user, kubeconfig string) {
 	t.Helper()
 	dep := &appsv1.Deployment{}
 	var ctr corev1.Container
 	// OLM's OperatorCondition controller injects OPERATOR_CONDITION_NAME after creating the Deployment.
-	poll(t, ctx, "OPERATOR_CONDITION_NAME in the Deployment OLM created", func() (bool, string) {
+	poll(t, ctx, "OPERATOR_CONDITION_NAME="+csv+" in the Deployment OLM created", func() (bool, string) {
 		if err := olmc.Get(ctx, client.ObjectKey{Namespace: operatorsNamespace, Name: managerDeployment}, dep); err != nil {
 			return false, err.Error()
 		}
@@ -53,8 +77,8 @@ func runManagerAsServiceAccount(t *testing.T, ctx context.Context) (user, kubeco
 				continue
 			}
 			for _, e := range ctr.Env {
-				if e.Name == "OPERATOR_CONDITION_NAME" && e.Value != "" {
-					return true, ""
+				if e.Name == "OPERATOR_CONDITION_NAME" {
+					return e.Value == csv, e.Value
 				}
 			}
 		}
@@ -211,30 +235,17 @@ func testStackAsServiceAccount(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	user, kubeconfig := runManagerAsServiceAccount(t, ctx)
+	user, kubeconfig := runManagerAsServiceAccount(t, ctx, canopyCSV(t))
 
-	ns := "olm-stack"
-	must(t, olmc.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}))
-	stack := &canopyv1alpha1.Stack{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "shop"}, Spec: canopyv1alpha1.StackSpec{
+	must(t, olmc.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: stackKey.Namespace}}))
+	stack := &canopyv1alpha1.Stack{ObjectMeta: metav1.ObjectMeta{Namespace: stackKey.Namespace, Name: stackKey.Name}, Spec: canopyv1alpha1.StackSpec{
 		Version:    "1.0.0",
 		Frontend:   canopyv1alpha1.StackFrontend{Image: "ghcr.io/acme/shop", Replicas: ptr.To[int32](2), Ingress: &componentsv1alpha1.IngressSpec{Host: "shop.example.com"}},
 		TLS:        &componentsv1alpha1.TLSSpec{IssuerRef: componentsv1alpha1.IssuerReference{Name: cluster.SelfSignedIssuer, Kind: "ClusterIssuer"}},
 		Monitoring: &componentsv1alpha1.MonitoringSpec{Enabled: ptr.To(true)},
 	}}
 	must(t, olmc.Create(ctx, stack))
-	poll(t, ctx, "the Stack to be Ready", func() (bool, string) {
-		if err := olmc.Get(ctx, client.ObjectKeyFromObject(stack), stack); err != nil {
-			return false, err.Error()
-		}
-		if exited := c.Exited(); len(exited) > 0 {
-			t.Fatalf("processes ended on their own: %v\n%s", exited, c.TailLog("manager.log", 40))
-		}
-		r := conditions.Get(stack, "Ready")
-		if r == nil {
-			return false, "no Ready condition"
-		}
-		return r.Status == metav1.ConditionTrue && r.ObservedGeneration == stack.Generation, r.Reason + ": " + r.Message
-	})
+	waitStackReady(t, ctx, "1.0.0")
 	t.Logf("Stack with TLS and monitoring Ready %s after starting the manager as %s", time.Since(start).Round(100*time.Millisecond), user)
 
 	if denied := deniedRequests(t, user); len(denied) > 0 {
