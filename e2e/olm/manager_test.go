@@ -183,6 +183,12 @@ func writeTokenKubeconfig(t *testing.T, ctx context.Context, sa string) string {
 // deniedRequests reads the audit log and returns the requests of user answered 401 or 403.
 func deniedRequests(t *testing.T, user string) []string {
 	t.Helper()
+	return deniedRequestsSince(t, user, time.Time{})
+}
+
+// deniedRequestsSince is deniedRequests for the requests received at or after since.
+func deniedRequestsSince(t *testing.T, user string, since time.Time) []string {
+	t.Helper()
 	p, err := c.AuditLog()
 	if err != nil {
 		t.Fatal(err)
@@ -198,8 +204,9 @@ func deniedRequests(t *testing.T, user string) []string {
 	s.Buffer(make([]byte, 1<<20), 16<<20)
 	for s.Scan() {
 		var ev struct {
-			Verb           string `json:"verb"`
-			RequestURI     string `json:"requestURI"`
+			Received       time.Time `json:"requestReceivedTimestamp"`
+			Verb           string    `json:"verb"`
+			RequestURI     string    `json:"requestURI"`
 			User           struct{ Username string }
 			ResponseStatus *struct {
 				Code int `json:"code"`
@@ -208,7 +215,7 @@ func deniedRequests(t *testing.T, user string) []string {
 		if err := json.Unmarshal(s.Bytes(), &ev); err != nil {
 			t.Fatalf("the audit log: %v", err)
 		}
-		if ev.User.Username != user {
+		if ev.User.Username != user || ev.Received.Before(since) {
 			continue
 		}
 		seen++
@@ -220,7 +227,7 @@ func deniedRequests(t *testing.T, user string) []string {
 		t.Fatal(err)
 	}
 	if seen == 0 {
-		t.Fatalf("the audit log has no request of %s: the audit policy records nothing, so no denial could be seen", user)
+		t.Fatalf("the audit log has no request of %s since %s: the audit policy records nothing, so no denial could be seen", user, since.Format(time.RFC3339))
 	}
 	return denied
 }

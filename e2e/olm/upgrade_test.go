@@ -210,7 +210,8 @@ func testOperatorUpgrade(t *testing.T) {
 	if !c.StopProcess("manager") {
 		t.Fatal("no manager process to stop")
 	}
-	runManagerAsServiceAccount(t, ctx, next)
+	restarted := time.Now().Truncate(time.Second) // the audit log's timestamps have microseconds; be generous
+	user, _ := runManagerAsServiceAccount(t, ctx, next)
 	poll(t, ctx, "the new manager to set Upgradeable on "+next, func() (bool, string) {
 		cond, err := upgradeable(ctx, next)
 		if err != nil || cond == nil {
@@ -235,4 +236,8 @@ func testOperatorUpgrade(t *testing.T) {
 		t.Fatalf("the new operator restarted the Stack's pods:\n  %s", strings.Join(diff, "\n  "))
 	}
 	t.Logf("%s took over; the Stack's %d pods kept their UIDs and template hashes", next, len(pods))
+	// Its rights are the new CSV's: none of its requests was refused.
+	if denied := deniedRequestsSince(t, user, restarted); len(denied) > 0 {
+		t.Errorf("the API server refused %d requests of the manager of %s:\n  %s", len(denied), next, strings.Join(denied, "\n  "))
+	}
 }
