@@ -18,6 +18,8 @@ VERSITYGW_VERSION := v1.8.0
 KWOK_VERSION := v0.8.0
 PROMETHEUS_OPERATOR_VERSION := v0.91.0
 CERT_MANAGER_VERSION := v1.20.3
+OPM_VERSION := v1.65.0
+OLM_VERSION := v0.42.0
 
 CONTROLLER_GEN := $(BIN)/controller-gen-$(CONTROLLER_GEN_VERSION)
 KUBE_APISERVER := $(BIN)/k8s/kube-apiserver-$(KUBE_VERSION)
@@ -29,6 +31,12 @@ KWOKCTL := $(BIN)/k8s/kwokctl-$(KWOK_VERSION)
 PROMETHEUS_OPERATOR := $(BIN)/k8s/prometheus-operator-$(PROMETHEUS_OPERATOR_VERSION)
 # cert-manager's controllers, run by a small program of ours on its public packages.
 CERT_MANAGER := $(BIN)/k8s/cert-manager-$(CERT_MANAGER_VERSION)
+# operator-registry's opm: renders, validates and serves the file-based catalog (cgo, for sqlite).
+OPM := $(BIN)/opm-$(OPM_VERSION)
+# OLM v0's two operators, run as local processes by the OLM end-to-end test (make e2e-olm).
+OLM := $(BIN)/k8s/olm-$(OLM_VERSION)
+OLM_CATALOG := $(BIN)/k8s/catalog-$(OLM_VERSION)
+OLM_LDFLAGS := -X github.com/operator-framework/operator-lifecycle-manager/pkg/version.OLMVersion=$(OLM_VERSION:v%=%)
 # The S3-compatible server the backup agent's tests store backups in.
 VERSITYGW := $(BIN)/versitygw-$(VERSITYGW_VERSION)
 # envtest finds etcd and kube-apiserver under these plain names.
@@ -60,8 +68,8 @@ generate: $(CONTROLLER_GEN) ## Generate deepcopy functions for the API types.
 	$(CONTROLLER_GEN) object:headerFile=hack/boilerplate.go.txt paths="./apis/..."
 
 .PHONY: verify-generated
-verify-generated: $(CONTROLLER_GEN) ## Fail when generated files differ from what the markers produce.
-	CONTROLLER_GEN=$(CONTROLLER_GEN) hack/verify-generated.sh
+verify-generated: $(CONTROLLER_GEN) $(OPM) ## Fail when generated files (CRDs, RBAC, bundle, catalog) are stale.
+	CONTROLLER_GEN=$(CONTROLLER_GEN) OPM=$(OPM) hack/verify-generated.sh
 
 .PHONY: fmt
 fmt: ## Run gofmt on the tree.
@@ -85,16 +93,22 @@ postgres: ## Install PostgreSQL 15 (apt, as root) for the tests that run a real 
 	@bash hack/install-postgres.sh || { [ -z "$${CI:-}" ] && echo "postgres: not installed; the real-PostgreSQL tests will be skipped"; }
 
 .PHONY: test
-test: verify-fmt vet tidy-check verify-generated envtest postgres $(VERSITYGW) cluster-tools build ## Run every check and test, the end-to-end suite included (the CI command).
-	KUBEBUILDER_ASSETS=$(ENVTEST_ASSETS) CANOPY_VERSITYGW=$(VERSITYGW) $(GO) test $(GO_TEST_FLAGS) -timeout $(TEST_TIMEOUT) ./...
+test: verify-fmt vet tidy-check verify-generated envtest postgres $(VERSITYGW) cluster-tools olm-tools build ## Run every check and test, the end-to-end suite included (the CI command).
+	KUBEBUILDER_ASSETS=$(ENVTEST_ASSETS) CANOPY_VERSITYGW=$(VERSITYGW) CANOPY_OPM=$(OPM) $(GO) test $(GO_TEST_FLAGS) -timeout $(TEST_TIMEOUT) ./...
 	$(E2E_TEST)
 
-# The end-to-end suite, on a simulated cluster it starts and stops itself (e2e/README.md).
-E2E_TEST = $(GO) test -tags e2e -count=1 -timeout 15m -v ./e2e/... 2>&1 | grep -v '^=== '
+# The end-to-end suites, each on a simulated cluster it starts and stops itself (e2e/README.md):
+# the main suite (./e2e) and the OLM install (./e2e/olm), one package after the other (-p 1) so
+# neither runs with half the cores.
+E2E_TEST = $(GO) test -tags e2e -count=1 -p 1 -timeout 15m -v ./e2e/... 2>&1 | grep -v '^=== '
 
 .PHONY: e2e
-e2e: cluster-tools build ## Run only the end-to-end suite on a local simulated cluster (kwok).
+e2e: cluster-tools olm-tools build ## Run only the end-to-end suites (main and OLM) on local simulated clusters (kwok).
 	$(E2E_TEST)
+
+.PHONY: e2e-olm
+e2e-olm: cluster-tools olm-tools build ## Run only the OLM install test (e2e/olm; also part of make e2e).
+	$(GO) test -tags e2e -count=1 -timeout 10m -v ./e2e/olm/ 2>&1 | grep -v '^=== '
 
 .PHONY: demo
 demo: cluster-tools build ## Run Canopy on a local simulated cluster with the sample Stack; Ctrl-C stops it.
@@ -127,6 +141,10 @@ docker-build: ## Build the operator image (needs a container engine, which CI ma
 bundle: ## Generate the OLM bundle (bundle/manifests, metadata, tests) from config/ and internal/images.
 	$(GO) run ./hack/gen-bundle -root . -out bundle
 
+.PHONY: catalog
+catalog: $(OPM) ## Render the bundle into the file-based catalog (catalog/) and run opm validate on it.
+	OPM=$(OPM) hack/gen-catalog.sh
+
 .PHONY: bundle-build
 bundle-build: ## Build the OLM bundle image (needs a container engine).
 	$(CONTAINER_TOOL) build -f bundle.Dockerfile -t $(IMG:canopy:%=canopy-bundle:%) .
@@ -134,7 +152,7 @@ bundle-build: ## Build the OLM bundle image (needs a container engine).
 ##@ Tools (built from source into ./bin, skipped when present)
 
 .PHONY: tools
-tools: $(CONTROLLER_GEN) envtest $(VERSITYGW) ## Build every tool.
+tools: $(CONTROLLER_GEN) envtest $(VERSITYGW) $(OPM) ## Build every tool.
 
 $(CONTROLLER_GEN):
 	@mkdir -p $(BIN)
@@ -175,6 +193,27 @@ $(CERT_MANAGER): $(wildcard hack/tools/cert-manager/*.go) hack/tools/cert-manage
 $(ETCD):
 	@mkdir -p $(dir $@)
 	cd hack/tools/etcd && $(GO) build -trimpath -o $@ go.etcd.io/etcd/server/v3
+
+# cgo for sqlite (json1), and the openpgp build of containers/image so no gpgme is needed.
+$(OPM):
+	@mkdir -p $(dir $@)
+	cd hack/tools/opm && CGO_ENABLED=1 $(GO) build -trimpath -tags json1,containers_image_openpgp \
+		-ldflags "-X github.com/operator-framework/operator-registry/cmd/opm/version.opmVersion=$(OPM_VERSION)" \
+		-o $@ github.com/operator-framework/operator-registry/cmd/opm
+
+$(OLM):
+	@mkdir -p $(dir $@)
+	cd hack/tools/olm && $(GO) build -trimpath -ldflags "$(OLM_LDFLAGS)" -o $@ github.com/operator-framework/operator-lifecycle-manager/cmd/olm
+
+$(OLM_CATALOG):
+	@mkdir -p $(dir $@)
+	cd hack/tools/olm && $(GO) build -trimpath -ldflags "$(OLM_LDFLAGS)" -o $@ github.com/operator-framework/operator-lifecycle-manager/cmd/catalog
+
+.PHONY: olm-tools
+olm-tools: $(OLM) $(OLM_CATALOG) $(OPM) ## Build OLM's olm and catalog operators and opm (the OLM end-to-end test).
+
+.PHONY: opm
+opm: $(OPM) ## Build opm (operator-registry), which make catalog and the catalog tests use.
 
 $(VERSITYGW):
 	@mkdir -p $(BIN)

@@ -31,6 +31,17 @@ func (c *Cluster) startCertManager(ctx context.Context) error {
 		ErrorIfPathMissing: true, Scheme: scheme.New(), MaxTime: time.Minute}); err != nil {
 		return fmt.Errorf("installing cert-manager's CRDs: %w", err)
 	}
+	if err := c.StartCertManagerControllers(ctx); err != nil {
+		return err
+	}
+	c.Log("cert-manager CRDs installed, controllers started, ClusterIssuer %s created in %s", SelfSignedIssuer, time.Since(start).Round(100*time.Millisecond))
+	return nil
+}
+
+// StartCertManagerControllers runs cert-manager's controllers (hack/tools/cert-manager) as a local
+// process and creates the self-signed ClusterIssuer, on a cluster whose cert-manager CRDs someone
+// else installed (OLM, in the OLM test).
+func (c *Cluster) StartCertManagerControllers(ctx context.Context) error {
 	p, err := c.startProcess("cert-manager", c.CertManager)
 	if err != nil {
 		return err
@@ -41,6 +52,5 @@ func (c *Cluster) startCertManager(ctx context.Context) error {
 	if err := c.Client.Create(ctx, issuer); client.IgnoreAlreadyExists(err) != nil {
 		return fmt.Errorf("creating the ClusterIssuer %s: %w", SelfSignedIssuer, err)
 	}
-	c.Log("cert-manager CRDs installed, controllers started, ClusterIssuer %s created in %s", SelfSignedIssuer, time.Since(start).Round(100*time.Millisecond))
 	return nil
 }

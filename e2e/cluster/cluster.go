@@ -74,6 +74,13 @@ type Options struct {
 	// Monitoring installs the Prometheus operator's CRDs and runs it from the start (otherwise
 	// StartMonitoring does, later).
 	Monitoring bool
+	// Bare starts only the cluster and the volume provisioner: no CRDs, no dependency operators,
+	// no manager (the OLM test has OLM install them). A bare cluster always runs kube-apiserver
+	// with RBAC authorization and the admission plugins turned on explicitly, not by kwokctl's
+	// defaults, and with an audit log when AuditPolicy is set.
+	Bare bool
+	// AuditPolicy is an audit policy file for kube-apiserver (Bare only); the log is AuditLog().
+	AuditPolicy string
 }
 
 // Cluster is a running simulated cluster.
@@ -126,7 +133,14 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 	start := time.Now()
 	// A previous run that was killed may have left the cluster behind.
 	_ = c.kwokctl(ctx, "delete", "cluster", "--name", o.Name)
-	if err := c.kwokctl(ctx, "create", "cluster", "--name", o.Name, "--runtime", "binary",
+	var extra []string
+	if o.Bare {
+		extra = append(extra, "--kube-authorization=true", "--kube-admission=true")
+		if o.AuditPolicy != "" {
+			extra = append(extra, "--kube-audit-policy", o.AuditPolicy)
+		}
+	}
+	if err := c.kwokctl(ctx, append([]string{"create", "cluster", "--name", o.Name, "--runtime", "binary",
 		"--etcd-binary", o.Etcd, "--kube-apiserver-binary", o.KubeApiserver,
 		"--kube-controller-manager-binary", o.KubeControllerManager, "--kube-scheduler-binary", o.KubeScheduler,
 		"--kwok-controller-binary", o.Kwok, "--kubeconfig", c.Kubeconfig, "--wait", "2m",
@@ -136,7 +150,7 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 		"--config", filepath.Join(o.Root, "e2e", "cluster", "stages", "canopy.yaml"),
 		// The default Service range fills at about 250 Services.
 		"--extra-args", "kube-apiserver=service-cluster-ip-range=10.96.0.0/12",
-		"--extra-args", "kube-controller-manager=service-cluster-ip-range=10.96.0.0/12"); err != nil {
+		"--extra-args", "kube-controller-manager=service-cluster-ip-range=10.96.0.0/12"}, extra...)...); err != nil {
 		return c, fmt.Errorf("creating the cluster: %w", err)
 	}
 	// Real nodes report their ephemeral storage; Canopy's backup and restore pods request it for
@@ -152,6 +166,14 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 	}
 	if c.Client, err = client.New(c.Config, client.Options{Scheme: scheme.New()}); err != nil {
 		return c, err
+	}
+	if o.Bare {
+		pctx, cancel := context.WithCancel(context.Background())
+		c.provisioner = cancel
+		if err := startProvisioner(pctx, c.Client, o.Dir, o.Log); err != nil {
+			return c, fmt.Errorf("starting the volume provisioner: %w", err)
+		}
+		return c, nil
 	}
 	crds, err := envtest.InstallCRDs(c.Config, envtest.CRDInstallOptions{Paths: []string{filepath.Join(o.Root, "config", "crd", "bases")},
 		ErrorIfPathMissing: true, Scheme: scheme.New(), MaxTime: time.Minute})
@@ -202,6 +224,31 @@ func (c *Cluster) StartManager() error {
 	}
 	c.manager = p
 	return nil
+}
+
+// Run starts bin as a process the cluster stops on Stop, its output in <Dir>/<name>.log. Its
+// environment is the harness's, KUBECONFIG naming the administrator's kubeconfig, then env (whose
+// entries win, KUBECONFIG included).
+func (c *Cluster) Run(name, bin string, env []string, args ...string) error {
+	p, err := c.startProcessEnv(name, bin, env, args...)
+	if err != nil {
+		return err
+	}
+	c.processes = append(c.processes, p)
+	return nil
+}
+
+// StopProcess stops the process Run started under name (SIGTERM, then SIGKILL after 10 s) and
+// reports whether there was one.
+func (c *Cluster) StopProcess(name string) bool {
+	for i, p := range c.processes {
+		if p.name == name {
+			p.stop(10 * time.Second)
+			c.processes = append(c.processes[:i], c.processes[i+1:]...)
+			return true
+		}
+	}
+	return false
 }
 
 // KillManager stops the manager abruptly (SIGKILL), as a crash would.
@@ -276,4 +323,18 @@ func (c *Cluster) KeepClusterLogs(dst string) error {
 		return fmt.Errorf("%w: %s", err, out)
 	}
 	return nil
+}
+
+// AuditLog is the path of kube-apiserver's audit log (a cluster started with an AuditPolicy);
+// kwokctl deletes it with the cluster.
+func (c *Cluster) AuditLog() (string, error) {
+	dir := os.Getenv("KWOK_WORKDIR")
+	if dir == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return "", err
+		}
+		dir = filepath.Join(home, ".kwok")
+	}
+	return filepath.Join(dir, "clusters", c.Name, "logs", "audit.log"), nil
 }

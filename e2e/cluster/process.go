@@ -18,12 +18,17 @@ type process struct {
 
 // startProcess runs bin with args and KUBECONFIG pointing at the cluster.
 func (c *Cluster) startProcess(name, bin string, args ...string) (*process, error) {
+	return c.startProcessEnv(name, bin, nil, args...)
+}
+
+// startProcessEnv is startProcess with env added to the environment (last value of a key wins).
+func (c *Cluster) startProcessEnv(name, bin string, env []string, args ...string) (*process, error) {
 	logf, err := os.OpenFile(filepath.Join(c.Dir, name+".log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
 		return nil, err
 	}
 	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+c.Kubeconfig)
+	cmd.Env = append(append(os.Environ(), "KUBECONFIG="+c.Kubeconfig), env...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// Its own process group: a Ctrl-C to the harness does not reach it before Stop does; and it
 	// dies with the harness if the harness is killed.
