@@ -51,6 +51,7 @@ type Release struct {
 	Version   string `json:"version"`
 	CreatedAt string `json:"createdAt"`
 	Replaces  string `json:"replaces"`
+	SkipRange string `json:"skipRange"`
 }
 
 // File is one generated file, relative to the bundle folder.
@@ -181,6 +182,12 @@ func (g *generator) run() ([]File, error) {
 	}
 	ann["containerImage"] = images.Canopy.Ref
 	ann["createdAt"] = rel.CreatedAt
+	if rel.SkipRange != "" {
+		if _, err := semver.ParseRange(rel.SkipRange); err != nil {
+			return nil, fmt.Errorf("release.yaml skipRange %q: %w", rel.SkipRange, err)
+		}
+		ann["olm.skipRange"] = rel.SkipRange
+	}
 	examples, err := g.examples()
 	if err != nil {
 		return nil, err
