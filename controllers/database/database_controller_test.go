@@ -31,7 +31,6 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
-	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	componentsv1alpha1 "github.com/canopy-dev/canopy/apis/components/v1alpha1"
 	"github.com/canopy-dev/canopy/internal/agent"
@@ -621,12 +620,12 @@ func TestOptionalAPIsAppearLater(t *testing.T) {
 	// Certificate's events wake the Database; it used to look every 2 s).
 	var last float64 = -1
 	require.Eventually(t, func() bool {
-		now := reconciles(t, "database")
+		now := testenv.Reconciles(t)["database"]
 		settled := now == last
 		last = now
 		return settled
 	}, testenv.Wait, 1500*time.Millisecond, "the Database settles while it waits")
-	require.Never(t, func() bool { return reconciles(t, "database") != last }, 3*time.Second, 100*time.Millisecond,
+	require.Never(t, func() bool { return testenv.Reconciles(t)["database"] != last }, 3*time.Second, 100*time.Millisecond,
 		"a Database waiting for its certificate is not reconciled again")
 	testenv.Mutate(t, h.C, h.Key("opt-postgres-tls"), func() *certmanagerv1.Certificate { return &certmanagerv1.Certificate{} }, true, func(c *certmanagerv1.Certificate) {
 		c.Status.Conditions = []certmanagerv1.CertificateCondition{{Type: certmanagerv1.CertificateConditionReady, Status: "True", Reason: "Ready"}}
@@ -907,25 +906,4 @@ func TestOrphanedObjectsAreNotTakenBack(t *testing.T) {
 		}
 		return conditions.Get(h.database("orph"), componentsv1alpha1.ConditionStalled) == nil
 	}, "the objects labelled for adoption are controlled by the Database again")
-}
-
-// reconciles reads controller-runtime's count of the named controller's reconciles.
-func reconciles(t *testing.T, controller string) float64 {
-	t.Helper()
-	families, err := ctrlmetrics.Registry.Gather()
-	require.NoError(t, err)
-	total := 0.0
-	for _, f := range families {
-		if f.GetName() != "controller_runtime_reconcile_total" {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "controller" && l.GetValue() == controller {
-					total += m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	return total
 }

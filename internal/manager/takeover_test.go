@@ -17,7 +17,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	canopyv1alpha1 "github.com/canopy-dev/canopy/apis/canopy/v1alpha1"
 	componentsv1alpha1 "github.com/canopy-dev/canopy/apis/components/v1alpha1"
@@ -56,10 +55,10 @@ func TestNewOperatorTouchesNothing(t *testing.T) {
 	stopOld()
 
 	before := versions(t, h)
-	reconciled := reconcileCounts(t)
+	reconciled := testenv.Reconciles(t)
 	startManager(t, opts)
 	h.Eventually(func() bool {
-		now := reconcileCounts(t)
+		now := testenv.Reconciles(t)
 		for _, c := range []string{"stack", "database", "frontend", "backuppolicy"} {
 			if now[c] <= reconciled[c] {
 				return false
@@ -117,25 +116,4 @@ func equalVersions(a, b map[string]string) bool {
 		}
 	}
 	return true
-}
-
-// reconcileCounts reads controller-runtime's reconcile counter, per controller.
-func reconcileCounts(t *testing.T) map[string]float64 {
-	t.Helper()
-	families, err := ctrlmetrics.Registry.Gather()
-	require.NoError(t, err)
-	out := map[string]float64{}
-	for _, f := range families {
-		if f.GetName() != "controller_runtime_reconcile_total" {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "controller" {
-					out[l.GetValue()] += m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	return out
 }

@@ -9,6 +9,7 @@ import (
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/canopy-dev/canopy/internal/mgroptions"
@@ -92,4 +93,29 @@ func EventReasons(t testing.TB, c client.Client, obj client.Object) []string {
 		}
 	}
 	return reasons
+}
+
+// Reconciles reads controller-runtime's count of reconciles per controller name, summed over
+// results, from its metrics registry: what a test compares before and after to prove that a
+// controller did (or did not) run.
+func Reconciles(t testing.TB) map[string]float64 {
+	t.Helper()
+	families, err := ctrlmetrics.Registry.Gather()
+	if err != nil {
+		t.Fatalf("reading the metrics: %v", err)
+	}
+	out := map[string]float64{}
+	for _, f := range families {
+		if f.GetName() != "controller_runtime_reconcile_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "controller" {
+					out[l.GetValue()] += m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return out
 }
