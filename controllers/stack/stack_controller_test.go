@@ -549,6 +549,10 @@ func TestInPlaceRestore(t *testing.T) {
 	h.Eventually(func() bool { return h.Get(fe, "rq") == nil && fe.Spec.Stopped }, "the web tier is stopped first")
 	step(RestoreStoppingFrontend)
 	require.False(t, conditions.IsTrue(h.stack("rq"), componentsv1alpha1.ConditionReady))
+	h.Eventually(func() bool {
+		c := conditions.Get(h.stack("rq"), canopyv1alpha1.ConditionUpgradeable)
+		return c != nil && c.Status == metav1.ConditionFalse && c.Reason == ReasonDataOperationInProgress && contains(c.Message, "restoring rq-nightly")
+	}, "the Stack says it is not upgradeable while it restores, as OLM's gate does")
 	h.Eventually(func() bool { return h.gate.heldBackBy("Stack " + h.NS + "/rq is restoring rq-nightly in place") },
 		"OLM's Upgradeable is false while the restore runs")
 	setStatus(h, "rq", func() *componentsv1alpha1.Frontend { return &componentsv1alpha1.Frontend{} }, func(f *componentsv1alpha1.Frontend) {
@@ -658,6 +662,10 @@ func TestDatabaseMajorUpgrade(t *testing.T) {
 	h.Eventually(func() bool { return h.Get(fe, "mj") == nil && fe.Spec.Stopped }, "the web tier is stopped first")
 	step(RestoreStoppingFrontend)
 	require.Equal(t, "16.2", h.stack("mj").Status.DatabaseUpgrade.FromVersion)
+	h.Eventually(func() bool {
+		c := conditions.Get(h.stack("mj"), canopyv1alpha1.ConditionUpgradeable)
+		return c != nil && c.Status == metav1.ConditionFalse && contains(c.Message, "upgrading PostgreSQL from 16.2 to 17")
+	}, "the Stack says it is not upgradeable during the major upgrade")
 	h.Eventually(func() bool { return h.gate.heldBackBy("Stack " + h.NS + "/mj is upgrading PostgreSQL from 16.2 to 17") },
 		"OLM's Upgradeable is false while PostgreSQL upgrades")
 	require.NoError(t, h.Get(db, "mj"))

@@ -161,12 +161,6 @@ func computeStatus(s *canopyv1alpha1.Stack, o observed, d upgradeDecision, now m
 	} else {
 		conditions.Remove(s, canopyv1alpha1.ConditionBackupReady)
 	}
-	if inFlight(d.upgrade) {
-		conditions.Set(s, canopyv1alpha1.ConditionUpgradeable, metav1.ConditionFalse, ReasonUpgradeInProgress,
-			fmt.Sprintf("upgrading from %s to %s (%s)", d.upgrade.FromVersion, d.upgrade.ToVersion, d.upgrade.Phase))
-	} else {
-		conditions.Set(s, canopyv1alpha1.ConditionUpgradeable, metav1.ConditionTrue, ReasonNoUpgrade, "no upgrade in progress")
-	}
 	upgradeFailed := d.upgrade != nil && d.upgrade.Phase == PhaseFailed && s.Spec.Version != d.serving
 	if upgradeFailed {
 		conditions.Set(s, componentsv1alpha1.ConditionDegraded, metav1.ConditionTrue, componentsv1alpha1.ReasonUpgradeFailed,
@@ -197,6 +191,16 @@ func computeStatus(s *canopyv1alpha1.Stack, o observed, d upgradeDecision, now m
 	}
 	s.Status.Restore = decideRestore(s, o).progress
 	s.Status.DatabaseUpgrade = decideMajor(s, o).progress
+	// Upgradeable says what OLM's gate says for this Stack: false during any operation on data or
+	// versions (application upgrade, in-place restore, PostgreSQL major upgrade).
+	switch op := dataOperation(s); {
+	case op == "":
+		conditions.Set(s, canopyv1alpha1.ConditionUpgradeable, metav1.ConditionTrue, ReasonNoUpgrade, "no upgrade or restore in progress")
+	case inFlight(d.upgrade):
+		conditions.Set(s, canopyv1alpha1.ConditionUpgradeable, metav1.ConditionFalse, ReasonUpgradeInProgress, op)
+	default:
+		conditions.Set(s, canopyv1alpha1.ConditionUpgradeable, metav1.ConditionFalse, ReasonDataOperationInProgress, op)
+	}
 	major := st.DatabaseUpgrade
 	majorFailed := major != nil && major.Step == RestoreFailed && major.ToVersion == s.Spec.Database.Version
 
