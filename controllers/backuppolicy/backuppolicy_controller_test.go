@@ -236,6 +236,37 @@ func TestFailureIsReportedNeverSilent(t *testing.T) {
 	h.WaitEvent(bp, componentsv1alpha1.ReasonBackupFailed)
 }
 
+// TestRetriedFailureKeepsThePolicyReady: a backup that failed for a cause the schedule retries
+// (the upload broke) leaves the policy Ready, not Stalled, with BackupHealthy False carrying the
+// failure; the next successful backup makes it healthy again. Refused credentials, which need a
+// person, still stall it (TestFailureIsReportedNeverSilent).
+func TestRetriedFailureKeepsThePolicyReady(t *testing.T) {
+	h := start(t, nil)
+	h.database("shop")
+	h.policy("shop", func(bp *componentsv1alpha1.BackupPolicy) { bp.Spec.BackupRequest = "r1" })
+	name := desired.JobName(h.get("shop"), desired.TriggerRequest, "r1")
+	h.Eventually(func() bool { return h.Get(&batchv1.Job{}, name) == nil }, "the Job starts")
+	h.finish(name, agent.Result{Operation: agent.OperationBackup, Succeeded: false, Name: name, Reason: agent.ReasonUploadFailed,
+		Message: "connection reset by peer"})
+	h.Eventually(func() bool {
+		c := conditions.Get(h.get("shop"), componentsv1alpha1.ConditionBackupHealthy)
+		return c != nil && c.Status == metav1.ConditionFalse && c.Reason == agent.ReasonUploadFailed && strings.Contains(c.Message, "connection reset")
+	}, "the failure is reported in BackupHealthy")
+	bp := h.get("shop")
+	require.True(t, conditions.IsTrue(bp, componentsv1alpha1.ConditionReady), "the schedule retries: the policy is Ready")
+	require.Nil(t, conditions.Get(bp, componentsv1alpha1.ConditionStalled), "nothing needs a person")
+
+	testenv.Mutate(t, h.C, h.Key("shop"), func() *componentsv1alpha1.BackupPolicy { return &componentsv1alpha1.BackupPolicy{} }, false,
+		func(bp *componentsv1alpha1.BackupPolicy) { bp.Spec.BackupRequest = "r2" })
+	name = desired.JobName(h.get("shop"), desired.TriggerRequest, "r2")
+	h.Eventually(func() bool { return h.Get(&batchv1.Job{}, name) == nil }, "the next Job starts")
+	// Completed after the failure was recorded (status times have a resolution of one second).
+	done := time.Now().UTC().Add(time.Second).Truncate(time.Second)
+	h.finish(name, agent.Result{Operation: agent.OperationBackup, Succeeded: true, Name: name, SizeBytes: 1, SHA256: "ab",
+		Location: "pvc:///shop/" + name + "/dump.pgc", StartTime: done.Add(-time.Second), CompletionTime: done})
+	h.Eventually(func() bool { return conditions.IsTrue(h.get("shop"), componentsv1alpha1.ConditionBackupHealthy) }, "healthy again after a success")
+}
+
 // TestInvalidScheduleRange: what CEL cannot check (minute 61) is refused by the controller, clearly.
 func TestInvalidScheduleRange(t *testing.T) {
 	h := start(t, nil)

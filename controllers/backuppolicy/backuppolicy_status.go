@@ -9,6 +9,7 @@ import (
 
 	canopyv1alpha1 "github.com/canopy-dev/canopy/apis/canopy/v1alpha1"
 	componentsv1alpha1 "github.com/canopy-dev/canopy/apis/components/v1alpha1"
+	"github.com/canopy-dev/canopy/internal/agent"
 	"github.com/canopy-dev/canopy/internal/conditions"
 	desired "github.com/canopy-dev/canopy/internal/desired/backup"
 )
@@ -67,14 +68,25 @@ func computeStatus(bp *componentsv1alpha1.BackupPolicy, st status, schedule cron
 		conditions.Remove(bp, componentsv1alpha1.ConditionHeld)
 	}
 
+	if failedLast {
+		conditions.Set(bp, componentsv1alpha1.ConditionBackupHealthy, metav1.ConditionFalse, s.LastFailedBackup.Reason,
+			"the latest backup failed: "+s.LastFailedBackup.Message)
+	} else {
+		conditions.Set(bp, componentsv1alpha1.ConditionBackupHealthy, metav1.ConditionTrue, ReasonAvailable, "no backup has failed since the last success")
+	}
+
 	switch {
 	case st.scheduleErr != nil:
 		conditions.MarkStalled(bp, componentsv1alpha1.ReasonInvalidSpec, st.scheduleErr.Error())
 	case !st.dbKnown:
 		conditions.MarkReconciling(bp, ReasonWaitingForDatabase, fmt.Sprintf("waiting for the Database %s to report its endpoint and image", bp.Spec.DatabaseName))
-	case failedLast:
-		// Failures are never silent: the policy is not Ready until a backup succeeds again.
+	case failedLast && needsPerson(s.LastFailedBackup.Reason):
+		// Retrying cannot help: the policy is not Ready until someone fixes the cause.
 		conditions.MarkStalled(bp, s.LastFailedBackup.Reason, fmt.Sprintf("the latest backup failed: %s", s.LastFailedBackup.Message))
+	case failedLast:
+		// The schedule retries: the policy still does what its spec asks, and BackupHealthy (with
+		// the alert on the last success) carries the failure.
+		conditions.MarkReady(bp, ReasonAvailable, fmt.Sprintf("the latest backup failed (%s) and the next one retries", s.LastFailedBackup.Reason))
 	default:
 		msg := "ready to take backups"
 		if l := s.LastSuccessfulBackup; l != nil {
@@ -113,4 +125,14 @@ func requestStatus(token, trigger string, bp *componentsv1alpha1.BackupPolicy, s
 		}
 	}
 	return out
+}
+
+// needsPerson reports whether a backup failure is one that retrying cannot cure: the destination
+// refused the credentials, does not exist, or the agent's arguments are wrong.
+func needsPerson(reason string) bool {
+	switch reason {
+	case agent.ReasonUnauthorized, agent.ReasonNotFound, agent.ReasonInvalidArguments:
+		return true
+	}
+	return false
 }

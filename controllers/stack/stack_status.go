@@ -161,6 +161,12 @@ func computeStatus(s *canopyv1alpha1.Stack, o observed, d upgradeDecision, now m
 	} else {
 		conditions.Remove(s, canopyv1alpha1.ConditionBackupReady)
 	}
+	// A failed backup that the schedule retries shows here, not in Ready: the application serves.
+	if h := backupHealth(o.bp); backupWanted && h != nil {
+		conditions.Set(s, canopyv1alpha1.ConditionBackupHealthy, h.Status, h.Reason, h.Message)
+	} else {
+		conditions.Remove(s, canopyv1alpha1.ConditionBackupHealthy)
+	}
 	upgradeFailed := d.upgrade != nil && d.upgrade.Phase == PhaseFailed && s.Spec.Version != d.serving
 	if upgradeFailed {
 		conditions.Set(s, componentsv1alpha1.ConditionDegraded, metav1.ConditionTrue, componentsv1alpha1.ReasonUpgradeFailed,
@@ -338,4 +344,12 @@ func stepTimeout(s *canopyv1alpha1.Stack, step string, up *canopyv1alpha1.Upgrad
 		limit += time.Duration(s.Spec.Frontend.ProgressDeadlineSeconds) * time.Second
 	}
 	return limit
+}
+
+// backupHealth is the BackupPolicy's BackupHealthy condition once it reports on its spec, else nil.
+func backupHealth(bp *componentsv1alpha1.BackupPolicy) *metav1.Condition {
+	if bp == nil || bp.Status.ObservedGeneration != bp.Generation {
+		return nil
+	}
+	return conditions.Get(bp, componentsv1alpha1.ConditionBackupHealthy)
 }

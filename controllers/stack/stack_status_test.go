@@ -221,3 +221,20 @@ func TestComputeStatusKeepsStepStart(t *testing.T) {
 	require.Equal(t, start, s.Status.Rollout.StartTime)
 	require.Equal(t, 10*time.Minute, requeue)
 }
+
+// TestFailedBackupDoesNotMakeTheStackNotReady: a backup that failed and that the schedule retries
+// leaves the BackupPolicy Ready; the Stack stays Ready and says so in BackupHealthy.
+func TestFailedBackupDoesNotMakeTheStackNotReady(t *testing.T) {
+	s := testStack("1.0", "1.0", true, nil)
+	bp := bpReady(true, "the latest backup failed (UploadFailed) and the next one retries")
+	bp.Status.Conditions = append(bp.Status.Conditions, metav1.Condition{Type: componentsv1alpha1.ConditionBackupHealthy,
+		Status: metav1.ConditionFalse, Reason: "UploadFailed", Message: "the latest backup failed: connection reset", LastTransitionTime: now})
+	o := observed{db: db(true, ""), fe: frontend("1.0", true), bp: bp}
+	computeStatus(s, o, decideUpgrade(s, o.fe, o.bp, now), now)
+	require.True(t, conditions.IsTrue(s, componentsv1alpha1.ConditionReady), "the application serves")
+	require.Nil(t, conditions.Get(s, componentsv1alpha1.ConditionStalled))
+	h := conditions.Get(s, canopyv1alpha1.ConditionBackupHealthy)
+	require.NotNil(t, h)
+	require.Equal(t, metav1.ConditionFalse, h.Status)
+	require.Equal(t, "UploadFailed", h.Reason)
+}

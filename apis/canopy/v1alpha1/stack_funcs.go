@@ -14,6 +14,9 @@ const (
 	ConditionFrontendReady = "FrontendReady"
 	// ConditionBackupReady mirrors the BackupPolicy's Ready condition.
 	ConditionBackupReady = "BackupReady"
+	// ConditionBackupHealthy mirrors the BackupPolicy's BackupHealthy condition: False while the
+	// newest backup failed, without making the serving Stack not Ready.
+	ConditionBackupHealthy = "BackupHealthy"
 	// ConditionUpgradeable is False while the Stack is mid-upgrade.
 	ConditionUpgradeable = "Upgradeable"
 	// ConditionPaused is True while spec.paused stops all changes.

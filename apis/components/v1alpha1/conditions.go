@@ -29,6 +29,11 @@ const (
 	// ConditionHeld is True while spec.hold makes scheduled and annotation-requested backups wait
 	// (its reason and message are the hold's); absent otherwise.
 	ConditionHeld = "Held"
+	// ConditionBackupHealthy is False while the newest finished backup failed (reason: the
+	// failure's), True once one succeeds again or before any ran. A failure the schedule retries
+	// leaves the policy Ready; only one that needs a person (refused credentials, a destination that
+	// does not exist, wrong arguments) makes it Stalled.
+	ConditionBackupHealthy = "BackupHealthy"
 )
 
 // Reasons used in conditions. Reasons are CamelCase and stable: tools and users match on them.
