@@ -221,14 +221,14 @@ func (r *Reconciler) reconcile(ctx context.Context, db, before *componentsv1alph
 		}
 		stsChanged = true
 	}
-	if !major.running() && runsTarget(db, ss, ps, target) {
-		if err := r.markCurrentClaim(ctx, claims, desired.ClaimName(db, target.dataVolume)); err != nil {
-			return ctrl.Result{}, err
-		}
-	}
 	inUse := desired.ClaimName(db, target.dataVolume)
 	kept := keptVolumes(db, claims, inUse)
-	if !major.running() {
+	if !major.running() { // an upgrade in flight may still go back to its previous volume
+		if runsTarget(db, ss, ps, target) {
+			if err := r.markCurrentClaim(ctx, claims, inUse); err != nil {
+				return ctrl.Result{}, err
+			}
+		}
 		if err := r.releaseVolumes(ctx, db, kept, claims); err != nil {
 			return ctrl.Result{}, err
 		}
@@ -321,14 +321,7 @@ func (r *Reconciler) claim(ctx context.Context, db *componentsv1alpha1.Database,
 		return nil, err
 	}
 	pvc := found.(*corev1.PersistentVolumeClaim)
-	if pvc.Labels[common.LabelManagedBy] != common.ManagedBy {
-		base := pvc.DeepCopy()
-		if pvc.Labels == nil {
-			pvc.Labels = map[string]string{}
-		}
-		for k, v := range want.Labels {
-			pvc.Labels[k] = v
-		}
+	if base := pvc.DeepCopy(); pvc.Labels[common.LabelManagedBy] != common.ManagedBy && apply.MergeLabels(pvc, want.Labels) {
 		if err := r.Patch(ctx, pvc, client.MergeFrom(base)); err != nil {
 			return nil, fmt.Errorf("labelling the adopted data volume %s: %w", pvc.Name, err)
 		}
@@ -474,14 +467,7 @@ func (r *Reconciler) claimSecret(ctx context.Context, db *componentsv1alpha1.Dat
 	if len(want.OwnerReferences) > 0 && !metav1.IsControlledBy(have, db) {
 		have.OwnerReferences = append(have.OwnerReferences, want.OwnerReferences...)
 	}
-	for k, v := range want.Labels {
-		if have.Labels[k] != v {
-			if have.Labels == nil {
-				have.Labels = map[string]string{}
-			}
-			have.Labels[k] = v
-		}
-	}
+	apply.MergeLabels(have, want.Labels)
 	if equality.Semantic.DeepEqual(base.ObjectMeta, have.ObjectMeta) {
 		return nil
 	}

@@ -86,3 +86,20 @@ func DeleteControlled(ctx context.Context, c client.Client, controller metav1.Ob
 	}
 	return client.IgnoreNotFound(c.Delete(ctx, obj))
 }
+
+// MergeLabels sets labels on obj, keeping its others, and reports whether anything changed: how an
+// adopted object gets Canopy's labels, so that the label-scoped cache holds it from then on.
+func MergeLabels(obj metav1.Object, labels map[string]string) bool {
+	have := obj.GetLabels()
+	changed := false
+	for k, v := range labels {
+		if have[k] != v {
+			if have == nil {
+				have = map[string]string{}
+			}
+			have[k], changed = v, true
+		}
+	}
+	obj.SetLabels(have)
+	return changed
+}

@@ -143,6 +143,21 @@ func destinationArgs(d componentsv1alpha1.BackupDestination) []string {
 	return []string{agent.FlagVolumePath + "=" + agent.VolumeMount}
 }
 
+// destinationAccess gives the agent container c what it needs to reach the policy's destination:
+// the S3 credentials from their Secret, or the backup volume mounted; it returns the pod volumes
+// to add.
+func destinationAccess(bp *componentsv1alpha1.BackupPolicy, c *corev1.Container) []corev1.Volume {
+	if s := bp.Spec.Destination.S3; s != nil {
+		c.Env = append(c.Env,
+			fromSecret(agent.EnvAccessKeyID, s.CredentialsSecret.Name, agent.SecretKeyAccessKeyID),
+			fromSecret(agent.EnvSecretAccessKey, s.CredentialsSecret.Name, agent.SecretKeySecretAccessKey))
+		return nil
+	}
+	c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: "backups", MountPath: agent.VolumeMount})
+	return []corev1.Volume{{Name: "backups", VolumeSource: corev1.VolumeSource{
+		PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: ClaimName(bp)}}}}
+}
+
 // BackupPod is the pod of one backup: pg_dump as an init container, then the agent. Scheduled and
 // annotation-requested backups apply the retention policy; spec.backupRequest ones do not.
 func BackupPod(bp *componentsv1alpha1.BackupPolicy, in Input, name string) corev1.PodSpec {
@@ -174,17 +189,7 @@ func backupPod(bp *componentsv1alpha1.BackupPolicy, in Input, name string, reten
 		TerminationMessagePolicy: corev1.TerminationMessageReadFile,
 		Resources:                common.AgentResources(nil),
 	}
-	volumes := []corev1.Volume{common.ScratchVolume("work", bp.Spec.ScratchSize)}
-	if s := bp.Spec.Destination.S3; s != nil {
-		store.Env = []corev1.EnvVar{
-			fromSecret(agent.EnvAccessKeyID, s.CredentialsSecret.Name, agent.SecretKeyAccessKeyID),
-			fromSecret(agent.EnvSecretAccessKey, s.CredentialsSecret.Name, agent.SecretKeySecretAccessKey),
-		}
-	} else {
-		store.VolumeMounts = append(store.VolumeMounts, corev1.VolumeMount{Name: "backups", MountPath: agent.VolumeMount})
-		volumes = append(volumes, corev1.Volume{Name: "backups", VolumeSource: corev1.VolumeSource{
-			PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: ClaimName(bp)}}})
-	}
+	volumes := append([]corev1.Volume{common.ScratchVolume("work", bp.Spec.ScratchSize)}, destinationAccess(bp, &store)...)
 	pod := corev1.PodSpec{
 		InitContainers: []corev1.Container{dump},
 		Containers:     []corev1.Container{store},

@@ -50,17 +50,7 @@ func PurgePod(bp *componentsv1alpha1.BackupPolicy, in Input) corev1.PodSpec {
 		TerminationMessagePolicy: corev1.TerminationMessageReadFile,
 		Resources:                common.AgentResources(nil),
 	}
-	var volumes []corev1.Volume
-	if s := bp.Spec.Destination.S3; s != nil {
-		c.Env = []corev1.EnvVar{
-			fromSecret(agent.EnvAccessKeyID, s.CredentialsSecret.Name, agent.SecretKeyAccessKeyID),
-			fromSecret(agent.EnvSecretAccessKey, s.CredentialsSecret.Name, agent.SecretKeySecretAccessKey),
-		}
-	} else {
-		c.VolumeMounts = []corev1.VolumeMount{{Name: "backups", MountPath: agent.VolumeMount}}
-		volumes = []corev1.Volume{{Name: "backups", VolumeSource: corev1.VolumeSource{
-			PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: ClaimName(bp)}}}}
-	}
+	volumes := destinationAccess(bp, &c)
 	pod := corev1.PodSpec{Containers: []corev1.Container{c}, Volumes: volumes, RestartPolicy: corev1.RestartPolicyNever}
 	common.RestrictPod(&pod, ptr.To[int64](999))
 	return pod
