@@ -416,20 +416,14 @@ func (r *Reconciler) prune(ctx context.Context, bp *componentsv1alpha1.BackupPol
 	return nil
 }
 
-// recordOutcomes emits events and metrics for the Jobs that finished since the last status.
+// recordOutcomes emits events and the failure counter for the Jobs that finished since the last status.
 func (r *Reconciler) recordOutcomes(bp *componentsv1alpha1.BackupPolicy, st status) {
 	database := bp.Spec.DatabaseName
 	for _, f := range st.newlyDone {
 		if stored(f) {
 			rec := backupRecord(f)
+			// The last-success, size and duration gauges are read from status at each scrape.
 			r.Recorder.Eventf(bp, corev1.EventTypeNormal, "BackupSucceeded", "backup %s: %d bytes at %s", rec.Name, rec.SizeBytes, rec.Location)
-			if rec.CompletionTime != nil {
-				metrics.BackupLastSuccess.WithLabelValues(bp.Namespace, database).Set(float64(rec.CompletionTime.Unix()))
-				if rec.StartTime != nil {
-					metrics.BackupDuration.WithLabelValues(bp.Namespace, database).Set(rec.CompletionTime.Sub(rec.StartTime.Time).Seconds())
-				}
-			}
-			metrics.BackupSize.WithLabelValues(bp.Namespace, database).Set(float64(rec.SizeBytes))
 			if f.succeeded {
 				continue
 			}

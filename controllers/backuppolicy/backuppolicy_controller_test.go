@@ -189,8 +189,10 @@ func TestOnDemandRequestRunsOnceAcrossRestarts(t *testing.T) {
 	require.Equal(t, int64(123456), bp.Status.Backups[0].SizeBytes)
 	require.Equal(t, "17.2", bp.Status.Backups[0].DatabaseVersion)
 	require.Equal(t, desired.TriggerRequest, bp.Status.Backups[0].Trigger)
-	require.Equal(t, float64(bp.Status.LastSuccessfulBackup.CompletionTime.Unix()),
-		testutil.ToFloat64(metrics.BackupLastSuccess.WithLabelValues(h.NS, "shop")))
+	h.Eventually(func() bool {
+		last, ok := testenv.Gauge(t, "canopy_backup_last_success_timestamp_seconds", map[string]string{"database_namespace": h.NS, "database": "shop"})
+		return ok && last == float64(bp.Status.LastSuccessfulBackup.CompletionTime.Unix())
+	}, "the last-success gauge shows the backup")
 	h.WaitEvent(bp, "BackupSucceeded")
 	require.Len(t, h.jobs(), 1)
 }

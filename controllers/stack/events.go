@@ -10,15 +10,9 @@ import (
 )
 
 // recordTransitions emits an event for each phase change between two statuses of a Stack and
-// updates the metrics: readiness, rollout steps, upgrade phases.
+// counts finished upgrades (readiness is read from status at each scrape: internal/metrics).
 func (r *Reconciler) recordTransitions(before, after *canopyv1alpha1.Stack) {
 	ready := conditions.IsTrue(after, componentsv1alpha1.ConditionReady)
-	value := 0.0
-	if ready {
-		value = 1
-	}
-	metrics.StackReady.WithLabelValues(after.Namespace, after.Name).Set(value)
-
 	if ready && !conditions.IsTrue(before, componentsv1alpha1.ConditionReady) {
 		r.Recorder.Eventf(after, corev1.EventTypeNormal, "Ready", "version %s is serving", after.Status.Version)
 	}

@@ -93,7 +93,6 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	s := &canopyv1alpha1.Stack{}
 	if err := reader.Get(ctx, req.NamespacedName, s); err != nil {
 		if apierrors.IsNotFound(err) {
-			metrics.StackReady.DeleteLabelValues(req.Namespace, req.Name)
 			// A Stack deleted mid-upgrade no longer holds OLM back.
 			if err := r.updateGate(ctx, nil); err != nil {
 				logger.Error(err, "updating OLM's Upgradeable condition")

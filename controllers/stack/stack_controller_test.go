@@ -90,7 +90,10 @@ func TestOrderedRolloutToReady(t *testing.T) {
 	require.Nil(t, conditions.Get(s, componentsv1alpha1.ConditionReconciling))
 	require.Nil(t, conditions.Get(s, componentsv1alpha1.ConditionStalled))
 	h.WaitEvent(s, "Ready")
-	require.Equal(t, 1.0, testutil.ToFloat64(metrics.StackReady.WithLabelValues(h.NS, "shop")))
+	h.Eventually(func() bool {
+		ready, ok := testenv.Gauge(t, "canopy_stack_ready", map[string]string{"stack_namespace": h.NS, "stack": "shop"})
+		return ok && ready == 1
+	}, "canopy_stack_ready is 1")
 
 	// Steady state: reconciling the Ready Stack writes nothing. The reconciler reads through the
 	// manager's cache, exactly as in production; the cache has caught up once the Stack is Ready.

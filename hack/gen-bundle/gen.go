@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/operator-framework/api/pkg/lib/version"
+	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	operatorsv1alpha1 "github.com/operator-framework/api/pkg/operators/v1alpha1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -438,7 +439,44 @@ func (g *generator) install() (operatorsv1alpha1.StrategyDetailsDeployment, []Fi
 		return s, nil, err
 	}
 	extra = append(extra, File{Path: filepath.Join("manifests", svc.Name+"_v1_service.yaml"), Data: data})
-	return s, extra, nil
+	monitoring, err := g.monitoring()
+	if err != nil {
+		return s, nil, err
+	}
+	return s, append(extra, monitoring...), nil
+}
+
+// monitoring reads the manager's ServiceMonitor and PrometheusRule from config/prometheus, renamed
+// and labelled as config/default does. OLM may ship both: the Prometheus operator's CRDs are a
+// required dependency, so they exist before the bundle installs. The ClusterRoleBinding of that
+// folder is not shipped: which service account Prometheus runs as is the cluster's choice
+// (docs/monitoring.md).
+func (g *generator) monitoring() ([]File, error) {
+	var files []File
+	for _, o := range []struct {
+		file, kind string
+		typed      any
+	}{{"monitor.yaml", "servicemonitor", &monitoringv1.ServiceMonitor{}}, {"prometheus_rule.yaml", "prometheusrule", &monitoringv1.PrometheusRule{}}} {
+		path := g.path("config", "prometheus", o.file)
+		// Strictly against the Prometheus operator's types (a misspelt field fails here), written
+		// as the file has it (the types would add empty structs).
+		if err := readYAML(path, o.typed); err != nil {
+			return nil, err
+		}
+		obj := &unstructured.Unstructured{}
+		if err := readYAML(path, &obj.Object); err != nil {
+			return nil, err
+		}
+		obj.SetName(g.prefix + obj.GetName())
+		obj.SetNamespace("") // OLM installs into the OperatorGroup's namespace
+		obj.SetLabels(g.withLabels(obj.GetLabels()))
+		data, err := yaml.Marshal(obj.Object)
+		if err != nil {
+			return nil, err
+		}
+		files = append(files, File{Path: filepath.Join("manifests", obj.GetName()+"_monitoring.coreos.com_v1_"+o.kind+".yaml"), Data: data})
+	}
+	return files, nil
 }
 
 // deployment reads the manager's Deployment from config/manager, renamed and labelled as

@@ -15,6 +15,7 @@ import (
 	"github.com/canopy-dev/canopy/controllers/database"
 	"github.com/canopy-dev/canopy/controllers/frontend"
 	"github.com/canopy-dev/canopy/controllers/stack"
+	"github.com/canopy-dev/canopy/internal/metrics"
 	"github.com/canopy-dev/canopy/internal/mgroptions"
 	"github.com/canopy-dev/canopy/internal/olm"
 	"github.com/canopy-dev/canopy/internal/scheme"
@@ -47,6 +48,8 @@ func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 
 // SetupControllers registers the stack controller and the three component controllers.
 func SetupControllers(mgr ctrl.Manager) error {
+	// The state gauges (Stack readiness, newest backups) are read from the cache at each scrape.
+	metrics.WatchState(mgr.GetCache())
 	gate, err := olm.NewUpgradeGate(mgr.GetConfig())
 	if err != nil {
 		return err
@@ -73,17 +76,17 @@ func ctrlOptions(o Options) ctrl.Options {
 	if !o.EnableHTTP2 {
 		tlsOpts = append(tlsOpts, func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} })
 	}
-	metrics := metricsserver.Options{
+	serving := metricsserver.Options{
 		BindAddress:   o.MetricsAddr,
 		SecureServing: o.SecureMetrics,
 		CertDir:       o.MetricsCertDir,
 		TLSOpts:       tlsOpts,
 	}
 	if o.SecureMetrics {
-		metrics.FilterProvider = filters.WithAuthenticationAndAuthorization
+		serving.FilterProvider = filters.WithAuthenticationAndAuthorization
 	}
 	opts := mgroptions.Base(scheme.New(), o.WatchNamespaces)
-	opts.Metrics = metrics
+	opts.Metrics = serving
 	opts.HealthProbeBindAddress = o.ProbeAddr
 	opts.LeaderElection = o.LeaderElect
 	opts.LeaderElectionID = LeaderElectionID

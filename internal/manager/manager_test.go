@@ -20,6 +20,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
 
 	canopyv1alpha1 "github.com/canopy-dev/canopy/apis/canopy/v1alpha1"
 	componentsv1alpha1 "github.com/canopy-dev/canopy/apis/components/v1alpha1"
@@ -176,8 +177,12 @@ func TestMetricsAreAuthorized(t *testing.T) {
 	require.NoError(t, err)
 	reader := serviceAccountToken(t, cs, ns, "reader")
 	stranger := serviceAccountToken(t, cs, ns, "stranger")
-	role := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "metrics-reader-" + ns},
-		Rules: []rbacv1.PolicyRule{{NonResourceURLs: []string{"/metrics"}, Verbs: []string{"get"}}}}
+	// The role Canopy ships (config/rbac, and the bundle), under a name of this test's own.
+	role := &rbacv1.ClusterRole{}
+	data, err := os.ReadFile("../../config/rbac/metrics_reader_role.yaml")
+	require.NoError(t, err)
+	require.NoError(t, yaml.UnmarshalStrict(data, role))
+	role.Name = "metrics-reader-" + ns
 	require.NoError(t, e.Client.Create(ctx, role))
 	binding := &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: role.Name},
 		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role.Name},

@@ -12,12 +12,6 @@ import (
 var backupLabels = []string{"database_namespace", "database"}
 
 var (
-	// StackReady is 1 for a Ready Stack and 0 otherwise, per Stack.
-	StackReady = prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "canopy_stack_ready",
-		Help: "Whether a Stack is Ready (1) or not (0).",
-	}, []string{"namespace", "stack"})
-
 	// StackUpgrades counts finished upgrades by result (succeeded, failed).
 	StackUpgrades = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "canopy_stack_upgrades_total",
@@ -43,25 +37,6 @@ var (
 		Help: "PostgreSQL configurations rolled back to the last one that was ready.",
 	})
 
-	// BackupLastSuccess is the completion time of the newest successful backup; the database's
-	// CanopyBackupTooOld alert reads it.
-	BackupLastSuccess = prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "canopy_backup_last_success_timestamp_seconds",
-		Help: "Unix time of the newest successful backup of a database.",
-	}, backupLabels)
-
-	// BackupDuration is how long the newest successful backup took.
-	BackupDuration = prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "canopy_backup_last_duration_seconds",
-		Help: "Duration of the newest successful backup of a database.",
-	}, backupLabels)
-
-	// BackupSize is the size of the newest successful backup.
-	BackupSize = prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "canopy_backup_last_size_bytes",
-		Help: "Size of the newest successful backup of a database.",
-	}, backupLabels)
-
 	// BackupFailures counts failed backups.
 	BackupFailures = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "canopy_backup_failures_total",
@@ -77,6 +52,6 @@ var (
 )
 
 func init() {
-	ctrlmetrics.Registry.MustRegister(StackReady, StackUpgrades, StackRollbacks, FrontendRollbacks, DatabaseRemediations,
-		BackupLastSuccess, BackupDuration, BackupSize, BackupFailures, DriftCorrections)
+	ctrlmetrics.Registry.MustRegister(StackUpgrades, StackRollbacks, FrontendRollbacks, DatabaseRemediations,
+		BackupFailures, DriftCorrections, state)
 }

@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"context"
+	"maps"
 	"testing"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	"github.com/canopy-dev/canopy/internal/metrics"
 	"github.com/canopy-dev/canopy/internal/mgroptions"
 )
 
@@ -43,6 +45,7 @@ func (e *Env) StartManagerContext(t testing.TB, parent context.Context, setup fu
 	if err := setup(mgr); err != nil {
 		t.Fatalf("setting up the controllers: %v", err)
 	}
+	metrics.WatchState(mgr.GetCache()) // as manager.SetupControllers does
 	ctx, cancel := context.WithCancel(parent)
 	done := make(chan error, 1)
 	go func() { done <- mgr.Start(ctx) }()
@@ -118,4 +121,29 @@ func Reconciles(t testing.TB) map[string]float64 {
 		}
 	}
 	return out
+}
+
+// Gauge reads the value of one series of a gauge from controller-runtime's registry, the one the
+// manager's /metrics serves; ok is false when no series has exactly those labels.
+func Gauge(t testing.TB, name string, labels map[string]string) (value float64, ok bool) {
+	t.Helper()
+	families, err := ctrlmetrics.Registry.Gather()
+	if err != nil {
+		t.Fatalf("reading the metrics: %v", err)
+	}
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			got := map[string]string{}
+			for _, l := range m.GetLabel() {
+				got[l.GetName()] = l.GetValue()
+			}
+			if maps.Equal(got, labels) {
+				return m.GetGauge().GetValue(), true
+			}
+		}
+	}
+	return 0, false
 }

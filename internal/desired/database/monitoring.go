@@ -72,8 +72,12 @@ func PrometheusRule(db *componentsv1alpha1.Database) *monitoringv1.PrometheusRul
 			fmt.Sprintf("the data volume of %s/%s is more than 90%% full", db.Namespace, db.Name)),
 	}
 	if age, err := time.ParseDuration(db.Spec.Monitoring.BackupMaxAge); err == nil && age > 0 {
+		// A database whose backups never succeeded counts from when they were first expected; no
+		// series at all (the manager down or not scraped) fires as well: silence is not safety.
+		bsel := fmt.Sprintf(`database_namespace=%q,database=%q`, db.Namespace, db.Name)
 		rules = append(rules, alert("CanopyBackupTooOld",
-			fmt.Sprintf(`time() - max(canopy_backup_last_success_timestamp_seconds{database_namespace=%q,database=%q}) > %d`, db.Namespace, db.Name, int64(age.Seconds())),
+			fmt.Sprintf(`time() - max(canopy_backup_last_success_timestamp_seconds{%s} or canopy_backup_expected_since_timestamp_seconds{%s}) > %d or absent(canopy_backup_expected_since_timestamp_seconds{%s})`,
+				bsel, bsel, int64(age.Seconds()), bsel),
 			"10m", "warning", fmt.Sprintf("no successful backup of %s/%s in %s", db.Namespace, db.Name, db.Spec.Monitoring.BackupMaxAge)))
 	}
 	pr := &monitoringv1.PrometheusRule{
