@@ -24,6 +24,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
@@ -388,9 +389,14 @@ func (r *Reconciler) apply(ctx context.Context, db *componentsv1alpha1.Database,
 	if err != nil {
 		return res, err
 	}
-	if res == apply.DriftCorrected {
+	switch {
+	case res == apply.DriftCorrected:
 		metrics.DriftCorrections.WithLabelValues(kind, "overwritten").Inc()
 		r.Recorder.Eventf(db, corev1.EventTypeWarning, "Overwritten", "the %s %s was changed by hand; the change has been reverted", kind, want.GetName())
+	case res == apply.Created && recreated(db, kind):
+		metrics.DriftCorrections.WithLabelValues(kind, "recreated").Inc()
+		r.Recorder.Eventf(db, corev1.EventTypeWarning, "Recreated", "the %s %s was deleted and has been recreated", kind, want.GetName())
+		log.FromContext(ctx).Info("recreated a deleted child", "kind", kind, "name", want.GetName())
 	}
 	return res, nil
 }

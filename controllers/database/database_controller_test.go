@@ -373,6 +373,7 @@ func TestMajorUpgrade(t *testing.T) {
 	require.Equal(t, newVolume+"-major-postgres-0", db.Status.VolumeClaim)
 	require.NoError(t, h.Get(&corev1.PersistentVolumeClaim{}, "data-major-postgres-0"), "the old volume is kept until the user removes it")
 	h.Eventually(func() bool { return slices.Contains(testenv.EventReasons(t, h.C, db), "MajorUpgradeSucceeded") }, "the MajorUpgradeSucceeded event")
+	require.NotContains(t, testenv.EventReasons(t, h.C, db), "Recreated", "replacing the StatefulSet is the upgrade, not a remediation")
 }
 
 // TestMinorVersionRollsInPlace: a new PostgreSQL minor version of the same major is a new image on

@@ -20,6 +20,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
 	componentsv1alpha1 "github.com/canopy-dev/canopy/apis/components/v1alpha1"
@@ -121,6 +122,7 @@ func (r *Reconciler) reconcile(ctx context.Context, fe, before *componentsv1alph
 	dep = nilIfEmpty(dep)
 	ro := observeDeployment(dep)
 	d := decide(fe, ro, job)
+	was := existed(fe) // from the last pass's status, before this one rewrites it
 	computeStatus(fe, ro, d, caps)
 	fe.Status.ObservedGeneration = fe.Generation
 
@@ -132,7 +134,7 @@ func (r *Reconciler) reconcile(ctx context.Context, fe, before *componentsv1alph
 		}
 		before = fe.DeepCopy()
 	}
-	depChanged, err := r.applyAll(ctx, fe, dep, d, caps)
+	depChanged, err := r.applyAll(ctx, fe, dep, d, caps, was)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -174,7 +176,7 @@ func nilIfEmpty[T client.Object](obj T) T {
 }
 
 // applyAll writes every object of the web tier, and removes those the spec no longer asks for.
-func (r *Reconciler) applyAll(ctx context.Context, fe *componentsv1alpha1.Frontend, dep *appsv1.Deployment, d decision, caps capabilities) (bool, error) {
+func (r *Reconciler) applyAll(ctx context.Context, fe *componentsv1alpha1.Frontend, dep *appsv1.Deployment, d decision, caps capabilities, existed map[string]bool) (bool, error) {
 	depChanged := false
 	if d.createJob {
 		// Jobs are immutable: created once per version, never re-applied.
@@ -189,13 +191,13 @@ func (r *Reconciler) applyAll(ctx context.Context, fe *componentsv1alpha1.Fronte
 				return false, err
 			}
 		}
-		res, err := r.apply(ctx, fe, "Deployment", want, apply.OrNil(dep))
+		res, err := r.apply(ctx, fe, "Deployment", want, apply.OrNil(dep), existed)
 		if err != nil {
 			return false, err
 		}
 		depChanged = res != apply.Unchanged
 	}
-	if _, err := r.apply(ctx, fe, "Service", desired.Service(fe), nil); err != nil {
+	if _, err := r.apply(ctx, fe, "Service", desired.Service(fe), nil, existed); err != nil {
 		return false, err
 	}
 	optional := []struct {
@@ -215,7 +217,7 @@ func (r *Reconciler) applyAll(ctx context.Context, fe *componentsv1alpha1.Fronte
 			continue // the API is not installed: nothing to create, nothing to remove
 		}
 		if o.want != nil {
-			if _, err := r.apply(ctx, fe, o.kind, o.want, nil); err != nil {
+			if _, err := r.apply(ctx, fe, o.kind, o.want, nil, existed); err != nil {
 				return false, err
 			}
 			continue
@@ -228,17 +230,32 @@ func (r *Reconciler) applyAll(ctx context.Context, fe *componentsv1alpha1.Fronte
 }
 
 // apply writes one object; have is the observed object when the caller already read it, else it
-// is read here.
-func (r *Reconciler) apply(ctx context.Context, fe *componentsv1alpha1.Frontend, kind string, want, have client.Object) (apply.Result, error) {
+// is read here. existed names the kinds whose creation now restores a deleted object.
+func (r *Reconciler) apply(ctx context.Context, fe *componentsv1alpha1.Frontend, kind string, want, have client.Object, existed map[string]bool) (apply.Result, error) {
 	res, err := apply.Ensure(ctx, r.Client, r.APIReader, FieldOwner, want, have)
 	if err != nil {
 		return res, err
 	}
-	if res == apply.DriftCorrected {
+	switch {
+	case res == apply.DriftCorrected:
 		metrics.DriftCorrections.WithLabelValues(kind, "overwritten").Inc()
 		r.Recorder.Eventf(fe, corev1.EventTypeWarning, "Overwritten", "the %s %s was changed by hand; the change has been reverted", kind, want.GetName())
+	case res == apply.Created && existed[kind]:
+		metrics.DriftCorrections.WithLabelValues(kind, "recreated").Inc()
+		r.Recorder.Eventf(fe, corev1.EventTypeWarning, "Recreated", "the %s %s was deleted and has been recreated", kind, want.GetName())
+		log.FromContext(ctx).Info("recreated a deleted child", "kind", kind, "name", want.GetName())
 	}
 	return res, nil
+}
+
+// existed tells, from the status of the last pass, which children must exist already, so that
+// creating one is a remediation: the Deployment once a version has rolled out (status.version
+// stays set), the Service once a pass at this generation has completed (every pass applies it).
+func existed(before *componentsv1alpha1.Frontend) map[string]bool {
+	return map[string]bool{
+		"Deployment": before.Status.Version != "",
+		"Service":    before.Status.ObservedGeneration == before.Generation,
+	}
 }
 
 // ownsReplicas reports whether this controller's apply owns the Deployment's replicas.
