@@ -13,6 +13,7 @@ import (
 	"time"
 
 	operatorsv1alpha1 "github.com/operator-framework/api/pkg/operators/v1alpha1"
+	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -157,6 +158,16 @@ func TestOLMInstall(t *testing.T) {
 	slices.Sort(pkgs)
 	if wantPkgs := []string{"canopy", "stand-in-cert-manager", "stand-in-prometheus-operator"}; !slices.Equal(pkgs, wantPkgs) {
 		t.Errorf("Subscriptions in %s are for %v, want %v", operatorsNamespace, pkgs, wantPkgs)
+	}
+
+	// The manager's own monitoring ships in the bundle (docs/monitoring.md).
+	for _, o := range []struct {
+		name string
+		obj  client.Object
+	}{{"canopy-controller-manager-metrics-monitor", &monitoringv1.ServiceMonitor{}}, {"canopy-controller-manager-rules", &monitoringv1.PrometheusRule{}}} {
+		if err := olmc.Get(ctx, client.ObjectKey{Namespace: operatorsNamespace, Name: o.name}, o.obj); err != nil {
+			t.Errorf("the bundle's %T %s: %v", o.obj, o.name, err)
+		}
 	}
 
 	if !t.Run("Stack as the ServiceAccount", testStackAsServiceAccount) {

@@ -107,6 +107,7 @@ func runManagerAsServiceAccount(t *testing.T, ctx context.Context, csv string) (
 	user = fmt.Sprintf("system:serviceaccount:%s:%s", operatorsNamespace, sa)
 	kubeconfig = writeTokenKubeconfig(t, ctx, sa)
 	env = append(env, "KUBECONFIG="+kubeconfig)
+	waitForGrantedRights(t, ctx, csv, user)
 	if err := c.Run("manager", c.Canopy, env, args...); err != nil {
 		t.Fatal(err)
 	}
