@@ -121,14 +121,13 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		return ctrl.Result{}, err
 	}
 	now := metav1.NewTime(r.Now())
-	var d upgradeDecision
+	p := decide(s, o, now)
 	if s.Spec.Paused {
-		d = pausedDecision(s, o.fe)
-		if o.pending, err = r.pendingChanges(s, o, d); err != nil {
+		if o.pending, err = r.pendingChanges(s, o, p); err != nil {
 			return ctrl.Result{}, err
 		}
 	} else {
-		d = decideUpgrade(s, o.fe, o.bp, now)
+		d := p.upgrade
 		if newlyFailed(before, d) {
 			// Record the failure before rolling back: a rollback applied without its record would be
 			// undone by the next reconcile, which would find the Frontend back at the old version and
@@ -141,7 +140,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 			before = recorded
 			s.ResourceVersion = recorded.ResourceVersion
 		}
-		if o.pending, err = r.applyChildren(ctx, s, o, d); err != nil {
+		if o.pending, err = r.applyChildren(ctx, s, o, p); err != nil {
 			var conflict *apply.NotControlledError
 			switch {
 			case errors.As(err, &conflict):
@@ -163,7 +162,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 			return ctrl.Result{RequeueAfter: time.Minute}, nil
 		}
 	}
-	requeue := computeStatus(s, o, d, now)
+	requeue := computeStatus(s, o, p, now)
 	s.Status.ObservedGeneration = s.Generation
 	if err := patch.Status(ctx, r.Client, s, before, func(x *canopyv1alpha1.Stack) any { return x.Status }); err != nil {
 		return ctrl.Result{}, err
@@ -218,8 +217,8 @@ func (r *Reconciler) observe(ctx context.Context, s *canopyv1alpha1.Stack) (obse
 
 // desiredChildren computes the children the Stack wants now; a nil BackupPolicy or Frontend is not
 // wanted yet (or, for the BackupPolicy, not at all).
-func desiredChildren(s *canopyv1alpha1.Stack, o observed, d upgradeDecision) (*componentsv1alpha1.Database, *componentsv1alpha1.BackupPolicy, *componentsv1alpha1.Frontend) {
-	rd, md := decideRestore(s, o), decideMajor(s, o)
+func desiredChildren(s *canopyv1alpha1.Stack, o observed, p plan) (*componentsv1alpha1.Database, *componentsv1alpha1.BackupPolicy, *componentsv1alpha1.Frontend) {
+	d, rd, md := p.upgrade, p.restore, p.major
 	db := desired.Database(s)
 	db.Spec.RestoreRequest = rd.dbRequest
 	db.Spec.MajorUpgrade = md.dbRequest
@@ -290,9 +289,9 @@ func credentialsSecret(s *canopyv1alpha1.Stack, o observed) string {
 // applyChildren applies the Database, then — once the Database is Ready, or when they already
 // exist — the BackupPolicy and the Frontend. It returns the kinds it wrote: their controllers have
 // not observed the new spec yet.
-func (r *Reconciler) applyChildren(ctx context.Context, s *canopyv1alpha1.Stack, o observed, d upgradeDecision) (map[string]bool, error) {
+func (r *Reconciler) applyChildren(ctx context.Context, s *canopyv1alpha1.Stack, o observed, p plan) (map[string]bool, error) {
 	written := map[string]bool{}
-	db, bp, fe := desiredChildren(s, o, d)
+	db, bp, fe := desiredChildren(s, o, p)
 	if err := r.applyChild(ctx, s, "Database", db, apply.OrNil(o.db), written); err != nil {
 		return written, err
 	}
@@ -318,9 +317,9 @@ func (r *Reconciler) applyChildren(ctx context.Context, s *canopyv1alpha1.Stack,
 
 // pendingChanges lists, for a paused Stack, the children whose spec differs from what the Stack
 // asks: status must not call them up to date.
-func (r *Reconciler) pendingChanges(s *canopyv1alpha1.Stack, o observed, d upgradeDecision) (map[string]bool, error) {
+func (r *Reconciler) pendingChanges(s *canopyv1alpha1.Stack, o observed, p plan) (map[string]bool, error) {
 	pending := map[string]bool{}
-	db, bp, fe := desiredChildren(s, o, d)
+	db, bp, fe := desiredChildren(s, o, p)
 	for _, c := range []struct {
 		kind       string
 		want, have client.Object

@@ -40,6 +40,13 @@ const (
 	ReasonDatabaseUpgrading = "DatabaseUpgrading"
 	// ReasonDatabaseUpgradeFailed: a PostgreSQL major-version upgrade failed; the old major runs.
 	ReasonDatabaseUpgradeFailed = "DatabaseUpgradeFailed"
+	// ReasonUpgradeWaiting, ReasonRestoreWaiting, ReasonDatabaseUpgradeWaiting: that operation was
+	// asked for and waits for the data operation that runs.
+	ReasonUpgradeWaiting         = "UpgradeWaiting"
+	ReasonRestoreWaiting         = "RestoreWaiting"
+	ReasonDatabaseUpgradeWaiting = "DatabaseUpgradeWaiting"
+	// ReasonNothingWaiting: no data operation waits.
+	ReasonNothingWaiting = "NothingWaiting"
 )
 
 // observed holds the children as read from the cache; nil when absent. missingCRD names the kinds
@@ -90,7 +97,8 @@ func conditionStatus(b bool) metav1.ConditionStatus {
 
 // computeStatus writes the Stack's status from what was observed and decided. It returns how long
 // until the current rollout step times out (zero when nothing waits on time). Pure.
-func computeStatus(s *canopyv1alpha1.Stack, o observed, d upgradeDecision, now metav1.Time) time.Duration {
+func computeStatus(s *canopyv1alpha1.Stack, o observed, p plan, now metav1.Time) time.Duration {
+	d := p.upgrade
 	st := &s.Status
 	st.Version = d.serving
 	st.Upgrade = d.upgrade
@@ -124,9 +132,15 @@ func computeStatus(s *canopyv1alpha1.Stack, o observed, d upgradeDecision, now m
 		}
 	}
 	// The web tier is ready for the Stack only when it serves the version the Stack asks for.
+	upgradeWaits := false
 	if fe.ready && d.serving != s.Spec.Version {
 		fe.ready = false
 		fe.reason, fe.message = ReasonUpgrading, fmt.Sprintf("serving %s, upgrading to %s", d.serving, s.Spec.Version)
+		if p.waits(opUpgrade) {
+			// Not a rollout step that can be late: the upgrade has not started.
+			upgradeWaits = true
+			fe.reason, fe.message = ReasonUpgradeWaiting, fmt.Sprintf("serving %s; the upgrade to %s waits for %s", d.serving, s.Spec.Version, describe(&p, p.active))
+		}
 	}
 
 	// Summaries.
@@ -181,8 +195,9 @@ func computeStatus(s *canopyv1alpha1.Stack, o observed, d upgradeDecision, now m
 	timedOut := false
 	limit := stepTimeout(s, step, d.upgrade)
 	switch {
-	case step == "" || s.Spec.Paused:
-		// Nothing runs while paused: the clock of a step starts again when the Stack resumes.
+	case step == "" || s.Spec.Paused || (step == StepFrontend && upgradeWaits):
+		// Nothing runs while paused, or while the upgrade waits for another operation: the clock of
+		// a step starts again when it runs.
 		st.Rollout = nil
 	default:
 		if st.Rollout == nil || st.Rollout.Step != step || st.Rollout.StartTime == nil {
@@ -195,8 +210,9 @@ func computeStatus(s *canopyv1alpha1.Stack, o observed, d upgradeDecision, now m
 			requeue = limit - elapsed
 		}
 	}
-	s.Status.Restore = decideRestore(s, o).progress
-	s.Status.DatabaseUpgrade = decideMajor(s, o).progress
+	s.Status.Restore = p.restore.progress
+	s.Status.DatabaseUpgrade = p.major.progress
+	setWaiting(s, p)
 	// Upgradeable says what OLM's gate says for this Stack: false during any operation on data or
 	// versions (application upgrade, in-place restore, PostgreSQL major upgrade).
 	switch op := dataOperation(s); {
@@ -352,4 +368,20 @@ func backupHealth(bp *componentsv1alpha1.BackupPolicy) *metav1.Condition {
 		return nil
 	}
 	return conditions.Get(bp, componentsv1alpha1.ConditionBackupHealthy)
+}
+
+// setWaiting reports the data operations that wait for the running one (condition OperationWaiting).
+func setWaiting(s *canopyv1alpha1.Stack, p plan) {
+	if s.Spec.Paused {
+		return // frozen as it was
+	}
+	if len(p.waiting) == 0 {
+		conditions.Remove(s, canopyv1alpha1.ConditionOperationWaiting)
+		return
+	}
+	msgs := make([]string, 0, len(p.waiting))
+	for _, w := range p.waiting {
+		msgs = append(msgs, w.message)
+	}
+	conditions.Set(s, canopyv1alpha1.ConditionOperationWaiting, metav1.ConditionTrue, p.waiting[0].reason, strings.Join(msgs, "; "))
 }

@@ -173,8 +173,7 @@ func TestComputeStatus(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s := tc.stack
 			s.Generation = 7
-			d := decideUpgrade(s, tc.o.fe, tc.o.bp, now)
-			requeue := computeStatus(s, tc.o, d, now)
+			requeue := computeStatus(s, tc.o, decide(s, tc.o, now), now)
 			s.Status.ObservedGeneration = s.Generation
 			require.Equal(t, tc.wantConds, conds(s))
 			require.Equal(t, tc.wantKstatus, kstatusOf(t, s))
@@ -198,7 +197,7 @@ func TestComputeStatusMirrorsChildDetails(t *testing.T) {
 	s := testStack("1.0", "1.0", true, nil)
 	o := observed{db: db(true, ""), fe: frontend("1.0", true), bp: bpReady(true, "")}
 	o.fe.Status.URL = "https://shop.example.com"
-	computeStatus(s, o, decideUpgrade(s, o.fe, o.bp, now), now)
+	computeStatus(s, o, decide(s, o, now), now)
 	require.Equal(t, "1.0", s.Status.Version)
 	require.Equal(t, "https://shop.example.com", s.Status.URL)
 	require.Equal(t, "shop-postgres.ns.svc:5432", s.Status.DatabaseEndpoint)
@@ -214,10 +213,10 @@ func TestComputeStatusMirrorsChildDetails(t *testing.T) {
 func TestComputeStatusKeepsStepStart(t *testing.T) {
 	s := testStack("1.0", "", false, nil)
 	o := observed{db: db(false, "x")}
-	computeStatus(s, o, decideUpgrade(s, nil, nil, now), now)
+	computeStatus(s, o, decide(s, o, now), now)
 	start := s.Status.Rollout.StartTime.DeepCopy()
 	later := metav1.NewTime(now.Add(5 * time.Minute))
-	requeue := computeStatus(s, o, decideUpgrade(s, nil, nil, later), later)
+	requeue := computeStatus(s, o, decide(s, o, later), later)
 	require.Equal(t, start, s.Status.Rollout.StartTime)
 	require.Equal(t, 10*time.Minute, requeue)
 }
@@ -230,7 +229,7 @@ func TestFailedBackupDoesNotMakeTheStackNotReady(t *testing.T) {
 	bp.Status.Conditions = append(bp.Status.Conditions, metav1.Condition{Type: componentsv1alpha1.ConditionBackupHealthy,
 		Status: metav1.ConditionFalse, Reason: "UploadFailed", Message: "the latest backup failed: connection reset", LastTransitionTime: now})
 	o := observed{db: db(true, ""), fe: frontend("1.0", true), bp: bp}
-	computeStatus(s, o, decideUpgrade(s, o.fe, o.bp, now), now)
+	computeStatus(s, o, decide(s, o, now), now)
 	require.True(t, conditions.IsTrue(s, componentsv1alpha1.ConditionReady), "the application serves")
 	require.Nil(t, conditions.Get(s, componentsv1alpha1.ConditionStalled))
 	h := conditions.Get(s, canopyv1alpha1.ConditionBackupHealthy)

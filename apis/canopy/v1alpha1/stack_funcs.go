@@ -21,6 +21,9 @@ const (
 	ConditionUpgradeable = "Upgradeable"
 	// ConditionPaused is True while spec.paused stops all changes.
 	ConditionPaused = "Paused"
+	// ConditionOperationWaiting is True while a data operation (application upgrade, in-place
+	// restore, PostgreSQL major upgrade) was asked for and waits for the one that runs.
+	ConditionOperationWaiting = "OperationWaiting"
 )
 
 // Annotations understood on a Stack.
