@@ -213,7 +213,7 @@ func jobCondition(j *batchv1.Job, t batchv1.JobConditionType) bool {
 func jobMessage(j *batchv1.Job) string {
 	for _, c := range j.Status.Conditions {
 		if c.Type == batchv1.JobFailed {
-			return strings.TrimSpace(c.Reason + " " + c.Message)
+			return strings.TrimPrefix(c.Reason+": "+c.Message, ": ")
 		}
 	}
 	return ""

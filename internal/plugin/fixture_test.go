@@ -37,6 +37,8 @@ func ago(d time.Duration) metav1.Time { return metav1.NewTime(now.Add(-d)) }
 type fixture struct {
 	*testenv.Harness
 	kubeconfig string
+	// clock is the plugin's time; request ids derive from it.
+	clock time.Time
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -46,7 +48,7 @@ func newFixture(t *testing.T) *fixture {
 	require.NoError(t, err)
 	path := filepath.Join(t.TempDir(), "kubeconfig")
 	require.NoError(t, os.WriteFile(path, kc, 0o600))
-	return &fixture{Harness: e.Harness(t), kubeconfig: path}
+	return &fixture{Harness: e.Harness(t), kubeconfig: path, clock: now}
 }
 
 // result is one run of the plugin.
@@ -59,7 +61,7 @@ type result struct {
 func (f *fixture) run(stdin string, args ...string) result {
 	f.T.Helper()
 	var out, errb bytes.Buffer
-	o := &Options{Streams: Streams{In: strings.NewReader(stdin), Out: &out, Err: &errb}, Now: func() time.Time { return now }, Poll: 20 * time.Millisecond}
+	o := &Options{Streams: Streams{In: strings.NewReader(stdin), Out: &out, Err: &errb}, Now: func() time.Time { return f.clock }, Poll: 20 * time.Millisecond}
 	cmd := NewCommand(o)
 	cmd.SetArgs(append([]string{"--kubeconfig", f.kubeconfig, "-n", f.NS, "--color", "never"}, args...))
 	code := 0
