@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -85,7 +86,7 @@ func (f *fixture) playBackupController(ctx context.Context, name string) {
 			}
 			token := s.Annotations[canopyv1alpha1.AnnotationBackupNow]
 			bp := &componentsv1alpha1.BackupPolicy{}
-			if f.C.Get(ctx, f.Key(name), bp) != nil {
+			if f.C.Get(ctx, f.Key(name), bp) != nil || (bp.Status.LastAnnotationRequest != nil && bp.Status.LastAnnotationRequest.ID == token) {
 				continue
 			}
 			bp.Status.LastAnnotationRequest = &componentsv1alpha1.BackupRequestStatus{ID: token, Phase: "Running", JobName: name + "-backup-now-x"}
@@ -124,26 +125,28 @@ func TestBackup(t *testing.T) {
 	require.Equal(t, 0, r.code, r.err)
 	goldenText(t, "backup-wait", progress(t, r.out, "requested; waiting for the operator to take it", "Running (Job shop-backup-now-x)"))
 
+	// Each run asks with a new value (the time of the command), and the stand-in answers only it.
 	var res BackupResult
+	f.clock = now.Add(time.Second)
 	f.playBackupController(t.Context(), "shop")
 	r = f.run("", "backup", "shop", "--wait", "-o", "json")
 	require.Equal(t, 0, r.code, r.err)
 	require.NoError(t, json.Unmarshal([]byte(r.out), &res), "only the result goes to stdout: %s", r.out)
+	require.Equal(t, "kc-1780315201000", res.Request)
 	require.Equal(t, "Succeeded", res.Phase)
 	require.Equal(t, "shop-"+res.Request, res.Backup.Name)
 
+	f.clock = now.Add(2 * time.Second)
 	testenv.Mutate(t, f.C, f.Key("shop"), func() *componentsv1alpha1.BackupPolicy { return &componentsv1alpha1.BackupPolicy{} }, true, func(bp *componentsv1alpha1.BackupPolicy) {
-		bp.Status.LastAnnotationRequest = &componentsv1alpha1.BackupRequestStatus{ID: "kc-1780315200000", Phase: "Failed", JobName: "shop-backup-now-y", Message: "Unauthorized: the bucket refused the credentials"}
+		bp.Status.LastAnnotationRequest = &componentsv1alpha1.BackupRequestStatus{ID: "kc-1780315202000", Phase: "Failed", JobName: "shop-backup-now-y", Message: "Unauthorized: the bucket refused the credentials"}
 	})
 	r = f.run("", "backup", "shop", "--wait")
 	require.Equal(t, 1, r.code)
 	require.Contains(t, r.err, "the backup of Stack NS/shop failed: Unauthorized: the bucket refused the credentials; kubectl logs -n NS job/shop-backup-now-y shows why")
 
-	testenv.Mutate(t, f.C, f.Key("shop"), func() *componentsv1alpha1.BackupPolicy { return &componentsv1alpha1.BackupPolicy{} }, true, func(bp *componentsv1alpha1.BackupPolicy) {
-		bp.Status.LastAnnotationRequest = nil
-	})
+	f.clock = now.Add(3 * time.Second)
 	r = f.run("", "backup", "shop", "--wait", "--timeout", "100ms")
-	require.Contains(t, r.err, "backup kc-1780315200000 is still running after the --timeout; kubectl canopy backups shop lists it once it is done")
+	require.Contains(t, r.err, "backup kc-1780315203000 is still running after the --timeout; kubectl canopy backups shop lists it once it is done")
 }
 
 // TestRestore: the command names what the restore overwrites and needs the Stack's name typed
@@ -214,4 +217,105 @@ func progress(t *testing.T, out string, steps ...string) string {
 		require.Less(t, next, len(steps), "progress line %q is not one of %v, in order", step, steps)
 	}
 	return strings.Join(kept, "")
+}
+
+// TestUpgradeAndPause: upgrade sets spec.version (and refuses the version already asked for);
+// pause and resume set spec.paused, saying when nothing changed.
+func TestUpgradeAndPause(t *testing.T) {
+	f := newFixture(t)
+	f.readyStack("shop")
+	r := f.run("", "upgrade", "shop", "--version", "1.5.0")
+	require.Equal(t, 0, r.code, r.err)
+	require.Equal(t, "1.5.0", f.stack("shop").Spec.Version)
+	goldenText(t, "upgrade", r.out)
+
+	r = f.run("", "upgrade", "shop", "--version", "1.5.0")
+	require.Contains(t, r.err, "Stack NS/shop already asks for version 1.5.0 (serving 1.4.2)")
+	r = f.run("", "upgrade", "shop", "--version", "not a tag")
+	require.Contains(t, r.err, "version must be an image tag", "admission's message reaches the user")
+
+	// --wait until the operator reports the new version serving.
+	f.mutateStatus("shop", func(s *canopyv1alpha1.Stack) {
+		s.Status.Upgrade = &canopyv1alpha1.UpgradeStatus{FromVersion: "1.4.2", ToVersion: "1.6.0", Phase: "BackingUp"}
+	})
+	go func() {
+		for t.Context().Err() == nil && f.stack("shop").Spec.Version != "1.6.0" {
+			time.Sleep(20 * time.Millisecond)
+		}
+		for _, p := range []string{"RollingOut", "Succeeded"} {
+			time.Sleep(60 * time.Millisecond)
+			f.mutateStatus("shop", func(s *canopyv1alpha1.Stack) {
+				s.Status.Upgrade.Phase = p
+				if p == "Succeeded" {
+					s.Status.Version, s.Status.ObservedGeneration = "1.6.0", s.Generation
+				}
+			})
+		}
+	}()
+	r = f.run("", "upgrade", "shop", "--version", "1.6.0", "--wait")
+	require.Equal(t, 0, r.code, r.err)
+	goldenText(t, "upgrade-wait", progress(t, r.out, "BackingUp", "RollingOut"))
+
+	r = f.run("", "pause", "shop")
+	require.Equal(t, 0, r.code, r.err)
+	require.True(t, f.stack("shop").Spec.Paused)
+	r2 := f.run("", "pause", "shop", "-o", "json")
+	var res PauseResult
+	require.NoError(t, json.Unmarshal([]byte(r2.out), &res))
+	require.Equal(t, PauseResult{Namespace: "NS", Stack: "shop", Paused: true, Changed: false}, res)
+	r3 := f.run("", "resume", "shop")
+	require.False(t, f.stack("shop").Spec.Paused)
+	goldenText(t, "pause-resume", r.out+r3.out)
+}
+
+// TestRetryUpgrade: a failed application upgrade is retried by returning spec.version to the
+// serving version, waiting for the operator to record the cancellation, and asking for the
+// version again; a failed PostgreSQL major upgrade by a new canopy.dev/retry-database-upgrade.
+func TestRetryUpgrade(t *testing.T) {
+	f := newFixture(t)
+	f.readyStack("shop")
+	r := f.run("", "retry-upgrade", "shop")
+	require.Contains(t, r.err, "Stack NS/shop has no failed upgrade to retry (the upgrade to 1.4.2 is Succeeded): kubectl canopy upgrade shop --version V starts one")
+
+	testenv.Mutate(t, f.C, f.Key("shop"), func() *canopyv1alpha1.Stack { return &canopyv1alpha1.Stack{} }, false, func(s *canopyv1alpha1.Stack) { s.Spec.Version = "1.5.0" })
+	f.mutateStatus("shop", func(s *canopyv1alpha1.Stack) {
+		s.Status.Upgrade = &canopyv1alpha1.UpgradeStatus{FromVersion: "1.4.2", ToVersion: "1.5.0", Phase: "Failed", Message: "version 1.5.0 failed"}
+	})
+	// The stack controller: spec.version back at the serving version cancels the failed upgrade.
+	var mu sync.Mutex
+	var versions []string
+	seenVersions := func() []string { mu.Lock(); defer mu.Unlock(); return append([]string(nil), versions...) }
+	go func() {
+		seen := ""
+		for t.Context().Err() == nil {
+			time.Sleep(10 * time.Millisecond)
+			s := &canopyv1alpha1.Stack{}
+			if f.C.Get(t.Context(), f.Key("shop"), s) != nil || s.Spec.Version == seen {
+				continue
+			}
+			seen = s.Spec.Version
+			mu.Lock()
+			versions = append(versions, seen)
+			mu.Unlock()
+			if seen == "1.4.2" {
+				f.mutateStatus("shop", func(st *canopyv1alpha1.Stack) {
+					st.Status.ObservedGeneration = st.Generation
+					st.Status.Upgrade.Phase = "Cancelled"
+				})
+			}
+		}
+	}()
+	r = f.run("", "retry-upgrade", "shop")
+	require.Equal(t, 0, r.code, r.err)
+	goldenText(t, "retry-upgrade", r.out)
+	require.Eventually(t, func() bool { return len(seenVersions()) == 3 }, testenv.Wait, testenv.Tick)
+	require.Equal(t, []string{"1.5.0", "1.4.2", "1.5.0"}, seenVersions(), "back to the serving version, then the failed one again")
+
+	f.mutateStatus("shop", func(s *canopyv1alpha1.Stack) {
+		s.Status.DatabaseUpgrade = &canopyv1alpha1.DatabaseUpgradeProgress{FromVersion: "16", ToVersion: "17", Step: "Failed", Attempt: 1}
+	})
+	r = f.run("", "retry-upgrade", "shop")
+	require.Equal(t, 0, r.code, r.err)
+	require.Equal(t, "kc-1780315200000", f.stack("shop").Annotations[canopyv1alpha1.AnnotationRetryDatabaseUpgrade])
+	require.Contains(t, r.out, "Stack NS/shop retries the PostgreSQL upgrade 16 → 17 (canopy.dev/retry-database-upgrade=kc-1780315200000).")
 }

@@ -43,6 +43,9 @@ func TestStatusReady(t *testing.T) {
 	require.Equal(t, "shop-kc-1780300000000", rep.Backups[0].Name, "newest first")
 	require.Empty(t, rep.Problems)
 
+	r = f.run("", "status", "shop", "--color", "always")
+	require.Contains(t, r.out, "\x1b[32mReady\x1b[0m", "--color always paints Ready green")
+
 	r = f.run("", "status", "shop", "-o", "yaml")
 	require.NoError(t, yaml.Unmarshal([]byte(r.out), &rep))
 	require.Equal(t, "shop", rep.Name)
