@@ -99,12 +99,12 @@ func (f *fixture) readyStack(name string) {
 	st.Status = canopyv1alpha1.StackStatus{ObservedGeneration: st.Generation, Version: "1.4.2", URL: "https://shop.example.com",
 		DatabaseEndpoint: name + "-postgres." + f.NS + ".svc:5432", CredentialsSecretName: name + "-db-credentials",
 		Conditions: []metav1.Condition{
-			cond("Ready", metav1.ConditionTrue, "Ready", "every component is ready", 3*time.Hour),
-			cond("DatabaseReady", metav1.ConditionTrue, "Available", "PostgreSQL 17.2 is ready", 5*time.Hour),
-			cond("FrontendReady", metav1.ConditionTrue, "Ready", "version 1.4.2 serves on 2 pods", 3*time.Hour),
-			cond("BackupReady", metav1.ConditionTrue, "Available", "backups run on schedule 0 2 * * *", 5*time.Hour),
-			cond("BackupHealthy", metav1.ConditionTrue, "Succeeded", "the latest backup succeeded", 10*time.Hour),
-			cond("Upgradeable", metav1.ConditionTrue, "NoUpgradeInProgress", "no upgrade in progress", 3*time.Hour),
+			cond("Ready", metav1.ConditionTrue, "Ready", "version 1.4.2 is serving at https://shop.example.com", 3*time.Hour),
+			cond("DatabaseReady", metav1.ConditionTrue, "Available", "PostgreSQL 17.2 is ready at "+name+"-postgres."+f.NS+".svc:5432", 5*time.Hour),
+			cond("FrontendReady", metav1.ConditionTrue, "Available", "version 1.4.2 available on 2 of 2 replicas", 3*time.Hour),
+			cond("BackupReady", metav1.ConditionTrue, "Available", "latest backup "+name+"-kc-1780300000000", 5*time.Hour),
+			cond("BackupHealthy", metav1.ConditionTrue, "Available", "no backup has failed since the last success", 10*time.Hour),
+			cond("Upgradeable", metav1.ConditionTrue, "NoUpgradeInProgress", "no upgrade or restore in progress", 3*time.Hour),
 		},
 		Upgrade: &canopyv1alpha1.UpgradeStatus{FromVersion: "1.4.1", ToVersion: "1.4.2", Phase: "Succeeded", BackupName: name + "-pre-upgrade-g2", StartTime: ptr.To(ago(3 * time.Hour))},
 	}
@@ -115,7 +115,7 @@ func (f *fixture) readyStack(name string) {
 	require.NoError(f.T, c.Create(ctx, db))
 	db.Status = componentsv1alpha1.DatabaseStatus{ObservedGeneration: db.Generation, Version: "17.2", Endpoint: st.Status.DatabaseEndpoint,
 		CredentialsSecretName: name + "-db-credentials", StorageCapacity: ptr.To(resource.MustParse("5Gi")), VolumeClaim: "data-" + name + "-postgres-0",
-		Conditions: []metav1.Condition{cond("Ready", metav1.ConditionTrue, "Available", "PostgreSQL 17.2 is ready", 5*time.Hour)}}
+		Conditions: []metav1.Condition{cond("Ready", metav1.ConditionTrue, "Available", "PostgreSQL 17.2 is ready at "+name+"-postgres."+f.NS+".svc:5432", 5*time.Hour)}}
 	require.NoError(f.T, c.Status().Update(ctx, db))
 
 	fe := &componentsv1alpha1.Frontend{ObjectMeta: metav1.ObjectMeta{Namespace: f.NS, Name: name, Labels: objLabels(name, "frontend")},
@@ -125,7 +125,7 @@ func (f *fixture) readyStack(name string) {
 	fe.Status = componentsv1alpha1.FrontendStatus{ObservedGeneration: fe.Generation, DesiredVersion: "1.4.2", Version: "1.4.2", LastGoodVersion: "1.4.2",
 		Replicas: 2, ReadyReplicas: 2, URL: "https://shop.example.com",
 		Migration:  &componentsv1alpha1.MigrationStatus{Version: "1.4.2", JobName: name + "-migrate-1-4-2", Phase: "Succeeded"},
-		Conditions: []metav1.Condition{cond("Ready", metav1.ConditionTrue, "Ready", "version 1.4.2 serves on 2 pods", 3*time.Hour)}}
+		Conditions: []metav1.Condition{cond("Ready", metav1.ConditionTrue, "Available", "version 1.4.2 available on 2 of 2 replicas", 3*time.Hour)}}
 	require.NoError(f.T, c.Status().Update(ctx, fe))
 
 	bp := &componentsv1alpha1.BackupPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: f.NS, Name: name, Labels: objLabels(name, "backup")},
@@ -150,7 +150,7 @@ func (f *fixture) readyStack(name string) {
 	bp.Status = componentsv1alpha1.BackupPolicyStatus{ObservedGeneration: bp.Generation, Backups: backups, LastSuccessfulBackup: &backups[4],
 		NextScheduledTime: ptr.To(metav1.NewTime(time.Date(2026, 6, 2, 2, 0, 0, 0, time.UTC))),
 		Conditions: []metav1.Condition{cond("Ready", metav1.ConditionTrue, "Available", "backups run on schedule 0 2 * * *", 5*time.Hour),
-			cond("BackupHealthy", metav1.ConditionTrue, "Succeeded", "the latest backup succeeded", 10*time.Hour)}}
+			cond("BackupHealthy", metav1.ConditionTrue, "Available", "no backup has failed since the last success", 10*time.Hour)}}
 	require.NoError(f.T, c.Status().Update(ctx, bp))
 
 	f.workloads(name)
