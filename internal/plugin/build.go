@@ -54,6 +54,9 @@ func buildReport(o *observedStack, now time.Time) *StackReport {
 		r.Backups = bs[:min(len(bs), statusBackups)]
 	}
 	r.Problems = problems(o, r)
+	for _, h := range o.hidden {
+		r.Hidden = append(r.Hidden, strings.TrimSuffix(strings.TrimPrefix(h, "*v1."), "List")+"s")
+	}
 	return r
 }
 

@@ -26,6 +26,8 @@ type observedStack struct {
 	deployments  []appsv1.Deployment
 	cronJobs     []batchv1.CronJob
 	jobs         []batchv1.Job
+	// hidden names the workload lists the user may not read.
+	hidden []string
 }
 
 // observe reads the Stack and what belongs to it. The internal objects share the Stack's name;
@@ -63,7 +65,12 @@ func (s *session) observe(ctx context.Context, name string) (*observedStack, err
 	var cjs batchv1.CronJobList
 	var jobs batchv1.JobList
 	for _, l := range []client.ObjectList{&sts, &deps, &cjs, &jobs} {
-		if err := s.c.List(ctx, l, in, sel); err != nil {
+		err := s.c.List(ctx, l, in, sel)
+		switch {
+		case apierrors.IsForbidden(err):
+			// A Stack's owner may read Canopy's kinds without reading workloads: show the rest.
+			o.hidden = append(o.hidden, fmt.Sprintf("%T", l))
+		case err != nil:
 			return nil, fmt.Errorf("listing the workloads of Stack %s/%s: %w", s.namespace, name, err)
 		}
 	}

@@ -33,6 +33,8 @@ type StackReport struct {
 	BackupsTotal      int                               `json:"backupsTotal"`
 	LastBackupFailure *componentsv1alpha1.BackupFailure `json:"lastBackupFailure,omitempty"`
 	Problems          []Problem                         `json:"problems,omitempty"`
+	// Hidden names what the user's permissions did not let the plugin read.
+	Hidden []string `json:"hidden,omitempty"`
 }
 
 // Component is one internal object (Database, Frontend, BackupPolicy).

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/yaml"
@@ -134,4 +135,28 @@ func (f *fixture) failedJob(name, component string) {
 		{Type: batchv1.JobFailureTarget, Status: corev1.ConditionTrue, Reason: "BackoffLimitExceeded", LastTransitionTime: start},
 		{Type: batchv1.JobFailed, Status: corev1.ConditionTrue, Reason: "BackoffLimitExceeded", Message: "Job has reached the specified backoff limit", LastTransitionTime: start}}
 	require.NoError(f.T, f.C.Status().Update(ctxOf(f), job))
+}
+
+// TestStatusWithTheViewerRole: an application team with only Canopy's stack-viewer role (through
+// kubectl's --as) sees the Stack and its components; the workloads it may not read are named.
+func TestStatusWithTheViewerRole(t *testing.T) {
+	f := newFixture(t)
+	f.readyStack("shop")
+	ctx := t.Context()
+	role := &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: f.NS, Name: "viewer"}, Rules: []rbacv1.PolicyRule{
+		{APIGroups: []string{"canopy.dev"}, Resources: []string{"stacks"}, Verbs: []string{"get", "list"}},
+		{APIGroups: []string{"components.canopy.dev"}, Resources: []string{"databases", "frontends", "backuppolicies"}, Verbs: []string{"get", "list"}}}}
+	require.NoError(t, f.C.Create(ctx, role))
+	require.NoError(t, f.C.Create(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: f.NS, Name: "viewer"},
+		RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: "viewer"},
+		Subjects: []rbacv1.Subject{{APIGroup: "rbac.authorization.k8s.io", Kind: "User", Name: "app-team"}}}))
+	r := f.run("", "status", "shop", "--as", "app-team")
+	require.Equal(t, 0, r.code, r.err)
+	require.Contains(t, r.out, "Stack NS/shop  Ready")
+	require.Contains(t, r.out, "(not shown, your permissions do not allow reading them: StatefulSets, Deployments, CronJobs, Jobs)")
+	require.NotContains(t, r.out, "StatefulSet shop-postgres")
+
+	r = f.run("", "pause", "shop", "--as", "app-team")
+	require.Contains(t, r.err, "changing Stack NS/shop:")
+	require.Contains(t, r.err, "forbidden")
 }

@@ -74,6 +74,9 @@ func printStatus(w io.Writer, r *StackReport, st style, now time.Time) {
 		}
 		return st.state(states[row].ok, states[row].failed, cell)
 	})
+	if len(r.Hidden) > 0 {
+		fmt.Fprintln(w, st.dim("   (not shown, your permissions do not allow reading them: "+strings.Join(r.Hidden, ", ")+")"))
+	}
 
 	if len(r.Conditions) > 0 {
 		fmt.Fprintln(w, "\n"+st.bold("Conditions"))
