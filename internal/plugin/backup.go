@@ -62,6 +62,9 @@ func (s *session) backup(cmd *cobra.Command, name string, wait bool, timeout tim
 		return err
 	}
 	s.say("Asked Stack %s/%s for a backup (%s=%s).", s.namespace, name, canopyv1alpha1.AnnotationBackupNow, res.Request)
+	if st.Spec.Paused {
+		s.say("The Stack is paused: the request reaches its BackupPolicy once it resumes (kubectl canopy resume %s).", name)
+	}
 	if h := bp.Spec.Hold; h != nil {
 		s.say("Backups are held while a data operation runs (%s): this one starts when it ends.", h.Reason)
 	}

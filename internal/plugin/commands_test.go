@@ -263,6 +263,8 @@ func TestUpgradeAndPause(t *testing.T) {
 	var res PauseResult
 	require.NoError(t, json.Unmarshal([]byte(r2.out), &res))
 	require.Equal(t, PauseResult{Namespace: "NS", Stack: "shop", Paused: true, Changed: false}, res)
+	r4 := f.run("", "backup", "shop")
+	require.Contains(t, r4.out, "The Stack is paused: the request reaches its BackupPolicy once it resumes (kubectl canopy resume shop).")
 	r3 := f.run("", "resume", "shop")
 	require.False(t, f.stack("shop").Spec.Paused)
 	goldenText(t, "pause-resume", r.out+r3.out)

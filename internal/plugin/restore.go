@@ -94,6 +94,9 @@ func (s *session) restore(ctx context.Context, name, backup string, f restoreFla
 		return err
 	}
 	s.say("Asked Stack %s/%s to restore %s (spec.restoreRequest.id %s).", s.namespace, name, backup, res.ID)
+	if st.Spec.Paused {
+		s.say("The Stack is paused: the restore starts once it resumes (kubectl canopy resume %s).", name)
+	}
 	if !f.wait {
 		s.say("kubectl canopy status %s shows its steps; --wait follows it.", name)
 		_, err := s.printData(res)

@@ -24,6 +24,9 @@ func printStatus(w io.Writer, r *StackReport, st style, now time.Time) {
 		serving += ", " + r.DesiredVersion + " asked for"
 	}
 	fmt.Fprintln(w, "  "+serving)
+	if r.Deleting {
+		fmt.Fprintln(w, "  "+st.warn("being deleted"))
+	}
 	if r.URL != "" {
 		fmt.Fprintln(w, "  url "+r.URL)
 	}
