@@ -131,8 +131,9 @@ test-unit: ## Run only the tests that need no control plane.
 ##@ Build and run
 
 .PHONY: build
-build: ## Build the canopy binary (manager and, later, backup agent) into bin/.
+build: ## Build bin/canopy (manager and backup agent) and bin/kubectl-canopy (the kubectl plugin).
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/canopy ./cmd/canopy
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/kubectl-canopy ./cmd/kubectl-canopy
 
 .PHONY: install
 install: ## Install the CRDs into the cluster of the current kubeconfig.

@@ -4,7 +4,10 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -46,19 +49,22 @@ func TestUpgradeToFailingPodsRollsBack(t *testing.T) {
 }
 
 // TestBackupsScheduledAndOnDemand: a scheduled backup (every minute, by the real CronJob
-// controller) and one asked for with the canopy.dev/backup-now annotation are both recorded in the
-// BackupPolicy's catalogue and reach the Stack's status. kwok runs no agent: the Stage
-// canopy-backup-complete writes its result (e2e/README.md).
+// controller) and one asked for with `kubectl canopy backup --wait` (the canopy.dev/backup-now
+// annotation) are both recorded in the BackupPolicy's catalogue and reach the Stack's status;
+// `kubectl canopy status` then shows the Stack Ready with its workloads and backups. kwok runs no
+// agent: the Stage canopy-backup-complete writes its result (e2e/README.md).
 func TestBackupsScheduledAndOnDemand(t *testing.T) {
 	ns := namespace(t)
 	ctx := context.Background()
 	newStack(t, ns, "bk", withBackups("* * * * *"))
 	waitReady(t, ns, "bk", "1.0.0")
 
-	update(t, ns, "bk", func(s *canopyv1alpha1.Stack) {
-		s.Annotations = map[string]string{canopyv1alpha1.AnnotationBackupNow: "e2e-1"}
-	})
+	pluginBinary(t) // built before the clock starts
 	start := time.Now()
+	out, err := kubectlCanopy(t, ns, "backup", "bk", "--wait", "--timeout", "90s")
+	require.NoError(t, err, "kubectl canopy backup --wait")
+	require.Contains(t, out, "catalogued", "the plugin follows the backup until the catalogue holds it")
+	t.Logf("kubectl canopy backup --wait returned after %s", time.Since(start).Round(100*time.Millisecond))
 	triggers := map[string]string{}
 	require.Eventually(t, func() bool {
 		bp := &componentsv1alpha1.BackupPolicy{}
@@ -76,6 +82,38 @@ func TestBackupsScheduledAndOnDemand(t *testing.T) {
 		return s.Status.LastBackup != nil && s.Status.LastBackup.Name != ""
 	}, wait, 200*time.Millisecond, "the Stack reports its last backup")
 	require.Len(t, jobsFor(t, ns, "Annotation"), 1, "one Job for the annotation's request")
+	requirePluginStatus(t, ns, "bk")
+}
+
+// requirePluginStatus checks `kubectl canopy status` on the real cluster: the tree names the
+// Stack's workloads as Kubernetes runs them, and -o json agrees that nothing needs attention.
+func requirePluginStatus(t *testing.T, ns, name string) {
+	t.Helper()
+	var out string
+	require.Eventually(t, func() bool {
+		var err error
+		out, err = kubectlCanopy(t, ns, "status", name)
+		return err == nil && strings.Contains(out, "Nothing needs your attention.")
+	}, wait, time.Second, "kubectl canopy status shows a healthy Stack")
+	for _, want := range []string{"Stack " + ns + "/" + name + "  Ready", "StatefulSet " + name + "-postgres", "Deployment " + name + "-web", "CronJob " + name + "-backup", "Backups ("} {
+		require.Contains(t, out, want)
+	}
+	t.Logf("kubectl canopy status %s:\n%s", name, out)
+	js, err := kubectlCanopy(t, ns, "status", name, "-o", "json")
+	require.NoError(t, err)
+	var r struct {
+		Ready    bool
+		Problems []any
+	}
+	require.NoError(t, json.Unmarshal([]byte(js), &r))
+	require.True(t, r.Ready)
+	require.Empty(t, r.Problems)
+
+	// The manager runs as a process here, not in a pod: the report says where its log is not.
+	out, err = kubectlCanopy(t, ns, "report", name, "-f", filepath.Join(t.TempDir(), "report.tar.gz"))
+	require.NoError(t, err)
+	require.Contains(t, out, "no Canopy manager pod in the cluster")
+	t.Logf("kubectl canopy report %s:\n%s", name, out)
 }
 
 // jobsFor names the backup Jobs of a trigger.

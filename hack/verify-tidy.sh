@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fails when `go mod tidy` would change go.mod or go.sum of the main module, a tools module or a
-# test module.
+# test module (test/*/: modules of their own so their dependencies stay out of Canopy's go.mod).
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"

@@ -29,7 +29,9 @@ var operations = map[string]userEdit{
 		})
 	}},
 	opMajor: {what: "spec.database.version 16 -> 17 (allowed)", do: func(w *world) {
-		w.change(func(s *canopyv1alpha1.Stack) { s.Spec.Database.Version, s.Spec.Database.AllowMajorVersionUpgrade = "17", true })
+		w.change(func(s *canopyv1alpha1.Stack) {
+			s.Spec.Database.Version, s.Spec.Database.AllowMajorVersionUpgrade = "17", true
+		})
 	}},
 }
 

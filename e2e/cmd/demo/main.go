@@ -96,15 +96,19 @@ func run() error {
 	}
 	fmt.Printf(`
 Canopy runs on a simulated cluster (kwok: pods are scheduled and report ready; no container runs).
-  export KUBECONFIG=%s
-  kubectl get stacks -n %s                 # kubectl get canopy -n %s
-  kubectl get databases,frontends,backuppolicies,statefulsets,deployments -n %s
-Try:
-  kubectl patch stack %s -n %s --type=merge -p '{"spec":{"version":"1.5.0"}}'     # upgrade
-  kubectl annotate stack %s -n %s canopy.dev/backup-now="$(date +%%s)"            # a backup now
-  kubectl delete stack %s -n %s                                                   # tear down, data kept
-Logs: %s. Ctrl-C stops the cluster and removes it.
-`, c.Kubeconfig, namespace, namespace, namespace, name, namespace, name, namespace, name, namespace, dir)
+  export KUBECONFIG=%[1]s PATH=%[2]s:$PATH   # bin/kubectl-canopy is the kubectl plugin
+  kubectl get stacks -n %[3]s                 # kubectl get canopy -n %[3]s
+  kubectl canopy status %[4]s -n %[3]s          # the Stack as a tree, and what needs attention
+Try (docs/kubectl-canopy.md):
+  kubectl canopy backup %[4]s -n %[3]s --wait                  # a backup now, followed until catalogued
+  kubectl canopy backups %[4]s -n %[3]s                        # the catalogue
+  kubectl canopy upgrade %[4]s -n %[3]s --version 1.5.0 --wait # pre-upgrade backup, migration, rollout
+  kubectl canopy upgrade %[4]s -n %[3]s --version 2.0.0-broken # never ready: rolled back after 10m
+  kubectl canopy restore %[4]s -n %[3]s --backup <name from backups>
+  kubectl canopy report %[4]s -n %[3]s                         # a tarball for a bug report
+  kubectl delete stack %[4]s -n %[3]s                          # tear down, data kept
+Logs: %[5]s. Ctrl-C stops the cluster and removes it.
+`, c.Kubeconfig, filepath.Join(root, "bin"), namespace, name, dir)
 	<-ctx.Done()
 	return nil
 }

@@ -1,0 +1,323 @@
+package plugin
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	canopyv1alpha1 "github.com/canopy-dev/canopy/apis/canopy/v1alpha1"
+	componentsv1alpha1 "github.com/canopy-dev/canopy/apis/components/v1alpha1"
+	"github.com/canopy-dev/canopy/internal/testenv"
+)
+
+func (f *fixture) stack(name string) *canopyv1alpha1.Stack {
+	f.T.Helper()
+	s := &canopyv1alpha1.Stack{}
+	require.NoError(f.T, f.Get(s, name))
+	return s
+}
+
+func (f *fixture) mutateStatus(name string, change func(*canopyv1alpha1.Stack)) {
+	f.T.Helper()
+	testenv.Mutate(f.T, f.C, f.Key(name), func() *canopyv1alpha1.Stack { return &canopyv1alpha1.Stack{} }, true, change)
+}
+
+// TestErrorsNameTheObjectAndTheNextStep: a Stack looked for in the wrong namespace points at the
+// right one; a namespace without it lists what it has; a Stack without backups says how to add
+// them; a command line without a Stack says how to name one.
+func TestErrorsNameTheObjectAndTheNextStep(t *testing.T) {
+	f := newFixture(t)
+	other := newFixture(t)
+	other.readyStack("elsewhere")
+	f.readyStack("shop")
+
+	r := f.run("", "status", "elsewhere")
+	require.Equal(t, 1, r.code)
+	require.Contains(t, r.err, "Stack elsewhere not found in namespace NS; did you mean -n "+other.NS+"?")
+
+	r = f.run("", "status", "nothere")
+	require.Contains(t, r.err, "Stack nothere not found in namespace NS; it has shop")
+
+	empty := newFixture(t)
+	r = empty.run("", "backups", "ghost")
+	require.Contains(t, r.err, "Stack ghost not found in namespace NS, which has no Stack; kubectl get stacks -A lists them all")
+
+	require.NoError(t, f.C.Create(t.Context(), &canopyv1alpha1.Stack{ObjectMeta: metav1.ObjectMeta{Namespace: f.NS, Name: "plain"},
+		Spec: canopyv1alpha1.StackSpec{Version: "1", Frontend: canopyv1alpha1.StackFrontend{Image: "ghcr.io/acme/shop"}}}))
+	r = f.run("", "backup", "plain")
+	require.Contains(t, r.err, "Stack NS/plain has no backups configured: add spec.backup")
+
+	var out strings.Builder
+	code := Main([]string{"status"}, Streams{In: strings.NewReader(""), Out: &out, Err: &out})
+	require.Equal(t, 2, code, "a usage error exits with 2, as kubectl does")
+	require.Contains(t, out.String(), "status needs the name of one Stack: kubectl canopy status NAME [-n NAMESPACE]")
+}
+
+// TestBackups lists the whole catalogue, newest first, as a table and as JSON.
+func TestBackups(t *testing.T) {
+	f := newFixture(t)
+	f.readyStack("shop")
+	r := f.run("", "backups", "shop")
+	require.Equal(t, 0, r.code, r.err)
+	goldenText(t, "backups", r.out)
+	var list []componentsv1alpha1.BackupRecord
+	r = f.run("", "backups", "shop", "-o", "json")
+	require.NoError(t, json.Unmarshal([]byte(r.out), &list))
+	require.Len(t, list, 5)
+	require.Equal(t, "shop-20260530-020000", list[4].Name, "oldest last")
+}
+
+// playBackupController answers the first canopy.dev/backup-now request as the operator does: the
+// stack controller copies the annotation onto the BackupPolicy, the backup controller reports the
+// request Running, then Succeeded with the backup catalogued.
+func (f *fixture) playBackupController(ctx context.Context, name string) {
+	go func() {
+		for ctx.Err() == nil {
+			time.Sleep(20 * time.Millisecond)
+			s := &canopyv1alpha1.Stack{}
+			if f.C.Get(ctx, f.Key(name), s) != nil || s.Annotations[canopyv1alpha1.AnnotationBackupNow] == "" {
+				continue
+			}
+			token := s.Annotations[canopyv1alpha1.AnnotationBackupNow]
+			bp := &componentsv1alpha1.BackupPolicy{}
+			if f.C.Get(ctx, f.Key(name), bp) != nil || (bp.Status.LastAnnotationRequest != nil && bp.Status.LastAnnotationRequest.ID == token) {
+				continue
+			}
+			bp.Status.LastAnnotationRequest = &componentsv1alpha1.BackupRequestStatus{ID: token, Phase: "Running", JobName: name + "-backup-now-x"}
+			if f.C.Status().Update(ctx, bp) != nil {
+				continue
+			}
+			time.Sleep(50 * time.Millisecond)
+			done := metav1.NewTime(now)
+			rec := componentsv1alpha1.BackupRecord{Name: name + "-" + token, Trigger: "Annotation", Request: token, CompletionTime: &done,
+				SizeBytes: 2048, SHA256: strings.Repeat("cd", 32), DatabaseVersion: "17.2", AppVersion: "1.4.2", Location: "pvc://" + name + "-backup/" + name + "-" + token}
+			testenv.Mutate(f.T, f.C, f.Key(name), func() *componentsv1alpha1.BackupPolicy { return &componentsv1alpha1.BackupPolicy{} }, true, func(bp *componentsv1alpha1.BackupPolicy) {
+				bp.Status.Backups = append([]componentsv1alpha1.BackupRecord{rec}, bp.Status.Backups...)
+				bp.Status.LastAnnotationRequest = &componentsv1alpha1.BackupRequestStatus{ID: token, Phase: "Succeeded", JobName: name + "-backup-now-x", BackupName: rec.Name}
+			})
+			return
+		}
+	}()
+}
+
+// TestBackup: the command asks with the annotation; with --wait it follows the request until the
+// backup is in the catalogue; a failed backup names the Job to look at.
+func TestBackup(t *testing.T) {
+	f := newFixture(t)
+	f.readyStack("shop")
+	r := f.run("", "backup", "shop")
+	require.Equal(t, 0, r.code, r.err)
+	token := f.stack("shop").Annotations[canopyv1alpha1.AnnotationBackupNow]
+	require.Equal(t, "kc-1780315200000", token, "the request is the time of the command")
+	goldenText(t, "backup", r.out)
+
+	testenv.Mutate(t, f.C, f.Key("shop"), func() *canopyv1alpha1.Stack { return &canopyv1alpha1.Stack{} }, false, func(s *canopyv1alpha1.Stack) {
+		delete(s.Annotations, canopyv1alpha1.AnnotationBackupNow)
+	})
+	f.playBackupController(t.Context(), "shop")
+	r = f.run("", "backup", "shop", "--wait")
+	require.Equal(t, 0, r.code, r.err)
+	goldenText(t, "backup-wait", progress(t, r.out, "requested; waiting for the operator to take it", "Running (Job shop-backup-now-x)"))
+
+	// Each run asks with a new value (the time of the command), and the stand-in answers only it.
+	var res BackupResult
+	f.clock = now.Add(time.Second)
+	f.playBackupController(t.Context(), "shop")
+	r = f.run("", "backup", "shop", "--wait", "-o", "json")
+	require.Equal(t, 0, r.code, r.err)
+	require.NoError(t, json.Unmarshal([]byte(r.out), &res), "only the result goes to stdout: %s", r.out)
+	require.Equal(t, "kc-1780315201000", res.Request)
+	require.Equal(t, "Succeeded", res.Phase)
+	require.Equal(t, "shop-"+res.Request, res.Backup.Name)
+
+	f.clock = now.Add(2 * time.Second)
+	testenv.Mutate(t, f.C, f.Key("shop"), func() *componentsv1alpha1.BackupPolicy { return &componentsv1alpha1.BackupPolicy{} }, true, func(bp *componentsv1alpha1.BackupPolicy) {
+		bp.Status.LastAnnotationRequest = &componentsv1alpha1.BackupRequestStatus{ID: "kc-1780315202000", Phase: "Failed", JobName: "shop-backup-now-y", Message: "Unauthorized: the bucket refused the credentials"}
+	})
+	r = f.run("", "backup", "shop", "--wait")
+	require.Equal(t, 1, r.code)
+	require.Contains(t, r.err, "the backup of Stack NS/shop failed: Unauthorized: the bucket refused the credentials; kubectl logs -n NS job/shop-backup-now-y shows why")
+
+	f.clock = now.Add(3 * time.Second)
+	r = f.run("", "backup", "shop", "--wait", "--timeout", "100ms")
+	require.Contains(t, r.err, "backup kc-1780315203000 is still running after the --timeout; kubectl canopy backups shop lists it once it is done")
+}
+
+// TestRestore: the command names what the restore overwrites and needs the Stack's name typed
+// back (or --yes); it then sets spec.restoreRequest, and with --wait follows status.restore.
+func TestRestore(t *testing.T) {
+	f := newFixture(t)
+	f.readyStack("shop")
+
+	r := f.run("no\n", "restore", "shop", "--backup", "shop-20260531-020000")
+	require.Equal(t, 1, r.code)
+	goldenText(t, "restore-prompt", r.err)
+	require.Nil(t, f.stack("shop").Spec.RestoreRequest, "nothing changes without the confirmation")
+
+	r = f.run("", "restore", "shop", "--backup", "shop-19990101-000000", "--yes")
+	require.Contains(t, r.err, "backup shop-19990101-000000 is not in the catalogue of Stack NS/shop: kubectl canopy backups shop lists it; --force restores a backup that is only at the destination")
+
+	r = f.run("shop\n", "restore", "shop", "--backup", "shop-20260531-020000")
+	require.Equal(t, 0, r.code, r.err)
+	req := f.stack("shop").Spec.RestoreRequest
+	require.Equal(t, &canopyv1alpha1.StackRestoreRequest{ID: "kc-1780315200000", BackupName: "shop-20260531-020000"}, req)
+	goldenText(t, "restore", r.out)
+
+	// The stack controller's steps, as status.restore reports them.
+	f.mutateStatus("shop", func(s *canopyv1alpha1.Stack) {
+		s.Status.Restore = &canopyv1alpha1.RestoreProgress{ID: req.ID, BackupName: req.BackupName, Step: "Restoring"}
+	})
+	r = f.run("", "restore", "shop", "--backup", "shop-20260531-020000", "--yes")
+	require.Contains(t, r.err, "Stack NS/shop is already restoring shop-20260531-020000 (request kc-1780315200000, step Restoring): wait for it with kubectl canopy status shop")
+
+	f.mutateStatus("shop", func(s *canopyv1alpha1.Stack) { s.Status.Restore.Step = "Succeeded" })
+	go func() {
+		for t.Context().Err() == nil {
+			time.Sleep(20 * time.Millisecond)
+			if s := f.stack("shop"); s.Spec.RestoreRequest.ID != req.ID {
+				for _, step := range []string{"StoppingFrontend", "SafetyBackup", "Restoring", "StartingFrontend", "Succeeded"} {
+					f.mutateStatus("shop", func(st *canopyv1alpha1.Stack) {
+						st.Status.Restore = &canopyv1alpha1.RestoreProgress{ID: s.Spec.RestoreRequest.ID, BackupName: s.Spec.RestoreRequest.BackupName, Step: step}
+					})
+					time.Sleep(60 * time.Millisecond)
+				}
+				return
+			}
+		}
+	}()
+	f.clock = now.Add(time.Second) // a new request id
+	r = f.run("", "restore", "shop", "--backup", "shop-20260601-020000", "--yes", "--wait")
+	require.Equal(t, 0, r.code, r.err)
+	goldenText(t, "restore-wait", progress(t, r.out, "requested; waiting for the operator to take it",
+		"StoppingFrontend", "SafetyBackup", "Restoring", "StartingFrontend", "Succeeded"))
+}
+
+// progress checks the progress lines of a --wait (indented by two spaces) against the steps the
+// test's stand-in for the operator goes through, in order, and returns the output without them.
+// Which steps a poll sees depends on timing; their order does not.
+func progress(t *testing.T, out string, steps ...string) string {
+	t.Helper()
+	var kept []string
+	next := 0
+	for _, line := range strings.SplitAfter(out, "\n") {
+		if !strings.HasPrefix(line, "  ") {
+			kept = append(kept, line)
+			continue
+		}
+		step := strings.TrimSpace(line)
+		for next < len(steps) && steps[next] != step {
+			next++
+		}
+		require.Less(t, next, len(steps), "progress line %q is not one of %v, in order", step, steps)
+	}
+	return strings.Join(kept, "")
+}
+
+// TestUpgradeAndPause: upgrade sets spec.version (and refuses the version already asked for);
+// pause and resume set spec.paused, saying when nothing changed.
+func TestUpgradeAndPause(t *testing.T) {
+	f := newFixture(t)
+	f.readyStack("shop")
+	r := f.run("", "upgrade", "shop", "--version", "1.5.0")
+	require.Equal(t, 0, r.code, r.err)
+	require.Equal(t, "1.5.0", f.stack("shop").Spec.Version)
+	goldenText(t, "upgrade", r.out)
+
+	r = f.run("", "upgrade", "shop", "--version", "1.5.0")
+	require.Contains(t, r.err, "Stack NS/shop already asks for version 1.5.0 (serving 1.4.2)")
+	r = f.run("", "upgrade", "shop", "--version", "not a tag")
+	require.Contains(t, r.err, "version must be an image tag", "admission's message reaches the user")
+
+	// --wait until the operator reports the new version serving.
+	f.mutateStatus("shop", func(s *canopyv1alpha1.Stack) {
+		s.Status.Upgrade = &canopyv1alpha1.UpgradeStatus{FromVersion: "1.4.2", ToVersion: "1.6.0", Phase: "BackingUp"}
+	})
+	go func() {
+		for t.Context().Err() == nil && f.stack("shop").Spec.Version != "1.6.0" {
+			time.Sleep(20 * time.Millisecond)
+		}
+		for _, p := range []string{"RollingOut", "Succeeded"} {
+			time.Sleep(60 * time.Millisecond)
+			f.mutateStatus("shop", func(s *canopyv1alpha1.Stack) {
+				s.Status.Upgrade.Phase = p
+				if p == "Succeeded" {
+					s.Status.Version, s.Status.ObservedGeneration = "1.6.0", s.Generation
+				}
+			})
+		}
+	}()
+	r = f.run("", "upgrade", "shop", "--version", "1.6.0", "--wait")
+	require.Equal(t, 0, r.code, r.err)
+	goldenText(t, "upgrade-wait", progress(t, r.out, "BackingUp", "RollingOut"))
+
+	r = f.run("", "pause", "shop")
+	require.Equal(t, 0, r.code, r.err)
+	require.True(t, f.stack("shop").Spec.Paused)
+	r2 := f.run("", "pause", "shop", "-o", "json")
+	var res PauseResult
+	require.NoError(t, json.Unmarshal([]byte(r2.out), &res))
+	require.Equal(t, PauseResult{Namespace: "NS", Stack: "shop", Paused: true, Changed: false}, res)
+	r4 := f.run("", "backup", "shop")
+	require.Contains(t, r4.out, "The Stack is paused: the request reaches its BackupPolicy once it resumes (kubectl canopy resume shop).")
+	r3 := f.run("", "resume", "shop")
+	require.False(t, f.stack("shop").Spec.Paused)
+	goldenText(t, "pause-resume", r.out+r3.out)
+}
+
+// TestRetryUpgrade: a failed application upgrade is retried by returning spec.version to the
+// serving version, waiting for the operator to record the cancellation, and asking for the
+// version again; a failed PostgreSQL major upgrade by a new canopy.dev/retry-database-upgrade.
+func TestRetryUpgrade(t *testing.T) {
+	f := newFixture(t)
+	f.readyStack("shop")
+	r := f.run("", "retry-upgrade", "shop")
+	require.Contains(t, r.err, "Stack NS/shop has no failed upgrade to retry (the upgrade to 1.4.2 is Succeeded): kubectl canopy upgrade shop --version V starts one")
+
+	testenv.Mutate(t, f.C, f.Key("shop"), func() *canopyv1alpha1.Stack { return &canopyv1alpha1.Stack{} }, false, func(s *canopyv1alpha1.Stack) { s.Spec.Version = "1.5.0" })
+	f.mutateStatus("shop", func(s *canopyv1alpha1.Stack) {
+		s.Status.Upgrade = &canopyv1alpha1.UpgradeStatus{FromVersion: "1.4.2", ToVersion: "1.5.0", Phase: "Failed", Message: "version 1.5.0 failed"}
+	})
+	// The stack controller: spec.version back at the serving version cancels the failed upgrade.
+	var mu sync.Mutex
+	var versions []string
+	seenVersions := func() []string { mu.Lock(); defer mu.Unlock(); return append([]string(nil), versions...) }
+	go func() {
+		seen := ""
+		for t.Context().Err() == nil {
+			time.Sleep(10 * time.Millisecond)
+			s := &canopyv1alpha1.Stack{}
+			if f.C.Get(t.Context(), f.Key("shop"), s) != nil || s.Spec.Version == seen {
+				continue
+			}
+			seen = s.Spec.Version
+			mu.Lock()
+			versions = append(versions, seen)
+			mu.Unlock()
+			if seen == "1.4.2" {
+				f.mutateStatus("shop", func(st *canopyv1alpha1.Stack) {
+					st.Status.ObservedGeneration = st.Generation
+					st.Status.Upgrade.Phase = "Cancelled"
+				})
+			}
+		}
+	}()
+	r = f.run("", "retry-upgrade", "shop")
+	require.Equal(t, 0, r.code, r.err)
+	goldenText(t, "retry-upgrade", r.out)
+	require.Eventually(t, func() bool { return len(seenVersions()) == 3 }, testenv.Wait, testenv.Tick)
+	require.Equal(t, []string{"1.5.0", "1.4.2", "1.5.0"}, seenVersions(), "back to the serving version, then the failed one again")
+
+	f.mutateStatus("shop", func(s *canopyv1alpha1.Stack) {
+		s.Status.DatabaseUpgrade = &canopyv1alpha1.DatabaseUpgradeProgress{FromVersion: "16", ToVersion: "17", Step: "Failed", Attempt: 1}
+	})
+	r = f.run("", "retry-upgrade", "shop")
+	require.Equal(t, 0, r.code, r.err)
+	require.Equal(t, "kc-1780315200000", f.stack("shop").Annotations[canopyv1alpha1.AnnotationRetryDatabaseUpgrade])
+	require.Contains(t, r.out, "Stack NS/shop retries the PostgreSQL upgrade 16 → 17 (canopy.dev/retry-database-upgrade=kc-1780315200000).")
+}

@@ -1,0 +1,110 @@
+package plugin
+
+import (
+	"archive/tar"
+	"compress/gzip"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/canopy-dev/canopy/internal/desired/common"
+)
+
+// untar reads a report tarball into file name → content.
+func untar(t *testing.T, path string) map[string]string {
+	t.Helper()
+	f, err := os.Open(path)
+	require.NoError(t, err)
+	defer func() { _ = f.Close() }()
+	gz, err := gzip.NewReader(f)
+	require.NoError(t, err)
+	tr := tar.NewReader(gz)
+	files := map[string]string{}
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return files
+		}
+		require.NoError(t, err)
+		data, err := io.ReadAll(tr)
+		require.NoError(t, err)
+		files[strings.TrimPrefix(h.Name, "canopy-report/")] = string(data)
+	}
+}
+
+// TestReportHoldsNoSecretValue: the Stack's Secrets are in the report by key and size only, in no
+// encoding, also when kubectl apply left a copy of them in an annotation; the Stack, its internal
+// objects, workloads, events and the status tree are there.
+func TestReportHoldsNoSecretValue(t *testing.T) {
+	f := newFixture(t)
+	f.readyStack("shop")
+	values := []string{"pw-7c1e9f0b2d4a-credentials", "superuser-5f8e2a91c3d7", "applied-b3d9e1f4a6c2", "s3-key-a1b2c3d4e5f6"}
+	lbl := map[string]string{common.LabelStack: "shop", common.LabelComponent: "database"}
+	require.NoError(t, f.C.Create(t.Context(), &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: f.NS, Name: "shop-db-credentials", Labels: lbl},
+		Data: map[string][]byte{"password": []byte(values[0]), "uri": []byte("postgresql://app:" + values[0] + "@shop-postgres:5432/app")}}))
+	require.NoError(t, f.C.Create(t.Context(), &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: f.NS, Name: "shop-db-superuser", Labels: lbl,
+		Annotations: map[string]string{lastApplied: `{"apiVersion":"v1","kind":"Secret","stringData":{"password":"` + values[2] + `"}}`}},
+		StringData: map[string]string{"password": values[1]}}))
+	// Not Canopy's: the S3 credentials a user made. Not in the report at all.
+	require.NoError(t, f.C.Create(t.Context(), &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: f.NS, Name: "s3-credentials"},
+		Data: map[string][]byte{"secretKey": []byte(values[3])}}))
+	require.NoError(t, f.C.Create(t.Context(), &corev1.Event{ObjectMeta: metav1.ObjectMeta{Namespace: f.NS, Name: "shop.1"},
+		InvolvedObject: corev1.ObjectReference{Kind: "Stack", Namespace: f.NS, Name: "shop"}, Type: "Normal", Reason: "UpgradeSucceeded",
+		Message: "version 1.4.2 serves", LastTimestamp: ago(3 * time.Hour)}))
+
+	path := filepath.Join(t.TempDir(), "report.tar.gz")
+	r := f.run("", "report", "shop", "-f", path)
+	require.Equal(t, 0, r.code, r.err)
+	require.Contains(t, r.out, "Wrote "+path)
+	files := untar(t, path)
+	for name, content := range files {
+		for _, v := range values {
+			for _, enc := range []string{v, base64.StdEncoding.EncodeToString([]byte(v)), base64.StdEncoding.EncodeToString([]byte("postgresql://app:" + v))} {
+				require.NotContains(t, content, enc, "%s holds a Secret value", name)
+			}
+		}
+	}
+	require.Contains(t, files["objects/Secret.yaml"], "password: <redacted, about 27 bytes>", "a Secret keeps its keys and sizes")
+	require.NotContains(t, files["objects/Secret.yaml"], "s3-credentials")
+	require.NotContains(t, files["objects/Secret.yaml"], lastApplied)
+	for _, want := range []string{"objects/Stack.yaml", "objects/Database.yaml", "objects/Frontend.yaml", "objects/BackupPolicy.yaml",
+		"objects/StatefulSet.yaml", "objects/Deployment.yaml", "objects/Pod.yaml", "status.txt", "events.txt", "manager-log.txt", "README.txt"} {
+		require.Contains(t, files, want)
+	}
+	require.Contains(t, files["events.txt"], "UpgradeSucceeded")
+	require.Contains(t, files["status.txt"], "Nothing needs your attention.")
+	require.Contains(t, files["manager-log.txt"], "no Canopy manager pod in the cluster", "envtest runs the manager nowhere")
+
+	var res ReportResult
+	r = f.run("", "report", "shop", "-f", filepath.Join(t.TempDir(), "r.tgz"), "-o", "json")
+	require.NoError(t, json.Unmarshal([]byte(r.out), &res))
+	require.Contains(t, res.Files, "objects/Secret.yaml")
+	require.Contains(t, res.ManagerLog, "the manager runs outside it")
+}
+
+// TestManagerLogLines: the lines kept from the manager's log are those about the Stack's
+// namespace and name, as controller-runtime writes them in JSON or in console form.
+func TestManagerLogLines(t *testing.T) {
+	for _, tc := range []struct {
+		line string
+		want bool
+	}{
+		{`{"level":"info","msg":"Reconciling","controller":"stack","namespace":"demo","name":"shop"}`, true},
+		{`{"level":"error","msg":"Reconciler error","Database":{"name":"shop","namespace":"demo"}}`, true},
+		{`2026-06-01T12:00:00Z INFO upgrade started {"Stack": "demo/shop"}`, true},
+		{`{"level":"info","msg":"Reconciling","namespace":"demo","name":"shopping"}`, false},
+		{`{"level":"info","msg":"Reconciling","namespace":"other","name":"shop"}`, false},
+		{`{"level":"info","msg":"Starting workers","controller":"stack"}`, false},
+	} {
+		require.Equal(t, tc.want, mentions(tc.line, "demo", "shop"), tc.line)
+	}
+}

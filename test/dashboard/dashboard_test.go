@@ -1,0 +1,190 @@
+// Package dashboard checks Canopy's Grafana dashboard (config/grafana/canopy-dashboard.json):
+// every panel's query parses as PromQL, names only metrics that Canopy, controller-runtime, the
+// PostgreSQL exporter, the kubelet or kube-state-metrics emit, and follows the Stack selector.
+//
+// It is a module of its own because Prometheus' parser brings Prometheus' dependencies, whose
+// k8s.io versions must not reach Canopy's go.mod. `make test` runs it (cd test/dashboard && go test).
+package dashboard
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/prometheus/promql/parser"
+)
+
+// root is the repository, two levels up from this package.
+var root = filepath.Join("..", "..")
+
+// exported are the metrics other programs emit that the dashboard may use.
+var exported = []string{
+	// controller-runtime, in Canopy's manager
+	"controller_runtime_reconcile_errors_total",
+	// the PostgreSQL exporter beside each database (internal/desired/database)
+	"pg_up", "pg_stat_activity_count", "pg_settings_max_connections",
+	// the kubelet, per volume claim
+	"kubelet_volume_stats_available_bytes", "kubelet_volume_stats_capacity_bytes", "kubelet_volume_stats_used_bytes",
+	// kube-state-metrics
+	"kube_deployment_status_replicas", "kube_deployment_status_replicas_available", "kube_deployment_status_replicas_unavailable",
+}
+
+// allStacks are the metrics without a Stack's labels: their panels cover every Stack.
+var allStacks = map[string]bool{
+	"canopy_stack_upgrades_total": true, "canopy_stack_rollbacks_total": true, "canopy_frontend_rollbacks_total": true,
+	"canopy_database_config_remediations_total": true, "canopy_drift_corrections_total": true,
+	"controller_runtime_reconcile_errors_total": true,
+}
+
+// grafanaVars stand in for Grafana's variables so that a query parses as Prometheus gets it.
+// $stack becomes a marker, to check that per-Stack queries follow the selector.
+var grafanaVars = strings.NewReplacer("$__rate_interval", "5m", "$__interval", "1m", "$__range", "1h",
+	"${stack}", "STACKVAR", "$stack", "STACKVAR", "${namespace}", "ns", "$namespace", "ns")
+
+type panel struct {
+	Type       string `json:"type"`
+	Title      string `json:"title"`
+	Datasource *struct {
+		UID string `json:"uid"`
+	} `json:"datasource"`
+	Targets []struct {
+		Expr string `json:"expr"`
+	} `json:"targets"`
+	Panels []panel `json:"panels"`
+}
+
+type dashboard struct {
+	Panels     []panel `json:"panels"`
+	Templating struct {
+		List []struct {
+			Name  string `json:"name"`
+			Type  string `json:"type"`
+			Regex string `json:"regex"`
+		} `json:"list"`
+	} `json:"templating"`
+}
+
+func load(t *testing.T) dashboard {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(root, "config", "grafana", "canopy-dashboard.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d dashboard
+	if err := json.Unmarshal(data, &d); err != nil {
+		t.Fatalf("the dashboard is not JSON: %v", err)
+	}
+	return d
+}
+
+// known reads Canopy's metric names from internal/metrics/metrics.go, so a renamed metric fails
+// this test rather than leaving an empty panel.
+func known(t *testing.T) map[string]bool {
+	t.Helper()
+	src, err := os.ReadFile(filepath.Join(root, "internal", "metrics", "metrics.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]bool{}
+	for _, m := range regexp.MustCompile(`Name:\s*"(canopy_[a-z0-9_]+)"`).FindAllStringSubmatch(string(src), -1) {
+		names[m[1]] = true
+	}
+	if len(names) == 0 {
+		t.Fatal("no canopy_ metric found in internal/metrics/metrics.go")
+	}
+	for _, n := range exported {
+		names[n] = true
+	}
+	return names
+}
+
+// flatten lists the panels, those inside collapsed rows included.
+func flatten(ps []panel) []panel {
+	var out []panel
+	for _, p := range ps {
+		out = append(out, p)
+		out = append(out, flatten(p.Panels)...)
+	}
+	return out
+}
+
+func TestQueriesParseAndNameKnownMetrics(t *testing.T) {
+	d := load(t)
+	names := known(t)
+	p := parser.NewParser(parser.Options{})
+	queries := 0
+	for _, pn := range flatten(d.Panels) {
+		if pn.Type == "row" {
+			continue
+		}
+		if len(pn.Targets) == 0 {
+			t.Errorf("panel %q has no query", pn.Title)
+		}
+		if pn.Datasource == nil || pn.Datasource.UID != "${datasource}" {
+			t.Errorf("panel %q does not use the dashboard's data source variable", pn.Title)
+		}
+		for _, tg := range pn.Targets {
+			queries++
+			expr, err := p.ParseExpr(grafanaVars.Replace(tg.Expr))
+			if err != nil {
+				t.Errorf("panel %q: %q does not parse as PromQL: %v", pn.Title, tg.Expr, err)
+				continue
+			}
+			parser.Inspect(expr, func(n parser.Node, _ []parser.Node) error {
+				vs, ok := n.(*parser.VectorSelector)
+				if !ok {
+					return nil
+				}
+				if !names[vs.Name] {
+					t.Errorf("panel %q names %q, which neither Canopy (internal/metrics) nor the known exporters emit", pn.Title, vs.Name)
+				}
+				if allStacks[vs.Name] {
+					return nil
+				}
+				followsStack := false
+				for _, m := range vs.LabelMatchers {
+					followsStack = followsStack || strings.Contains(m.Value, "STACKVAR")
+				}
+				if !followsStack {
+					t.Errorf("panel %q: %s ignores the Stack selector ($stack)", pn.Title, vs.String())
+				}
+				return nil
+			})
+		}
+	}
+	if queries < 10 {
+		t.Errorf("only %d queries: the dashboard lost its panels", queries)
+	}
+}
+
+func TestStackSelector(t *testing.T) {
+	d := load(t)
+	vars := map[string]string{}
+	for _, v := range d.Templating.List {
+		vars[v.Name] = v.Type
+	}
+	for name, typ := range map[string]string{"datasource": "datasource", "namespace": "query", "stack": "query"} {
+		if vars[name] != typ {
+			t.Errorf("the dashboard needs a %s variable %q (has %v)", typ, name, vars)
+		}
+	}
+}
+
+// TestNamedInTheCSV: OLM users learn of the dashboard from the operator's description.
+func TestNamedInTheCSV(t *testing.T) {
+	for _, f := range []string{
+		filepath.Join(root, "config", "manifests", "bases", "canopy.clusterserviceversion.yaml"),
+		filepath.Join(root, "bundle", "manifests", "canopy.clusterserviceversion.yaml"),
+	} {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(data), "config/grafana/canopy-dashboard.json") {
+			t.Errorf("%s does not mention config/grafana/canopy-dashboard.json", f)
+		}
+	}
+}
