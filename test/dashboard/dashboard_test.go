@@ -80,20 +80,31 @@ func load(t *testing.T) dashboard {
 	return d
 }
 
-// known reads Canopy's metric names from internal/metrics/metrics.go, so a renamed metric fails
-// this test rather than leaving an empty panel.
+// known reads Canopy's metric names from internal/metrics (the Name of each counter and the first
+// argument of each NewDesc, the collector's gauges), so a renamed metric fails this test rather
+// than leaving an empty panel.
 func known(t *testing.T) map[string]bool {
 	t.Helper()
-	src, err := os.ReadFile(filepath.Join(root, "internal", "metrics", "metrics.go"))
+	files, err := filepath.Glob(filepath.Join(root, "internal", "metrics", "*.go"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	names := map[string]bool{}
-	for _, m := range regexp.MustCompile(`Name:\s*"(canopy_[a-z0-9_]+)"`).FindAllStringSubmatch(string(src), -1) {
-		names[m[1]] = true
+	declared := regexp.MustCompile(`(?:Name:\s*|prometheus\.NewDesc\(\s*)"(canopy_[a-z0-9_]+)"`)
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		src, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range declared.FindAllStringSubmatch(string(src), -1) {
+			names[m[1]] = true
+		}
 	}
 	if len(names) == 0 {
-		t.Fatal("no canopy_ metric found in internal/metrics/metrics.go")
+		t.Fatal("no canopy_ metric found in internal/metrics")
 	}
 	for _, n := range exported {
 		names[n] = true
