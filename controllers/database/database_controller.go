@@ -436,7 +436,9 @@ func (r *Reconciler) ensureSecrets(ctx context.Context, db *componentsv1alpha1.D
 	for _, s := range []struct {
 		name  string
 		build func(*componentsv1alpha1.Database, string) *corev1.Secret
-	}{{desired.SuperuserName(db), desired.SuperuserSecret}, {desired.CredentialsName(db), desired.CredentialsSecret}} {
+	}{{desired.SuperuserName(db), desired.SuperuserSecret}, {desired.CredentialsName(db), func(db *componentsv1alpha1.Database, password string) *corev1.Secret {
+		return desired.CredentialsSecret(db, password, nil)
+	}}} {
 		want := s.build(db, "")
 		found, err := apply.Lookup(ctx, r.Client, r.APIReader, want)
 		if err != nil {
@@ -559,7 +561,7 @@ func (r *Reconciler) rotateCredentials(ctx context.Context, db *componentsv1alph
 	if err := admin.SetPassword(ctx, desired.AppUser, password); err != nil {
 		return false, fmt.Errorf("setting the new password: %w", err)
 	}
-	if err := r.writeSecret(ctx, creds, desired.CredentialsSecret(db, password).StringData, []string{pendingPasswordKey, pendingTokenKey}); err != nil {
+	if err := r.writeSecret(ctx, creds, desired.Connection(db, password, nil), []string{pendingPasswordKey, pendingTokenKey}); err != nil {
 		return false, err
 	}
 	r.Recorder.Eventf(db, corev1.EventTypeNormal, "CredentialsRotated", "the application's password was rotated (request %q)", token)

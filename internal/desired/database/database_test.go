@@ -1,6 +1,7 @@
 package database
 
 import (
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -56,7 +57,8 @@ func TestGoldens(t *testing.T) {
 	golden.YAML(t, "statefulset", StatefulSet(db, input(db)))
 	golden.YAML(t, "services", ClientService(db, true), HeadlessService(db))
 	// The shape of the Secrets, with a placeholder where the generated password goes.
-	golden.YAML(t, "secrets", CredentialsSecret(db, "<generated>"), SuperuserSecret(db, "<generated>"))
+	golden.YAML(t, "secrets", CredentialsSecret(db, "<generated>", nil), SuperuserSecret(db, "<generated>"))
+	golden.YAML(t, "secrets-tls", CredentialsSecret(db, "<generated>", []byte("<the issuer's CA certificate>")))
 	golden.YAML(t, "configmap", cm)
 	golden.YAML(t, "certificate", Certificate(db))
 	golden.YAML(t, "servicemonitor", ServiceMonitor(db))
@@ -147,8 +149,41 @@ func TestVolumeRetention(t *testing.T) {
 }
 
 func TestCredentialsURIEscapesThePassword(t *testing.T) {
-	s := CredentialsSecret(full(), "p@ss/w:rd?")
+	s := CredentialsSecret(full(), "p@ss/w:rd?", nil)
 	require.Equal(t, "postgresql://app:p%40ss%2Fw%3Ard%3F@shop-postgres.apps.svc:5432/app?sslmode=prefer", s.StringData["uri"])
+}
+
+// TestCredentialsVerifyTheServerWithTLS: with the server's CA, the uri works as it is for a client
+// pod that mounts the Secret's ca.crt: verify-full against that file, for a host the certificate
+// names. Without it nothing about TLS is in the Secret.
+func TestCredentialsVerifyTheServerWithTLS(t *testing.T) {
+	db := full()
+	s := CredentialsSecret(db, "pw", []byte("CA"))
+	u, err := url.Parse(s.StringData["uri"])
+	require.NoError(t, err)
+	require.Equal(t, "verify-full", u.Query().Get("sslmode"))
+	require.Equal(t, "/etc/canopy/database/ca.crt", u.Query().Get("sslrootcert"))
+	require.Contains(t, DNSNames(db), u.Hostname(), "verify-full checks the host against the certificate")
+	require.Contains(t, DNSNames(db), s.StringData["host"])
+	require.Equal(t, "CA", s.StringData["ca.crt"])
+	require.Equal(t, "verify-full", s.StringData[KeySSLMode])
+	require.Equal(t, u.Query().Get("sslrootcert"), s.StringData[KeySSLRootCert])
+
+	plain := CredentialsSecret(db, "pw", nil).StringData
+	for _, k := range TLSKeys {
+		require.NotContains(t, plain, k)
+	}
+	require.True(t, strings.HasSuffix(plain["uri"], "?sslmode=prefer"))
+}
+
+// TestServesTLS: the controller tells a configuration that serves TLS from one that does not by
+// its rendered text.
+func TestServesTLS(t *testing.T) {
+	on, _ := ConfigMap(full(), true)
+	off, _ := ConfigMap(full(), false)
+	require.True(t, ServesTLS(on.Data["postgresql.conf"]))
+	require.False(t, ServesTLS(off.Data["postgresql.conf"]))
+	require.False(t, ServesTLS(""))
 }
 
 func restoreInput(dest componentsv1alpha1.BackupDestination) RestoreInput {

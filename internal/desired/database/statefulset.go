@@ -36,7 +36,7 @@ type StatefulSetInput struct {
 	VolumeSize resource.Quantity
 	// Monitoring adds the exporter sidecar.
 	Monitoring bool
-	// TLS mounts the certificate's Secret.
+	// TLS mounts the certificate's Secret; the pod does not start before the Secret exists.
 	TLS bool
 	// DataVolume names the claim template of the data volume (DefaultDataVolume when empty): a
 	// major-version upgrade moves the data to a new volume, and templates are immutable.
