@@ -48,7 +48,8 @@ func full() *componentsv1alpha1.Database {
 func input(db *componentsv1alpha1.Database) StatefulSetInput {
 	_, hash := ConfigMap(db, db.Spec.TLS != nil)
 	return StatefulSetInput{Image: Image(db, func(string) string { return "" }), ExporterImage: "quay.io/prometheuscommunity/postgres-exporter:v0.17.1",
-		ConfigHash: hash, VolumeSize: db.Spec.Storage.Size, Monitoring: monitoringOn(db), TLS: db.Spec.TLS != nil}
+		ConfigHash: hash, VolumeSize: db.Spec.Storage.Size, Monitoring: monitoringOn(db), TLS: db.Spec.TLS != nil,
+		Certificate: CertificateHash([]byte("<the issued certificate>"))}
 }
 
 func TestGoldens(t *testing.T) {
@@ -103,6 +104,33 @@ func TestConfiguration(t *testing.T) {
 func get2(s interface{ Get(string) (string, bool) }, name string) string {
 	v, _ := s.Get(name)
 	return v
+}
+
+// TestTLSPodTemplate: with TLS the pod mounts the certificate's Secret, without which it does not
+// start, and a new certificate is a new template (PostgreSQL reads its key pair only at start).
+func TestTLSPodTemplate(t *testing.T) {
+	db := full()
+	in := input(db)
+	sts := StatefulSet(db, in)
+	var secret *corev1.SecretVolumeSource
+	for _, v := range sts.Spec.Template.Spec.Volumes {
+		if v.Name == "tls" {
+			secret = v.Secret
+		}
+	}
+	require.NotNil(t, secret)
+	require.Equal(t, "shop-postgres-tls", secret.SecretName)
+	require.Nil(t, secret.Optional, "PostgreSQL waits for its key pair rather than start without TLS")
+	require.Equal(t, in.Certificate, sts.Spec.Template.Annotations[AnnotationCertificate])
+	renewed := in
+	renewed.Certificate = CertificateHash([]byte("<the renewed certificate>"))
+	require.NotEqual(t, sts.Spec.Template.Annotations, StatefulSet(db, renewed).Spec.Template.Annotations, "a renewal restarts PostgreSQL")
+	require.NotEqual(t, in.Certificate, renewed.Certificate)
+
+	in.Certificate = ""
+	require.NotContains(t, StatefulSet(db, in).Spec.Template.Annotations, AnnotationCertificate, "nothing issued yet")
+	db.Spec.TLS = nil
+	require.NotContains(t, StatefulSet(db, input(db)).Spec.Template.Annotations, AnnotationCertificate)
 }
 
 func TestMonitoringAndTLSAreOptional(t *testing.T) {
