@@ -620,7 +620,7 @@ func TestOptionalAPIsAppearLater(t *testing.T) {
 	requireNoReconcile(t, "a Database waiting for its certificate is not reconciled again")
 	cert := &certmanagerv1.Certificate{}
 	require.NoError(t, h.Get(cert, "opt-postgres-tls"))
-	ca := h.issue("opt-postgres-tls", cert.Spec.SecretTemplate.Labels, cert.Spec.DNSNames)
+	ca := h.Issue("opt-postgres-tls", cert.Spec.SecretTemplate.Labels, cert.Spec.DNSNames)
 	testenv.Mutate(t, h.C, h.Key("opt-postgres-tls"), func() *certmanagerv1.Certificate { return &certmanagerv1.Certificate{} }, true, func(c *certmanagerv1.Certificate) {
 		c.Status.Conditions = []certmanagerv1.CertificateCondition{{Type: certmanagerv1.CertificateConditionReady, Status: "True", Reason: "Ready"}}
 	})

@@ -1,13 +1,8 @@
 package database
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/pem"
-	"math/big"
 	"net/url"
 	"slices"
 	"strings"
@@ -64,36 +59,6 @@ func requireNoReconcile(t *testing.T, why string) {
 		return settled
 	}, testenv.Wait, 1500*time.Millisecond, "the Database settles")
 	require.Never(t, func() bool { return testenv.Reconciles(t)["database"] != last }, 3*time.Second, 100*time.Millisecond, why)
-}
-
-// issue plays cert-manager: it writes the certificate's Secret, labelled by the Certificate's
-// secretTemplate, with a key pair for dnsNames signed by a new CA, and returns the CA.
-func (h *harness) issue(secretName string, labels map[string]string, dnsNames []string) *x509.Certificate {
-	h.T.Helper()
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	require.NoError(h.T, err)
-	now := time.Now()
-	caTemplate := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test CA"}, NotBefore: now.Add(-time.Hour),
-		NotAfter: now.Add(90 * 24 * time.Hour), IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTemplate, caTemplate, &caKey.PublicKey, caKey)
-	require.NoError(h.T, err)
-	ca, err := x509.ParseCertificate(caDER)
-	require.NoError(h.T, err)
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	require.NoError(h.T, err)
-	der, err := x509.CreateCertificate(rand.Reader, &x509.Certificate{SerialNumber: big.NewInt(2), DNSNames: dnsNames, NotBefore: now.Add(-time.Hour),
-		NotAfter: now.Add(60 * 24 * time.Hour), ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}, ca, &key.PublicKey, caKey)
-	require.NoError(h.T, err)
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	require.NoError(h.T, err)
-	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: h.NS, Name: secretName, Labels: labels}, Type: corev1.SecretTypeTLS,
-		Data: map[string][]byte{
-			corev1.TLSCertKey:       pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-			corev1.TLSPrivateKeyKey: pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}),
-			"ca.crt":                pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
-		}}
-	require.NoError(h.T, h.C.Create(h.T.Context(), secret))
-	return ca
 }
 
 // requireVerifyingCredentials: the credentials Secret's uri verifies the server (verify-full with
@@ -155,7 +120,7 @@ func TestTLSRequiredWithoutCertManager(t *testing.T) {
 
 	// The key pair arrives: PostgreSQL starts with it, and clients verify it.
 	db := h.database("tls")
-	ca := h.issue("tls-postgres-tls", desired.Labels(db), desired.DNSNames(db))
+	ca := h.Issue("tls-postgres-tls", desired.Labels(db), desired.DNSNames(db))
 	h.statefulSet("tls", func(s *appsv1.StatefulSet) bool {
 		return h.servesTLS(s) && s.Spec.Template.Annotations[desired.AnnotationCertificate] != ""
 	}, "the pod is started with the certificate")
