@@ -104,6 +104,9 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Owns(&policyv1.PodDisruptionBudget{}).
 		Owns(&batchv1.Job{}).
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(podOwner)).
+		// The certificate's Secret (labelled by the Certificate's secretTemplate): without
+		// cert-manager, its changes are the only news of the key pair.
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(podOwner)).
 		Watches(&corev1.PersistentVolumeClaim{}, handler.EnqueueRequestsFromMapFunc(podOwner))
 	c, err := integrations.Watch(b, mgr, &componentsv1alpha1.DatabaseList{}).Build(outcome.Settled(r))
 	if err != nil {
@@ -118,8 +121,8 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return err
 }
 
-// podOwner maps the PostgreSQL pod and its claim (labelled like every database object) to their
-// Database, which is named like the Stack.
+// podOwner maps the PostgreSQL pod, its claim and the Secrets (labelled like every database
+// object) to their Database, which is named like the Stack.
 func podOwner(_ context.Context, o client.Object) []reconcile.Request {
 	l := o.GetLabels()
 	if l["app.kubernetes.io/component"] != "database" || l["app.kubernetes.io/instance"] == "" {
@@ -170,26 +173,24 @@ func (r *Reconciler) reconcile(ctx context.Context, db, before *componentsv1alph
 	if err := r.ensureSecrets(ctx, db); err != nil {
 		return ctrl.Result{}, err
 	}
-	// TLS is switched on only once cert-manager issued the certificate: the pod mounts its Secret,
-	// and PostgreSQL with ssl = on does not start without the key.
-	certWaiting, err := r.certificateWaiting(ctx, db, db.Spec.TLS != nil && caps.Certificates)
+	sts, pod, err := r.observe(ctx, db)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	tls := db.Spec.TLS != nil && caps.Certificates && certWaiting == ""
-	cm, wantHash := desired.ConfigMap(db, tls)
+	ss, ps := observeStatefulSet(sts), observePod(pod)
+	// TLS asked for is TLS required: see planTLS.
+	certs, err := r.observeTLS(ctx, db, caps.Certificates)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	tls := planTLS(db, certs, ss, ps, now)
+	cm, wantHash := desired.ConfigMap(db, tls.on)
 	if _, err := r.apply(ctx, db, "ConfigMap", cm); err != nil {
 		return ctrl.Result{}, err
 	}
 	if _, err := r.apply(ctx, db, "ConfigMap", desired.InitConfigMap(db)); err != nil {
 		return ctrl.Result{}, err
 	}
-
-	sts, pod, err := r.observe(ctx, db)
-	if err != nil {
-		return ctrl.Result{}, err
-	}
-	ss, ps := observeStatefulSet(sts), observePod(pod)
 	claims, err := r.dataClaims(ctx, db)
 	if err != nil {
 		return ctrl.Result{}, err
@@ -204,10 +205,15 @@ func (r *Reconciler) reconcile(ctx context.Context, db, before *componentsv1alph
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	cfg := decideConfig(db, wantHash, ps, now)
+	canRevert, err := r.revertible(ctx, db, tls.on)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	cfg := decideConfig(db, wantHash, ps, now, canRevert)
 
 	in := desired.StatefulSetInput{Image: target.image, Version: target.version, ExporterImage: images.Resolve(images.Exporter, r.Getenv), ConfigHash: cfg.hash,
-		VolumeSize: db.Spec.Storage.Size, Monitoring: monitoringOn(db), TLS: tls, DataVolume: target.dataVolume, KeepVolume: target.keepVolume}
+		VolumeSize: db.Spec.Storage.Size, Monitoring: monitoringOn(db), TLS: tls.on, Certificate: tls.certificate,
+		DataVolume: target.dataVolume, KeepVolume: target.keepVolume}
 	if ss.exists && !major.replace && !ss.volumeSize.IsZero() {
 		in.VolumeSize = ss.volumeSize // claim templates are immutable: growth happens on the claim
 	}
@@ -221,6 +227,10 @@ func (r *Reconciler) reconcile(ctx context.Context, db, before *componentsv1alph
 			return ctrl.Result{}, err
 		}
 		stsChanged = true
+	}
+	verifies, err := r.syncConnection(ctx, db, tls)
+	if err != nil {
+		return ctrl.Result{}, err
 	}
 	inUse := desired.ClaimName(db, target.dataVolume)
 	kept := keptVolumes(db, claims, inUse)
@@ -241,7 +251,7 @@ func (r *Reconciler) reconcile(ctx context.Context, db, before *componentsv1alph
 	// Nothing else touches the data while a major upgrade moves it.
 	rotated, rotationErr := false, error(nil)
 	if !major.running() {
-		rotated, rotationErr = r.rotateCredentials(ctx, db, ps)
+		rotated, rotationErr = r.rotateCredentials(ctx, db, ps, verifies)
 	}
 	if rotationErr != nil {
 		r.Recorder.Eventf(db, corev1.EventTypeWarning, "RotationFailed", "credentials rotation %q: %v", db.Spec.CredentialsRotation, rotationErr)
@@ -264,7 +274,7 @@ func (r *Reconciler) reconcile(ctx context.Context, db, before *componentsv1alph
 	db.Status.VolumeClaim = inUse
 	db.Status.KeptVolumes = kept
 	computeStatus(db, statusInput{sts: ss, pod: ps, cfg: cfg, wantHash: wantHash, caps: caps, major: major,
-		storage: storage, rotated: rotated, rotationErr: rotationErr, pvc: pvc, certWaiting: certWaiting, stsChanged: stsChanged, tls: tls, bootBlocked: bootBlocked})
+		storage: storage, rotated: rotated, rotationErr: rotationErr, pvc: pvc, stsChanged: stsChanged, tls: tls, verifies: verifies, bootBlocked: bootBlocked})
 	db.Status.ObservedGeneration = db.Generation
 	if err := patch.Status(ctx, r.Client, db, before, func(x *componentsv1alpha1.Database) any { return x.Status }); err != nil {
 		return ctrl.Result{}, err
@@ -284,10 +294,13 @@ func (r *Reconciler) reconcile(ctx context.Context, db, before *componentsv1alph
 	if err := r.pruneConfigs(ctx, db, cfg.hash, wantHash); err != nil {
 		return ctrl.Result{}, err
 	}
-	if after := requeueForDeadline(db, wantHash, ps, now); after > 0 {
-		return ctrl.Result{RequeueAfter: after}, nil // the readiness deadline is time, which no watch reports
+	// The readiness deadline and, without cert-manager, the certificate's expiry are time, which no
+	// watch reports.
+	after := requeueForDeadline(db, wantHash, ps, now, canRevert)
+	if tls.requeue > 0 && (after == 0 || tls.requeue < after) {
+		after = tls.requeue
 	}
-	return ctrl.Result{}, nil
+	return ctrl.Result{RequeueAfter: after}, nil
 }
 
 func monitoringOn(db *componentsv1alpha1.Database) bool {
@@ -442,7 +455,9 @@ func (r *Reconciler) ensureSecrets(ctx context.Context, db *componentsv1alpha1.D
 	for _, s := range []struct {
 		name  string
 		build func(*componentsv1alpha1.Database, string) *corev1.Secret
-	}{{desired.SuperuserName(db), desired.SuperuserSecret}, {desired.CredentialsName(db), desired.CredentialsSecret}} {
+	}{{desired.SuperuserName(db), desired.SuperuserSecret}, {desired.CredentialsName(db), func(db *componentsv1alpha1.Database, password string) *corev1.Secret {
+		return desired.CredentialsSecret(db, password, nil)
+	}}} {
 		want := s.build(db, "")
 		found, err := apply.Lookup(ctx, r.Client, r.APIReader, want)
 		if err != nil {
@@ -534,7 +549,7 @@ const (
 // written to the Secret as pending, then set inside PostgreSQL (as the superuser), then made the
 // Secret's password: a crash at any step resumes with the same pending password, and the Secret
 // never ends up holding a password the server does not accept. It returns whether it finished now.
-func (r *Reconciler) rotateCredentials(ctx context.Context, db *componentsv1alpha1.Database, pod podState) (bool, error) {
+func (r *Reconciler) rotateCredentials(ctx context.Context, db *componentsv1alpha1.Database, pod podState, verifies bool) (bool, error) {
 	token := db.Spec.CredentialsRotation
 	if token == "" || token == db.Status.CredentialsRotation || !pod.ready {
 		return false, nil
@@ -557,7 +572,7 @@ func (r *Reconciler) rotateCredentials(ctx context.Context, db *componentsv1alph
 		}
 	}
 	admin, err := r.Connect(ctx, pgadmin.ConnInfo{Host: desired.Host(db), Port: desired.Port, User: desired.SuperUser,
-		Password: string(super.Data[corev1.BasicAuthPasswordKey]), SSLMode: sslMode(db)})
+		Password: string(super.Data[corev1.BasicAuthPasswordKey]), SSLMode: sslMode(verifies)})
 	if err != nil {
 		return false, fmt.Errorf("connecting to PostgreSQL: %w", err)
 	}
@@ -565,7 +580,12 @@ func (r *Reconciler) rotateCredentials(ctx context.Context, db *componentsv1alph
 	if err := admin.SetPassword(ctx, desired.AppUser, password); err != nil {
 		return false, fmt.Errorf("setting the new password: %w", err)
 	}
-	if err := r.writeSecret(ctx, creds, desired.CredentialsSecret(db, password).StringData, []string{pendingPasswordKey, pendingTokenKey}); err != nil {
+	// The new uri verifies the server as the old one did.
+	var ca []byte
+	if verifies {
+		ca = creds.Data[common.DatabaseCAKey]
+	}
+	if err := r.writeSecret(ctx, creds, desired.Connection(db, password, ca), []string{pendingPasswordKey, pendingTokenKey}); err != nil {
 		return false, err
 	}
 	r.Recorder.Eventf(db, corev1.EventTypeNormal, "CredentialsRotated", "the application's password was rotated (request %q)", token)
@@ -590,34 +610,11 @@ func (r *Reconciler) writeSecret(ctx context.Context, s *corev1.Secret, set map[
 	return nil
 }
 
-// sslMode follows what the server actually does: TLS only once the certificate is in place.
-func sslMode(db *componentsv1alpha1.Database) string {
-	if db.Status.TLSEnabled {
+// sslMode is how Canopy itself connects as the superuser: encrypted once the clients' uri
+// verifies the server (the server then serves TLS), without verifying it itself.
+func sslMode(verifies bool) string {
+	if verifies {
 		return "require"
 	}
 	return "disable"
-}
-
-// certificateWaiting says why the server certificate is not ready yet ("" once it is, or without
-// TLS): the Database is not Ready before its clients can verify it.
-func (r *Reconciler) certificateWaiting(ctx context.Context, db *componentsv1alpha1.Database, tls bool) (string, error) {
-	if !tls {
-		return "", nil
-	}
-	cert := &certmanagerv1.Certificate{}
-	if err := r.Get(ctx, client.ObjectKey{Namespace: db.Namespace, Name: desired.TLSName(db)}, cert); err != nil {
-		if apierrors.IsNotFound(err) {
-			return "waiting for the Certificate " + desired.TLSName(db) + " to be created", nil
-		}
-		return "", fmt.Errorf("reading the Certificate: %w", err)
-	}
-	for _, c := range cert.Status.Conditions {
-		if c.Type == "Ready" {
-			if c.Status == "True" {
-				return "", nil
-			}
-			return "waiting for cert-manager to issue the Certificate " + cert.Name + ": " + c.Message, nil
-		}
-	}
-	return "waiting for cert-manager to issue the Certificate " + cert.Name, nil
 }

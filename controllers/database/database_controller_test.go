@@ -200,8 +200,8 @@ func (h *harness) readyDatabase(name, version string, mutate ...func(*components
 // version its pod runs.
 func TestProvisionToReady(t *testing.T) {
 	h := start(t)
+	// Without TLS: with it, a Database is not Ready without cert-manager (TestTLSRequiredWithoutCertManager).
 	h.create("shop", "17.2", func(db *componentsv1alpha1.Database) {
-		db.Spec.TLS = &componentsv1alpha1.TLSSpec{IssuerRef: componentsv1alpha1.IssuerReference{Name: "ca", Kind: "ClusterIssuer", Group: "cert-manager.io"}}
 		db.Spec.Monitoring = &componentsv1alpha1.DatabaseMonitoringSpec{MonitoringSpec: componentsv1alpha1.MonitoringSpec{Enabled: ptr.To(true), Interval: "30s"}}
 	})
 	sts := h.statefulSet("shop", func(*appsv1.StatefulSet) bool { return true }, "the StatefulSet is created")
@@ -220,16 +220,16 @@ func TestProvisionToReady(t *testing.T) {
 	require.NoError(t, h.Get(super, "shop-db-superuser"))
 	require.GreaterOrEqual(t, len(creds.Data["password"]), 40, "a generated, strong password")
 	require.NotEqual(t, creds.Data["password"], super.Data["password"])
-	require.Contains(t, string(creds.Data["uri"]), "@shop-postgres."+h.NS+".svc:5432/app")
+	require.Contains(t, string(creds.Data["uri"]), "@shop-postgres."+h.NS+".svc:5432/app?sslmode=prefer")
+	require.NotContains(t, creds.Data, "ca.crt", "no TLS, nothing about it in the Secret")
 
 	h.runPod("shop", true, "")
 	db := h.waitReady("shop")
 	require.Equal(t, "17.2", db.Status.Version, "read from the running pod")
 	require.Equal(t, "shop-postgres."+h.NS+".svc:5432", db.Status.Endpoint)
 	require.Equal(t, "shop-db-credentials", db.Status.CredentialsSecretName)
-	for _, c := range []string{componentsv1alpha1.ConditionCertificatesAvailable, componentsv1alpha1.ConditionMonitoringAvailable} {
-		require.Equal(t, componentsv1alpha1.ReasonCRDNotInstalled, conditions.Get(db, c).Reason, c)
-	}
+	require.Equal(t, componentsv1alpha1.ReasonCRDNotInstalled, conditions.Get(db, componentsv1alpha1.ConditionMonitoringAvailable).Reason)
+	require.Nil(t, conditions.Get(db, componentsv1alpha1.ConditionCertificatesAvailable), "not asked for, not reported")
 	require.False(t, db.Status.TLSEnabled)
 
 	// A later spec change never regenerates the Secrets.
@@ -574,13 +574,15 @@ func TestCredentialRotation(t *testing.T) {
 }
 
 // TestOptionalAPIsAppearLater: once the cert-manager and Prometheus-operator CRDs are installed, the
-// Certificate, ServiceMonitor and PrometheusRule appear without a restart.
+// Certificate, ServiceMonitor and PrometheusRule appear without a restart. When they go again, the
+// Database reports it and carries on; TLS stays as it was.
 func TestOptionalAPIsAppearLater(t *testing.T) {
 	h := start(t)
-	h.readyDatabase("opt", "17", func(db *componentsv1alpha1.Database) {
-		db.Spec.TLS = &componentsv1alpha1.TLSSpec{IssuerRef: componentsv1alpha1.IssuerReference{Name: "ca", Kind: "ClusterIssuer", Group: "cert-manager.io"}}
+	h.create("opt", "17", func(db *componentsv1alpha1.Database) {
+		withTLS(db)
 		db.Spec.Monitoring = &componentsv1alpha1.DatabaseMonitoringSpec{MonitoringSpec: componentsv1alpha1.MonitoringSpec{Enabled: ptr.To(true), Interval: "30s"}}
 	})
+	h.waitCondition("opt", componentsv1alpha1.ConditionReady, metav1.ConditionFalse, componentsv1alpha1.ReasonCertManagerMissing)
 	cm, err := testenv.ModuleDir("github.com/cert-manager/cert-manager")
 	require.NoError(t, err)
 	po, err := testenv.DownloadModule(testenv.PrometheusOperatorModule)
@@ -609,34 +611,26 @@ func TestOptionalAPIsAppearLater(t *testing.T) {
 		db := h.database("opt")
 		return conditions.IsTrue(db, componentsv1alpha1.ConditionCertificatesAvailable) && conditions.IsTrue(db, componentsv1alpha1.ConditionMonitoringAvailable)
 	}, "the conditions follow")
-	// TLS is switched on only once the certificate is issued: the key must exist before PostgreSQL
-	// starts with ssl = on.
-	h.Eventually(func() bool {
-		c := conditions.Get(h.database("opt"), componentsv1alpha1.ConditionReady)
-		return c != nil && c.Status == metav1.ConditionFalse && strings.Contains(c.Message, "opt-postgres-tls")
-	}, "not Ready before the certificate is issued")
-	sts := h.statefulSet("opt", func(*appsv1.StatefulSet) bool { return true }, "sts")
-	require.False(t, slices.ContainsFunc(sts.Spec.Template.Spec.Volumes, func(v corev1.Volume) bool { return v.Name == "tls" }), "no TLS before the certificate")
+	// Not Ready before the certificate is issued; PostgreSQL is configured for TLS and its pod
+	// waits for the key pair, it does not start without TLS.
+	ready := h.waitCondition("opt", componentsv1alpha1.ConditionReady, metav1.ConditionFalse, componentsv1alpha1.ReasonCertificateNotReady)
+	require.Contains(t, ready.Message, "opt-postgres-tls")
+	h.statefulSet("opt", h.servesTLS, "TLS before the certificate")
 	// Waiting costs nothing: once settled, no reconcile runs until the Certificate changes (the
 	// Certificate's events wake the Database; it used to look every 2 s).
-	var last float64 = -1
-	require.Eventually(t, func() bool {
-		now := testenv.Reconciles(t)["database"]
-		settled := now == last
-		last = now
-		return settled
-	}, testenv.Wait, 1500*time.Millisecond, "the Database settles while it waits")
-	require.Never(t, func() bool { return testenv.Reconciles(t)["database"] != last }, 3*time.Second, 100*time.Millisecond,
-		"a Database waiting for its certificate is not reconciled again")
+	requireNoReconcile(t, "a Database waiting for its certificate is not reconciled again")
+	cert := &certmanagerv1.Certificate{}
+	require.NoError(t, h.Get(cert, "opt-postgres-tls"))
+	ca := h.Issue("opt-postgres-tls", cert.Spec.SecretTemplate.Labels, cert.Spec.DNSNames)
 	testenv.Mutate(t, h.C, h.Key("opt-postgres-tls"), func() *certmanagerv1.Certificate { return &certmanagerv1.Certificate{} }, true, func(c *certmanagerv1.Certificate) {
 		c.Status.Conditions = []certmanagerv1.CertificateCondition{{Type: certmanagerv1.CertificateConditionReady, Status: "True", Reason: "Ready"}}
 	})
 	h.statefulSet("opt", func(s *appsv1.StatefulSet) bool {
-		return slices.ContainsFunc(s.Spec.Template.Spec.Volumes, func(v corev1.Volume) bool { return v.Name == "tls" })
-	}, "the issued certificate is mounted")
+		return h.servesTLS(s) && s.Spec.Template.Annotations[desired.AnnotationCertificate] != ""
+	}, "the pod starts with the issued certificate")
 	h.runPod("opt", true, "")
 	h.waitReady("opt")
-	require.True(t, h.database("opt").Status.TLSEnabled)
+	h.requireVerifyingCredentials("opt", ca)
 
 	// The Prometheus operator is uninstalled: the Database reports it and goes on reconciling
 	// (writing a ServiceMonitor now would fail every reconcile).
@@ -654,6 +648,25 @@ func TestOptionalAPIsAppearLater(t *testing.T) {
 		db := h.database("opt")
 		return db.Status.ObservedGeneration == db.Generation && conditions.IsTrue(db, componentsv1alpha1.ConditionReady)
 	}, "later changes are reconciled, and the Database stays Ready")
+
+	// cert-manager is uninstalled: PostgreSQL keeps serving TLS with the key pair it has, the
+	// credentials keep verifying it, and a condition says that nothing renews the certificate.
+	before := h.statefulSet("opt", h.servesTLS, "sts")
+	for _, crd := range crds {
+		if strings.HasSuffix(crd.Name, ".cert-manager.io") {
+			require.NoError(t, h.C.Delete(context.Background(), crd))
+		}
+	}
+	certs := h.waitCondition("opt", componentsv1alpha1.ConditionCertificatesAvailable, metav1.ConditionFalse, componentsv1alpha1.ReasonCRDNotInstalled)
+	require.Contains(t, certs.Message, "PostgreSQL keeps serving TLS with the key pair in the Secret opt-postgres-tls")
+	require.Contains(t, certs.Message, "which nothing renews")
+	db := h.database("opt")
+	require.True(t, conditions.IsTrue(db, componentsv1alpha1.ConditionReady), "it serves, verified")
+	require.Contains(t, conditions.Get(db, componentsv1alpha1.ConditionReady).Message, "cert-manager is not installed to renew its certificate")
+	after := h.statefulSet("opt", h.servesTLS, "TLS stays")
+	require.Equal(t, before.Generation, after.Generation, "PostgreSQL is not restarted")
+	require.Equal(t, before.Spec.Template, after.Spec.Template)
+	h.requireVerifyingCredentials("opt", ca)
 }
 
 // finishRestore plays the Job controller and the kubelet for a restore Job: the agent's result in

@@ -33,10 +33,10 @@ type statusInput struct {
 	rotated     bool
 	rotationErr error
 	pvc         *corev1.PersistentVolumeClaim
-	certWaiting string // why the server certificate is not ready yet
-	stsChanged  bool   // this reconcile changed the StatefulSet: what the pod runs is older
-	tls         bool   // the server serves TLS
-	bootBlocked string // a bootstrap held back over existing data: why
+	stsChanged  bool    // this reconcile changed the StatefulSet: what the pod runs is older
+	tls         tlsPlan // what TLS asks of the Database
+	verifies    bool    // the credentials Secret's uri verifies the server (TLS is served)
+	bootBlocked string  // a bootstrap held back over existing data: why
 }
 
 // computeStatus writes the Database's status from what was observed. Pure.
@@ -46,7 +46,7 @@ func computeStatus(db *componentsv1alpha1.Database, in statusInput) {
 	st.CredentialsSecretName = desired.CredentialsName(db)
 	st.ConfigHash = in.cfg.hash
 	st.RejectedConfigHash = in.cfg.rejected
-	st.TLSEnabled = in.tls
+	st.TLSEnabled = in.verifies
 	if in.rotated {
 		st.CredentialsRotation = db.Spec.CredentialsRotation
 	}
@@ -70,6 +70,9 @@ func computeStatus(db *componentsv1alpha1.Database, in statusInput) {
 	}
 
 	integrations.SetCondition(db, componentsv1alpha1.ConditionCertificatesAvailable, db.Spec.TLS != nil, in.caps.Certificates, "cert-manager")
+	if m := in.tls.certificates; m != "" {
+		conditions.Set(db, componentsv1alpha1.ConditionCertificatesAvailable, metav1.ConditionFalse, componentsv1alpha1.ReasonCRDNotInstalled, m)
+	}
 	integrations.SetCondition(db, componentsv1alpha1.ConditionMonitoringAvailable, monitoringOn(db), in.caps.Monitoring, "Prometheus operator")
 	if in.storage.resized {
 		conditions.Set(db, componentsv1alpha1.ConditionStorageResized, metav1.ConditionTrue, ReasonAvailable, "the data volume has the requested size")
@@ -98,16 +101,23 @@ func computeStatus(db *componentsv1alpha1.Database, in statusInput) {
 	case db.Status.Bootstrap != nil && db.Status.Bootstrap.Phase == componentsv1alpha1.PhaseFailed:
 		conditions.MarkStalled(db, componentsv1alpha1.ReasonRestoreFailed, fmt.Sprintf(
 			"restoring %s failed; the database was not changed: %s", db.Status.Bootstrap.BackupName, db.Status.Bootstrap.Message))
+	// Before anything that waits on the pod: without its key pair, the pod does not start.
+	case in.tls.stalled:
+		conditions.MarkStalled(db, in.tls.reason, in.tls.message)
+	case in.tls.reason != "":
+		conditions.MarkReconciling(db, in.tls.reason, in.tls.message)
 	case ready && db.Status.Bootstrap != nil && db.Status.Bootstrap.Phase != componentsv1alpha1.PhaseSucceeded:
 		conditions.MarkReconciling(db, "Restoring", db.Status.Bootstrap.Message)
 	case ready && db.Status.Restore != nil && db.Status.Restore.Phase == componentsv1alpha1.PhaseRunning:
 		conditions.MarkReconciling(db, "Restoring", db.Status.Restore.Message)
 	case in.rotationErr != nil:
 		conditions.MarkReconciling(db, "RotationFailed", "the credentials rotation did not complete and will be retried: "+in.rotationErr.Error())
-	case ready && in.certWaiting != "":
-		conditions.MarkReconciling(db, ReasonProvisioning, in.certWaiting)
-	case ready && db.Spec.TLS != nil && !in.caps.Certificates:
-		conditions.MarkReady(db, ReasonAvailable, "PostgreSQL "+st.Version+" is ready, without TLS: cert-manager is not installed")
+	case ready && db.Spec.TLS != nil && !in.verifies:
+		// Never Ready with TLS asked for before clients verify the server.
+		conditions.MarkReconciling(db, ReasonProvisioning, "PostgreSQL serves TLS; the credentials Secret "+
+			st.CredentialsSecretName+" does not verify the server yet")
+	case ready && in.tls.note != "":
+		conditions.MarkReady(db, ReasonAvailable, "PostgreSQL "+st.Version+" is ready at "+st.Endpoint+" with TLS; "+in.tls.note)
 	case ready:
 		conditions.MarkReady(db, ReasonAvailable, "PostgreSQL "+st.Version+" is ready at "+st.Endpoint)
 	case in.pod.exists && in.pod.message != "":

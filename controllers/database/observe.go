@@ -24,13 +24,15 @@ type podState struct {
 	notReadyAt  time.Time // when it last became not ready
 	crashLoop   bool
 	message     string
+	certificate string // the server certificate its template carried (desired.AnnotationCertificate)
 }
 
 func observePod(pod *corev1.Pod) podState {
 	if pod == nil {
 		return podState{}
 	}
-	ps := podState{exists: true, configHash: pod.Annotations[desired.AnnotationConfigHash], version: pod.Annotations[desired.AnnotationVersion]}
+	ps := podState{exists: true, configHash: pod.Annotations[desired.AnnotationConfigHash], version: pod.Annotations[desired.AnnotationVersion],
+		certificate: pod.Annotations[desired.AnnotationCertificate]}
 	for _, c := range pod.Spec.Containers {
 		if c.Name == "postgres" {
 			ps.image = c.Image
@@ -95,6 +97,8 @@ type stsState struct {
 	// currentClaim is the data claim labelled as holding the data now (LabelCurrentData), "" when
 	// none is: what a recreated Database, with empty status and no StatefulSet, mounts.
 	currentClaim string
+	tls          bool   // the template mounts the certificate's Secret: PostgreSQL serves TLS
+	certificate  string // the server certificate the template carries
 }
 
 func observeStatefulSet(sts *appsv1.StatefulSet) stsState {
@@ -102,7 +106,10 @@ func observeStatefulSet(sts *appsv1.StatefulSet) stsState {
 		return stsState{}
 	}
 	st := stsState{exists: true, configHash: sts.Spec.Template.Annotations[desired.AnnotationConfigHash],
-		version: sts.Spec.Template.Annotations[desired.AnnotationVersion]}
+		version: sts.Spec.Template.Annotations[desired.AnnotationVersion], certificate: sts.Spec.Template.Annotations[desired.AnnotationCertificate]}
+	for _, v := range sts.Spec.Template.Spec.Volumes {
+		st.tls = st.tls || v.Name == desired.TLSVolume
+	}
 	for _, c := range sts.Spec.Template.Spec.Containers {
 		if c.Name == "postgres" {
 			st.image = c.Image
@@ -130,10 +137,14 @@ type configDecision struct {
 
 // decideConfig returns to the last configuration that was ready when the pod, running a newer one,
 // crash-loops or stays unready past the spec's deadline; a rejected configuration stays rejected
-// while the spec still produces it. Pure.
-func decideConfig(db *componentsv1alpha1.Database, wantHash string, pod podState, now time.Time) configDecision {
+// while the spec still produces it. canRevert says the last ready configuration can be returned to
+// (see revertible): never across a change of TLS. Pure.
+func decideConfig(db *componentsv1alpha1.Database, wantHash string, pod podState, now time.Time, canRevert bool) configDecision {
 	st := db.Status
 	lastReady := st.LastReadyConfigHash
+	if !canRevert {
+		lastReady = ""
+	}
 	if wantHash == st.RejectedConfigHash && lastReady != "" {
 		return configDecision{hash: lastReady, rejected: wantHash}
 	}
@@ -152,9 +163,10 @@ func decideConfig(db *componentsv1alpha1.Database, wantHash string, pod podState
 	return d
 }
 
-// requeueForDeadline is how long until a pod running a new configuration reaches its deadline.
-func requeueForDeadline(db *componentsv1alpha1.Database, wantHash string, pod podState, now time.Time) time.Duration {
-	if db.Status.LastReadyConfigHash == "" || db.Status.LastReadyConfigHash == wantHash || !pod.exists || pod.ready || pod.configHash != wantHash {
+// requeueForDeadline is how long until a pod running a new configuration reaches its deadline
+// (zero when nothing can be returned to).
+func requeueForDeadline(db *componentsv1alpha1.Database, wantHash string, pod podState, now time.Time, canRevert bool) time.Duration {
+	if !canRevert || db.Status.LastReadyConfigHash == "" || db.Status.LastReadyConfigHash == wantHash || !pod.exists || pod.ready || pod.configHash != wantHash {
 		return 0
 	}
 	left := time.Duration(db.Spec.ReadyTimeoutSeconds)*time.Second - now.Sub(pod.notReadyAt)

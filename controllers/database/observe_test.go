@@ -36,20 +36,23 @@ func TestDecideConfig(t *testing.T) {
 		pod        podState
 		wantHash   string
 		remediated bool
+		noRevert   bool // the last ready configuration serves TLS differently, or is gone
 	}{
-		{"first configuration", db("", ""), podState{}, "new", false},
-		{"unchanged", db("new", ""), podState{exists: true, ready: true, configHash: "new"}, "new", false},
-		{"new configuration, pod not restarted yet", db("old", ""), podState{exists: true, ready: true, configHash: "old"}, "new", false},
+		{"first configuration", db("", ""), podState{}, "new", false, false},
+		{"unchanged", db("new", ""), podState{exists: true, ready: true, configHash: "new"}, "new", false, false},
+		{"new configuration, pod not restarted yet", db("old", ""), podState{exists: true, ready: true, configHash: "old"}, "new", false, false},
 		{"new configuration, pod starting within its deadline", db("old", ""),
-			podState{exists: true, configHash: "new", notReadyAt: now.Add(-time.Minute)}, "new", false},
-		{"new configuration crash-loops", db("old", ""), podState{exists: true, configHash: "new", crashLoop: true, notReadyAt: now}, "old", true},
+			podState{exists: true, configHash: "new", notReadyAt: now.Add(-time.Minute)}, "new", false, false},
+		{"new configuration crash-loops", db("old", ""), podState{exists: true, configHash: "new", crashLoop: true, notReadyAt: now}, "old", true, false},
 		{"new configuration not ready past the deadline", db("old", ""),
-			podState{exists: true, configHash: "new", notReadyAt: now.Add(-6 * time.Minute)}, "old", true},
-		{"a rejected configuration stays rejected", db("old", "new"), podState{exists: true, ready: true, configHash: "old"}, "old", false},
-		{"nothing to return to on the first configuration", db("", ""), podState{exists: true, configHash: "new", crashLoop: true}, "new", false},
+			podState{exists: true, configHash: "new", notReadyAt: now.Add(-6 * time.Minute)}, "old", true, false},
+		{"a rejected configuration stays rejected", db("old", "new"), podState{exists: true, ready: true, configHash: "old"}, "old", false, false},
+		{"nothing to return to on the first configuration", db("", ""), podState{exists: true, configHash: "new", crashLoop: true}, "new", false, false},
+		{"never back across a change of TLS", db("old", ""), podState{exists: true, configHash: "new", crashLoop: true, notReadyAt: now}, "new", false, true},
+		{"a rejection does not hold across a change of TLS", db("old", "new"), podState{exists: true, ready: true, configHash: "old"}, "new", false, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			d := decideConfig(tc.db, "new", tc.pod, now)
+			d := decideConfig(tc.db, "new", tc.pod, now, !tc.noRevert)
 			require.Equal(t, tc.wantHash, d.hash)
 			require.Equal(t, tc.remediated, d.remediated)
 			if tc.wantHash == "old" {

@@ -246,7 +246,8 @@ func desiredChildren(s *canopyv1alpha1.Stack, o observed, p plan) (*componentsv1
 	}
 	var fe *componentsv1alpha1.Frontend
 	if dbReady || o.fe != nil {
-		in := desired.FrontendInput{Version: d.frontendVersion, CredentialsSecretName: credentialsSecret(s, o), Stopped: rd.stopFrontend || md.stopFrontend}
+		in := desired.FrontendInput{Version: d.frontendVersion, CredentialsSecretName: credentialsSecret(s, o), DatabaseTLS: databaseTLS(o),
+			Stopped: rd.stopFrontend || md.stopFrontend}
 		if o.db != nil {
 			in.CredentialsRevision = o.db.Status.CredentialsRotation
 		}
@@ -271,6 +272,20 @@ func backupToken(bp *componentsv1alpha1.BackupPolicy, d upgradeDecision, md majo
 		return bp.Spec.BackupRequest
 	}
 	return ""
+}
+
+// databaseTLS says whether the credentials the web tier uses verify the server with the database's
+// CA, as the Database reports once it serves TLS: the web tier then mounts the CA, and rolls, after
+// the Secret's uri says verify-full, so that its new pods read that uri. While the Database's status
+// says nothing (it was just recreated), the web tier keeps what it has.
+func databaseTLS(o observed) bool {
+	switch {
+	case o.db != nil && o.db.Status.CredentialsSecretName != "":
+		return o.db.Status.TLSEnabled
+	case o.fe != nil && o.fe.Spec.Database != nil:
+		return o.fe.Spec.Database.TLS
+	}
+	return false
 }
 
 // credentialsSecret names the database credentials the web tier uses. While the Database's status

@@ -74,6 +74,14 @@ const (
 	// ReasonPurgeFailed reports that the backups of a BackupPolicy being deleted with
 	// backupRetention: Delete could not all be deleted.
 	ReasonPurgeFailed = "PurgeFailed"
+	// ReasonCertManagerMissing reports a Database that asks for TLS in a cluster without
+	// cert-manager's Certificate API and without the certificate's key pair: PostgreSQL does not
+	// run without TLS, so it waits (Stalled) until cert-manager is installed.
+	ReasonCertManagerMissing = "CertManagerMissing"
+	// ReasonCertificateNotReady reports a Database whose server certificate is not usable yet: the
+	// Certificate is not issued, its Secret lacks the key pair or the CA clients verify with, or the
+	// certificate expired.
+	ReasonCertificateNotReady = "CertificateNotReady"
 )
 
 // Request phases reported for backups, restores and migrations.

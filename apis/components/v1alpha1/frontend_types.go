@@ -126,6 +126,12 @@ type DatabaseConnection struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=63
 	CredentialsRevision string `json:"credentialsRevision,omitempty"`
+
+	// tls is true when the credentials Secret's uri verifies the server (sslmode=verify-full): the
+	// pods mount the Secret's ca.crt at /etc/canopy/database/ca.crt, where the uri's sslrootcert
+	// points, and get PGSSLMODE and PGSSLROOTCERT from the Secret.
+	// +optional
+	TLS bool `json:"tls,omitempty"`
 }
 
 // FrontendStatus is what the frontend controller observes.

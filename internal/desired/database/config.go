@@ -3,6 +3,7 @@ package database
 import (
 	"fmt"
 	"math"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -19,8 +20,8 @@ const TLSDir = "/etc/postgresql/tls"
 
 // Settings computes postgresql.conf: auto-tuned from the container's memory (limit, else request),
 // CPUs and the expected connections; spec.parameters win; then the settings Canopy must control.
-// tls turns SSL on; it is true only once the certificate is issued, or PostgreSQL would not start
-// without its key.
+// tls turns SSL on, with the key pair of the certificate's Secret, which the StatefulSet then
+// mounts: PostgreSQL starts only once that Secret exists, never without TLS when it is asked for.
 func Settings(db *componentsv1alpha1.Database, tls bool) pgtune.Settings {
 	res := db.Spec.Resources
 	pick := func(name corev1.ResourceName) (q float64) {
@@ -67,4 +68,12 @@ func ConfigMap(db *componentsv1alpha1.Database, tls bool) (*corev1.ConfigMap, st
 	}
 	cm.Annotations = map[string]string{AnnotationConfigHash: hash}
 	return cm, hash
+}
+
+// ServesTLS says whether a rendered configuration (a ConfigMap's postgresql.conf) turns SSL on.
+// The controller never returns to a configuration that serves TLS differently from the one it
+// wants: going back to one without it would turn TLS off, and to one with it would not start
+// without the key.
+func ServesTLS(conf string) bool {
+	return strings.Contains("\n"+conf, "\nssl = 'on'\n")
 }

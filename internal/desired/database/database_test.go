@@ -1,6 +1,7 @@
 package database
 
 import (
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -47,7 +48,8 @@ func full() *componentsv1alpha1.Database {
 func input(db *componentsv1alpha1.Database) StatefulSetInput {
 	_, hash := ConfigMap(db, db.Spec.TLS != nil)
 	return StatefulSetInput{Image: Image(db, func(string) string { return "" }), ExporterImage: "quay.io/prometheuscommunity/postgres-exporter:v0.17.1",
-		ConfigHash: hash, VolumeSize: db.Spec.Storage.Size, Monitoring: monitoringOn(db), TLS: db.Spec.TLS != nil}
+		ConfigHash: hash, VolumeSize: db.Spec.Storage.Size, Monitoring: monitoringOn(db), TLS: db.Spec.TLS != nil,
+		Certificate: CertificateHash([]byte("<the issued certificate>"))}
 }
 
 func TestGoldens(t *testing.T) {
@@ -56,7 +58,8 @@ func TestGoldens(t *testing.T) {
 	golden.YAML(t, "statefulset", StatefulSet(db, input(db)))
 	golden.YAML(t, "services", ClientService(db, true), HeadlessService(db))
 	// The shape of the Secrets, with a placeholder where the generated password goes.
-	golden.YAML(t, "secrets", CredentialsSecret(db, "<generated>"), SuperuserSecret(db, "<generated>"))
+	golden.YAML(t, "secrets", CredentialsSecret(db, "<generated>", nil), SuperuserSecret(db, "<generated>"))
+	golden.YAML(t, "secrets-tls", CredentialsSecret(db, "<generated>", []byte("<the issuer's CA certificate>")))
 	golden.YAML(t, "configmap", cm)
 	golden.YAML(t, "certificate", Certificate(db))
 	golden.YAML(t, "servicemonitor", ServiceMonitor(db))
@@ -103,6 +106,33 @@ func get2(s interface{ Get(string) (string, bool) }, name string) string {
 	return v
 }
 
+// TestTLSPodTemplate: with TLS the pod mounts the certificate's Secret, without which it does not
+// start, and a new certificate is a new template (PostgreSQL reads its key pair only at start).
+func TestTLSPodTemplate(t *testing.T) {
+	db := full()
+	in := input(db)
+	sts := StatefulSet(db, in)
+	var secret *corev1.SecretVolumeSource
+	for _, v := range sts.Spec.Template.Spec.Volumes {
+		if v.Name == "tls" {
+			secret = v.Secret
+		}
+	}
+	require.NotNil(t, secret)
+	require.Equal(t, "shop-postgres-tls", secret.SecretName)
+	require.Nil(t, secret.Optional, "PostgreSQL waits for its key pair rather than start without TLS")
+	require.Equal(t, in.Certificate, sts.Spec.Template.Annotations[AnnotationCertificate])
+	renewed := in
+	renewed.Certificate = CertificateHash([]byte("<the renewed certificate>"))
+	require.NotEqual(t, sts.Spec.Template.Annotations, StatefulSet(db, renewed).Spec.Template.Annotations, "a renewal restarts PostgreSQL")
+	require.NotEqual(t, in.Certificate, renewed.Certificate)
+
+	in.Certificate = ""
+	require.NotContains(t, StatefulSet(db, in).Spec.Template.Annotations, AnnotationCertificate, "nothing issued yet")
+	db.Spec.TLS = nil
+	require.NotContains(t, StatefulSet(db, input(db)).Spec.Template.Annotations, AnnotationCertificate)
+}
+
 func TestMonitoringAndTLSAreOptional(t *testing.T) {
 	db := full()
 	db.Spec.Monitoring = nil
@@ -147,8 +177,41 @@ func TestVolumeRetention(t *testing.T) {
 }
 
 func TestCredentialsURIEscapesThePassword(t *testing.T) {
-	s := CredentialsSecret(full(), "p@ss/w:rd?")
+	s := CredentialsSecret(full(), "p@ss/w:rd?", nil)
 	require.Equal(t, "postgresql://app:p%40ss%2Fw%3Ard%3F@shop-postgres.apps.svc:5432/app?sslmode=prefer", s.StringData["uri"])
+}
+
+// TestCredentialsVerifyTheServerWithTLS: with the server's CA, the uri works as it is for a client
+// pod that mounts the Secret's ca.crt: verify-full against that file, for a host the certificate
+// names. Without it nothing about TLS is in the Secret.
+func TestCredentialsVerifyTheServerWithTLS(t *testing.T) {
+	db := full()
+	s := CredentialsSecret(db, "pw", []byte("CA"))
+	u, err := url.Parse(s.StringData["uri"])
+	require.NoError(t, err)
+	require.Equal(t, "verify-full", u.Query().Get("sslmode"))
+	require.Equal(t, "/etc/canopy/database/ca.crt", u.Query().Get("sslrootcert"))
+	require.Contains(t, DNSNames(db), u.Hostname(), "verify-full checks the host against the certificate")
+	require.Contains(t, DNSNames(db), s.StringData["host"])
+	require.Equal(t, "CA", s.StringData["ca.crt"])
+	require.Equal(t, "verify-full", s.StringData[KeySSLMode])
+	require.Equal(t, u.Query().Get("sslrootcert"), s.StringData[KeySSLRootCert])
+
+	plain := CredentialsSecret(db, "pw", nil).StringData
+	for _, k := range TLSKeys {
+		require.NotContains(t, plain, k)
+	}
+	require.True(t, strings.HasSuffix(plain["uri"], "?sslmode=prefer"))
+}
+
+// TestServesTLS: the controller tells a configuration that serves TLS from one that does not by
+// its rendered text.
+func TestServesTLS(t *testing.T) {
+	on, _ := ConfigMap(full(), true)
+	off, _ := ConfigMap(full(), false)
+	require.True(t, ServesTLS(on.Data["postgresql.conf"]))
+	require.False(t, ServesTLS(off.Data["postgresql.conf"]))
+	require.False(t, ServesTLS(""))
 }
 
 func restoreInput(dest componentsv1alpha1.BackupDestination) RestoreInput {

@@ -36,8 +36,11 @@ type StatefulSetInput struct {
 	VolumeSize resource.Quantity
 	// Monitoring adds the exporter sidecar.
 	Monitoring bool
-	// TLS mounts the certificate's Secret.
+	// TLS mounts the certificate's Secret; the pod does not start before the Secret exists.
 	TLS bool
+	// Certificate is the CertificateHash of the certificate to serve (empty while none is issued):
+	// a new one restarts PostgreSQL, which reads its key pair only at start.
+	Certificate string
 	// DataVolume names the claim template of the data volume (DefaultDataVolume when empty): a
 	// major-version upgrade moves the data to a new volume, and templates are immutable.
 	DataVolume string
@@ -45,6 +48,9 @@ type StatefulSetInput struct {
 	// volumeRetention: a major-version upgrade replaces the StatefulSet and keeps the old data.
 	KeepVolume bool
 }
+
+// TLSVolume is the pod volume of the certificate's Secret: a template with it serves TLS.
+const TLSVolume = "tls"
 
 // DefaultDataVolume is the claim template of a Database's first data volume.
 const DefaultDataVolume = "data"
@@ -131,9 +137,10 @@ func StatefulSet(db *componentsv1alpha1.Database, in StatefulSetInput) *appsv1.S
 			LocalObjectReference: corev1.LocalObjectReference{Name: InitName(db)}, DefaultMode: ptr.To[int32](0o555)}}},
 	}
 	if in.TLS {
-		postgres.VolumeMounts = append(postgres.VolumeMounts, corev1.VolumeMount{Name: "tls", MountPath: TLSDir, ReadOnly: true})
-		// The key must be readable by the postgres user only.
-		volumes = append(volumes, corev1.Volume{Name: "tls", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
+		postgres.VolumeMounts = append(postgres.VolumeMounts, corev1.VolumeMount{Name: TLSVolume, MountPath: TLSDir, ReadOnly: true})
+		// The key must be readable by the postgres user only. Not optional: without its key pair
+		// the pod waits, it never starts PostgreSQL without TLS.
+		volumes = append(volumes, corev1.Volume{Name: TLSVolume, VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
 			SecretName: TLSName(db), DefaultMode: ptr.To[int32](0o600)}}})
 	}
 	containers := []corev1.Container{postgres}
@@ -162,6 +169,10 @@ func StatefulSet(db *componentsv1alpha1.Database, in StatefulSetInput) *appsv1.S
 		whenDeleted = appsv1.DeletePersistentVolumeClaimRetentionPolicyType
 	}
 	claimLabels := Labels(db)
+	annotations := map[string]string{AnnotationConfigHash: in.ConfigHash, AnnotationVersion: in.Version}
+	if in.TLS && in.Certificate != "" {
+		annotations[AnnotationCertificate] = in.Certificate
+	}
 	return &appsv1.StatefulSet{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "StatefulSet"},
 		ObjectMeta: objectMeta(db, Name(db)),
@@ -177,9 +188,8 @@ func StatefulSet(db *componentsv1alpha1.Database, in StatefulSetInput) *appsv1.S
 			PersistentVolumeClaimRetentionPolicy: &appsv1.StatefulSetPersistentVolumeClaimRetentionPolicy{
 				WhenDeleted: whenDeleted, WhenScaled: appsv1.RetainPersistentVolumeClaimRetentionPolicyType},
 			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: Labels(db), Annotations: map[string]string{
-					AnnotationConfigHash: in.ConfigHash, AnnotationVersion: in.Version}},
-				Spec: pod,
+				ObjectMeta: metav1.ObjectMeta{Labels: Labels(db), Annotations: annotations},
+				Spec:       pod,
 			},
 			VolumeClaimTemplates: []corev1.PersistentVolumeClaim{{
 				ObjectMeta: metav1.ObjectMeta{Name: dataVolume, Labels: claimLabels},

@@ -1,6 +1,9 @@
 package database
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+
 	certmanagerv1 "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	cmmeta "github.com/cert-manager/cert-manager/pkg/apis/meta/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -39,4 +42,16 @@ func Certificate(db *componentsv1alpha1.Database) *certmanagerv1.Certificate {
 			Usages:         []certmanagerv1.KeyUsage{certmanagerv1.UsageServerAuth, certmanagerv1.UsageDigitalSignature, certmanagerv1.UsageKeyEncipherment},
 		},
 	}
+}
+
+// AnnotationCertificate on the pod template names the server certificate the pod was started with
+// (CertificateHash of its tls.crt). PostgreSQL reads its key pair only when it starts, so a renewed
+// certificate changes the template and restarts it: without that it would serve the old
+// certificate until it expires, and clients that verify the server would then fail.
+const AnnotationCertificate = "canopy.dev/tls-certificate"
+
+// CertificateHash identifies a certificate (the tls.crt of its Secret; public data).
+func CertificateHash(tlsCrt []byte) string {
+	sum := sha256.Sum256(tlsCrt)
+	return hex.EncodeToString(sum[:8])
 }

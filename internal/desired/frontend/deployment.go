@@ -21,6 +21,7 @@ func Deployment(fe *componentsv1alpha1.Frontend, version string) *appsv1.Deploym
 		ImagePullSecrets:              fe.Spec.ImagePullSecrets,
 		TerminationGracePeriodSeconds: ptr.To[int64](30),
 	}
+	mountDatabaseCA(fe, &pod)
 	restrictedPod(fe, &pod)
 	return &appsv1.Deployment{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"},

@@ -2,6 +2,7 @@ package frontend
 
 import (
 	"bytes"
+	"net/url"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -12,6 +13,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	componentsv1alpha1 "github.com/canopy-dev/canopy/apis/components/v1alpha1"
+	"github.com/canopy-dev/canopy/internal/desired/database"
 	"github.com/canopy-dev/canopy/internal/golden"
 	"github.com/canopy-dev/canopy/internal/podsecurity"
 )
@@ -41,7 +43,7 @@ func full() *componentsv1alpha1.Frontend {
 			Monitoring: &componentsv1alpha1.FrontendMonitoringSpec{MonitoringSpec: componentsv1alpha1.MonitoringSpec{Enabled: ptr.To(true), Interval: "30s",
 				Labels: map[string]string{"release": "prometheus"}}, Path: "/metrics"},
 			Migration:               &componentsv1alpha1.MigrationSpec{Command: []string{"/app/shop", "migrate"}, Args: []string{"--verbose"}, TimeoutSeconds: 600},
-			Database:                &componentsv1alpha1.DatabaseConnection{CredentialsSecretName: "shop-db-credentials"},
+			Database:                &componentsv1alpha1.DatabaseConnection{CredentialsSecretName: "shop-db-credentials", TLS: true},
 			ProgressDeadlineSeconds: 600,
 			ImagePullSecrets:        []corev1.LocalObjectReference{{Name: "ghcr"}},
 		},
@@ -138,6 +140,57 @@ func TestEnvReferencesTheSecret(t *testing.T) {
 	for _, e := range env {
 		if e.Name == "PGHOST" {
 			require.Equal(t, "pgbouncer", e.Value)
+		}
+	}
+}
+
+// TestDatabaseCAIsMountedWhereTheURIPoints: when the credentials require TLS, the web tier and the
+// migration mount the Secret's CA exactly where the database's uri looks for it (sslrootcert), and
+// get libpq's TLS variables; otherwise their pods are as before, so that an operator upgrade rolls
+// no web tier.
+func TestDatabaseCAIsMountedWhereTheURIPoints(t *testing.T) {
+	fe := full()
+	u, err := url.Parse(database.Connection(&componentsv1alpha1.Database{ObjectMeta: metav1.ObjectMeta{Name: "shop", Namespace: "apps"}},
+		"pw", []byte("CA"))["uri"])
+	require.NoError(t, err)
+	rootCert := u.Query().Get("sslrootcert")
+	for _, pod := range []corev1.PodSpec{Deployment(fe, "1").Spec.Template.Spec, MigrationJob(fe, "1").Spec.Template.Spec} {
+		var vol *corev1.Volume
+		for i := range pod.Volumes {
+			if pod.Volumes[i].Name == "database-ca" {
+				vol = &pod.Volumes[i]
+			}
+		}
+		require.NotNil(t, vol)
+		require.Equal(t, "shop-db-credentials", vol.Secret.SecretName)
+		require.Equal(t, []corev1.KeyToPath{{Key: "ca.crt", Path: "ca.crt"}}, vol.Secret.Items, "only the CA reaches the file system")
+		for _, c := range pod.Containers {
+			mounted := false
+			for _, m := range c.VolumeMounts {
+				if m.Name == "database-ca" {
+					mounted = m.MountPath+"/"+vol.Secret.Items[0].Path == rootCert && m.ReadOnly
+				}
+			}
+			require.True(t, mounted, "%s mounts the CA at %s", c.Name, rootCert)
+			vars := map[string]string{}
+			for _, e := range c.Env {
+				if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil {
+					vars[e.Name] = e.ValueFrom.SecretKeyRef.Key
+				}
+			}
+			require.Equal(t, "sslmode", vars["PGSSLMODE"])
+			require.Equal(t, "sslrootcert", vars["PGSSLROOTCERT"])
+		}
+	}
+
+	plain := full()
+	plain.Spec.Database.TLS = false
+	for _, pod := range []corev1.PodSpec{Deployment(plain, "1").Spec.Template.Spec, MigrationJob(plain, "1").Spec.Template.Spec} {
+		for _, v := range pod.Volumes {
+			require.NotEqual(t, "database-ca", v.Name)
+		}
+		for _, e := range pod.Containers[0].Env {
+			require.NotContains(t, []string{"PGSSLMODE", "PGSSLROOTCERT"}, e.Name)
 		}
 	}
 }

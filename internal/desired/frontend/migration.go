@@ -29,6 +29,8 @@ func MigrationJob(fe *componentsv1alpha1.Frontend, version string) *batchv1.Job 
 		RestartPolicy:    corev1.RestartPolicyNever,
 		ImagePullSecrets: fe.Spec.ImagePullSecrets,
 	}
+	// The migration connects with the same uri as the web tier.
+	mountDatabaseCA(fe, &pod)
 	restrictedPod(fe, &pod)
 	labels := Labels(fe)
 	labels[labelVersion] = version

@@ -20,6 +20,14 @@ var databaseEnv = []struct{ name, key string }{
 	{"PGPASSWORD", "password"},
 }
 
+// databaseTLSEnv tells libpq to verify the server, for clients that use the separate variables
+// rather than the uri; only while the Secret's uri does. The keys are optional: they leave the
+// Secret before the pods roll when TLS is switched off, and a missing key must not stop a pod.
+var databaseTLSEnv = []struct{ name, key string }{
+	{"PGSSLMODE", "sslmode"},
+	{"PGSSLROOTCERT", "sslrootcert"},
+}
+
 // env is the container environment: the database connection, then the user's variables; a user
 // variable of the same name wins.
 func env(fe *componentsv1alpha1.Frontend) []corev1.EnvVar {
@@ -28,16 +36,47 @@ func env(fe *componentsv1alpha1.Frontend) []corev1.EnvVar {
 		user[e.Name] = true
 	}
 	var out []corev1.EnvVar
+	add := func(secret, name, key string, optional bool) {
+		if user[name] {
+			return
+		}
+		ref := &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: secret}, Key: key}
+		if optional {
+			ref.Optional = ptr.To(true)
+		}
+		out = append(out, corev1.EnvVar{Name: name, ValueFrom: &corev1.EnvVarSource{SecretKeyRef: ref}})
+	}
 	if db := fe.Spec.Database; db != nil {
 		for _, v := range databaseEnv {
-			if user[v.name] {
-				continue
+			add(db.CredentialsSecretName, v.name, v.key, false)
+		}
+		if db.TLS {
+			for _, v := range databaseTLSEnv {
+				add(db.CredentialsSecretName, v.name, v.key, true)
 			}
-			out = append(out, corev1.EnvVar{Name: v.name, ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
-				LocalObjectReference: corev1.LocalObjectReference{Name: db.CredentialsSecretName}, Key: v.key}}})
 		}
 	}
 	return append(out, fe.Spec.Env...)
+}
+
+// mountDatabaseCA mounts the database's CA certificate from the credentials Secret where the
+// Secret's uri expects it (sslrootcert), when the uri verifies the server. Optional for the same
+// reason as the TLS variables: without the file, a verify-full connection fails, it does not
+// fall back to an unverified one.
+func mountDatabaseCA(fe *componentsv1alpha1.Frontend, spec *corev1.PodSpec) {
+	db := fe.Spec.Database
+	if db == nil || !db.TLS {
+		return
+	}
+	spec.Volumes = append(spec.Volumes, corev1.Volume{Name: "database-ca", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
+		SecretName: db.CredentialsSecretName, Optional: ptr.To(true),
+		// Only the CA: the password stays out of the file system.
+		Items: []corev1.KeyToPath{{Key: common.DatabaseCAKey, Path: common.DatabaseCAKey}},
+	}}})
+	for i := range spec.Containers {
+		spec.Containers[i].VolumeMounts = append(spec.Containers[i].VolumeMounts,
+			corev1.VolumeMount{Name: "database-ca", MountPath: common.DatabaseCADir, ReadOnly: true})
+	}
 }
 
 // restrictedPod applies the restricted Pod Security Standard; the application image chooses its user.

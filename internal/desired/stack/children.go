@@ -108,6 +108,8 @@ type FrontendInput struct {
 	CredentialsSecretName string
 	// CredentialsRevision is the Database's last completed credentials rotation.
 	CredentialsRevision string
+	// DatabaseTLS: the credentials verify the server, so the web tier mounts the database's CA.
+	DatabaseTLS bool
 	// Stopped scales the web tier to zero (during an in-place restore).
 	Stopped bool
 }
@@ -142,7 +144,8 @@ func Frontend(s *canopyv1alpha1.Stack, in FrontendInput) *componentsv1alpha1.Fro
 		fe.Spec.Monitoring = &componentsv1alpha1.FrontendMonitoringSpec{MonitoringSpec: *s.Spec.Monitoring, Path: f.MetricsPath}
 	}
 	if in.CredentialsSecretName != "" {
-		fe.Spec.Database = &componentsv1alpha1.DatabaseConnection{CredentialsSecretName: in.CredentialsSecretName, CredentialsRevision: in.CredentialsRevision}
+		fe.Spec.Database = &componentsv1alpha1.DatabaseConnection{CredentialsSecretName: in.CredentialsSecretName, CredentialsRevision: in.CredentialsRevision,
+			TLS: in.DatabaseTLS}
 	}
 	return fe
 }

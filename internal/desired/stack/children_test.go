@@ -101,6 +101,11 @@ func TestChildrenRules(t *testing.T) {
 		require.Nil(t, Frontend(s, FrontendInput{}).Spec.TLS)
 		require.NotNil(t, Database(s).Spec.TLS, "the database is served over TLS all the same")
 	})
+	t.Run("the web tier verifies the database once the Database says its credentials do", func(t *testing.T) {
+		s := loadSample(t, "canopy_v1alpha1_stack.yaml")
+		require.False(t, Frontend(s, FrontendInput{CredentialsSecretName: "c"}).Spec.Database.TLS, "not before, even with spec.tls")
+		require.True(t, Frontend(s, FrontendInput{CredentialsSecretName: "c", DatabaseTLS: true}).Spec.Database.TLS)
+	})
 	t.Run("the version comes from the orchestration, not the spec", func(t *testing.T) {
 		s := loadSample(t, "canopy_v1alpha1_stack.yaml")
 		require.Equal(t, "1.0.0", Frontend(s, FrontendInput{Version: "1.0.0"}).Spec.Version)
