@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -27,6 +28,9 @@ func (r *Reconciler) dataClaims(ctx context.Context, db *componentsv1alpha1.Data
 			out = append(out, c)
 		}
 	}
+	// The cache lists in no set order; status.keptVolumes follows this one, and would otherwise
+	// change (a write) at every reconcile.
+	slices.SortFunc(out, func(a, b corev1.PersistentVolumeClaim) int { return strings.Compare(a.Name, b.Name) })
 	return out, nil
 }
 
