@@ -163,7 +163,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 // reconcile does the work of Reconcile for a Database that is not being deleted.
 func (r *Reconciler) reconcile(ctx context.Context, db, before *componentsv1alpha1.Database) (ctrl.Result, error) {
 	now := r.Now()
-	caps := capabilities(integrations.Detect(ctx, r.Client, r.RESTMapper()))
+	avail, err := integrations.Detect(ctx, r.Client, r.APIReader, r.RESTMapper())
+	if err != nil {
+		return ctrl.Result{}, err // discovery lags a new CRD: retried with backoff
+	}
+	caps := capabilities(avail)
 	if caps.Certificates && r.certificates != nil {
 		if err := r.certificates.Ensure(); err != nil {
 			return ctrl.Result{}, err

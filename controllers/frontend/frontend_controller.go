@@ -105,7 +105,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 
 // reconcile does the work of Reconcile for a Frontend that is not being deleted.
 func (r *Reconciler) reconcile(ctx context.Context, fe, before *componentsv1alpha1.Frontend) (ctrl.Result, error) {
-	caps := capabilities(integrations.Detect(ctx, r.Client, r.RESTMapper()))
+	avail, err := integrations.Detect(ctx, r.Client, r.APIReader, r.RESTMapper())
+	if err != nil {
+		return ctrl.Result{}, err // discovery lags a new CRD: retried with backoff
+	}
+	caps := capabilities(avail)
 
 	dep := &appsv1.Deployment{}
 	if err := r.getOwned(ctx, fe, desired.Name(fe), dep); err != nil {

@@ -2,6 +2,8 @@ package integrations
 
 import (
 	"context"
+	"errors"
+	"fmt"
 
 	certmanagerv1 "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
@@ -35,9 +37,17 @@ var (
 	apis = []api{certificate, serviceMonitor, prometheusRule}
 )
 
+// ErrNotServedYet says that a CRD Canopy uses exists, is Established and serves the version Canopy
+// writes, but the API server's discovery (which the REST mapper reads) does not list it yet: it
+// follows the CRD by up to seconds on a loaded server. The reconcile fails and is retried with the
+// controller's backoff until discovery catches up; no timer looks again.
+var ErrNotServedYet = errors.New("the API is installed but not served by discovery yet")
+
 // Detect says which optional APIs are served. An API is there when its CRD exists and is not being
 // deleted (read from crds, the manager's cache of CRD metadata) and the REST mapper maps the exact
-// version Canopy writes.
+// version Canopy writes. A CRD that exists but is not mapped is read from live, the API server:
+// when it serves that version and is Established, discovery lags, and Detect returns
+// ErrNotServedYet; otherwise (another version only, not Established) the API is not there.
 //
 // The CRD is asked because the mapper never forgets a kind it found: after an uninstall it would
 // keep saying yes. The version is asked because a versioned lookup that misses asks the API server
@@ -45,18 +55,55 @@ var (
 // enough, since controller-runtime's lazy mapper keeps a group's version list from when it first saw
 // the group, and the Prometheus operator's group is first served with v1alpha1 only (its CRDs are
 // installed one at a time), so monitoring.coreos.com/v1 was never asked for.
-func Detect(ctx context.Context, crds client.Reader, mapper meta.RESTMapper) Available {
-	has := func(a api) bool {
+func Detect(ctx context.Context, crds, live client.Reader, mapper meta.RESTMapper) (Available, error) {
+	has := func(a api) (bool, error) {
 		crd := &metav1.PartialObjectMetadata{}
 		crd.SetGroupVersionKind(apiextensionsv1.SchemeGroupVersion.WithKind("CustomResourceDefinition"))
 		if err := crds.Get(ctx, client.ObjectKey{Name: a.crd}, crd); err != nil || !crd.DeletionTimestamp.IsZero() {
-			return false
+			return false, nil
 		}
-		_, err := mapper.RESTMapping(a.gvk.GroupKind(), a.gvk.Version)
-		return err == nil
+		if _, err := mapper.RESTMapping(a.gvk.GroupKind(), a.gvk.Version); err == nil {
+			return true, nil
+		}
+		full := &apiextensionsv1.CustomResourceDefinition{}
+		if err := live.Get(ctx, client.ObjectKey{Name: a.crd}, full); err != nil {
+			return false, client.IgnoreNotFound(err)
+		}
+		if full.DeletionTimestamp.IsZero() && established(full) && serves(full, a.gvk.Version) {
+			return false, fmt.Errorf("%s %s: %w", a.gvk.GroupVersion(), a.gvk.Kind, ErrNotServedYet)
+		}
+		return false, nil
 	}
-	return Available{
-		Certificates: has(certificate),
-		Monitoring:   has(serviceMonitor) && has(prometheusRule),
+	var out Available
+	var errs []error
+	for _, c := range []struct {
+		into *bool
+		apis []api
+	}{{&out.Certificates, []api{certificate}}, {&out.Monitoring, []api{serviceMonitor, prometheusRule}}} {
+		*c.into = true
+		for _, a := range c.apis {
+			ok, err := has(a)
+			errs = append(errs, err)
+			*c.into = *c.into && ok
+		}
 	}
+	return out, errors.Join(errs...)
+}
+
+func established(crd *apiextensionsv1.CustomResourceDefinition) bool {
+	for _, c := range crd.Status.Conditions {
+		if c.Type == apiextensionsv1.Established {
+			return c.Status == apiextensionsv1.ConditionTrue
+		}
+	}
+	return false
+}
+
+func serves(crd *apiextensionsv1.CustomResourceDefinition, version string) bool {
+	for _, v := range crd.Spec.Versions {
+		if v.Name == version {
+			return v.Served
+		}
+	}
+	return false
 }

@@ -48,7 +48,11 @@ func TestDetectFollowsInstallAndUninstall(t *testing.T) {
 	require.NoError(t, err)
 	mapper, err := apiutil.NewDynamicRESTMapper(e.Config, hc)
 	require.NoError(t, err)
-	detect := func() Available { return Detect(ctx, e.Client, mapper) }
+	detect := func() Available {
+		a, err := Detect(ctx, e.Client, e.Client, mapper)
+		require.NoError(t, err, "envtest installs a CRD and waits until discovery serves it")
+		return a
+	}
 	require.Equal(t, Available{}, detect(), "nothing installed yet")
 
 	// With cert-manager installed, no lookup misses a whole group, which would have refreshed the

@@ -47,14 +47,19 @@ func TestDetect(t *testing.T) {
 		crds        []string
 		terminating string
 		mapped      []schema.GroupVersionKind
+		// established CRDs serve v1, the version Canopy writes.
+		established bool
 		want        Available
+		notServed   bool // Detect says discovery lags
 	}{
 		{name: "nothing installed", want: Available{}},
 		{name: "everything", crds: all, mapped: []schema.GroupVersionKind{certificate.gvk, serviceMonitor.gvk, prometheusRule.gvk},
 			want: Available{Certificates: true, Monitoring: true}},
 		{name: "monitoring needs both kinds", crds: all, mapped: []schema.GroupVersionKind{certificate.gvk, serviceMonitor.gvk},
 			want: Available{Certificates: true}},
-		{name: "CRDs created, not served yet", crds: all, want: Available{}},
+		{name: "CRDs created, not Established yet", crds: all, want: Available{}},
+		{name: "CRDs Established, discovery lags", crds: all, established: true, mapped: []schema.GroupVersionKind{certificate.gvk},
+			want: Available{Certificates: true}, notServed: true},
 		{name: "CRDs removed, the mapper still remembers", mapped: []schema.GroupVersionKind{certificate.gvk, serviceMonitor.gvk, prometheusRule.gvk},
 			want: Available{}},
 		{name: "a CRD being deleted", crds: all, terminating: pr, mapped: []schema.GroupVersionKind{certificate.gvk, serviceMonitor.gvk, prometheusRule.gvk},
@@ -67,6 +72,10 @@ func TestDetect(t *testing.T) {
 			b := fake.NewClientBuilder().WithScheme(scheme.New())
 			for _, name := range tc.crds {
 				crd := &apiextensionsv1.CustomResourceDefinition{ObjectMeta: metav1.ObjectMeta{Name: name}}
+				if tc.established {
+					crd.Spec.Versions = []apiextensionsv1.CustomResourceDefinitionVersion{{Name: "v1", Served: true}}
+					crd.Status.Conditions = []apiextensionsv1.CustomResourceDefinitionCondition{{Type: apiextensionsv1.Established, Status: apiextensionsv1.ConditionTrue}}
+				}
 				if name == tc.terminating {
 					crd.DeletionTimestamp = &metav1.Time{Time: time.Now()}
 					crd.Finalizers = []string{"customresourcecleanup.apiextensions.k8s.io"}
@@ -77,20 +86,21 @@ func TestDetect(t *testing.T) {
 			for _, gvk := range tc.mapped {
 				m.Add(gvk, meta.RESTScopeNamespace)
 			}
-			require.Equal(t, tc.want, Detect(context.Background(), b.Build(), m))
+			c := b.Build()
+			got, err := Detect(context.Background(), c, c, m)
+			require.Equal(t, tc.want, got)
+			if tc.notServed {
+				require.ErrorIs(t, err, ErrNotServedYet, "a reconcile fails and is retried with backoff")
+			} else {
+				require.NoError(t, err)
+			}
 		})
 	}
 }
 
-// TestEnqueueAllLooksAgainAfterDiscovery: a CRD event reconciles every object now, and again once
-// discovery has caught up with the CRD (its Established event can come first). The queue is
-// controller-runtime's priority queue, which folds a delayed add into a queued entry.
-func TestEnqueueAllLooksAgainAfterDiscovery(t *testing.T) {
-	var scheduled []time.Duration
-	var looks []func()
-	defer func(orig func(time.Duration, func())) { later = orig }(later)
-	later = func(d time.Duration, f func()) { scheduled, looks = append(scheduled, d), append(looks, f) }
-
+// TestEnqueueAll: a CRD event reconciles every object, once: a reconcile that finds discovery
+// behind the CRD fails and is retried with backoff (TestDetect), so no timer looks again.
+func TestEnqueueAll(t *testing.T) {
 	a := &componentsv1alpha1.Database{ObjectMeta: metav1.ObjectMeta{Namespace: "n", Name: "a"}}
 	b := &componentsv1alpha1.Database{ObjectMeta: metav1.ObjectMeta{Namespace: "m", Name: "b"}}
 	c := fake.NewClientBuilder().WithScheme(scheme.New()).WithObjects(a, b).Build()
@@ -100,26 +110,16 @@ func TestEnqueueAllLooksAgainAfterDiscovery(t *testing.T) {
 	defer q.ShutDown()
 	want := []reconcile.Request{{NamespacedName: client.ObjectKeyFromObject(a)}, {NamespacedName: client.ObjectKeyFromObject(b)}}
 
-	drain := func(round string) {
-		t.Helper()
-		var got []reconcile.Request
-		for range want {
-			r, shutdown := q.Get()
-			require.False(t, shutdown)
-			got = append(got, r)
-			q.Done(r)
-		}
-		require.ElementsMatch(t, want, got, round)
-		require.Zero(t, q.Len(), round)
-	}
 	h.Update(context.Background(), event.UpdateEvent{ObjectOld: crd, ObjectNew: crd}, q)
-	drain("now")
-	require.Equal(t, discoveryLags, scheduled)
-	require.GreaterOrEqual(t, scheduled[len(scheduled)-1], 30*time.Second, "the last look is late enough for a loaded server")
-	for i, look := range looks {
-		look()
-		drain(fmt.Sprintf("look %d, after %s", i+1, scheduled[i]))
+	var got []reconcile.Request
+	for range want {
+		r, shutdown := q.Get()
+		require.False(t, shutdown)
+		got = append(got, r)
+		q.Done(r)
 	}
+	require.ElementsMatch(t, want, got)
+	require.Zero(t, q.Len(), "nothing else is queued")
 }
 
 // removals records the informers removed from a cache.

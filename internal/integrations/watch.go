@@ -2,7 +2,6 @@ package integrations
 
 import (
 	"context"
-	"time"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -68,21 +67,10 @@ func forget(ctx context.Context, informers cache.Informers, crd string) {
 	}
 }
 
-// discoveryLags cover the time between a CRD's Established condition and its resources appearing
-// in the API server's discovery, which the REST mapper reads: usually well under a second, longer
-// on a loaded server (more than 3 s was seen on 2 busy cores).
-var discoveryLags = []time.Duration{time.Second, 3 * time.Second, 10 * time.Second, 30 * time.Second}
-
-// later runs f once d has passed; tests replace it to run the looks again at once.
-var later = func(d time.Duration, f func()) { time.AfterFunc(d, f) }
-
-// enqueueAll maps any event to a reconcile of every object that list returns, now and again after
-// each of discoveryLags: the event of a CRD becoming Established can arrive before discovery serves
-// its kinds, and no later event would come. CRD events are rare; the extra reconciles are cheap.
-//
-// The later looks are timers that add to the queue when they fire, not AddAfter: controller-runtime's
-// priority queue keeps one entry per object with the earliest due time, so delayed adds made
-// while the immediate one is still queued would all be folded into it.
+// enqueueAll maps any event to a reconcile of every object that list returns. The event of a CRD
+// becoming Established can come before discovery serves its kinds: Detect then fails those
+// reconciles with ErrNotServedYet, and the controller retries them with backoff until it does.
+// CRD events are rare; the reconciles are cheap.
 func enqueueAll(c client.Client, list client.ObjectList) handler.EventHandler {
 	enqueue := func(ctx context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
 		l := list.DeepCopyObject().(client.ObjectList)
@@ -102,14 +90,8 @@ func enqueueAll(c client.Client, list client.ObjectList) handler.EventHandler {
 				reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(o)})
 			}
 		}
-		add := func() {
-			for _, r := range reqs {
-				q.Add(r) // a no-op once the queue is shut down
-			}
-		}
-		add()
-		for _, lag := range discoveryLags {
-			later(lag, add)
+		for _, r := range reqs {
+			q.Add(r)
 		}
 	}
 	return handler.Funcs{
