@@ -97,7 +97,7 @@ func TestBackupsWaitForMajorUpgrade(t *testing.T) {
 	})
 	h.Eventually(func() bool {
 		r := annotationRequest()
-		return r != nil && r.ID == "during-upgrade" && r.Phase == componentsv1alpha1.PhasePending && strings.Contains(r.Message, ReasonDatabaseUpgrading)
+		return r != nil && r.ID == "during-upgrade" && r.Phase == componentsv1alpha1.PhasePending && strings.Contains(r.Message, canopyv1alpha1.ReasonDatabaseUpgrading)
 	}, "the on-demand request is queued, with the reason")
 	require.Empty(t, jobs(name+"-now-"), "no on-demand backup while the data is replaced")
 
@@ -115,7 +115,10 @@ func TestBackupsWaitForMajorUpgrade(t *testing.T) {
 
 	// PostgreSQL 17 loads that backup: it is protected from every retention run, and nothing else
 	// runs.
-	h.Eventually(func() bool { u := h.stack(name).Status.DatabaseUpgrade; return u != nil && u.Step == MajorUpgrading }, "the Database upgrades")
+	h.Eventually(func() bool {
+		u := h.stack(name).Status.DatabaseUpgrade
+		return u != nil && u.Step == canopyv1alpha1.StepUpgrading
+	}, "the Database upgrades")
 	h.Eventually(func() bool {
 		return h.Get(cj, name+"-backup") == nil && keeps(cj.Spec.JobTemplate.Spec.Template.Spec.Containers[0].Args, preMajor)
 	}, "scheduled backups keep the backup being loaded")
@@ -131,7 +134,7 @@ func TestBackupsWaitForMajorUpgrade(t *testing.T) {
 	})
 	h.Eventually(func() bool {
 		u := h.stack(name).Status.DatabaseUpgrade
-		return u != nil && u.Step == RestoreStartingFrontend
+		return u != nil && u.Step == canopyv1alpha1.StepStartingFrontend
 	}, "the web tier starts again")
 	require.True(t, suspended(), "held until the upgrade has ended")
 	require.Empty(t, jobs(name+"-now-"))
@@ -140,7 +143,10 @@ func TestBackupsWaitForMajorUpgrade(t *testing.T) {
 	h.frontendServing(name, "1.0")
 
 	// The upgrade is over: the schedule resumes, the queued request runs, on PostgreSQL 17.
-	h.Eventually(func() bool { u := h.stack(name).Status.DatabaseUpgrade; return u != nil && u.Step == RestoreSucceeded }, "the upgrade succeeds")
+	h.Eventually(func() bool {
+		u := h.stack(name).Status.DatabaseUpgrade
+		return u != nil && u.Step == canopyv1alpha1.StepSucceeded
+	}, "the upgrade succeeds")
 	h.Eventually(func() bool { return h.Get(cj, name+"-backup") == nil && !suspended() }, "the schedule resumes")
 	require.False(t, keeps(cj.Spec.JobTemplate.Spec.Template.Spec.Containers[0].Args, preMajor), "the upgrade's backup is released")
 	h.Eventually(func() bool { return len(jobs(name+"-now-")) == 1 }, "the queued on-demand backup runs")

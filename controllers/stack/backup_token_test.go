@@ -15,7 +15,7 @@ func TestBackupToken(t *testing.T) {
 	policy := func(token string) *componentsv1alpha1.BackupPolicy {
 		return &componentsv1alpha1.BackupPolicy{Spec: componentsv1alpha1.BackupPolicySpec{BackupRequest: token}}
 	}
-	upgrade := func(phase string) upgradeDecision {
+	upgrade := func(phase canopyv1alpha1.UpgradePhase) upgradeDecision {
 		return upgradeDecision{backupRequest: "pre-upgrade-g3", upgrade: &canopyv1alpha1.UpgradeStatus{Phase: phase, BackupRequest: "pre-upgrade-g3"}}
 	}
 	for _, tc := range []struct {
@@ -27,15 +27,15 @@ func TestBackupToken(t *testing.T) {
 		want string
 	}{
 		{name: "no policy yet, nothing asked", want: ""},
-		{name: "a pre-upgrade backup", bp: policy(""), d: upgrade(PhaseBackingUp), want: "pre-upgrade-g3"},
-		{name: "a new policy during a pre-upgrade backup", d: upgrade(PhaseBackingUp), want: "pre-upgrade-g3"},
-		{name: "the upgrade rolls out: its token stays", bp: policy("pre-upgrade-g3"), d: upgrade(PhaseRollingOut), want: "pre-upgrade-g3"},
-		{name: "a major upgrade's backup wins", bp: policy("pre-upgrade-g3"), d: upgrade(PhaseSucceeded), md: majorDecision{backupRequest: "pre-major-ab12"}, want: "pre-major-ab12"},
-		{name: "after the major upgrade, not back to the app upgrade's token", bp: policy("pre-major-ab12"), d: upgrade(PhaseSucceeded), want: "pre-major-ab12"},
-		{name: "a restore's safety backup wins over everything", bp: policy("pre-major-ab12"), d: upgrade(PhaseBackingUp), md: majorDecision{backupRequest: "pre-major-ab12"},
+		{name: "a pre-upgrade backup", bp: policy(""), d: upgrade(canopyv1alpha1.UpgradeBackingUp), want: "pre-upgrade-g3"},
+		{name: "a new policy during a pre-upgrade backup", d: upgrade(canopyv1alpha1.UpgradeBackingUp), want: "pre-upgrade-g3"},
+		{name: "the upgrade rolls out: its token stays", bp: policy("pre-upgrade-g3"), d: upgrade(canopyv1alpha1.UpgradeRollingOut), want: "pre-upgrade-g3"},
+		{name: "a major upgrade's backup wins", bp: policy("pre-upgrade-g3"), d: upgrade(canopyv1alpha1.UpgradeSucceeded), md: majorDecision{backupRequest: "pre-major-ab12"}, want: "pre-major-ab12"},
+		{name: "after the major upgrade, not back to the app upgrade's token", bp: policy("pre-major-ab12"), d: upgrade(canopyv1alpha1.UpgradeSucceeded), want: "pre-major-ab12"},
+		{name: "a restore's safety backup wins over everything", bp: policy("pre-major-ab12"), d: upgrade(canopyv1alpha1.UpgradeBackingUp), md: majorDecision{backupRequest: "pre-major-ab12"},
 			rd: restoreDecision{backupRequest: "pre-restore-cd34"}, want: "pre-restore-cd34"},
-		{name: "after the restore, its token stays", bp: policy("pre-restore-cd34"), d: upgrade(PhaseSucceeded), want: "pre-restore-cd34"},
-		{name: "a recreated policy after everything finished asks nothing", d: upgrade(PhaseSucceeded), want: ""},
+		{name: "after the restore, its token stays", bp: policy("pre-restore-cd34"), d: upgrade(canopyv1alpha1.UpgradeSucceeded), want: "pre-restore-cd34"},
+		{name: "a recreated policy after everything finished asks nothing", d: upgrade(canopyv1alpha1.UpgradeSucceeded), want: ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			require.Equal(t, tc.want, backupToken(tc.bp, tc.d, tc.md, tc.rd))

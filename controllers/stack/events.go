@@ -31,10 +31,10 @@ func (r *Reconciler) recordTransitions(before, after *canopyv1alpha1.Stack) {
 	if rs := after.Status.Restore; rs != nil {
 		if old := before.Status.Restore; old == nil || old.ID != rs.ID || old.Step != rs.Step {
 			kind := corev1.EventTypeNormal
-			if rs.Step == RestoreFailed {
+			if rs.Step == canopyv1alpha1.StepFailed {
 				kind = corev1.EventTypeWarning
 			}
-			r.Recorder.Eventf(after, kind, "Restore"+rs.Step, "in-place restore %s of %s: %s %s", rs.ID, rs.BackupName, rs.Step, rs.Message)
+			r.Recorder.Eventf(after, kind, "Restore"+string(rs.Step), "in-place restore %s of %s: %s %s", rs.ID, rs.BackupName, rs.Step, rs.Message)
 		}
 	}
 
@@ -43,22 +43,22 @@ func (r *Reconciler) recordTransitions(before, after *canopyv1alpha1.Stack) {
 		return
 	}
 	switch u.Phase {
-	case PhaseBackingUp:
+	case canopyv1alpha1.UpgradeBackingUp:
 		r.Recorder.Eventf(after, corev1.EventTypeNormal, "UpgradeStarted", "upgrading from %s to %s: taking a pre-upgrade backup", u.FromVersion, u.ToVersion)
-	case PhaseRollingOut:
-		if old != nil && old.Phase == PhaseBackingUp && old.ToVersion == u.ToVersion {
+	case canopyv1alpha1.UpgradeRollingOut:
+		if old != nil && old.Phase == canopyv1alpha1.UpgradeBackingUp && old.ToVersion == u.ToVersion {
 			r.Recorder.Eventf(after, corev1.EventTypeNormal, "PreUpgradeBackupCompleted", "backup %s taken; rolling out %s", u.BackupName, u.ToVersion)
 		} else {
 			r.Recorder.Eventf(after, corev1.EventTypeNormal, "UpgradeStarted", "upgrading from %s to %s", u.FromVersion, u.ToVersion)
 		}
-	case PhaseSucceeded:
+	case canopyv1alpha1.UpgradeSucceeded:
 		metrics.StackUpgrades.WithLabelValues("succeeded").Inc()
 		r.Recorder.Eventf(after, corev1.EventTypeNormal, "UpgradeSucceeded", "version %s is serving", u.ToVersion)
-	case PhaseCancelled:
+	case canopyv1alpha1.UpgradeCancelled:
 		r.Recorder.Eventf(after, corev1.EventTypeNormal, "UpgradeCancelled", "%s", u.Message)
-	case PhaseFailed:
+	case canopyv1alpha1.UpgradeFailed:
 		metrics.StackUpgrades.WithLabelValues("failed").Inc()
-		if old != nil && old.Phase == PhaseRollingOut {
+		if old != nil && old.Phase == canopyv1alpha1.UpgradeRollingOut {
 			metrics.StackRollbacks.Inc()
 		}
 		r.Recorder.Eventf(after, corev1.EventTypeWarning, componentsv1alpha1.ReasonUpgradeFailed,
@@ -66,7 +66,7 @@ func (r *Reconciler) recordTransitions(before, after *canopyv1alpha1.Stack) {
 	}
 }
 
-func rolloutStep(s *canopyv1alpha1.Stack) string {
+func rolloutStep(s *canopyv1alpha1.Stack) canopyv1alpha1.RolloutStep {
 	if s.Status.Rollout == nil {
 		return ""
 	}

@@ -9,15 +9,6 @@ import (
 	canopyv1alpha1 "github.com/canopy-dev/canopy/apis/canopy/v1alpha1"
 )
 
-// Reasons of OLM's Upgradeable condition (on Canopy's OperatorCondition, not on a Stack).
-const (
-	// ReasonDataOperationInProgress: a Stack runs an application upgrade, an in-place restore or a
-	// PostgreSQL major upgrade; a new operator version must not take over half of one.
-	ReasonDataOperationInProgress = "DataOperationInProgress"
-	// ReasonNoDataOperation: no Stack runs one.
-	ReasonNoDataOperation = "NoDataOperationInProgress"
-)
-
 // maxGateStacks bounds how many Stacks the gate's message names.
 const maxGateStacks = 5
 
@@ -49,14 +40,14 @@ func gateState(stacks []*canopyv1alpha1.Stack) (upgradeable bool, reason, messag
 		}
 	}
 	if len(busy) == 0 {
-		return true, ReasonNoDataOperation, "no Stack is upgrading or restoring"
+		return true, canopyv1alpha1.ReasonNoDataOperation, "no Stack is upgrading or restoring"
 	}
 	sort.Strings(busy)
 	msg := strings.Join(busy[:min(len(busy), maxGateStacks)], "; ")
 	if n := len(busy) - maxGateStacks; n > 0 {
 		msg += fmt.Sprintf("; and %d more", n)
 	}
-	return false, ReasonDataOperationInProgress, msg
+	return false, canopyv1alpha1.ReasonDataOperationInProgress, msg
 }
 
 // updateGate tells OLM that Canopy may be upgraded only while no Stack runs an application upgrade,

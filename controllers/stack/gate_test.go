@@ -19,7 +19,7 @@ func TestGateState(t *testing.T) {
 		return s
 	}
 	upgrading := func(st *canopyv1alpha1.StackStatus) {
-		st.Upgrade = &canopyv1alpha1.UpgradeStatus{FromVersion: "1.0", ToVersion: "2.0", Phase: PhaseBackingUp}
+		st.Upgrade = &canopyv1alpha1.UpgradeStatus{FromVersion: "1.0", ToVersion: "2.0", Phase: canopyv1alpha1.UpgradeBackingUp}
 	}
 	tests := []struct {
 		name        string
@@ -31,26 +31,26 @@ func TestGateState(t *testing.T) {
 		{name: "idle Stacks", upgradeable: true, message: "no Stack is upgrading or restoring", stacks: []*canopyv1alpha1.Stack{
 			stack("a", nil),
 			stack("done", func(st *canopyv1alpha1.StackStatus) {
-				st.Upgrade = &canopyv1alpha1.UpgradeStatus{FromVersion: "1.0", ToVersion: "2.0", Phase: PhaseSucceeded}
-				st.Restore = &canopyv1alpha1.RestoreProgress{ID: "r1", BackupName: "b", Step: RestoreSucceeded}
-				st.DatabaseUpgrade = &canopyv1alpha1.DatabaseUpgradeProgress{FromVersion: "16.2", ToVersion: "17", Step: RestoreFailed}
+				st.Upgrade = &canopyv1alpha1.UpgradeStatus{FromVersion: "1.0", ToVersion: "2.0", Phase: canopyv1alpha1.UpgradeSucceeded}
+				st.Restore = &canopyv1alpha1.RestoreProgress{ID: "r1", BackupName: "b", Step: canopyv1alpha1.StepSucceeded}
+				st.DatabaseUpgrade = &canopyv1alpha1.DatabaseUpgradeProgress{FromVersion: "16.2", ToVersion: "17", Step: canopyv1alpha1.StepFailed}
 			}),
 			stack("failed", func(st *canopyv1alpha1.StackStatus) {
-				st.Upgrade = &canopyv1alpha1.UpgradeStatus{FromVersion: "1.0", ToVersion: "2.0", Phase: PhaseFailed}
-				st.Restore = &canopyv1alpha1.RestoreProgress{ID: "r1", BackupName: "b", Step: RestoreFailed}
+				st.Upgrade = &canopyv1alpha1.UpgradeStatus{FromVersion: "1.0", ToVersion: "2.0", Phase: canopyv1alpha1.UpgradeFailed}
+				st.Restore = &canopyv1alpha1.RestoreProgress{ID: "r1", BackupName: "b", Step: canopyv1alpha1.StepFailed}
 			}),
 		}},
 		{name: "application upgrade", stacks: []*canopyv1alpha1.Stack{stack("web", upgrading)},
 			message: "Stack shop/web is upgrading the application from 1.0 to 2.0"},
 		{name: "application rollout after the backup", stacks: []*canopyv1alpha1.Stack{stack("web", func(st *canopyv1alpha1.StackStatus) {
-			st.Upgrade = &canopyv1alpha1.UpgradeStatus{FromVersion: "1.0", ToVersion: "2.0", Phase: PhaseRollingOut}
+			st.Upgrade = &canopyv1alpha1.UpgradeStatus{FromVersion: "1.0", ToVersion: "2.0", Phase: canopyv1alpha1.UpgradeRollingOut}
 		})}, message: "Stack shop/web is upgrading the application from 1.0 to 2.0"},
 		{name: "PostgreSQL major upgrade", stacks: []*canopyv1alpha1.Stack{stack("db", func(st *canopyv1alpha1.StackStatus) {
-			st.DatabaseUpgrade = &canopyv1alpha1.DatabaseUpgradeProgress{FromVersion: "16.2", ToVersion: "17", Step: MajorBackup}
+			st.DatabaseUpgrade = &canopyv1alpha1.DatabaseUpgradeProgress{FromVersion: "16.2", ToVersion: "17", Step: canopyv1alpha1.StepBackup}
 		})}, message: "Stack shop/db is upgrading PostgreSQL from 16.2 to 17 (step Backup)"},
 		{name: "in-place restore", stacks: []*canopyv1alpha1.Stack{stack("rs", func(st *canopyv1alpha1.StackStatus) {
-			st.Restore = &canopyv1alpha1.RestoreProgress{ID: "r1", BackupName: "rs-nightly", Step: RestoreRestoring}
-		})}, message: "Stack shop/rs is restoring rs-nightly in place (step " + RestoreRestoring + ")"},
+			st.Restore = &canopyv1alpha1.RestoreProgress{ID: "r1", BackupName: "rs-nightly", Step: canopyv1alpha1.StepRestoring}
+		})}, message: "Stack shop/rs is restoring rs-nightly in place (step " + string(canopyv1alpha1.StepRestoring) + ")"},
 		{name: "a Stack being deleted holds nothing back", upgradeable: true, message: "no Stack is upgrading or restoring",
 			stacks: []*canopyv1alpha1.Stack{stack("gone", func(st *canopyv1alpha1.StackStatus) { upgrading(st) })}},
 		{name: "several, sorted", stacks: []*canopyv1alpha1.Stack{stack("b", upgrading), stack("a", upgrading), stack("idle", nil)},
@@ -66,9 +66,9 @@ func TestGateState(t *testing.T) {
 			require.Equal(t, tt.upgradeable, upgradeable)
 			require.Equal(t, tt.message, msg)
 			if upgradeable {
-				require.Equal(t, ReasonNoDataOperation, reason)
+				require.Equal(t, canopyv1alpha1.ReasonNoDataOperation, reason)
 			} else {
-				require.Equal(t, ReasonDataOperationInProgress, reason)
+				require.Equal(t, canopyv1alpha1.ReasonDataOperationInProgress, reason)
 			}
 		})
 	}
@@ -79,7 +79,7 @@ func TestGateStateNamesAtMostFiveStacks(t *testing.T) {
 	for i := range 7 {
 		stacks = append(stacks, &canopyv1alpha1.Stack{
 			ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: fmt.Sprintf("s%d", i)},
-			Status:     canopyv1alpha1.StackStatus{Upgrade: &canopyv1alpha1.UpgradeStatus{FromVersion: "1", ToVersion: "2", Phase: PhaseRollingOut}},
+			Status:     canopyv1alpha1.StackStatus{Upgrade: &canopyv1alpha1.UpgradeStatus{FromVersion: "1", ToVersion: "2", Phase: canopyv1alpha1.UpgradeRollingOut}},
 		})
 	}
 	upgradeable, _, msg := gateState(stacks)

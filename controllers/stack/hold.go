@@ -2,6 +2,7 @@ package stack
 
 import (
 	"fmt"
+	canopyv1alpha1 "github.com/canopy-dev/canopy/apis/canopy/v1alpha1"
 	"slices"
 
 	componentsv1alpha1 "github.com/canopy-dev/canopy/apis/components/v1alpha1"
@@ -32,19 +33,19 @@ func backupHold(bp *componentsv1alpha1.BackupPolicy, d upgradeDecision, md major
 		}
 	}
 	if p := md.progress; majorRunning(p) {
-		holdFor(ReasonDatabaseUpgrading, fmt.Sprintf("upgrading PostgreSQL from %s to %s", p.FromVersion, p.ToVersion))
+		holdFor(canopyv1alpha1.ReasonDatabaseUpgrading, fmt.Sprintf("upgrading PostgreSQL from %s to %s", p.FromVersion, p.ToVersion))
 		protect(p.BackupName)
 	}
 	if p := rd.progress; restoreRunning(p) {
-		holdFor(ReasonRestoring, fmt.Sprintf("restoring the backup %s in place", p.BackupName))
+		holdFor(canopyv1alpha1.ReasonRestoring, fmt.Sprintf("restoring the backup %s in place", p.BackupName))
 		protect(p.BackupName)
 		if r := lastRequest(bp); r != nil && r.ID == restoreToken(p.ID) && r.Phase == componentsv1alpha1.PhaseSucceeded {
 			protect(r.BackupName)
 		}
 	}
-	if u := d.upgrade; inFlight(u) || (u != nil && u.Phase == PhaseFailed) {
+	if u := d.upgrade; inFlight(u) || (u != nil && u.Phase == canopyv1alpha1.UpgradeFailed) {
 		if inFlight(u) {
-			holdFor(ReasonUpgrading, fmt.Sprintf("upgrading the application from %s to %s", u.FromVersion, u.ToVersion))
+			holdFor(canopyv1alpha1.ReasonUpgrading, fmt.Sprintf("upgrading the application from %s to %s", u.FromVersion, u.ToVersion))
 		}
 		protect(u.BackupName)
 	}

@@ -10,13 +10,13 @@ import (
 )
 
 func TestBackupHold(t *testing.T) {
-	upgrade := func(phase, backup string) upgradeDecision {
+	upgrade := func(phase canopyv1alpha1.UpgradePhase, backup string) upgradeDecision {
 		return upgradeDecision{upgrade: &canopyv1alpha1.UpgradeStatus{FromVersion: "1.0", ToVersion: "2.0", Phase: phase, BackupName: backup}}
 	}
-	major := func(step, backup string) majorDecision {
+	major := func(step canopyv1alpha1.OperationStep, backup string) majorDecision {
 		return majorDecision{progress: &canopyv1alpha1.DatabaseUpgradeProgress{FromVersion: "16.2", ToVersion: "17", Step: step, BackupName: backup}}
 	}
-	restore := func(step string) restoreDecision {
+	restore := func(step canopyv1alpha1.OperationStep) restoreDecision {
 		return restoreDecision{progress: &canopyv1alpha1.RestoreProgress{ID: "r1", BackupName: "shop-20260101-020000", Step: step}}
 	}
 	cases := []struct {
@@ -29,25 +29,25 @@ func TestBackupHold(t *testing.T) {
 		wantKeep   []string
 	}{
 		{name: "nothing runs"},
-		{name: "upgrade backing up: held, nothing to protect yet", d: upgrade(PhaseBackingUp, ""), wantReason: ReasonUpgrading},
-		{name: "upgrade rolling out: the pre-upgrade backup is protected", d: upgrade(PhaseRollingOut, "shop-req-1"), wantReason: ReasonUpgrading, wantKeep: []string{"shop-req-1"}},
-		{name: "failed upgrade: not held, its backup still protected", d: upgrade(PhaseFailed, "shop-req-1"), wantKeep: []string{"shop-req-1"}},
-		{name: "succeeded upgrade releases its backup", d: upgrade(PhaseSucceeded, "shop-req-1")},
-		{name: "cancelled upgrade releases its backup", d: upgrade(PhaseCancelled, "shop-req-1")},
-		{name: "major upgrade stopping the web tier", md: major(RestoreStoppingFrontend, ""), wantReason: ReasonDatabaseUpgrading},
-		{name: "major upgrade loading its backup", md: major(MajorUpgrading, "shop-req-2"), wantReason: ReasonDatabaseUpgrading, wantKeep: []string{"shop-req-2"}},
-		{name: "major upgrade over", md: major(RestoreSucceeded, "shop-req-2")},
-		{name: "failed major upgrade: the old major runs on its volume", md: major(RestoreFailed, "shop-req-2")},
-		{name: "restore: its source is protected", rd: restore(RestoreStoppingFrontend), wantReason: ReasonRestoring, wantKeep: []string{"shop-20260101-020000"}},
-		{name: "restore: and its safety backup once taken", rd: restore(RestoreRestoring),
+		{name: "upgrade backing up: held, nothing to protect yet", d: upgrade(canopyv1alpha1.UpgradeBackingUp, ""), wantReason: canopyv1alpha1.ReasonUpgrading},
+		{name: "upgrade rolling out: the pre-upgrade backup is protected", d: upgrade(canopyv1alpha1.UpgradeRollingOut, "shop-req-1"), wantReason: canopyv1alpha1.ReasonUpgrading, wantKeep: []string{"shop-req-1"}},
+		{name: "failed upgrade: not held, its backup still protected", d: upgrade(canopyv1alpha1.UpgradeFailed, "shop-req-1"), wantKeep: []string{"shop-req-1"}},
+		{name: "succeeded upgrade releases its backup", d: upgrade(canopyv1alpha1.UpgradeSucceeded, "shop-req-1")},
+		{name: "cancelled upgrade releases its backup", d: upgrade(canopyv1alpha1.UpgradeCancelled, "shop-req-1")},
+		{name: "major upgrade stopping the web tier", md: major(canopyv1alpha1.StepStoppingFrontend, ""), wantReason: canopyv1alpha1.ReasonDatabaseUpgrading},
+		{name: "major upgrade loading its backup", md: major(canopyv1alpha1.StepUpgrading, "shop-req-2"), wantReason: canopyv1alpha1.ReasonDatabaseUpgrading, wantKeep: []string{"shop-req-2"}},
+		{name: "major upgrade over", md: major(canopyv1alpha1.StepSucceeded, "shop-req-2")},
+		{name: "failed major upgrade: the old major runs on its volume", md: major(canopyv1alpha1.StepFailed, "shop-req-2")},
+		{name: "restore: its source is protected", rd: restore(canopyv1alpha1.StepStoppingFrontend), wantReason: canopyv1alpha1.ReasonRestoring, wantKeep: []string{"shop-20260101-020000"}},
+		{name: "restore: and its safety backup once taken", rd: restore(canopyv1alpha1.StepRestoring),
 			bp:         policy(restoreToken("r1"), componentsv1alpha1.PhaseSucceeded, "shop-req-3", ""),
-			wantReason: ReasonRestoring, wantKeep: []string{"shop-20260101-020000", "shop-req-3"}},
-		{name: "restore: another request's backup is not the safety backup", rd: restore(RestoreRestoring),
+			wantReason: canopyv1alpha1.ReasonRestoring, wantKeep: []string{"shop-20260101-020000", "shop-req-3"}},
+		{name: "restore: another request's backup is not the safety backup", rd: restore(canopyv1alpha1.StepRestoring),
 			bp:         policy("pre-upgrade-g2", componentsv1alpha1.PhaseSucceeded, "shop-req-4", ""),
-			wantReason: ReasonRestoring, wantKeep: []string{"shop-20260101-020000"}},
-		{name: "restore over", rd: restore(RestoreSucceeded)},
-		{name: "two at once: the major upgrade names the hold, both are protected", md: major(MajorUpgrading, "shop-req-2"), d: upgrade(PhaseFailed, "shop-req-1"),
-			wantReason: ReasonDatabaseUpgrading, wantKeep: []string{"shop-req-2", "shop-req-1"}},
+			wantReason: canopyv1alpha1.ReasonRestoring, wantKeep: []string{"shop-20260101-020000"}},
+		{name: "restore over", rd: restore(canopyv1alpha1.StepSucceeded)},
+		{name: "two at once: the major upgrade names the hold, both are protected", md: major(canopyv1alpha1.StepUpgrading, "shop-req-2"), d: upgrade(canopyv1alpha1.UpgradeFailed, "shop-req-1"),
+			wantReason: canopyv1alpha1.ReasonDatabaseUpgrading, wantKeep: []string{"shop-req-2", "shop-req-1"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

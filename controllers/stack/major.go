@@ -7,13 +7,6 @@ import (
 	componentsv1alpha1 "github.com/canopy-dev/canopy/apis/components/v1alpha1"
 )
 
-// Steps of a PostgreSQL major-version upgrade, reported in status.databaseUpgrade.step (the
-// others are shared with the in-place restore).
-const (
-	MajorBackup    = "Backup"
-	MajorUpgrading = "Upgrading"
-)
-
 // majorDecision is what the major-upgrade orchestration decides for one reconcile.
 type majorDecision struct {
 	// progress becomes status.databaseUpgrade.
@@ -29,7 +22,7 @@ type majorDecision struct {
 }
 
 func majorRunning(p *canopyv1alpha1.DatabaseUpgradeProgress) bool {
-	return p != nil && p.Step != RestoreSucceeded && p.Step != RestoreFailed
+	return p != nil && p.Step != canopyv1alpha1.StepSucceeded && p.Step != canopyv1alpha1.StepFailed
 }
 
 // runningDatabaseVersion is the version the Database runs (its spec's before it reports one).
@@ -63,12 +56,12 @@ func decideMajor(s *canopyv1alpha1.Stack, o observed) majorDecision {
 	needed := want != "" && s.Spec.Database.AllowMajorVersionUpgrade &&
 		componentsv1alpha1.MajorVersion(running) != componentsv1alpha1.MajorVersion(want)
 	retry := s.Annotations[canopyv1alpha1.AnnotationRetryDatabaseUpgrade]
-	again := p != nil && p.Step == RestoreFailed && retry != "" && retry != p.RetryRequest
+	again := p != nil && p.Step == canopyv1alpha1.StepFailed && retry != "" && retry != p.RetryRequest
 	// A Database told its new version is moving to it: that attempt ends first, whatever the spec
 	// asks meanwhile (a backup taken now would read a database being loaded).
-	committed := p != nil && p.ToVersion != want && (p.Step == MajorUpgrading || p.Step == RestoreStartingFrontend)
+	committed := p != nil && p.ToVersion != want && (p.Step == canopyv1alpha1.StepUpgrading || p.Step == canopyv1alpha1.StepStartingFrontend)
 	if needed && !committed && (p == nil || p.ToVersion != want || again) {
-		next := &canopyv1alpha1.DatabaseUpgradeProgress{FromVersion: running, ToVersion: want, Step: RestoreStoppingFrontend,
+		next := &canopyv1alpha1.DatabaseUpgradeProgress{FromVersion: running, ToVersion: want, Step: canopyv1alpha1.StepStoppingFrontend,
 			Attempt: 1, RetryRequest: retry}
 		if p != nil {
 			next.Attempt = p.Attempt + 1
@@ -86,30 +79,30 @@ func decideMajor(s *canopyv1alpha1.Stack, o observed) majorDecision {
 	switch {
 	case committed:
 		d.dbVersion = target // kept while the spec asks for another version
-	case componentsv1alpha1.MajorVersion(o.db.Spec.Version) != componentsv1alpha1.MajorVersion(target) && p.Step != MajorUpgrading:
+	case componentsv1alpha1.MajorVersion(o.db.Spec.Version) != componentsv1alpha1.MajorVersion(target) && p.Step != canopyv1alpha1.StepUpgrading:
 		d.dbVersion = o.db.Spec.Version // not told yet
 	}
 	if !majorRunning(p) {
 		return d
 	}
 	token := majorToken(target, p.Attempt)
-	if p.Step == RestoreStoppingFrontend && frontendStopped(o.fe) {
-		p.Step = MajorBackup
+	if p.Step == canopyv1alpha1.StepStoppingFrontend && frontendStopped(o.fe) {
+		p.Step = canopyv1alpha1.StepBackup
 	}
-	if p.Step == MajorBackup {
+	if p.Step == canopyv1alpha1.StepBackup {
 		d.backupRequest = token
 		if s.Spec.Backup == nil {
-			p.Step, p.Message = RestoreFailed, "a major upgrade needs spec.backup: the data moves through a backup"
+			p.Step, p.Message = canopyv1alpha1.StepFailed, "a major upgrade needs spec.backup: the data moves through a backup"
 		} else if r := lastRequest(o.bp); r != nil && r.ID == token {
 			switch r.Phase {
 			case componentsv1alpha1.PhaseSucceeded:
-				p.Step, p.BackupName = MajorUpgrading, r.BackupName
+				p.Step, p.BackupName = canopyv1alpha1.StepUpgrading, r.BackupName
 			case componentsv1alpha1.PhaseFailed:
-				p.Step, p.Message = RestoreFailed, "the backup before the upgrade failed; PostgreSQL "+p.FromVersion+" keeps running: "+r.Message
+				p.Step, p.Message = canopyv1alpha1.StepFailed, "the backup before the upgrade failed; PostgreSQL "+p.FromVersion+" keeps running: "+r.Message
 			}
 		}
 	}
-	if p.Step == MajorUpgrading {
+	if p.Step == canopyv1alpha1.StepUpgrading {
 		d.backupRequest = token
 		if !committed {
 			d.dbVersion = "" // told now
@@ -119,17 +112,17 @@ func decideMajor(s *canopyv1alpha1.Stack, o observed) majorDecision {
 		if m := o.db.Status.MajorUpgrade; m != nil && m.BackupName == p.BackupName && o.db.Status.ObservedGeneration == o.db.Generation {
 			switch m.Phase {
 			case componentsv1alpha1.PhaseSucceeded:
-				p.Step = RestoreStartingFrontend
+				p.Step = canopyv1alpha1.StepStartingFrontend
 			case componentsv1alpha1.PhaseFailed:
-				p.Step, p.Message = RestoreFailed, "loading the backup into PostgreSQL "+target+" failed; "+p.FromVersion+" runs again on its volume: "+m.Message
+				p.Step, p.Message = canopyv1alpha1.StepFailed, "loading the backup into PostgreSQL "+target+" failed; "+p.FromVersion+" runs again on its volume: "+m.Message
 			}
 		}
 	}
-	if p.Step == RestoreStartingFrontend && frontendServes(o.fe, s.Status.Version) && !o.fe.Spec.Stopped {
-		p.Step, p.Message = RestoreSucceeded, ""
+	if p.Step == canopyv1alpha1.StepStartingFrontend && frontendServes(o.fe, s.Status.Version) && !o.fe.Spec.Stopped {
+		p.Step, p.Message = canopyv1alpha1.StepSucceeded, ""
 	}
 	// Decided from the step reached in this reconcile: a transition acts at once.
-	d.stopFrontend = p.Step == RestoreStoppingFrontend || p.Step == MajorBackup || p.Step == MajorUpgrading
+	d.stopFrontend = p.Step == canopyv1alpha1.StepStoppingFrontend || p.Step == canopyv1alpha1.StepBackup || p.Step == canopyv1alpha1.StepUpgrading
 	return d
 }
 

@@ -14,22 +14,22 @@ import (
 // has not started an attempt with; each attempt asks for its own backup.
 func TestDecideMajorRetry(t *testing.T) {
 	failed := func(attempt int32, retry string) *canopyv1alpha1.DatabaseUpgradeProgress {
-		return &canopyv1alpha1.DatabaseUpgradeProgress{FromVersion: "16", ToVersion: "17", Step: RestoreFailed, Attempt: attempt, RetryRequest: retry}
+		return &canopyv1alpha1.DatabaseUpgradeProgress{FromVersion: "16", ToVersion: "17", Step: canopyv1alpha1.StepFailed, Attempt: attempt, RetryRequest: retry}
 	}
 	for _, tc := range []struct {
 		name        string
 		progress    *canopyv1alpha1.DatabaseUpgradeProgress
 		retry       string
 		wantAttempt int32
-		wantStep    string
+		wantStep    canopyv1alpha1.OperationStep
 		wantRetry   string
 	}{
-		{name: "first attempt", wantAttempt: 1, wantStep: RestoreStoppingFrontend},
-		{name: "first attempt records the annotation it began with", retry: "a", wantAttempt: 1, wantStep: RestoreStoppingFrontend, wantRetry: "a"},
-		{name: "failed, no annotation: stays failed", progress: failed(1, ""), wantAttempt: 1, wantStep: RestoreFailed},
-		{name: "failed, annotation seen at its start: stays failed", progress: failed(1, "a"), retry: "a", wantAttempt: 1, wantStep: RestoreFailed, wantRetry: "a"},
-		{name: "failed, new annotation value: a new attempt", progress: failed(1, ""), retry: "a", wantAttempt: 2, wantStep: RestoreStoppingFrontend, wantRetry: "a"},
-		{name: "failed again, another value: a third", progress: failed(2, "a"), retry: "b", wantAttempt: 3, wantStep: RestoreStoppingFrontend, wantRetry: "b"},
+		{name: "first attempt", wantAttempt: 1, wantStep: canopyv1alpha1.StepStoppingFrontend},
+		{name: "first attempt records the annotation it began with", retry: "a", wantAttempt: 1, wantStep: canopyv1alpha1.StepStoppingFrontend, wantRetry: "a"},
+		{name: "failed, no annotation: stays failed", progress: failed(1, ""), wantAttempt: 1, wantStep: canopyv1alpha1.StepFailed},
+		{name: "failed, annotation seen at its start: stays failed", progress: failed(1, "a"), retry: "a", wantAttempt: 1, wantStep: canopyv1alpha1.StepFailed, wantRetry: "a"},
+		{name: "failed, new annotation value: a new attempt", progress: failed(1, ""), retry: "a", wantAttempt: 2, wantStep: canopyv1alpha1.StepStoppingFrontend, wantRetry: "a"},
+		{name: "failed again, another value: a third", progress: failed(2, "a"), retry: "b", wantAttempt: 3, wantStep: canopyv1alpha1.StepStoppingFrontend, wantRetry: "b"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := &canopyv1alpha1.Stack{ObjectMeta: metav1.ObjectMeta{Name: "shop", Namespace: "n"}}
@@ -57,19 +57,19 @@ func TestDecideMajorRetry(t *testing.T) {
 func TestDecideMajorVersionChangedMidUpgrade(t *testing.T) {
 	for _, tc := range []struct {
 		name          string
-		step          string
+		step          canopyv1alpha1.OperationStep
 		dbSpec        string
 		wantTo        string
-		wantStep      string
+		wantStep      canopyv1alpha1.OperationStep
 		wantDBVersion string
 		wantBackup    string
 	}{
-		{name: "upgrading: the attempt to 17 goes on, the Database stays told 17", step: MajorUpgrading, dbSpec: "17",
-			wantTo: "17", wantStep: MajorUpgrading, wantDBVersion: "17", wantBackup: majorToken("17", 1)},
-		{name: "starting the web tier: the Database keeps 17", step: RestoreStartingFrontend, dbSpec: "17",
-			wantTo: "17", wantStep: RestoreStartingFrontend, wantDBVersion: "17"},
-		{name: "not told yet: a new attempt to 18, the Database keeps 16", step: MajorBackup, dbSpec: "16",
-			wantTo: "18", wantStep: RestoreStoppingFrontend, wantDBVersion: "16"},
+		{name: "upgrading: the attempt to 17 goes on, the Database stays told 17", step: canopyv1alpha1.StepUpgrading, dbSpec: "17",
+			wantTo: "17", wantStep: canopyv1alpha1.StepUpgrading, wantDBVersion: "17", wantBackup: majorToken("17", 1)},
+		{name: "starting the web tier: the Database keeps 17", step: canopyv1alpha1.StepStartingFrontend, dbSpec: "17",
+			wantTo: "17", wantStep: canopyv1alpha1.StepStartingFrontend, wantDBVersion: "17"},
+		{name: "not told yet: a new attempt to 18, the Database keeps 16", step: canopyv1alpha1.StepBackup, dbSpec: "16",
+			wantTo: "18", wantStep: canopyv1alpha1.StepStoppingFrontend, wantDBVersion: "16"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := &canopyv1alpha1.Stack{ObjectMeta: metav1.ObjectMeta{Name: "shop", Namespace: "n"}}

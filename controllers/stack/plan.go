@@ -112,15 +112,15 @@ func (p *plan) wait(s *canopyv1alpha1.Stack, o observed, op string) waitingOpera
 	switch op {
 	case opRestore:
 		p.restore = frozenRestore(s, o)
-		return waitingOperation{op: op, reason: ReasonRestoreWaiting,
+		return waitingOperation{op: op, reason: canopyv1alpha1.ReasonRestoreWaiting,
 			message: fmt.Sprintf("the in-place restore %s of %s waits: %s", s.Spec.RestoreRequest.ID, s.Spec.RestoreRequest.BackupName, because)}
 	case opMajor:
 		p.major = frozenMajor(s, o)
-		return waitingOperation{op: op, reason: ReasonDatabaseUpgradeWaiting,
+		return waitingOperation{op: op, reason: canopyv1alpha1.ReasonDatabaseUpgradeWaiting,
 			message: fmt.Sprintf("the upgrade of PostgreSQL to %s waits: %s", s.Spec.Database.Version, because)}
 	default:
 		p.upgrade = pausedDecision(s, o.fe)
-		return waitingOperation{op: op, reason: ReasonUpgradeWaiting,
+		return waitingOperation{op: op, reason: canopyv1alpha1.ReasonUpgradeWaiting,
 			message: fmt.Sprintf("the upgrade of the application to %s waits: %s", s.Spec.Version, because)}
 	}
 }
@@ -149,8 +149,8 @@ func frozenRestore(s *canopyv1alpha1.Stack, o observed) restoreDecision {
 	}
 	if r := d.progress; restoreRunning(r) {
 		// A restore that stopped the web tier keeps it stopped: its data is not known to be whole.
-		d.stopFrontend = r.Step != RestoreStartingFrontend
-		if (r.Step == RestoreSafetyBackup || r.Step == RestoreRestoring) && s.Spec.Backup != nil {
+		d.stopFrontend = r.Step != canopyv1alpha1.StepStartingFrontend
+		if (r.Step == canopyv1alpha1.StepSafetyBackup || r.Step == canopyv1alpha1.StepRestoring) && s.Spec.Backup != nil {
 			d.backupRequest = restoreToken(r.ID)
 		}
 	}
@@ -169,8 +169,8 @@ func frozenMajor(s *canopyv1alpha1.Stack, o observed) majorDecision {
 		d.dbVersion = o.db.Spec.Version
 	}
 	if m := d.progress; majorRunning(m) {
-		d.stopFrontend = m.Step != RestoreStartingFrontend
-		if m.Step == MajorBackup || m.Step == MajorUpgrading {
+		d.stopFrontend = m.Step != canopyv1alpha1.StepStartingFrontend
+		if m.Step == canopyv1alpha1.StepBackup || m.Step == canopyv1alpha1.StepUpgrading {
 			d.backupRequest = majorToken(m.ToVersion, m.Attempt)
 		}
 	}

@@ -9,16 +9,6 @@ import (
 	componentsv1alpha1 "github.com/canopy-dev/canopy/apis/components/v1alpha1"
 )
 
-// Steps of an in-place restore, reported in status.restore.step.
-const (
-	RestoreStoppingFrontend = "StoppingFrontend"
-	RestoreSafetyBackup     = "SafetyBackup"
-	RestoreRestoring        = "Restoring"
-	RestoreStartingFrontend = "StartingFrontend"
-	RestoreSucceeded        = "Succeeded"
-	RestoreFailed           = "Failed"
-)
-
 // restoreDecision is what the in-place restore orchestration decides for one reconcile.
 type restoreDecision struct {
 	// progress becomes status.restore.
@@ -32,7 +22,7 @@ type restoreDecision struct {
 }
 
 func restoreRunning(p *canopyv1alpha1.RestoreProgress) bool {
-	return p != nil && p.Step != RestoreSucceeded && p.Step != RestoreFailed
+	return p != nil && p.Step != canopyv1alpha1.StepSucceeded && p.Step != canopyv1alpha1.StepFailed
 }
 
 // decideRestore is the in-place restore state machine: stop the web tier, take a safety backup
@@ -53,32 +43,32 @@ func decideRestore(s *canopyv1alpha1.Stack, o observed) restoreDecision {
 		return d
 	}
 	if p == nil || p.ID != req.ID {
-		p = &canopyv1alpha1.RestoreProgress{ID: req.ID, BackupName: req.BackupName, Step: RestoreStoppingFrontend}
+		p = &canopyv1alpha1.RestoreProgress{ID: req.ID, BackupName: req.BackupName, Step: canopyv1alpha1.StepStoppingFrontend}
 		d.progress = p
 	}
 	token := restoreToken(req.ID)
 	switch p.Step {
-	case RestoreStoppingFrontend:
+	case canopyv1alpha1.StepStoppingFrontend:
 		d.stopFrontend = true
 		if frontendStopped(o.fe) {
-			p.Step = RestoreRestoring
+			p.Step = canopyv1alpha1.StepRestoring
 			if s.Spec.Backup != nil {
-				p.Step = RestoreSafetyBackup
+				p.Step = canopyv1alpha1.StepSafetyBackup
 			}
 		}
 	}
-	if p.Step == RestoreSafetyBackup {
+	if p.Step == canopyv1alpha1.StepSafetyBackup {
 		d.stopFrontend, d.backupRequest = true, token
 		if r := lastRequest(o.bp); r != nil && r.ID == token {
 			switch r.Phase {
 			case componentsv1alpha1.PhaseSucceeded:
-				p.Step = RestoreRestoring
+				p.Step = canopyv1alpha1.StepRestoring
 			case componentsv1alpha1.PhaseFailed:
-				p.Step, p.Message = RestoreFailed, "the safety backup failed, nothing was restored: "+r.Message
+				p.Step, p.Message = canopyv1alpha1.StepFailed, "the safety backup failed, nothing was restored: "+r.Message
 			}
 		}
 	}
-	if p.Step == RestoreRestoring {
+	if p.Step == canopyv1alpha1.StepRestoring {
 		d.stopFrontend = true
 		if s.Spec.Backup != nil {
 			d.backupRequest = token
@@ -88,20 +78,20 @@ func decideRestore(s *canopyv1alpha1.Stack, o observed) restoreDecision {
 		if o.db != nil && o.db.Status.Restore != nil && o.db.Status.Restore.ID == req.ID {
 			switch o.db.Status.Restore.Phase {
 			case componentsv1alpha1.PhaseSucceeded:
-				p.Step = RestoreStartingFrontend
+				p.Step = canopyv1alpha1.StepStartingFrontend
 			case componentsv1alpha1.PhaseFailed:
-				p.Step, p.Message = RestoreFailed, fmt.Sprintf("restoring %s failed; the data is as it was: %s", req.BackupName, o.db.Status.Restore.Message)
+				p.Step, p.Message = canopyv1alpha1.StepFailed, fmt.Sprintf("restoring %s failed; the data is as it was: %s", req.BackupName, o.db.Status.Restore.Message)
 			}
 		}
 	}
-	if p.Step == RestoreStartingFrontend {
+	if p.Step == canopyv1alpha1.StepStartingFrontend {
 		if frontendServes(o.fe, s.Status.Version) && !o.fe.Spec.Stopped {
-			p.Step, p.Message = RestoreSucceeded, ""
+			p.Step, p.Message = canopyv1alpha1.StepSucceeded, ""
 		}
 	}
 	// Decided from the step reached in this reconcile: a transition acts at once, since no watch
 	// would bring the Stack back for its own status change.
-	d.stopFrontend = p.Step == RestoreStoppingFrontend || p.Step == RestoreSafetyBackup || p.Step == RestoreRestoring
+	d.stopFrontend = p.Step == canopyv1alpha1.StepStoppingFrontend || p.Step == canopyv1alpha1.StepSafetyBackup || p.Step == canopyv1alpha1.StepRestoring
 	return d
 }
 

@@ -118,10 +118,10 @@ func done(t *testing.T, w *world, ops ...string) {
 		case opUpgrade:
 			require.Equal(t, "1.1", w.s.Status.Version, "the upgrade ended")
 		case opRestore:
-			require.Equal(t, RestoreSucceeded, w.s.Status.Restore.Step, "the restore ended")
+			require.Equal(t, canopyv1alpha1.StepSucceeded, w.s.Status.Restore.Step, "the restore ended")
 		case opMajor:
 			require.Equal(t, "17", w.db.Status.Version, "PostgreSQL was upgraded")
-			require.Equal(t, RestoreSucceeded, w.s.Status.DatabaseUpgrade.Step)
+			require.Equal(t, canopyv1alpha1.StepSucceeded, w.s.Status.DatabaseUpgrade.Step)
 		}
 	}
 	require.Nil(t, w.bp.Spec.Hold, "backups no longer wait")
@@ -145,7 +145,7 @@ func TestSequences(t *testing.T) {
 		w.failVersion = "1.1"
 		compareLog(t, "upgrade-fails", run(t, w, []userEdit{ask(opUpgrade, 1)}, 10))
 		require.Equal(t, "1.0", w.fe.Spec.Version, "the web tier returned to 1.0")
-		require.Equal(t, PhaseFailed, w.s.Status.Upgrade.Phase)
+		require.Equal(t, canopyv1alpha1.UpgradeFailed, w.s.Status.Upgrade.Phase)
 	})
 	t.Run("pre-upgrade backup fails", func(t *testing.T) {
 		w := settled(t)
@@ -157,14 +157,14 @@ func TestSequences(t *testing.T) {
 		w := settled(t)
 		w.failRestore = true
 		compareLog(t, "restore-fails", run(t, w, []userEdit{ask(opRestore, 1)}, 10))
-		require.Equal(t, RestoreFailed, w.s.Status.Restore.Step)
+		require.Equal(t, canopyv1alpha1.StepFailed, w.s.Status.Restore.Step)
 		require.False(t, w.fe.Spec.Stopped, "the web tier serves again on the data it had")
 	})
 	t.Run("major upgrade rolls back", func(t *testing.T) {
 		w := settled(t)
 		w.failMajor = true
 		compareLog(t, "major-rolls-back", run(t, w, []userEdit{ask(opMajor, 1)}, 12))
-		require.Equal(t, RestoreFailed, w.s.Status.DatabaseUpgrade.Step)
+		require.Equal(t, canopyv1alpha1.StepFailed, w.s.Status.DatabaseUpgrade.Step)
 		require.Equal(t, "16", w.db.Status.Version)
 		require.False(t, w.fe.Spec.Stopped)
 	})

@@ -145,11 +145,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 			switch {
 			case errors.As(err, &conflict):
 				// A user must act (rename, delete or label the object).
-				conditions.MarkStalled(s, ReasonNameConflict, conflict.Error())
+				conditions.MarkStalled(s, componentsv1alpha1.ReasonNameConflict, conflict.Error())
 			case apierrors.IsInvalid(err):
 				// The API server refused a child built from this Stack (for example an adopted
 				// object that the Stack's spec cannot legally replace): the spec must change.
-				conditions.MarkStalled(s, ReasonChildRejected, err.Error())
+				conditions.MarkStalled(s, canopyv1alpha1.ReasonChildRejected, err.Error())
 			default:
 				return ctrl.Result{}, err
 			}
@@ -266,7 +266,7 @@ func backupToken(bp *componentsv1alpha1.BackupPolicy, d upgradeDecision, md majo
 		return rd.backupRequest
 	case md.backupRequest != "":
 		return md.backupRequest
-	case d.upgrade != nil && d.upgrade.Phase == PhaseBackingUp:
+	case d.upgrade != nil && d.upgrade.Phase == canopyv1alpha1.UpgradeBackingUp:
 		return d.backupRequest
 	case bp != nil:
 		return bp.Spec.BackupRequest

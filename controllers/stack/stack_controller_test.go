@@ -52,7 +52,7 @@ func TestOrderedRolloutToReady(t *testing.T) {
 	// then it had not created the other two.
 	h.Eventually(func() bool {
 		s := h.stack("shop")
-		return s.Status.Rollout != nil && s.Status.Rollout.Step == StepDatabase
+		return s.Status.Rollout != nil && s.Status.Rollout.Step == canopyv1alpha1.RolloutDatabase
 	}, "the Stack reports the Database step")
 	db := &componentsv1alpha1.Database{}
 	require.NoError(t, h.Get(db, "shop"))
@@ -60,7 +60,7 @@ func TestOrderedRolloutToReady(t *testing.T) {
 	require.True(t, apierrors.IsNotFound(h.Get(&componentsv1alpha1.BackupPolicy{}, "shop")), "no BackupPolicy before the Database is Ready")
 	s := h.stack("shop")
 	require.Equal(t, status.InProgressStatus, kstatus(t, s))
-	require.Equal(t, ReasonWaitingForDB, conditions.Get(s, canopyv1alpha1.ConditionFrontendReady).Reason)
+	require.Equal(t, canopyv1alpha1.ReasonWaitingForDB, conditions.Get(s, canopyv1alpha1.ConditionFrontendReady).Reason)
 	require.True(t, metav1.IsControlledBy(db, s))
 	require.Equal(t, "database", db.Labels[desired.LabelComponent])
 	require.Contains(t, s.Finalizers, Finalizer)
@@ -163,7 +163,7 @@ func TestUpgradeAwaitsBackupThenSucceeds(t *testing.T) {
 		return h.Get(bp, "up") == nil && bp.Spec.BackupRequest != "" && h.stack("up").Status.Upgrade != nil
 	}, "a pre-upgrade backup is requested")
 	s := h.stack("up")
-	require.Equal(t, PhaseBackingUp, s.Status.Upgrade.Phase)
+	require.Equal(t, canopyv1alpha1.UpgradeBackingUp, s.Status.Upgrade.Phase)
 	require.Equal(t, bp.Spec.BackupRequest, s.Status.Upgrade.BackupRequest)
 	require.False(t, conditions.IsTrue(s, canopyv1alpha1.ConditionUpgradeable))
 	require.Equal(t, "1.0", s.Status.Version, "status.version is the version serving, not the one requested")
@@ -183,7 +183,7 @@ func TestUpgradeAwaitsBackupThenSucceeds(t *testing.T) {
 	h.waitReady("up")
 	s = h.stack("up")
 	require.Equal(t, "2.0", s.Status.Version)
-	require.Equal(t, PhaseSucceeded, s.Status.Upgrade.Phase)
+	require.Equal(t, canopyv1alpha1.UpgradeSucceeded, s.Status.Upgrade.Phase)
 	require.Equal(t, "up-pre-upgrade", s.Status.Upgrade.BackupName)
 	require.True(t, conditions.IsTrue(s, canopyv1alpha1.ConditionUpgradeable))
 	h.Eventually(func() bool {
@@ -218,7 +218,7 @@ func TestUpgradeFailureRollsBack(t *testing.T) {
 	h.Eventually(func() bool { return conditions.IsTrue(h.stack("rb"), componentsv1alpha1.ConditionDegraded) }, "the Stack is Degraded")
 	s := h.stack("rb")
 	require.Equal(t, "1.0", s.Status.Version)
-	require.Equal(t, PhaseFailed, s.Status.Upgrade.Phase)
+	require.Equal(t, canopyv1alpha1.UpgradeFailed, s.Status.Upgrade.Phase)
 	degraded := conditions.Get(s, componentsv1alpha1.ConditionDegraded)
 	require.Equal(t, componentsv1alpha1.ReasonUpgradeFailed, degraded.Reason)
 	require.Contains(t, degraded.Message, "exceeded its progress deadline")
@@ -279,7 +279,7 @@ func TestDeletePolicyTearsDownInReverseOrderAndKeepsData(t *testing.T) {
 	h.Eventually(func() bool { return h.Get(fe, "gone") == nil && !fe.DeletionTimestamp.IsZero() }, "the Frontend is deleted first")
 	h.Eventually(func() bool {
 		ready := conditions.Get(h.stack("gone"), componentsv1alpha1.ConditionReady)
-		return ready != nil && ready.Reason == ReasonDeleting && contains(ready.Message, "waiting for the Frontend")
+		return ready != nil && ready.Reason == canopyv1alpha1.ReasonDeleting && contains(ready.Message, "waiting for the Frontend")
 	}, "the deletion says what it waits for")
 	require.NoError(t, h.Get(db, "gone"))
 	require.True(t, db.DeletionTimestamp.IsZero(), "the Database waits for the Frontend to go")
@@ -331,7 +331,7 @@ func TestStuckChildDoesNotWedgeDeletion(t *testing.T) {
 	s := h.stack("stuck")
 	require.NoError(t, h.C.Delete(ctx, s))
 	h.Eventually(func() bool {
-		return conditions.Get(h.stack("stuck"), componentsv1alpha1.ConditionReady).Reason == ReasonDeleting
+		return conditions.Get(h.stack("stuck"), componentsv1alpha1.ConditionReady).Reason == canopyv1alpha1.ReasonDeleting
 	}, "the Stack waits for the Frontend")
 	h.offset.Store(int64(16 * time.Minute)) // past the default 15m step timeout
 	h.updateStack("stuck", func(s *canopyv1alpha1.Stack) { s.Annotations = map[string]string{"poke": "1"} })
@@ -371,7 +371,7 @@ func TestNameConflictAndAdoption(t *testing.T) {
 	h.newStack("mine", "1.0")
 	h.Eventually(func() bool {
 		c := conditions.Get(h.stack("mine"), componentsv1alpha1.ConditionStalled)
-		return c != nil && c.Reason == ReasonNameConflict
+		return c != nil && c.Reason == componentsv1alpha1.ReasonNameConflict
 	}, "the conflict is reported")
 	require.NoError(t, h.Get(other, "mine"))
 	require.Equal(t, int32(42), other.Spec.ExpectedConnections, "the foreign object is untouched")
@@ -383,7 +383,7 @@ func TestNameConflictAndAdoption(t *testing.T) {
 	h.updateStack("mine", func(s *canopyv1alpha1.Stack) { s.Annotations = map[string]string{"poke": "1"} })
 	h.Eventually(func() bool {
 		c := conditions.Get(h.stack("mine"), componentsv1alpha1.ConditionStalled)
-		return c != nil && c.Reason == ReasonChildRejected && contains(c.Message, "allowMajorVersionUpgrade")
+		return c != nil && c.Reason == canopyv1alpha1.ReasonChildRejected && contains(c.Message, "allowMajorVersionUpgrade")
 	}, "the refused adoption is reported")
 
 	require.NoError(t, h.Get(other, "mine"))
@@ -444,7 +444,7 @@ func TestReadyWaitsForChildrenToObserveChanges(t *testing.T) {
 	}, "the change is observed by the Stack")
 	s := h.stack("obs")
 	require.False(t, conditions.IsTrue(s, componentsv1alpha1.ConditionReady), "the Frontend has not observed its new spec")
-	require.Equal(t, ReasonChildReconciling, conditions.Get(s, canopyv1alpha1.ConditionFrontendReady).Reason)
+	require.Equal(t, canopyv1alpha1.ReasonChildReconciling, conditions.Get(s, canopyv1alpha1.ConditionFrontendReady).Reason)
 	h.frontendServing("obs", "1.0")
 	h.waitReady("obs")
 }
@@ -465,7 +465,7 @@ func TestPausedStackReportsPendingChanges(t *testing.T) {
 	}, "paused")
 	s := h.stack("pz")
 	require.False(t, conditions.IsTrue(s, componentsv1alpha1.ConditionReady))
-	require.Equal(t, ReasonPaused, conditions.Get(s, canopyv1alpha1.ConditionFrontendReady).Reason)
+	require.Equal(t, canopyv1alpha1.ReasonPaused, conditions.Get(s, canopyv1alpha1.ConditionFrontendReady).Reason)
 	require.Nil(t, s.Status.Upgrade, "no upgrade starts while paused")
 	require.Nil(t, s.Status.Rollout, "no step clock runs while paused")
 	require.True(t, conditions.IsTrue(s, canopyv1alpha1.ConditionUpgradeable))
@@ -544,17 +544,17 @@ func TestInPlaceRestore(t *testing.T) {
 	h.updateStack("rq", func(s *canopyv1alpha1.Stack) {
 		s.Spec.RestoreRequest = &canopyv1alpha1.StackRestoreRequest{ID: "r1", BackupName: "rq-nightly"}
 	})
-	step := func(want string) {
+	step := func(want canopyv1alpha1.OperationStep) {
 		t.Helper()
 		h.Eventually(func() bool { r := h.stack("rq").Status.Restore; return r != nil && r.ID == "r1" && r.Step == want }, "step %s", want)
 	}
 	fe := &componentsv1alpha1.Frontend{}
 	h.Eventually(func() bool { return h.Get(fe, "rq") == nil && fe.Spec.Stopped }, "the web tier is stopped first")
-	step(RestoreStoppingFrontend)
+	step(canopyv1alpha1.StepStoppingFrontend)
 	require.False(t, conditions.IsTrue(h.stack("rq"), componentsv1alpha1.ConditionReady))
 	h.Eventually(func() bool {
 		c := conditions.Get(h.stack("rq"), canopyv1alpha1.ConditionUpgradeable)
-		return c != nil && c.Status == metav1.ConditionFalse && c.Reason == ReasonDataOperationInProgress && contains(c.Message, "restoring rq-nightly")
+		return c != nil && c.Status == metav1.ConditionFalse && c.Reason == canopyv1alpha1.ReasonDataOperationInProgress && contains(c.Message, "restoring rq-nightly")
 	}, "the Stack says it is not upgradeable while it restores, as OLM's gate does")
 	h.Eventually(func() bool { return h.gate.heldBackBy("Stack " + h.NS + "/rq is restoring rq-nightly in place") },
 		"OLM's Upgradeable is false while the restore runs")
@@ -562,14 +562,14 @@ func TestInPlaceRestore(t *testing.T) {
 		f.Status.ObservedGeneration, f.Status.Replicas, f.Status.ReadyReplicas = f.Generation, 0, 0
 	})
 
-	step(RestoreSafetyBackup)
+	step(canopyv1alpha1.StepSafetyBackup)
 	bp := &componentsv1alpha1.BackupPolicy{}
 	h.Eventually(func() bool { return h.Get(bp, "rq") == nil && bp.Spec.BackupRequest == restoreToken("r1") }, "a safety backup is requested")
 	h.backupReady("rq", &componentsv1alpha1.BackupRequestStatus{ID: restoreToken("r1"), Phase: componentsv1alpha1.PhaseSucceeded, BackupName: "rq-safety"})
 
-	step(RestoreRestoring)
+	step(canopyv1alpha1.StepRestoring)
 	h.Eventually(func() bool {
-		return h.Get(bp, "rq") == nil && bp.Spec.Hold != nil && bp.Spec.Hold.Reason == ReasonRestoring &&
+		return h.Get(bp, "rq") == nil && bp.Spec.Hold != nil && bp.Spec.Hold.Reason == canopyv1alpha1.ReasonRestoring &&
 			slices.Equal(bp.Spec.ProtectedBackups, []string{"rq-nightly", "rq-safety"})
 	}, "backups wait, and the restored and safety backups are protected")
 	db := &componentsv1alpha1.Database{}
@@ -583,10 +583,10 @@ func TestInPlaceRestore(t *testing.T) {
 		d.Status.Restore = &componentsv1alpha1.RestoreStatus{ID: "r1", BackupName: "rq-nightly", Phase: componentsv1alpha1.PhaseSucceeded}
 	})
 
-	step(RestoreStartingFrontend)
+	step(canopyv1alpha1.StepStartingFrontend)
 	h.Eventually(func() bool { return h.Get(fe, "rq") == nil && !fe.Spec.Stopped }, "the web tier starts again")
 	h.frontendServing("rq", "1.0")
-	step(RestoreSucceeded)
+	step(canopyv1alpha1.StepSucceeded)
 	// The restore is over: the BackupPolicy's hold is lifted (a new spec), which its controller
 	// observes.
 	h.Eventually(func() bool {
@@ -622,7 +622,7 @@ func TestInPlaceRestoreFailureRestartsTheWebTier(t *testing.T) {
 		d.Status.ObservedGeneration = d.Generation
 		d.Status.Restore = &componentsv1alpha1.RestoreStatus{ID: "r2", Phase: componentsv1alpha1.PhaseFailed, Message: "ChecksumMismatch: dump.pgc does not match its manifest"}
 	})
-	h.Eventually(func() bool { r := h.stack("rf").Status.Restore; return r != nil && r.Step == RestoreFailed }, "the request failed")
+	h.Eventually(func() bool { r := h.stack("rf").Status.Restore; return r != nil && r.Step == canopyv1alpha1.StepFailed }, "the request failed")
 	require.Contains(t, h.stack("rf").Status.Restore.Message, "ChecksumMismatch")
 	h.Eventually(func() bool { return h.Get(fe, "rf") == nil && !fe.Spec.Stopped }, "the web tier starts again")
 	h.WaitEvent(h.stack("rf"), "RestoreFailed")
@@ -657,13 +657,13 @@ func TestDatabaseMajorUpgrade(t *testing.T) {
 		s.Spec.Database.Version, s.Spec.Database.AllowMajorVersionUpgrade = "16", true
 	})
 	h.updateStack("mj", func(s *canopyv1alpha1.Stack) { s.Spec.Database.Version = "17" })
-	step := func(want string) {
+	step := func(want canopyv1alpha1.OperationStep) {
 		t.Helper()
 		h.Eventually(func() bool { u := h.stack("mj").Status.DatabaseUpgrade; return u != nil && u.Step == want }, "step %s", want)
 	}
 	fe, db, bp := &componentsv1alpha1.Frontend{}, &componentsv1alpha1.Database{}, &componentsv1alpha1.BackupPolicy{}
 	h.Eventually(func() bool { return h.Get(fe, "mj") == nil && fe.Spec.Stopped }, "the web tier is stopped first")
-	step(RestoreStoppingFrontend)
+	step(canopyv1alpha1.StepStoppingFrontend)
 	require.Equal(t, "16.2", h.stack("mj").Status.DatabaseUpgrade.FromVersion)
 	h.Eventually(func() bool {
 		c := conditions.Get(h.stack("mj"), canopyv1alpha1.ConditionUpgradeable)
@@ -677,30 +677,30 @@ func TestDatabaseMajorUpgrade(t *testing.T) {
 		f.Status.ObservedGeneration, f.Status.Replicas, f.Status.ReadyReplicas = f.Generation, 0, 0
 	})
 
-	step(MajorBackup)
+	step(canopyv1alpha1.StepBackup)
 	h.Eventually(func() bool { return h.Get(bp, "mj") == nil && bp.Spec.BackupRequest == majorToken("17", 1) }, "a backup is requested")
 	require.NoError(t, h.Get(db, "mj"))
 	require.Equal(t, "16", db.Spec.Version)
 	h.backupReady("mj", &componentsv1alpha1.BackupRequestStatus{ID: majorToken("17", 1), Phase: componentsv1alpha1.PhaseSucceeded, BackupName: "mj-pre-major"})
 
-	step(MajorUpgrading)
+	step(canopyv1alpha1.StepUpgrading)
 	h.Eventually(func() bool { return h.Get(db, "mj") == nil && db.Spec.Version == "17" && db.Spec.MajorUpgrade != nil }, "the Database upgrades")
 	require.Equal(t, "mj-pre-major", db.Spec.MajorUpgrade.FromBackup.BackupName)
 	require.NotNil(t, db.Spec.MajorUpgrade.FromBackup.Destination.Volume, "from the Stack's backup destination")
 	require.NoError(t, h.Get(fe, "mj"))
 	require.True(t, fe.Spec.Stopped, "the web tier stays stopped while the data moves")
 	c := conditions.Get(h.stack("mj"), componentsv1alpha1.ConditionReconciling)
-	require.Equal(t, ReasonDatabaseUpgrading, c.Reason)
+	require.Equal(t, canopyv1alpha1.ReasonDatabaseUpgrading, c.Reason)
 	setStatus(h, "mj", func() *componentsv1alpha1.Database { return &componentsv1alpha1.Database{} }, func(d *componentsv1alpha1.Database) {
 		d.Status.ObservedGeneration, d.Status.Version = d.Generation, "17.2"
 		d.Status.MajorUpgrade = &componentsv1alpha1.MajorUpgradeStatus{FromVersion: "16.2", ToVersion: "17", BackupName: "mj-pre-major", Phase: componentsv1alpha1.PhaseSucceeded}
 		d.Status.Conditions = []metav1.Condition{readyCondition(d.Generation)}
 	})
 
-	step(RestoreStartingFrontend)
+	step(canopyv1alpha1.StepStartingFrontend)
 	h.Eventually(func() bool { return h.Get(fe, "mj") == nil && !fe.Spec.Stopped }, "the web tier starts again")
 	h.frontendServing("mj", "1.0")
-	step(RestoreSucceeded)
+	step(canopyv1alpha1.StepSucceeded)
 	h.backupReady("mj", &componentsv1alpha1.BackupRequestStatus{ID: majorToken("17", 1), Phase: componentsv1alpha1.PhaseSucceeded, BackupName: "mj-pre-major"})
 	h.waitReady("mj")
 	require.NoError(t, h.Get(db, "mj"))
@@ -728,7 +728,7 @@ func TestDatabaseMajorUpgradeBackupFails(t *testing.T) {
 	h.backupReady("mf", &componentsv1alpha1.BackupRequestStatus{ID: majorToken("17", 1), Phase: componentsv1alpha1.PhaseFailed, Message: "Unauthorized: the S3 credentials were refused"})
 	h.Eventually(func() bool {
 		c := conditions.Get(h.stack("mf"), componentsv1alpha1.ConditionStalled)
-		return c != nil && c.Reason == ReasonDatabaseUpgradeFailed && strings.Contains(c.Message, "Unauthorized")
+		return c != nil && c.Reason == canopyv1alpha1.ReasonDatabaseUpgradeFailed && strings.Contains(c.Message, "Unauthorized")
 	}, "the failed upgrade is reported")
 	h.Eventually(func() bool { return h.Get(fe, "mf") == nil && !fe.Spec.Stopped }, "the web tier starts again")
 	db := &componentsv1alpha1.Database{}
@@ -743,7 +743,7 @@ func TestDatabaseMajorUpgradeBackupFails(t *testing.T) {
 	})
 	h.Eventually(func() bool {
 		p := h.stack("mf").Status.DatabaseUpgrade
-		return p != nil && p.Attempt == 2 && p.Step != RestoreFailed && p.RetryRequest == "after fixing the credentials"
+		return p != nil && p.Attempt == 2 && p.Step != canopyv1alpha1.StepFailed && p.RetryRequest == "after fixing the credentials"
 	}, "a second attempt starts")
 	h.Eventually(func() bool { return h.Get(fe, "mf") == nil && fe.Spec.Stopped }, "the web tier is stopped again")
 	setStatus(h, "mf", func() *componentsv1alpha1.Frontend { return &componentsv1alpha1.Frontend{} }, func(f *componentsv1alpha1.Frontend) {

@@ -121,7 +121,7 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, s *canopyv1alpha1.Stac
 // markDeleting says in status what the deletion waits for.
 func (r *Reconciler) markDeleting(ctx context.Context, s *canopyv1alpha1.Stack, msg string) error {
 	before := s.DeepCopy()
-	conditions.MarkReconciling(s, ReasonDeleting, msg)
+	conditions.MarkReconciling(s, canopyv1alpha1.ReasonDeleting, msg)
 	return patch.Status(ctx, r.Client, s, before, func(x *canopyv1alpha1.Stack) any { return x.Status })
 }
 

@@ -12,43 +12,6 @@ import (
 	"github.com/canopy-dev/canopy/internal/conditions"
 )
 
-// Rollout steps, in order, as reported in status.rollout.step and in condition messages.
-const (
-	StepDatabase = "Database"
-	StepBackup   = "Backup"
-	StepFrontend = "Frontend"
-	StepUpgrade  = "Upgrade"
-)
-
-// Reasons of the Stack's own conditions.
-const (
-	ReasonProgressing       = "Progressing"
-	ReasonUpgrading         = "Upgrading"
-	ReasonStepTimeout       = "StepTimeout"
-	ReasonPaused            = "Paused"
-	ReasonNotCreated        = "NotCreated"
-	ReasonWaitingForDB      = "WaitingForDatabase"
-	ReasonChildReconciling  = "ChildReconciling"
-	ReasonNoStatus          = "NoStatus"
-	ReasonUpgradeInProgress = "UpgradeInProgress"
-	ReasonNoUpgrade         = "NoUpgradeInProgress"
-	ReasonDeleting          = "Deleting"
-	ReasonNameConflict      = componentsv1alpha1.ReasonNameConflict
-	ReasonChildRejected     = "ChildRejected"
-	ReasonRestoring         = "Restoring"
-	// ReasonDatabaseUpgrading: a PostgreSQL major-version upgrade is in progress.
-	ReasonDatabaseUpgrading = "DatabaseUpgrading"
-	// ReasonDatabaseUpgradeFailed: a PostgreSQL major-version upgrade failed; the old major runs.
-	ReasonDatabaseUpgradeFailed = "DatabaseUpgradeFailed"
-	// ReasonUpgradeWaiting, ReasonRestoreWaiting, ReasonDatabaseUpgradeWaiting: that operation was
-	// asked for and waits for the data operation that runs.
-	ReasonUpgradeWaiting         = "UpgradeWaiting"
-	ReasonRestoreWaiting         = "RestoreWaiting"
-	ReasonDatabaseUpgradeWaiting = "DatabaseUpgradeWaiting"
-	// ReasonNothingWaiting: no data operation waits.
-	ReasonNothingWaiting = "NothingWaiting"
-)
-
 // observed holds the children as read from the cache; nil when absent. missingCRD names the kinds
 // whose CRD is not installed.
 type observed struct {
@@ -79,11 +42,11 @@ func childReadiness(obj conditions.Object, observedGeneration int64, kind, waiti
 	}
 	ready := conditions.Get(obj, componentsv1alpha1.ConditionReady)
 	if ready == nil {
-		return childState{reason: ReasonNoStatus, message: "the " + strings.ToLower(kind) + " controller has not reported yet"}
+		return childState{reason: canopyv1alpha1.ReasonNoStatus, message: "the " + strings.ToLower(kind) + " controller has not reported yet"}
 	}
 	stalled := conditions.IsTrue(obj, componentsv1alpha1.ConditionStalled)
 	if observedGeneration != obj.GetGeneration() && !stalled {
-		return childState{reason: ReasonChildReconciling, message: "the " + strings.ToLower(kind) + " controller has not observed the latest spec yet"}
+		return childState{reason: canopyv1alpha1.ReasonChildReconciling, message: "the " + strings.ToLower(kind) + " controller has not observed the latest spec yet"}
 	}
 	return childState{ready: ready.Status == metav1.ConditionTrue, stalled: stalled, reason: ready.Reason, message: ready.Message}
 }
@@ -114,11 +77,11 @@ func computeStatus(s *canopyv1alpha1.Stack, o observed, p plan, now metav1.Time)
 	if o.bp != nil {
 		bpGen = o.bp.Status.ObservedGeneration
 	}
-	db = childReadiness(nilIfAbsent(o.db), dbGen, "Database", ReasonNotCreated, "the Database is being created", o.missingCRD["Database"])
-	fe = childReadiness(nilIfAbsent(o.fe), feGen, "Frontend", ReasonWaitingForDB, "the Frontend is created once the Database is Ready", o.missingCRD["Frontend"])
+	db = childReadiness(nilIfAbsent(o.db), dbGen, "Database", canopyv1alpha1.ReasonNotCreated, "the Database is being created", o.missingCRD["Database"])
+	fe = childReadiness(nilIfAbsent(o.fe), feGen, "Frontend", canopyv1alpha1.ReasonWaitingForDB, "the Frontend is created once the Database is Ready", o.missingCRD["Frontend"])
 	backupWanted := s.Spec.Backup != nil
 	if backupWanted {
-		bp = childReadiness(nilIfAbsent(o.bp), bpGen, "BackupPolicy", ReasonWaitingForDB, "the BackupPolicy is created once the Database is Ready", o.missingCRD["BackupPolicy"])
+		bp = childReadiness(nilIfAbsent(o.bp), bpGen, "BackupPolicy", canopyv1alpha1.ReasonWaitingForDB, "the BackupPolicy is created once the Database is Ready", o.missingCRD["BackupPolicy"])
 	}
 	for kind, st := range map[string]*childState{"Database": &db, "Frontend": &fe, "BackupPolicy": &bp} {
 		if !o.pending[kind] {
@@ -126,20 +89,20 @@ func computeStatus(s *canopyv1alpha1.Stack, o observed, p plan, now metav1.Time)
 		}
 		st.ready, st.stalled = false, false
 		if s.Spec.Paused {
-			st.reason, st.message = ReasonPaused, "spec changes for the "+kind+" wait until the Stack is unpaused"
+			st.reason, st.message = canopyv1alpha1.ReasonPaused, "spec changes for the "+kind+" wait until the Stack is unpaused"
 		} else {
-			st.reason, st.message = ReasonChildReconciling, "the "+strings.ToLower(kind)+" controller has not observed the latest spec yet"
+			st.reason, st.message = canopyv1alpha1.ReasonChildReconciling, "the "+strings.ToLower(kind)+" controller has not observed the latest spec yet"
 		}
 	}
 	// The web tier is ready for the Stack only when it serves the version the Stack asks for.
 	upgradeWaits := false
 	if fe.ready && d.serving != s.Spec.Version {
 		fe.ready = false
-		fe.reason, fe.message = ReasonUpgrading, fmt.Sprintf("serving %s, upgrading to %s", d.serving, s.Spec.Version)
+		fe.reason, fe.message = canopyv1alpha1.ReasonUpgrading, fmt.Sprintf("serving %s, upgrading to %s", d.serving, s.Spec.Version)
 		if p.waits(opUpgrade) {
 			// Not a rollout step that can be late: the upgrade has not started.
 			upgradeWaits = true
-			fe.reason, fe.message = ReasonUpgradeWaiting, fmt.Sprintf("serving %s; the upgrade to %s waits for %s", d.serving, s.Spec.Version, describe(&p, p.active))
+			fe.reason, fe.message = canopyv1alpha1.ReasonUpgradeWaiting, fmt.Sprintf("serving %s; the upgrade to %s waits for %s", d.serving, s.Spec.Version, describe(&p, p.active))
 		}
 	}
 
@@ -181,7 +144,7 @@ func computeStatus(s *canopyv1alpha1.Stack, o observed, p plan, now metav1.Time)
 	} else {
 		conditions.Remove(s, canopyv1alpha1.ConditionBackupHealthy)
 	}
-	upgradeFailed := d.upgrade != nil && d.upgrade.Phase == PhaseFailed && s.Spec.Version != d.serving
+	upgradeFailed := d.upgrade != nil && d.upgrade.Phase == canopyv1alpha1.UpgradeFailed && s.Spec.Version != d.serving
 	if upgradeFailed {
 		conditions.Set(s, componentsv1alpha1.ConditionDegraded, metav1.ConditionTrue, componentsv1alpha1.ReasonUpgradeFailed,
 			fmt.Sprintf("still serving %s: %s", d.serving, d.upgrade.Message))
@@ -195,7 +158,7 @@ func computeStatus(s *canopyv1alpha1.Stack, o observed, p plan, now metav1.Time)
 	timedOut := false
 	limit := stepTimeout(s, step, d.upgrade)
 	switch {
-	case step == "" || s.Spec.Paused || (step == StepFrontend && upgradeWaits):
+	case step == "" || s.Spec.Paused || (step == canopyv1alpha1.RolloutFrontend && upgradeWaits):
 		// Nothing runs while paused, or while the upgrade waits for another operation: the clock of
 		// a step starts again when it runs.
 		st.Rollout = nil
@@ -217,14 +180,14 @@ func computeStatus(s *canopyv1alpha1.Stack, o observed, p plan, now metav1.Time)
 	// versions (application upgrade, in-place restore, PostgreSQL major upgrade).
 	switch op := dataOperation(s); {
 	case op == "":
-		conditions.Set(s, canopyv1alpha1.ConditionUpgradeable, metav1.ConditionTrue, ReasonNoUpgrade, "no upgrade or restore in progress")
+		conditions.Set(s, canopyv1alpha1.ConditionUpgradeable, metav1.ConditionTrue, canopyv1alpha1.ReasonNoUpgrade, "no upgrade or restore in progress")
 	case inFlight(d.upgrade):
-		conditions.Set(s, canopyv1alpha1.ConditionUpgradeable, metav1.ConditionFalse, ReasonUpgradeInProgress, op)
+		conditions.Set(s, canopyv1alpha1.ConditionUpgradeable, metav1.ConditionFalse, canopyv1alpha1.ReasonUpgradeInProgress, op)
 	default:
-		conditions.Set(s, canopyv1alpha1.ConditionUpgradeable, metav1.ConditionFalse, ReasonDataOperationInProgress, op)
+		conditions.Set(s, canopyv1alpha1.ConditionUpgradeable, metav1.ConditionFalse, canopyv1alpha1.ReasonDataOperationInProgress, op)
 	}
 	major := st.DatabaseUpgrade
-	majorFailed := major != nil && major.Step == RestoreFailed && major.ToVersion == s.Spec.Database.Version
+	majorFailed := major != nil && major.Step == canopyv1alpha1.StepFailed && major.ToVersion == s.Spec.Database.Version
 
 	// Summary conditions (kstatus).
 	failing := failingSummary(map[string]childState{"database": db, "frontend": fe, "backup": bp}, backupWanted)
@@ -232,9 +195,9 @@ func computeStatus(s *canopyv1alpha1.Stack, o observed, p plan, now metav1.Time)
 	case upgradeFailed:
 		conditions.MarkStalled(s, componentsv1alpha1.ReasonUpgradeFailed, fmt.Sprintf("upgrade to %s failed and was rolled back; still serving %s: %s", s.Spec.Version, d.serving, d.upgrade.Message))
 	case timedOut:
-		conditions.MarkStalled(s, ReasonStepTimeout, fmt.Sprintf("step %s not finished after %s: %s", step, limit, stepState.message))
+		conditions.MarkStalled(s, canopyv1alpha1.ReasonStepTimeout, fmt.Sprintf("step %s not finished after %s: %s", step, limit, stepState.message))
 	case majorFailed:
-		conditions.MarkStalled(s, ReasonDatabaseUpgradeFailed, fmt.Sprintf("the upgrade of PostgreSQL from %s to %s failed: %s "+
+		conditions.MarkStalled(s, canopyv1alpha1.ReasonDatabaseUpgradeFailed, fmt.Sprintf("the upgrade of PostgreSQL from %s to %s failed: %s "+
 			"(to try again with a new backup, give the annotation %s a new value)", major.FromVersion, major.ToVersion, major.Message, canopyv1alpha1.AnnotationRetryDatabaseUpgrade))
 	case db.stalled || fe.stalled || (backupWanted && bp.stalled):
 		reason := firstStalledReason(db, fe, bp)
@@ -246,16 +209,16 @@ func computeStatus(s *canopyv1alpha1.Stack, o observed, p plan, now metav1.Time)
 		}
 		conditions.MarkReady(s, componentsv1alpha1.ReasonReady, msg)
 	case majorRunning(major):
-		conditions.MarkReconciling(s, ReasonDatabaseUpgrading, fmt.Sprintf("upgrading PostgreSQL from %s to %s: step %s", major.FromVersion, major.ToVersion, major.Step))
+		conditions.MarkReconciling(s, canopyv1alpha1.ReasonDatabaseUpgrading, fmt.Sprintf("upgrading PostgreSQL from %s to %s: step %s", major.FromVersion, major.ToVersion, major.Step))
 	case restoreRunning(st.Restore):
-		conditions.MarkReconciling(s, ReasonRestoring, fmt.Sprintf("restoring %s in place: step %s", st.Restore.BackupName, st.Restore.Step))
+		conditions.MarkReconciling(s, canopyv1alpha1.ReasonRestoring, fmt.Sprintf("restoring %s in place: step %s", st.Restore.BackupName, st.Restore.Step))
 	case inFlight(d.upgrade):
-		conditions.MarkReconciling(s, ReasonUpgrading, fmt.Sprintf("upgrading from %s to %s: %s", d.upgrade.FromVersion, d.upgrade.ToVersion, upgradeStepMessage(d.upgrade)))
+		conditions.MarkReconciling(s, canopyv1alpha1.ReasonUpgrading, fmt.Sprintf("upgrading from %s to %s: %s", d.upgrade.FromVersion, d.upgrade.ToVersion, upgradeStepMessage(d.upgrade)))
 	default:
-		conditions.MarkReconciling(s, ReasonProgressing, fmt.Sprintf("step %s: %s", step, failing))
+		conditions.MarkReconciling(s, canopyv1alpha1.ReasonProgressing, fmt.Sprintf("step %s: %s", step, failing))
 	}
 	if s.Spec.Paused {
-		conditions.Set(s, canopyv1alpha1.ConditionPaused, metav1.ConditionTrue, ReasonPaused, "spec.paused is true: Canopy makes no changes to this Stack's objects")
+		conditions.Set(s, canopyv1alpha1.ConditionPaused, metav1.ConditionTrue, canopyv1alpha1.ReasonPaused, "spec.paused is true: Canopy makes no changes to this Stack's objects")
 		conditions.Remove(s, componentsv1alpha1.ConditionReconciling)
 		requeue = 0
 	} else {
@@ -265,23 +228,23 @@ func computeStatus(s *canopyv1alpha1.Stack, o observed, p plan, now metav1.Time)
 }
 
 func upgradeStepMessage(u *canopyv1alpha1.UpgradeStatus) string {
-	if u.Phase == PhaseBackingUp {
+	if u.Phase == canopyv1alpha1.UpgradeBackingUp {
 		return "waiting for the pre-upgrade backup (request " + u.BackupRequest + ")"
 	}
 	return "rolling out the web tier"
 }
 
 // currentStep names the first step that is not done, with its state.
-func currentStep(db, bp, fe childState, backupWanted, upgrading bool) (string, childState) {
+func currentStep(db, bp, fe childState, backupWanted, upgrading bool) (canopyv1alpha1.RolloutStep, childState) {
 	switch {
 	case !db.ready:
-		return StepDatabase, db
+		return canopyv1alpha1.RolloutDatabase, db
 	case backupWanted && !bp.ready:
-		return StepBackup, bp
+		return canopyv1alpha1.RolloutBackup, bp
 	case upgrading:
-		return StepUpgrade, fe
+		return canopyv1alpha1.RolloutUpgrade, fe
 	case !fe.ready:
-		return StepFrontend, fe
+		return canopyv1alpha1.RolloutFrontend, fe
 	}
 	return "", childState{}
 }
@@ -306,7 +269,7 @@ func firstStalledReason(states ...childState) string {
 			return st.reason
 		}
 	}
-	return ReasonProgressing
+	return canopyv1alpha1.ReasonProgressing
 }
 
 func component(exists bool, name, desired, observedVersion string, st childState) *canopyv1alpha1.ComponentStatus {
@@ -343,17 +306,17 @@ func nilIfAbsent[T conditions.Object](obj T) conditions.Object {
 // stepTimeout is how long a step may take: spec.rollout.stepTimeout, plus, for an upgrade, the time
 // its own work is allowed (the pre-upgrade backup's timeout, or the migration's timeout and the
 // rollout's progress deadline), so that a slow but healthy backup is not called stuck.
-func stepTimeout(s *canopyv1alpha1.Stack, step string, up *canopyv1alpha1.UpgradeStatus) time.Duration {
+func stepTimeout(s *canopyv1alpha1.Stack, step canopyv1alpha1.RolloutStep, up *canopyv1alpha1.UpgradeStatus) time.Duration {
 	limit := s.StepTimeout()
-	if step != StepUpgrade || up == nil {
+	if step != canopyv1alpha1.RolloutUpgrade || up == nil {
 		return limit
 	}
 	switch up.Phase {
-	case PhaseBackingUp:
+	case canopyv1alpha1.UpgradeBackingUp:
 		if b := s.Spec.Backup; b != nil {
 			limit += time.Duration(b.TimeoutSeconds) * time.Second
 		}
-	case PhaseRollingOut:
+	case canopyv1alpha1.UpgradeRollingOut:
 		if m := s.Spec.Frontend.Migration; m != nil {
 			limit += time.Duration(m.TimeoutSeconds) * time.Second
 		}

@@ -86,7 +86,7 @@ func TestComputeStatus(t *testing.T) {
 		wantConds   map[string]string
 		wantKstatus status.Status
 		wantMsg     []string
-		wantStep    string
+		wantStep    canopyv1alpha1.RolloutStep
 	}{
 		{
 			name:  "database provisioning",
@@ -94,7 +94,7 @@ func TestComputeStatus(t *testing.T) {
 			o:     observed{db: db(false, "waiting for the StatefulSet")},
 			wantConds: map[string]string{"Ready": "False/Progressing", "Reconciling": "True/Progressing", "DatabaseReady": "False/Provisioning",
 				"FrontendReady": "False/WaitingForDatabase", "BackupReady": "False/WaitingForDatabase", "Upgradeable": "True/NoUpgradeInProgress"},
-			wantKstatus: status.InProgressStatus, wantMsg: []string{"step Database", "database: waiting for the StatefulSet"}, wantStep: StepDatabase,
+			wantKstatus: status.InProgressStatus, wantMsg: []string{"step Database", "database: waiting for the StatefulSet"}, wantStep: canopyv1alpha1.RolloutDatabase,
 		},
 		{
 			name:  "every failing component is visible at once",
@@ -102,7 +102,7 @@ func TestComputeStatus(t *testing.T) {
 			o:     observed{db: db(true, ""), fe: stalledFrontend("image ghcr.io/acme/shop:1.0 not found"), bp: bpReady(false, "backup volume pending")},
 			wantConds: map[string]string{"Ready": "False/ImagePullBackOff", "Stalled": "True/ImagePullBackOff", "DatabaseReady": "True/Ready",
 				"FrontendReady": "False/ImagePullBackOff", "BackupReady": "False/R", "Upgradeable": "True/NoUpgradeInProgress"},
-			wantKstatus: status.FailedStatus, wantMsg: []string{"frontend: image ghcr.io/acme/shop:1.0 not found", "backup: backup volume pending"}, wantStep: StepBackup,
+			wantKstatus: status.FailedStatus, wantMsg: []string{"frontend: image ghcr.io/acme/shop:1.0 not found", "backup: backup volume pending"}, wantStep: canopyv1alpha1.RolloutBackup,
 		},
 		{
 			name:  "ready",
@@ -126,28 +126,28 @@ func TestComputeStatus(t *testing.T) {
 			o:     observed{db: db(true, ""), fe: withFrontend("1.0", true), bp: bpReady(true, "")},
 			wantConds: map[string]string{"Ready": "False/Upgrading", "Reconciling": "True/Upgrading", "DatabaseReady": "True/Ready",
 				"FrontendReady": "False/Upgrading", "BackupReady": "True/R", "Upgradeable": "False/UpgradeInProgress"},
-			wantKstatus: status.InProgressStatus, wantMsg: []string{"waiting for the pre-upgrade backup (request pre-upgrade-g7)"}, wantStep: StepUpgrade,
+			wantKstatus: status.InProgressStatus, wantMsg: []string{"waiting for the pre-upgrade backup (request pre-upgrade-g7)"}, wantStep: canopyv1alpha1.RolloutUpgrade,
 		},
 		{
 			name:  "failed upgrade: degraded, stalled, old version serving",
-			stack: testStack("2.0", "1.0", false, &canopyv1alpha1.UpgradeStatus{FromVersion: "1.0", ToVersion: "2.0", Phase: PhaseRollingOut}),
+			stack: testStack("2.0", "1.0", false, &canopyv1alpha1.UpgradeStatus{FromVersion: "1.0", ToVersion: "2.0", Phase: canopyv1alpha1.UpgradeRollingOut}),
 			o:     observed{db: db(true, ""), fe: failedFrontend("1.0", "2.0")},
 			wantConds: map[string]string{"Ready": "False/UpgradeFailed", "Stalled": "True/UpgradeFailed", "Degraded": "True/UpgradeFailed",
 				"DatabaseReady": "True/Ready", "FrontendReady": "False/RolloutFailed", "Upgradeable": "True/NoUpgradeInProgress"},
-			wantKstatus: status.FailedStatus, wantMsg: []string{"still serving 1.0", "pods of 2.0 not available after 600s"}, wantStep: StepFrontend,
+			wantKstatus: status.FailedStatus, wantMsg: []string{"still serving 1.0", "pods of 2.0 not available after 600s"}, wantStep: canopyv1alpha1.RolloutFrontend,
 		},
 		{
 			name: "step timed out",
 			stack: func() *canopyv1alpha1.Stack {
 				s := testStack("1.0", "", false, nil)
 				start := metav1.NewTime(now.Add(-16 * time.Minute))
-				s.Status.Rollout = &canopyv1alpha1.RolloutProgress{Step: StepDatabase, StartTime: &start}
+				s.Status.Rollout = &canopyv1alpha1.RolloutProgress{Step: canopyv1alpha1.RolloutDatabase, StartTime: &start}
 				return s
 			}(),
 			o: observed{db: db(false, "0/1 pods ready: pod shop-postgres-0 is Pending")},
 			wantConds: map[string]string{"Ready": "False/StepTimeout", "Stalled": "True/StepTimeout", "DatabaseReady": "False/Provisioning",
 				"FrontendReady": "False/WaitingForDatabase", "Upgradeable": "True/NoUpgradeInProgress"},
-			wantKstatus: status.FailedStatus, wantMsg: []string{"step Database not finished after 15m0s", "pod shop-postgres-0 is Pending"}, wantStep: StepDatabase,
+			wantKstatus: status.FailedStatus, wantMsg: []string{"step Database not finished after 15m0s", "pod shop-postgres-0 is Pending"}, wantStep: canopyv1alpha1.RolloutDatabase,
 		},
 		{
 			name:  "child CRD missing",
@@ -155,7 +155,7 @@ func TestComputeStatus(t *testing.T) {
 			o:     observed{db: db(true, ""), missingCRD: map[string]bool{"BackupPolicy": true}},
 			wantConds: map[string]string{"Ready": "False/Progressing", "Reconciling": "True/Progressing", "DatabaseReady": "True/Ready",
 				"FrontendReady": "False/WaitingForDatabase", "BackupReady": "False/CRDNotInstalled", "Upgradeable": "True/NoUpgradeInProgress"},
-			wantKstatus: status.InProgressStatus, wantMsg: []string{"the BackupPolicy CRD is not installed"}, wantStep: StepBackup,
+			wantKstatus: status.InProgressStatus, wantMsg: []string{"the BackupPolicy CRD is not installed"}, wantStep: canopyv1alpha1.RolloutBackup,
 		},
 		{
 			name: "paused",

@@ -10,15 +10,6 @@ import (
 	"github.com/canopy-dev/canopy/internal/conditions"
 )
 
-// Upgrade phases reported in status.upgrade.phase.
-const (
-	PhaseBackingUp  = "BackingUp"
-	PhaseRollingOut = "RollingOut"
-	PhaseSucceeded  = "Succeeded"
-	PhaseFailed     = "Failed"
-	PhaseCancelled  = "Cancelled"
-)
-
 // upgradeDecision is what the upgrade orchestration decides for one reconcile.
 type upgradeDecision struct {
 	// frontendVersion goes into the Frontend's spec.
@@ -34,7 +25,7 @@ type upgradeDecision struct {
 
 // inFlight reports whether an upgrade is between its start and its end.
 func inFlight(u *canopyv1alpha1.UpgradeStatus) bool {
-	return u != nil && (u.Phase == PhaseBackingUp || u.Phase == PhaseRollingOut)
+	return u != nil && (u.Phase == canopyv1alpha1.UpgradeBackingUp || u.Phase == canopyv1alpha1.UpgradeRollingOut)
 }
 
 // decideUpgrade is the upgrade state machine. From the Stack (spec.version, status.version and
@@ -65,20 +56,20 @@ func decideUpgrade(s *canopyv1alpha1.Stack, fe *componentsv1alpha1.Frontend, bp 
 		return d
 	case serving == target:
 		d.frontendVersion = target
-		if inFlight(up) || (up != nil && up.Phase == PhaseFailed) {
+		if inFlight(up) || (up != nil && up.Phase == canopyv1alpha1.UpgradeFailed) {
 			// spec.version went back to the serving version: the upgrade is over, and the same
 			// version may be tried again later.
-			up.Phase, up.Message = PhaseCancelled, fmt.Sprintf("upgrade to %s cancelled: spec.version returned to %s", up.ToVersion, serving)
+			up.Phase, up.Message = canopyv1alpha1.UpgradeCancelled, fmt.Sprintf("upgrade to %s cancelled: spec.version returned to %s", up.ToVersion, serving)
 		}
 		return d
 	}
 
-	if up == nil || up.ToVersion != target || up.FromVersion != serving || up.Phase == PhaseSucceeded || up.Phase == PhaseCancelled {
-		up = &canopyv1alpha1.UpgradeStatus{FromVersion: serving, ToVersion: target, Phase: PhaseRollingOut, StartTime: &now}
+	if up == nil || up.ToVersion != target || up.FromVersion != serving || up.Phase == canopyv1alpha1.UpgradeSucceeded || up.Phase == canopyv1alpha1.UpgradeCancelled {
+		up = &canopyv1alpha1.UpgradeStatus{FromVersion: serving, ToVersion: target, Phase: canopyv1alpha1.UpgradeRollingOut, StartTime: &now}
 		// What the spec asks decides, not what the cache holds: a BackupPolicy created in the same
 		// edit, or recreated, is awaited rather than skipped.
 		if s.BackupBeforeUpgrade() {
-			up.Phase = PhaseBackingUp
+			up.Phase = canopyv1alpha1.UpgradeBackingUp
 			// One token per spec generation: a retry or a restart never asks for a second backup.
 			up.BackupRequest = fmt.Sprintf("pre-upgrade-g%d", s.Generation)
 		}
@@ -86,27 +77,27 @@ func decideUpgrade(s *canopyv1alpha1.Stack, fe *componentsv1alpha1.Frontend, bp 
 	}
 
 	switch up.Phase {
-	case PhaseBackingUp:
+	case canopyv1alpha1.UpgradeBackingUp:
 		d.frontendVersion = serving
 		switch req := lastRequest(bp); {
 		case s.Spec.Backup == nil:
-			up.Phase = PhaseRollingOut // backups were turned off meanwhile
+			up.Phase = canopyv1alpha1.UpgradeRollingOut // backups were turned off meanwhile
 		case req != nil && req.ID == up.BackupRequest && req.Phase == componentsv1alpha1.PhaseSucceeded:
-			up.Phase, up.BackupName = PhaseRollingOut, req.BackupName
+			up.Phase, up.BackupName = canopyv1alpha1.UpgradeRollingOut, req.BackupName
 		case req != nil && req.ID == up.BackupRequest && req.Phase == componentsv1alpha1.PhaseFailed:
-			up.Phase, up.Message = PhaseFailed, "pre-upgrade backup failed: "+req.Message
+			up.Phase, up.Message = canopyv1alpha1.UpgradeFailed, "pre-upgrade backup failed: "+req.Message
 		}
 	}
-	if up.Phase == PhaseRollingOut {
+	if up.Phase == canopyv1alpha1.UpgradeRollingOut {
 		d.frontendVersion = target
 		if failed, msg := frontendFailed(fe, target); failed {
-			up.Phase, up.Message = PhaseFailed, msg
+			up.Phase, up.Message = canopyv1alpha1.UpgradeFailed, msg
 		} else if frontendServes(fe, target) {
-			up.Phase, up.Message = PhaseSucceeded, ""
+			up.Phase, up.Message = canopyv1alpha1.UpgradeSucceeded, ""
 			d.serving = target
 		}
 	}
-	if up.Phase == PhaseFailed {
+	if up.Phase == canopyv1alpha1.UpgradeFailed {
 		// Roll back: the Frontend returns to the version that served before.
 		d.frontendVersion = serving
 	}
@@ -116,8 +107,8 @@ func decideUpgrade(s *canopyv1alpha1.Stack, fe *componentsv1alpha1.Frontend, bp 
 
 // newlyFailed reports whether this decision fails an upgrade that status does not show failed yet.
 func newlyFailed(before *canopyv1alpha1.Stack, d upgradeDecision) bool {
-	return d.upgrade != nil && d.upgrade.Phase == PhaseFailed &&
-		(before.Status.Upgrade == nil || before.Status.Upgrade.Phase != PhaseFailed || before.Status.Upgrade.ToVersion != d.upgrade.ToVersion)
+	return d.upgrade != nil && d.upgrade.Phase == canopyv1alpha1.UpgradeFailed &&
+		(before.Status.Upgrade == nil || before.Status.Upgrade.Phase != canopyv1alpha1.UpgradeFailed || before.Status.Upgrade.ToVersion != d.upgrade.ToVersion)
 }
 
 func lastRequest(bp *componentsv1alpha1.BackupPolicy) *componentsv1alpha1.BackupRequestStatus {

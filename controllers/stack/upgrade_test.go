@@ -58,9 +58,9 @@ func policy(reqID, phase, backupName, msg string) *componentsv1alpha1.BackupPoli
 }
 
 func TestDecideUpgrade(t *testing.T) {
-	backingUp := &canopyv1alpha1.UpgradeStatus{FromVersion: "1.0", ToVersion: "2.0", Phase: PhaseBackingUp, BackupRequest: "pre-upgrade-g7", StartTime: &now}
-	rollingOut := &canopyv1alpha1.UpgradeStatus{FromVersion: "1.0", ToVersion: "2.0", Phase: PhaseRollingOut, BackupRequest: "pre-upgrade-g7", BackupName: "shop-1", StartTime: &now}
-	failed := &canopyv1alpha1.UpgradeStatus{FromVersion: "1.0", ToVersion: "2.0", Phase: PhaseFailed, BackupRequest: "pre-upgrade-g7", Message: "boom", StartTime: &now}
+	backingUp := &canopyv1alpha1.UpgradeStatus{FromVersion: "1.0", ToVersion: "2.0", Phase: canopyv1alpha1.UpgradeBackingUp, BackupRequest: "pre-upgrade-g7", StartTime: &now}
+	rollingOut := &canopyv1alpha1.UpgradeStatus{FromVersion: "1.0", ToVersion: "2.0", Phase: canopyv1alpha1.UpgradeRollingOut, BackupRequest: "pre-upgrade-g7", BackupName: "shop-1", StartTime: &now}
+	failed := &canopyv1alpha1.UpgradeStatus{FromVersion: "1.0", ToVersion: "2.0", Phase: canopyv1alpha1.UpgradeFailed, BackupRequest: "pre-upgrade-g7", Message: "boom", StartTime: &now}
 
 	for _, tc := range []struct {
 		name        string
@@ -69,7 +69,7 @@ func TestDecideUpgrade(t *testing.T) {
 		bp          *componentsv1alpha1.BackupPolicy
 		wantFE      string
 		wantServing string
-		wantPhase   string // "" when no upgrade status
+		wantPhase   canopyv1alpha1.UpgradePhase // "" when no upgrade status
 		wantToken   string
 		wantMsg     string
 	}{
@@ -83,27 +83,27 @@ func TestDecideUpgrade(t *testing.T) {
 		{name: "steady state", stack: testStack("1.0", "1.0", true, nil), fe: frontend("1.0", true), bp: policy("", "", "", ""),
 			wantFE: "1.0", wantServing: "1.0"},
 		{name: "new version with backups starts with a backup", stack: testStack("2.0", "1.0", true, nil), fe: frontend("1.0", true), bp: policy("", "", "", ""),
-			wantFE: "1.0", wantServing: "1.0", wantPhase: PhaseBackingUp, wantToken: "pre-upgrade-g7"},
+			wantFE: "1.0", wantServing: "1.0", wantPhase: canopyv1alpha1.UpgradeBackingUp, wantToken: "pre-upgrade-g7"},
 		{name: "new version without backups rolls out at once", stack: testStack("2.0", "1.0", false, nil), fe: frontend("1.0", true),
-			wantFE: "2.0", wantServing: "1.0", wantPhase: PhaseRollingOut},
+			wantFE: "2.0", wantServing: "1.0", wantPhase: canopyv1alpha1.UpgradeRollingOut},
 		{name: "new version with beforeUpgrade off rolls out at once", stack: func() *canopyv1alpha1.Stack {
 			s := testStack("2.0", "1.0", true, nil)
 			s.Spec.Backup.BeforeUpgrade = ptr.To(false)
 			return s
-		}(), fe: frontend("1.0", true), bp: policy("", "", "", ""), wantFE: "2.0", wantServing: "1.0", wantPhase: PhaseRollingOut},
+		}(), fe: frontend("1.0", true), bp: policy("", "", "", ""), wantFE: "2.0", wantServing: "1.0", wantPhase: canopyv1alpha1.UpgradeRollingOut},
 		{name: "waits for its own backup request, not an older one", stack: testStack("2.0", "1.0", true, backingUp), fe: frontend("1.0", true),
-			bp: policy("pre-upgrade-g3", componentsv1alpha1.PhaseSucceeded, "old", ""), wantFE: "1.0", wantServing: "1.0", wantPhase: PhaseBackingUp, wantToken: "pre-upgrade-g7"},
+			bp: policy("pre-upgrade-g3", componentsv1alpha1.PhaseSucceeded, "old", ""), wantFE: "1.0", wantServing: "1.0", wantPhase: canopyv1alpha1.UpgradeBackingUp, wantToken: "pre-upgrade-g7"},
 		{name: "backup done: roll out", stack: testStack("2.0", "1.0", true, backingUp), fe: frontend("1.0", true),
-			bp: policy("pre-upgrade-g7", componentsv1alpha1.PhaseSucceeded, "shop-1", ""), wantFE: "2.0", wantServing: "1.0", wantPhase: PhaseRollingOut, wantToken: "pre-upgrade-g7"},
+			bp: policy("pre-upgrade-g7", componentsv1alpha1.PhaseSucceeded, "shop-1", ""), wantFE: "2.0", wantServing: "1.0", wantPhase: canopyv1alpha1.UpgradeRollingOut, wantToken: "pre-upgrade-g7"},
 		{name: "backup failed: the upgrade fails, nothing rolls", stack: testStack("2.0", "1.0", true, backingUp), fe: frontend("1.0", true),
-			bp: policy("pre-upgrade-g7", componentsv1alpha1.PhaseFailed, "", "bucket unreachable"), wantFE: "1.0", wantServing: "1.0", wantPhase: PhaseFailed,
+			bp: policy("pre-upgrade-g7", componentsv1alpha1.PhaseFailed, "", "bucket unreachable"), wantFE: "1.0", wantServing: "1.0", wantPhase: canopyv1alpha1.UpgradeFailed,
 			wantToken: "pre-upgrade-g7", wantMsg: "pre-upgrade backup failed: bucket unreachable"},
 		{name: "rollout succeeds", stack: testStack("2.0", "1.0", true, rollingOut), fe: frontend("2.0", true), bp: policy("pre-upgrade-g7", componentsv1alpha1.PhaseSucceeded, "shop-1", ""),
-			wantFE: "2.0", wantServing: "2.0", wantPhase: PhaseSucceeded, wantToken: "pre-upgrade-g7"},
+			wantFE: "2.0", wantServing: "2.0", wantPhase: canopyv1alpha1.UpgradeSucceeded, wantToken: "pre-upgrade-g7"},
 		{name: "rollout in progress", stack: testStack("2.0", "1.0", true, rollingOut), fe: frontend("1.0", false), bp: policy("pre-upgrade-g7", componentsv1alpha1.PhaseSucceeded, "shop-1", ""),
-			wantFE: "2.0", wantServing: "1.0", wantPhase: PhaseRollingOut, wantToken: "pre-upgrade-g7"},
+			wantFE: "2.0", wantServing: "1.0", wantPhase: canopyv1alpha1.UpgradeRollingOut, wantToken: "pre-upgrade-g7"},
 		{name: "rollout failed: roll back and keep serving the old version", stack: testStack("2.0", "1.0", true, rollingOut), fe: failedFrontend("1.0", "2.0"),
-			bp: policy("pre-upgrade-g7", componentsv1alpha1.PhaseSucceeded, "shop-1", ""), wantFE: "1.0", wantServing: "1.0", wantPhase: PhaseFailed,
+			bp: policy("pre-upgrade-g7", componentsv1alpha1.PhaseSucceeded, "shop-1", ""), wantFE: "1.0", wantServing: "1.0", wantPhase: canopyv1alpha1.UpgradeFailed,
 			wantToken: "pre-upgrade-g7", wantMsg: "version 2.0 failed (RolloutFailed): pods of 2.0 not available after 600s"},
 		{name: "migration failed", stack: testStack("2.0", "1.0", false, rollingOut), fe: func() *componentsv1alpha1.Frontend {
 			f := frontend("1.0", false)
@@ -111,34 +111,34 @@ func TestDecideUpgrade(t *testing.T) {
 			f.Status.Migration = &componentsv1alpha1.MigrationStatus{Version: "2.0", Phase: componentsv1alpha1.PhaseFailed}
 			f.Status.Conditions[0].Reason, f.Status.Conditions[0].Message = componentsv1alpha1.ReasonMigrationFailed, "job failed: BackoffLimitExceeded"
 			return f
-		}(), wantFE: "1.0", wantServing: "1.0", wantPhase: PhaseFailed, wantToken: "pre-upgrade-g7", wantMsg: "MigrationFailed"},
+		}(), wantFE: "1.0", wantServing: "1.0", wantPhase: canopyv1alpha1.UpgradeFailed, wantToken: "pre-upgrade-g7", wantMsg: "MigrationFailed"},
 		{name: "a failed upgrade is not retried while the spec is unchanged", stack: testStack("2.0", "1.0", true, failed), fe: frontend("1.0", true),
-			bp: policy("pre-upgrade-g7", componentsv1alpha1.PhaseSucceeded, "shop-1", ""), wantFE: "1.0", wantServing: "1.0", wantPhase: PhaseFailed, wantToken: "pre-upgrade-g7", wantMsg: "boom"},
+			bp: policy("pre-upgrade-g7", componentsv1alpha1.PhaseSucceeded, "shop-1", ""), wantFE: "1.0", wantServing: "1.0", wantPhase: canopyv1alpha1.UpgradeFailed, wantToken: "pre-upgrade-g7", wantMsg: "boom"},
 		{name: "a new version after a failure starts a new upgrade", stack: func() *canopyv1alpha1.Stack {
 			s := testStack("2.1", "1.0", true, failed)
 			s.Generation = 9
 			return s
 		}(), fe: frontend("1.0", true), bp: policy("pre-upgrade-g7", componentsv1alpha1.PhaseSucceeded, "shop-1", ""),
-			wantFE: "1.0", wantServing: "1.0", wantPhase: PhaseBackingUp, wantToken: "pre-upgrade-g9"},
+			wantFE: "1.0", wantServing: "1.0", wantPhase: canopyv1alpha1.UpgradeBackingUp, wantToken: "pre-upgrade-g9"},
 		{name: "returning to the serving version cancels the upgrade", stack: testStack("1.0", "1.0", true, rollingOut), fe: frontend("1.0", true),
-			bp: policy("pre-upgrade-g7", componentsv1alpha1.PhaseSucceeded, "shop-1", ""), wantFE: "1.0", wantServing: "1.0", wantPhase: PhaseCancelled,
+			bp: policy("pre-upgrade-g7", componentsv1alpha1.PhaseSucceeded, "shop-1", ""), wantFE: "1.0", wantServing: "1.0", wantPhase: canopyv1alpha1.UpgradeCancelled,
 			wantToken: "pre-upgrade-g7", wantMsg: "cancelled"},
 		{name: "returning to the serving version after a failure ends it", stack: testStack("1.0", "1.0", true, failed), fe: frontend("1.0", true),
-			bp: policy("pre-upgrade-g7", componentsv1alpha1.PhaseSucceeded, "shop-1", ""), wantFE: "1.0", wantServing: "1.0", wantPhase: PhaseCancelled,
+			bp: policy("pre-upgrade-g7", componentsv1alpha1.PhaseSucceeded, "shop-1", ""), wantFE: "1.0", wantServing: "1.0", wantPhase: canopyv1alpha1.UpgradeCancelled,
 			wantToken: "pre-upgrade-g7", wantMsg: "cancelled"},
 		{name: "a cancelled version can be tried again", stack: func() *canopyv1alpha1.Stack {
-			s := testStack("2.0", "1.0", true, &canopyv1alpha1.UpgradeStatus{FromVersion: "1.0", ToVersion: "2.0", Phase: PhaseCancelled, BackupRequest: "pre-upgrade-g7"})
+			s := testStack("2.0", "1.0", true, &canopyv1alpha1.UpgradeStatus{FromVersion: "1.0", ToVersion: "2.0", Phase: canopyv1alpha1.UpgradeCancelled, BackupRequest: "pre-upgrade-g7"})
 			s.Generation = 11
 			return s
 		}(), fe: frontend("1.0", true), bp: policy("pre-upgrade-g7", componentsv1alpha1.PhaseSucceeded, "shop-1", ""),
-			wantFE: "1.0", wantServing: "1.0", wantPhase: PhaseBackingUp, wantToken: "pre-upgrade-g11"},
+			wantFE: "1.0", wantServing: "1.0", wantPhase: canopyv1alpha1.UpgradeBackingUp, wantToken: "pre-upgrade-g11"},
 		{name: "backups wanted but the BackupPolicy not yet observed: wait for it", stack: testStack("2.0", "1.0", true, nil), fe: frontend("1.0", true),
-			wantFE: "1.0", wantServing: "1.0", wantPhase: PhaseBackingUp, wantToken: "pre-upgrade-g7"},
+			wantFE: "1.0", wantServing: "1.0", wantPhase: canopyv1alpha1.UpgradeBackingUp, wantToken: "pre-upgrade-g7"},
 		{name: "a failure left from an earlier attempt is not trusted", stack: testStack("2.0", "1.0", false, rollingOut), fe: func() *componentsv1alpha1.Frontend {
 			f := failedFrontend("1.0", "2.0")
 			f.Spec.Version = "1.0" // the Stack's move to 2.0 has not reached the Frontend yet
 			return f
-		}(), wantFE: "2.0", wantServing: "1.0", wantPhase: PhaseRollingOut, wantToken: "pre-upgrade-g7"},
+		}(), wantFE: "2.0", wantServing: "1.0", wantPhase: canopyv1alpha1.UpgradeRollingOut, wantToken: "pre-upgrade-g7"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d := decideUpgrade(tc.stack, tc.fe, tc.bp, now)
@@ -158,8 +158,8 @@ func TestDecideUpgrade(t *testing.T) {
 
 // TestDecideUpgradeDoesNotMutateInput: the decision is computed from a copy of the status.
 func TestDecideUpgradeDoesNotMutateInput(t *testing.T) {
-	up := &canopyv1alpha1.UpgradeStatus{FromVersion: "1.0", ToVersion: "2.0", Phase: PhaseRollingOut}
+	up := &canopyv1alpha1.UpgradeStatus{FromVersion: "1.0", ToVersion: "2.0", Phase: canopyv1alpha1.UpgradeRollingOut}
 	s := testStack("2.0", "1.0", false, up)
 	_ = decideUpgrade(s, failedFrontend("1.0", "2.0"), nil, now)
-	require.Equal(t, PhaseRollingOut, s.Status.Upgrade.Phase)
+	require.Equal(t, canopyv1alpha1.UpgradeRollingOut, s.Status.Upgrade.Phase)
 }

@@ -6,17 +6,9 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	canopyv1alpha1 "github.com/canopy-dev/canopy/apis/canopy/v1alpha1"
 	componentsv1alpha1 "github.com/canopy-dev/canopy/apis/components/v1alpha1"
 	"github.com/canopy-dev/canopy/internal/conditions"
-)
-
-// Phases and steps of the Stack's status (controllers/stack), matched as the stable strings the
-// API documents rather than imported, so the plugin does not link the controllers.
-const (
-	phaseBackingUp  = "BackingUp"
-	phaseRollingOut = "RollingOut"
-	stepSucceeded   = "Succeeded"
-	stepFailed      = "Failed"
 )
 
 // operations lists the rollout step and the data operations that run, and the last one of each
@@ -25,23 +17,23 @@ func operations(o *observedStack) []Operation {
 	st := o.stack.Status
 	var out []Operation
 	if r := st.Rollout; r != nil && r.Step != "" {
-		out = append(out, Operation{Kind: "Rollout", Step: r.Step, Running: true, Since: r.StartTime,
-			Detail: "ordered rollout, step " + r.Step})
+		out = append(out, Operation{Kind: "Rollout", Step: string(r.Step), Running: true, Since: r.StartTime,
+			Detail: "ordered rollout, step " + string(r.Step)})
 	}
-	if u := st.Upgrade; u != nil && (u.Phase == phaseBackingUp || u.Phase == phaseRollingOut || u.Phase == stepFailed) {
-		op := Operation{Kind: "Upgrade", Step: u.Phase, Since: u.StartTime, Message: u.Message,
-			Running: u.Phase != stepFailed, Detail: fmt.Sprintf("application %s → %s", u.FromVersion, u.ToVersion)}
+	if u := st.Upgrade; u != nil && (u.Phase == canopyv1alpha1.UpgradeBackingUp || u.Phase == canopyv1alpha1.UpgradeRollingOut || u.Phase == canopyv1alpha1.UpgradeFailed) {
+		op := Operation{Kind: "Upgrade", Step: string(u.Phase), Since: u.StartTime, Message: u.Message,
+			Running: u.Phase != canopyv1alpha1.UpgradeFailed, Detail: fmt.Sprintf("application %s → %s", u.FromVersion, u.ToVersion)}
 		if u.BackupName != "" {
 			op.Detail += ", pre-upgrade backup " + u.BackupName
 		}
 		out = append(out, op)
 	}
-	if r := st.Restore; r != nil && r.Step != stepSucceeded {
-		out = append(out, Operation{Kind: "Restore", Step: r.Step, Message: r.Message, Running: r.Step != stepFailed,
+	if r := st.Restore; r != nil && r.Step != canopyv1alpha1.StepSucceeded {
+		out = append(out, Operation{Kind: "Restore", Step: string(r.Step), Message: r.Message, Running: r.Step != canopyv1alpha1.StepFailed,
 			Detail: fmt.Sprintf("in-place restore %s of backup %s", r.ID, r.BackupName)})
 	}
-	if d := st.DatabaseUpgrade; d != nil && d.Step != stepSucceeded {
-		op := Operation{Kind: "DatabaseUpgrade", Step: d.Step, Message: d.Message, Running: d.Step != stepFailed,
+	if d := st.DatabaseUpgrade; d != nil && d.Step != canopyv1alpha1.StepSucceeded {
+		op := Operation{Kind: "DatabaseUpgrade", Step: string(d.Step), Message: d.Message, Running: d.Step != canopyv1alpha1.StepFailed,
 			Detail: fmt.Sprintf("PostgreSQL %s → %s, attempt %d", d.FromVersion, d.ToVersion, max(d.Attempt, 1))}
 		if d.BackupName != "" {
 			op.Detail += ", backup " + d.BackupName
@@ -63,7 +55,7 @@ func problems(o *observedStack, r *StackReport) []Problem {
 	}
 	failedUpgrade := false
 	for _, op := range r.Operations {
-		if op.Running || op.Step != stepFailed {
+		if op.Running || op.Step != string(canopyv1alpha1.StepFailed) {
 			continue
 		}
 		switch op.Kind {

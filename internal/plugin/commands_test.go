@@ -181,7 +181,7 @@ func TestRestore(t *testing.T) {
 		for t.Context().Err() == nil {
 			time.Sleep(20 * time.Millisecond)
 			if s := f.stack("shop"); s.Spec.RestoreRequest.ID != req.ID {
-				for _, step := range []string{"StoppingFrontend", "SafetyBackup", "Restoring", "StartingFrontend", "Succeeded"} {
+				for _, step := range []canopyv1alpha1.OperationStep{"StoppingFrontend", "SafetyBackup", "Restoring", "StartingFrontend", "Succeeded"} {
 					f.mutateStatus("shop", func(st *canopyv1alpha1.Stack) {
 						st.Status.Restore = &canopyv1alpha1.RestoreProgress{ID: s.Spec.RestoreRequest.ID, BackupName: s.Spec.RestoreRequest.BackupName, Step: step}
 					})
@@ -242,7 +242,7 @@ func TestUpgradeAndPause(t *testing.T) {
 		for t.Context().Err() == nil && f.stack("shop").Spec.Version != "1.6.0" {
 			time.Sleep(20 * time.Millisecond)
 		}
-		for _, p := range []string{"RollingOut", "Succeeded"} {
+		for _, p := range []canopyv1alpha1.UpgradePhase{"RollingOut", "Succeeded"} {
 			time.Sleep(60 * time.Millisecond)
 			f.mutateStatus("shop", func(s *canopyv1alpha1.Stack) {
 				s.Status.Upgrade.Phase = p

@@ -70,7 +70,7 @@ func (s *session) restore(ctx context.Context, name, backup string, f restoreFla
 	if err != nil {
 		return err
 	}
-	if r := st.Status.Restore; r != nil && r.Step != stepSucceeded && r.Step != stepFailed {
+	if r := st.Status.Restore; r != nil && r.Step != canopyv1alpha1.StepSucceeded && r.Step != canopyv1alpha1.StepFailed {
 		return fmt.Errorf("Stack %s/%s is already restoring %s (request %s, step %s): wait for it with kubectl canopy status %s", s.namespace, name, r.BackupName, r.ID, r.Step, name)
 	}
 	var rec *componentsv1alpha1.BackupRecord
@@ -111,14 +111,14 @@ func (s *session) restore(ctx context.Context, name, backup string, f restoreFla
 			if p == nil || p.ID != res.ID {
 				return "requested; waiting for the operator to take it", false, nil
 			}
-			res.Step, res.Message = p.Step, p.Message
+			res.Step, res.Message = string(p.Step), p.Message
 			switch p.Step {
-			case stepFailed:
+			case canopyv1alpha1.StepFailed:
 				return "", false, fmt.Errorf("the restore of %s into Stack %s/%s failed, the data is as it was: %s", backup, s.namespace, name, p.Message)
-			case stepSucceeded:
+			case canopyv1alpha1.StepSucceeded:
 				return "Succeeded", true, nil
 			}
-			return p.Step, false, nil
+			return string(p.Step), false, nil
 		})
 	if err != nil {
 		return err

@@ -46,11 +46,11 @@ func (s *session) retryUpgrade(ctx context.Context, name string, wait bool, time
 	if err != nil {
 		return err
 	}
-	if d := st.Status.DatabaseUpgrade; d != nil && d.Step == stepFailed {
+	if d := st.Status.DatabaseUpgrade; d != nil && d.Step == canopyv1alpha1.StepFailed {
 		return s.retryDatabaseUpgrade(ctx, st, wait, timeout)
 	}
 	u := st.Status.Upgrade
-	if u == nil || u.Phase != stepFailed {
+	if u == nil || u.Phase != canopyv1alpha1.UpgradeFailed {
 		what := "no upgrade has run"
 		if u != nil {
 			what = fmt.Sprintf("the upgrade to %s is %s", u.ToVersion, u.Phase)
@@ -126,14 +126,14 @@ func (s *session) retryDatabaseUpgrade(ctx context.Context, st *canopyv1alpha1.S
 			if p == nil || p.RetryRequest != token {
 				return "requested; waiting for the operator to start it", false, nil
 			}
-			res.Phase, res.Message = p.Step, p.Message
+			res.Phase, res.Message = string(p.Step), p.Message
 			switch p.Step {
-			case stepFailed:
+			case canopyv1alpha1.StepFailed:
 				return "", false, fmt.Errorf("the PostgreSQL upgrade of Stack %s/%s failed again, the old version runs: %s", s.namespace, st.Name, p.Message)
-			case stepSucceeded:
+			case canopyv1alpha1.StepSucceeded:
 				return "", true, nil
 			}
-			return p.Step, false, nil
+			return string(p.Step), false, nil
 		})
 	if err != nil {
 		return err

@@ -96,22 +96,22 @@ func (s *session) followUpgrade(ctx context.Context, st *canopyv1alpha1.Stack, r
 				return "", false, fmt.Errorf("reading Stack %s/%s: %w", s.namespace, name, err)
 			}
 			if st.Status.Version == res.To && st.Status.ObservedGeneration == st.Generation {
-				res.Phase = stepSucceeded
+				res.Phase = string(canopyv1alpha1.UpgradeSucceeded)
 				return "", true, nil
 			}
 			u := st.Status.Upgrade
 			if u == nil || u.ToVersion != res.To {
 				return "requested; waiting for the operator to start it", false, nil
 			}
-			res.Phase, res.Message = u.Phase, u.Message
+			res.Phase, res.Message = string(u.Phase), u.Message
 			switch u.Phase {
-			case stepFailed:
+			case canopyv1alpha1.UpgradeFailed:
 				return "", false, fmt.Errorf("the upgrade of Stack %s/%s to %s failed and %s serves again: %s; fix the cause, then kubectl canopy retry-upgrade %s", s.namespace, name, res.To, u.FromVersion, u.Message, name)
-			case "Cancelled":
+			case canopyv1alpha1.UpgradeCancelled:
 				return "", false, fmt.Errorf("the upgrade of Stack %s/%s to %s was cancelled: %s", s.namespace, name, res.To, u.Message)
-			case stepSucceeded:
+			case canopyv1alpha1.UpgradeSucceeded:
 				return "", false, nil // status.version follows in the same write; read again
 			}
-			return u.Phase, false, nil
+			return string(u.Phase), false, nil
 		})
 }

@@ -173,6 +173,8 @@ func (e *Env) Namespace(t testing.TB) string {
 		t.Fatalf("creating namespace %s: %v", name, err)
 	}
 	t.Cleanup(func() {
+		// Runs after the test's managers stopped (cleanups run last first): the status as written.
+		checkKstatus(t, e.Client, name)
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		_ = e.Client.Delete(ctx, ns)

@@ -45,6 +45,9 @@ const (
 // GetConditions returns the Stack's conditions.
 func (s *Stack) GetConditions() []metav1.Condition { return s.Status.Conditions }
 
+// GetObservedGeneration returns the generation the status describes.
+func (s *Stack) GetObservedGeneration() int64 { return s.Status.ObservedGeneration }
+
 // SetConditions replaces the Stack's conditions.
 func (s *Stack) SetConditions(c []metav1.Condition) { s.Status.Conditions = c }
 

@@ -404,7 +404,7 @@ type UpgradeStatus struct {
 	// returned to the serving version; the same version may then be tried again).
 	// +optional
 	// +kubebuilder:validation:Enum=BackingUp;RollingOut;Succeeded;Failed;Cancelled
-	Phase string `json:"phase,omitempty"`
+	Phase UpgradePhase `json:"phase,omitempty"`
 	// backupRequest is the pre-upgrade backup token given to the BackupPolicy.
 	// +optional
 	BackupRequest string `json:"backupRequest,omitempty"`
@@ -430,7 +430,7 @@ type RestoreProgress struct {
 	// step: StoppingFrontend, SafetyBackup, Restoring, StartingFrontend, Succeeded or Failed.
 	// +optional
 	// +kubebuilder:validation:Enum=StoppingFrontend;SafetyBackup;Restoring;StartingFrontend;Succeeded;Failed
-	Step string `json:"step,omitempty"`
+	Step OperationStep `json:"step,omitempty"`
 	// message explains a failure.
 	// +optional
 	Message string `json:"message,omitempty"`
@@ -450,7 +450,7 @@ type DatabaseUpgradeProgress struct {
 	// step: StoppingFrontend, Backup, Upgrading, StartingFrontend, Succeeded or Failed.
 	// +optional
 	// +kubebuilder:validation:Enum=StoppingFrontend;Backup;Upgrading;StartingFrontend;Succeeded;Failed
-	Step string `json:"step,omitempty"`
+	Step OperationStep `json:"step,omitempty"`
 	// message explains a failure.
 	// +optional
 	Message string `json:"message,omitempty"`
@@ -468,7 +468,7 @@ type DatabaseUpgradeProgress struct {
 type RolloutProgress struct {
 	// step: Database, Backup, Frontend or Upgrade.
 	// +optional
-	Step string `json:"step,omitempty"`
+	Step RolloutStep `json:"step,omitempty"`
 	// startTime of the step; the step is stuck after spec.rollout.stepTimeout.
 	// +optional
 	StartTime *metav1.Time `json:"startTime,omitempty"`

@@ -10,17 +10,26 @@ import (
 // GetConditions returns the Database's conditions.
 func (d *Database) GetConditions() []metav1.Condition { return d.Status.Conditions }
 
+// GetObservedGeneration returns the generation the status describes.
+func (d *Database) GetObservedGeneration() int64 { return d.Status.ObservedGeneration }
+
 // SetConditions replaces the Database's conditions.
 func (d *Database) SetConditions(c []metav1.Condition) { d.Status.Conditions = c }
 
 // GetConditions returns the Frontend's conditions.
 func (f *Frontend) GetConditions() []metav1.Condition { return f.Status.Conditions }
 
+// GetObservedGeneration returns the generation the status describes.
+func (f *Frontend) GetObservedGeneration() int64 { return f.Status.ObservedGeneration }
+
 // SetConditions replaces the Frontend's conditions.
 func (f *Frontend) SetConditions(c []metav1.Condition) { f.Status.Conditions = c }
 
 // GetConditions returns the BackupPolicy's conditions.
 func (b *BackupPolicy) GetConditions() []metav1.Condition { return b.Status.Conditions }
+
+// GetObservedGeneration returns the generation the status describes.
+func (b *BackupPolicy) GetObservedGeneration() int64 { return b.Status.ObservedGeneration }
 
 // SetConditions replaces the BackupPolicy's conditions.
 func (b *BackupPolicy) SetConditions(c []metav1.Condition) { b.Status.Conditions = c }
