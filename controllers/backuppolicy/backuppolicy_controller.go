@@ -79,7 +79,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&batchv1.Job{}, handler.EnqueueRequestsFromMapFunc(policyOfLabel)).
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(policyOfLabel)).
 		Watches(&componentsv1alpha1.Database{}, handler.EnqueueRequestsFromMapFunc(r.policiesOfDatabase)).
-		Complete(outcome.Settled(r))
+		Complete(outcome.Finished(mgr.GetClient(), func() *componentsv1alpha1.BackupPolicy { return &componentsv1alpha1.BackupPolicy{} }, r))
 }
 
 // policyOfLabel maps a backup Job or pod to its BackupPolicy.

@@ -108,7 +108,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		// cert-manager, its changes are the only news of the key pair.
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(podOwner)).
 		Watches(&corev1.PersistentVolumeClaim{}, handler.EnqueueRequestsFromMapFunc(podOwner))
-	c, err := integrations.Watch(b, mgr, &componentsv1alpha1.DatabaseList{}).Build(outcome.Settled(r))
+	c, err := integrations.Watch(b, mgr, &componentsv1alpha1.DatabaseList{}).Build(outcome.Finished(mgr.GetClient(), func() *componentsv1alpha1.Database { return &componentsv1alpha1.Database{} }, r))
 	if err != nil {
 		return err
 	}

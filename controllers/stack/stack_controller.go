@@ -77,7 +77,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Owns(&componentsv1alpha1.Database{}, builder.WithPredicates(predicate.ResourceVersionChangedPredicate{})).
 		Owns(&componentsv1alpha1.Frontend{}, builder.WithPredicates(predicate.ResourceVersionChangedPredicate{})).
 		Owns(&componentsv1alpha1.BackupPolicy{}, builder.WithPredicates(predicate.ResourceVersionChangedPredicate{})).
-		Complete(outcome.Settled(r))
+		Complete(outcome.Finished(mgr.GetClient(), func() *canopyv1alpha1.Stack { return &canopyv1alpha1.Stack{} }, r))
 }
 
 // Reconcile brings one Stack's children and status up to date.

@@ -5,7 +5,6 @@ package outcome
 
 import (
 	"context"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -14,13 +13,11 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 )
 
-// ConflictRetry is how soon a reconcile that lost an optimistic-lock race runs again.
-const ConflictRetry = 250 * time.Millisecond
-
 // Settle maps a reconcile's result:
-//   - a conflict (another writer, or this controller's cache one write behind) is retried soon, with
-//     a fresh read, and not reported: a status-only change that caused it brings no event, since
-//     the controllers watch generation changes;
+//   - a conflict (another writer, or this controller's cache one write behind) is retried with a
+//     fresh read after the controller's per-object backoff (5 ms, doubling), and not reported: a
+//     status-only change that caused it brings no event, since the controllers watch generation
+//     changes, and a writer that keeps winning is not raced in a tight loop;
 //   - a create refused because the namespace is being deleted ends the reconcile: the namespace's
 //     deletion takes everything in it;
 //   - anything else passes through.
@@ -30,7 +27,8 @@ func Settle(ctx context.Context, res ctrl.Result, err error) (ctrl.Result, error
 		return res, nil
 	case apierrors.IsConflict(err):
 		log.FromContext(ctx).V(1).Info("retrying after a write conflict", "conflict", err.Error())
-		return ctrl.Result{RequeueAfter: ConflictRetry}, nil
+		// Requeue is the one result that goes through the rate limiter without counting an error.
+		return ctrl.Result{Requeue: true}, nil //nolint:staticcheck // the backoff is the point
 	case apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause):
 		log.FromContext(ctx).V(1).Info("the namespace is being deleted; nothing more to create", "refused", err.Error())
 		return ctrl.Result{}, nil

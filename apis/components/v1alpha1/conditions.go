@@ -40,6 +40,9 @@ const (
 const (
 	// ReasonReconciling is used while a controller applies changes.
 	ReasonReconciling = "Reconciling"
+	// ReasonReconcileError: the controller's last pass failed with an error it retries (an API
+	// server that refused or timed out, a quota); the message is the error.
+	ReasonReconcileError = "ReconcileError"
 	// ReasonReady is used when everything asked for is in place.
 	ReasonReady = "Ready"
 	// ReasonCRDNotInstalled marks an optional integration whose CRDs are absent from the cluster.
