@@ -74,9 +74,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	var policies componentsv1alpha1.BackupPolicyList
 	if err := (*r).List(ctx, &policies); err == nil {
-		for i := range policies.Items {
-			collectBackups(ch, &policies.Items[i])
-		}
+		collectBackups(ch, policies.Items)
 	}
 }
 
@@ -88,17 +86,38 @@ func collectStack(ch chan<- prometheus.Metric, s *canopyv1alpha1.Stack) {
 	gauge(stackStalledDesc, componentsv1alpha1.ConditionStalled)
 }
 
-func collectBackups(ch chan<- prometheus.Metric, bp *componentsv1alpha1.BackupPolicy) {
-	labels := []string{bp.Namespace, bp.Spec.DatabaseName}
-	ch <- prometheus.MustNewConstMetric(backupExpectedDesc, prometheus.GaugeValue, float64(bp.CreationTimestamp.Unix()), labels...)
-	last := bp.Status.LastSuccessfulBackup
-	if last == nil || last.CompletionTime == nil {
-		return
+// collectBackups reports each database once. A Stack makes one BackupPolicy per database, but a
+// second one (made by hand, or the old one still being deleted) must not emit the same series
+// twice: the registry would then refuse the whole scrape. Backups are expected since the earliest
+// policy; the newest success of any counts.
+func collectBackups(ch chan<- prometheus.Metric, policies []componentsv1alpha1.BackupPolicy) {
+	type database struct{ namespace, name string }
+	since := map[database]time.Time{}
+	newest := map[database]*componentsv1alpha1.BackupRecord{}
+	for i := range policies {
+		bp := &policies[i]
+		db := database{bp.Namespace, bp.Spec.DatabaseName}
+		if t, ok := since[db]; !ok || bp.CreationTimestamp.Time.Before(t) {
+			since[db] = bp.CreationTimestamp.Time
+		}
+		last := bp.Status.LastSuccessfulBackup
+		if last == nil || last.CompletionTime == nil {
+			continue
+		}
+		if n := newest[db]; n == nil || n.CompletionTime.Before(last.CompletionTime) {
+			newest[db] = last
+		}
 	}
-	ch <- prometheus.MustNewConstMetric(backupLastSuccessDesc, prometheus.GaugeValue, float64(last.CompletionTime.Unix()), labels...)
-	ch <- prometheus.MustNewConstMetric(backupSizeDesc, prometheus.GaugeValue, float64(last.SizeBytes), labels...)
-	if last.StartTime != nil {
-		ch <- prometheus.MustNewConstMetric(backupDurationDesc, prometheus.GaugeValue, last.CompletionTime.Sub(last.StartTime.Time).Seconds(), labels...)
+	for db, t := range since {
+		ch <- prometheus.MustNewConstMetric(backupExpectedDesc, prometheus.GaugeValue, float64(t.Unix()), db.namespace, db.name)
+	}
+	for db, last := range newest {
+		labels := []string{db.namespace, db.name}
+		ch <- prometheus.MustNewConstMetric(backupLastSuccessDesc, prometheus.GaugeValue, float64(last.CompletionTime.Unix()), labels...)
+		ch <- prometheus.MustNewConstMetric(backupSizeDesc, prometheus.GaugeValue, float64(last.SizeBytes), labels...)
+		if last.StartTime != nil {
+			ch <- prometheus.MustNewConstMetric(backupDurationDesc, prometheus.GaugeValue, last.CompletionTime.Sub(last.StartTime.Time).Seconds(), labels...)
+		}
 	}
 }
 
