@@ -103,8 +103,8 @@ func decrypter(o Options, e *ManifestEncryption, loc string) (func(io.Reader) (i
 		})
 		switch {
 		case errors.Is(err, errWrongKey):
-			return nil, fail(ReasonWrongEncryptionKey, "backup %s cannot be decrypted: the encryption Secret's key %q is not the key %q it was encrypted with "+
-				"(a key must never be replaced: add a new key under a new id instead); nothing was restored", o.Name, headerKey, e.KeyID)
+			return nil, fail(ReasonWrongEncryptionKey, "backup %s cannot be decrypted: the encryption Secret's key %q is not the key that encrypted it "+
+				"(the value of a key id must never change: add a new key under a new id instead); nothing was restored", o.Name, headerKey)
 		case err != nil:
 			return nil, damage(err)
 		}
