@@ -392,8 +392,9 @@ func TestEncryptedBackupIsCatalogued(t *testing.T) {
 	require.Equal(t, "2026-02", rec.KeyID)
 	require.Equal(t, "ab12", rec.SHA256, "the checksum of what is stored")
 
+	h.database("keyless") // one policy per database: the backup gauges are per database
 	h.policy("keyless", func(bp *componentsv1alpha1.BackupPolicy) {
-		bp.Spec.DatabaseName, bp.Spec.BackupRequest = "shop", "r1"
+		bp.Spec.BackupRequest = "r1"
 		bp.Spec.Destination.Encryption = &componentsv1alpha1.BackupEncryption{
 			KeySecret: corev1.LocalObjectReference{Name: "shop-backup-keys"}, KeyID: "2026-03"}
 	})
