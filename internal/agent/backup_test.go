@@ -253,8 +253,9 @@ func TestEncryptedBackupAndRestoreInProcess(t *testing.T) {
 	require.Equal(t, content, string(got))
 
 	require.NoError(t, os.Remove(filepath.Join(keys, "k1")))
-	writeKey("x1") // another key...
-	require.NoError(t, os.Rename(filepath.Join(keys, "x1"), filepath.Join(keys, "k1"))) // ...under the old id
+	// Another key under the old id.
+	writeKey("x1")
+	require.NoError(t, os.Rename(filepath.Join(keys, "x1"), filepath.Join(keys, "k1")))
 	r, work = restore()
 	require.Equal(t, ReasonWrongEncryptionKey, r.Reason, r.Message)
 	require.Contains(t, r.Message, `key "k1" is not the key that encrypted it`)
