@@ -54,10 +54,17 @@ func run(m *testing.M) int {
 		return 1
 	}
 	bins.Canopy = filepath.Join(root, "bin", "canopy")
+	if p := os.Getenv("CANOPY_E2E_BINARY"); p != "" {
+		bins.Canopy = p // a canopy built elsewhere, such as from a worktree whose bin/ is shared
+	}
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	c, err = cluster.Start(ctx, cluster.Options{Name: "canopy-e2e", Dir: filepath.Join(root, "bin", "e2e"), Nodes: 2, Root: root, Binaries: bins,
+	dir := filepath.Join(root, "bin", "e2e")
+	if d := os.Getenv("CANOPY_E2E_DIR"); d != "" {
+		dir = d // the logs' folder, when bin/ is shared with other worktrees
+	}
+	c, err = cluster.Start(ctx, cluster.Options{Name: "canopy-e2e", Dir: dir, Nodes: 2, Root: root, Binaries: bins,
 		Log: func(f string, a ...any) { fmt.Printf("e2e: "+f+"\n", a...) }})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e: starting the cluster:", err)
@@ -67,13 +74,23 @@ func run(m *testing.M) int {
 		return 1
 	}
 	fmt.Printf("e2e: cluster and Canopy ready in %s\n", time.Since(start).Round(100*time.Millisecond))
+	// Every secret the run's Secrets hold, and every Event and status it produces, are recorded as
+	// they appear: each test deletes its namespace.
+	scan, err := c.StartSecretScan(context.Background())
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e: starting the secret scan:", err)
+		c.Stop()
+		return 1
+	}
 	code := m.Run()
+	scan.Stop()
 	if code == 0 {
 		bad, err := c.MisreportedErrors()
 		if err != nil || len(bad) > 0 {
 			fmt.Fprintf(os.Stderr, "e2e: FAIL: the manager logged routine outcomes as reconcile errors (%v):\n  %s\n", err, strings.Join(bad, "\n  "))
 			code = 1
 		}
+		code = max(code, secretsKept(scan))
 	}
 	if code != 0 {
 		if exited := c.Exited(); len(exited) > 0 {
@@ -86,7 +103,7 @@ func run(m *testing.M) int {
 			fmt.Fprintf(os.Stderr, "e2e: %s (tail):\n%s\n", l.name, c.TailLog(l.name, l.lines))
 		}
 		// kwokctl deletes the cluster's own logs with the cluster.
-		dst := filepath.Join(root, "bin", "e2e", "cluster-logs")
+		dst := filepath.Join(dir, "cluster-logs")
 		if err := c.KeepClusterLogs(dst); err != nil {
 			fmt.Fprintln(os.Stderr, "e2e: keeping the cluster's logs:", err)
 		} else {
@@ -95,6 +112,28 @@ func run(m *testing.M) int {
 	}
 	c.Stop()
 	return code
+}
+
+// secretsKept fails the run (1) when a secret value (a generated password, a private key, an S3
+// or encryption key) appears in the manager's log, in an Event, in the status of one of Canopy's
+// objects, or in the manager's /metrics.
+func secretsKept(scan *cluster.SecretScan) int {
+	leaks, err := scan.Scan(filepath.Join(c.Dir, "manager.log"), c.MetricsURL)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e: FAIL: the secret scan:", err)
+		return 1
+	}
+	if len(leaks) > 0 {
+		fmt.Fprintf(os.Stderr, "e2e: FAIL: secrets were shown:\n  %s\n", strings.Join(leaks, "\n  "))
+		return 1
+	}
+	secrets, texts := scan.SecretsSeen()
+	fmt.Printf("e2e: no secret in the manager's log, its metrics, Events or statuses (%d secret values, %d Events and statuses)\n", secrets, texts)
+	if secrets == 0 && texts > 0 {
+		fmt.Fprintln(os.Stderr, "e2e: FAIL: the secret scan saw objects but no secret: it proves nothing")
+		return 1
+	}
+	return 0
 }
 
 const wait = 2 * time.Minute

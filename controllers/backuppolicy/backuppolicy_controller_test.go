@@ -360,3 +360,50 @@ func TestHoldSuspendsWithoutDatabaseStatus(t *testing.T) {
 	})
 	h.Eventually(func() bool { return h.Get(cj, "shop-backup") == nil && *cj.Spec.Suspend }, "the CronJob is suspended all the same")
 }
+
+// TestEncryptedBackupIsCatalogued: an encrypted backup's Job mounts the encryption Secret for the
+// agent, and the catalogue records that the backup is encrypted and the key id it needs, never a
+// key; a key missing from the Secret needs a person, so the policy is Stalled.
+func TestEncryptedBackupIsCatalogued(t *testing.T) {
+	h := start(t, nil)
+	h.database("shop")
+	h.policy("shop", func(bp *componentsv1alpha1.BackupPolicy) {
+		bp.Spec.BackupRequest = "r1"
+		bp.Spec.Destination.Encryption = &componentsv1alpha1.BackupEncryption{
+			KeySecret: corev1.LocalObjectReference{Name: "shop-backup-keys"}, KeyID: "2026-02"}
+	})
+	name := desired.JobName(h.get("shop"), desired.TriggerRequest, "r1")
+	job := &batchv1.Job{}
+	h.Eventually(func() bool { return h.Get(job, name) == nil }, "the Job starts")
+	pod := job.Spec.Template.Spec
+	require.Contains(t, pod.Containers[0].Args, "--encryption-key-id=2026-02")
+	mounted := false
+	for _, v := range pod.Volumes {
+		mounted = mounted || (v.Secret != nil && v.Secret.SecretName == "shop-backup-keys")
+	}
+	require.True(t, mounted, "the keys are a mounted Secret")
+
+	res := success(name)
+	res.Encrypted, res.KeyID = true, "2026-02"
+	h.finish(name, res)
+	h.Eventually(func() bool { return h.get("shop").Status.LastSuccessfulBackup != nil }, "the backup is recorded")
+	rec := h.get("shop").Status.Backups[0]
+	require.True(t, rec.Encrypted)
+	require.Equal(t, "2026-02", rec.KeyID)
+	require.Equal(t, "ab12", rec.SHA256, "the checksum of what is stored")
+
+	h.database("keyless") // one policy per database: the backup gauges are per database
+	h.policy("keyless", func(bp *componentsv1alpha1.BackupPolicy) {
+		bp.Spec.BackupRequest = "r1"
+		bp.Spec.Destination.Encryption = &componentsv1alpha1.BackupEncryption{
+			KeySecret: corev1.LocalObjectReference{Name: "shop-backup-keys"}, KeyID: "2026-03"}
+	})
+	name = desired.JobName(h.get("keyless"), desired.TriggerRequest, "r1")
+	h.Eventually(func() bool { return h.Get(&batchv1.Job{}, name) == nil }, "the Job starts")
+	h.finish(name, agent.Result{Operation: agent.OperationBackup, Name: name, Reason: agent.ReasonEncryptionKeyMissing,
+		Message: `the encryption Secret has no key "2026-03" (/etc/canopy/backup-keys); it holds only "2026-02"`})
+	h.Eventually(func() bool {
+		c := conditions.Get(h.get("keyless"), componentsv1alpha1.ConditionStalled)
+		return c != nil && c.Reason == agent.ReasonEncryptionKeyMissing
+	}, "a missing key is Stalled: retrying cannot cure it")
+}

@@ -128,10 +128,12 @@ func requestStatus(token, trigger string, bp *componentsv1alpha1.BackupPolicy, s
 }
 
 // needsPerson reports whether a backup failure is one that retrying cannot cure: the destination
-// refused the credentials, does not exist, or the agent's arguments are wrong.
+// refused the credentials, does not exist, the agent's arguments are wrong, or the encryption
+// key is missing from its Secret (or is not a key).
 func needsPerson(reason string) bool {
 	switch reason {
-	case agent.ReasonUnauthorized, agent.ReasonNotFound, agent.ReasonInvalidArguments:
+	case agent.ReasonUnauthorized, agent.ReasonNotFound, agent.ReasonInvalidArguments,
+		agent.ReasonEncryptionKeyMissing, agent.ReasonWrongEncryptionKey:
 		return true
 	}
 	return false

@@ -93,6 +93,8 @@ func backupRecord(f finishedJob) componentsv1alpha1.BackupRecord {
 		DatabaseVersion: r.DatabaseVersion,
 		AppVersion:      r.AppVersion,
 		Location:        r.Location,
+		Encrypted:       r.Encrypted,
+		KeyID:           r.KeyID,
 	}
 	if !r.StartTime.IsZero() {
 		rec.StartTime = &metav1.Time{Time: r.StartTime}

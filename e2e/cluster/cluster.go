@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
+	"github.com/canopy-dev/canopy/internal/pgtest"
 	"github.com/canopy-dev/canopy/internal/scheme"
 )
 
@@ -91,6 +92,9 @@ type Cluster struct {
 	// Config and Client talk to the API server.
 	Config *rest.Config
 	Client client.Client
+	// MetricsURL is the manager's /metrics (plain HTTP on loopback), once it started.
+	MetricsURL  string
+	metricsAddr string
 
 	manager *process
 	// processes are the dependency operators, stopped after the manager.
@@ -218,7 +222,17 @@ func (c *Cluster) kwokctl(ctx context.Context, args ...string) error {
 
 // StartManager runs Canopy's manager as a local process against the cluster.
 func (c *Cluster) StartManager() error {
-	p, err := c.startProcess("manager", c.Canopy, "manager", "--leader-elect=false", "--metrics-bind-address=0", "--health-probe-bind-address=0")
+	if c.MetricsURL == "" { // a restarted manager serves on the same port
+		port, err := pgtest.FreePort()
+		if err != nil {
+			return err
+		}
+		c.metricsAddr = fmt.Sprintf("127.0.0.1:%d", port)
+		c.MetricsURL = "http://" + c.metricsAddr + "/metrics"
+	}
+	// Metrics in plain HTTP on loopback: the suite reads them (SecretScan), as a scraper would.
+	p, err := c.startProcess("manager", c.Canopy, "manager", "--leader-elect=false", "--metrics-bind-address="+c.metricsAddr,
+		"--metrics-secure=false", "--health-probe-bind-address=0")
 	if err != nil {
 		return err
 	}

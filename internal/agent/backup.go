@@ -3,6 +3,7 @@ package agent
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -29,6 +30,13 @@ func Backup(ctx context.Context, store Store, o Options, now func() time.Time) R
 		return failed(res, err, ReasonDumpMissing)
 	}
 	defer f.Close()
+	// The key is read before anything is written, so that a missing key fails the backup at once.
+	var master []byte
+	if o.EncryptionKeyID != "" {
+		if master, err = loadKey(o.EncryptionKeyDir, o.EncryptionKeyID); err != nil {
+			return failed(res, err, ReasonEncryptionKeyMissing)
+		}
+	}
 	res.StartTime = dumpStartTime(o.WorkDir, info, agentStart).UTC()
 	res.Name = o.Name
 	if res.Name == "" {
@@ -48,14 +56,26 @@ func Backup(ctx context.Context, store Store, o Options, now func() time.Time) R
 		return failed(res, storeFailure(err, ReasonUploadFailed, "cannot read the destination %s", store.Location(stackKey(o.Stack))), "")
 	}
 
-	digest := newDigestReader(f)
-	if err := store.Put(ctx, dump, digest, info.Size()); err != nil {
+	// What is stored is the dump, or its encrypted form: the size and SHA-256 recorded are those
+	// of the stored bytes, so that they check what is at the destination.
+	plain := &countingReader{r: f}
+	var stored io.Reader = plain
+	size := info.Size()
+	if master != nil {
+		enc, err := newEncryptReader(plain, master, o.EncryptionKeyID, rand.Reader)
+		if err != nil {
+			return failed(res, fail(ReasonUploadFailed, "cannot encrypt the dump: %v", err), "")
+		}
+		stored, size = enc, EncryptedSize(size, len(o.EncryptionKeyID))
+	}
+	digest := newDigestReader(stored)
+	if err := store.Put(ctx, dump, digest, size); err != nil {
 		return failed(res, storeFailure(err, ReasonUploadFailed, "uploading the dump to %s failed", res.Location), "")
 	}
-	if digest.n != info.Size() {
+	if plain.n != info.Size() || digest.n != size {
 		// Put read what it was told to; the file changed under it.
 		return failed(res, abandon(ctx, store, o.Stack, res.Name,
-			fail(ReasonUploadFailed, "%s changed while it was uploaded (%d bytes read, %d expected)", dumpPath, digest.n, info.Size())), "")
+			fail(ReasonUploadFailed, "%s changed while it was uploaded (%d bytes read, %d expected)", dumpPath, plain.n, info.Size())), "")
 	}
 	res.SizeBytes, res.SHA256 = digest.n, digest.sum()
 	res.CompletionTime = now().UTC()
@@ -65,6 +85,10 @@ func Backup(ctx context.Context, store Store, o Options, now func() time.Time) R
 		DatabaseVersion: o.DatabaseVersion, AppVersion: o.AppVersion,
 		StartTime: res.StartTime, CompletionTime: res.CompletionTime,
 		SizeBytes: res.SizeBytes, SHA256: res.SHA256,
+	}
+	if master != nil {
+		m.Format, m.Encryption = ManifestFormatEncrypted, &ManifestEncryption{Scheme: EncryptionScheme, KeyID: o.EncryptionKeyID}
+		res.Encrypted, res.KeyID = true, o.EncryptionKeyID
 	}
 	body := encodeManifest(m)
 	if err := store.Put(ctx, manifest, bytes.NewReader(body), int64(len(body))); err != nil {
@@ -117,6 +141,18 @@ func openDump(p string) (*os.File, fs.FileInfo, error) {
 	return f, info, nil
 }
 
+// countingReader counts what is read through it.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
 // dumpStartTime estimates when pg_dump started. pg_dump creates its output file before it connects,
 // which updates the work folder's modification time; in a backup pod the folder is a fresh
 // emptyDir that nothing else writes. The estimate is used only when it is plausible (not after the
@@ -162,6 +198,7 @@ func failed(res Result, err error, fallbackReason string) Result {
 	if res.Reason != ReasonRetentionFailed {
 		// Only a stored backup has a location and a checksum; the controller must not record one.
 		res.Location, res.SizeBytes, res.SHA256, res.CompletionTime = "", 0, "", time.Time{}
+		res.Encrypted, res.KeyID = false, ""
 	}
 	return res
 }

@@ -206,3 +206,65 @@ func TestMainBackupOnVolume(t *testing.T) {
 	require.Equal(t, ExitFailed, code)
 	require.Equal(t, ReasonNotFound, r.Reason)
 }
+
+// TestEncryptedBackupAndRestoreInProcess: the agent's own functions on a volume: the stored dump
+// is encrypted and checksummed as stored, the manifest names the key id (format 2), the restore
+// gives back the dump; a replaced key and a missing key fail with their reasons and leave no dump.
+func TestEncryptedBackupAndRestoreInProcess(t *testing.T) {
+	ctx := context.Background()
+	root, keys := t.TempDir(), t.TempDir()
+	store := NewVolumeStore(root)
+	writeKey := func(id string) {
+		k := make([]byte, MasterKeySize)
+		for i := range k {
+			k[i] = byte(int(id[0])*31 + i*7 + int(id[len(id)-1]))
+		}
+		require.NoError(t, os.WriteFile(filepath.Join(keys, id), []byte(hex.EncodeToString(k)), 0o400))
+	}
+	writeKey("k1")
+	content := "PGDMP" + strings.Repeat("\x00\x01 customer data ", 50000)
+	o := backupOpts(fakeDump(t, content), "enc")
+	o.EncryptionKeyDir, o.EncryptionKeyID = keys, "k1"
+	res := Backup(ctx, store, o, time.Now)
+	require.True(t, res.Succeeded, "%+v", res)
+	require.True(t, res.Encrypted)
+	require.Equal(t, "k1", res.KeyID)
+
+	stored, err := os.ReadFile(filepath.Join(root, "shop", "enc", DumpFile))
+	require.NoError(t, err)
+	require.NotContains(t, string(stored), "customer data")
+	sum := sha256.Sum256(stored)
+	require.Equal(t, hex.EncodeToString(sum[:]), res.SHA256)
+	m, err := readManifest(ctx, store, "shop", "enc")
+	require.NoError(t, err)
+	require.Equal(t, ManifestFormatEncrypted, m.Format)
+	require.Equal(t, &ManifestEncryption{Scheme: EncryptionScheme, KeyID: "k1"}, m.Encryption)
+
+	restore := func() (Result, string) {
+		ro := restoreOpts(t.TempDir(), "enc")
+		ro.EncryptionKeyDir = keys
+		return Restore(ctx, store, ro, time.Now), ro.WorkDir
+	}
+	r, work := restore()
+	require.True(t, r.Succeeded, "%+v", r)
+	require.Equal(t, "k1", r.KeyID)
+	got, err := os.ReadFile(filepath.Join(work, DumpFile))
+	require.NoError(t, err)
+	require.Equal(t, content, string(got))
+
+	require.NoError(t, os.Remove(filepath.Join(keys, "k1")))
+	// Another key under the old id.
+	writeKey("x1")
+	require.NoError(t, os.Rename(filepath.Join(keys, "x1"), filepath.Join(keys, "k1")))
+	r, work = restore()
+	require.Equal(t, ReasonWrongEncryptionKey, r.Reason, r.Message)
+	require.Contains(t, r.Message, `key "k1" is not the key that encrypted it`)
+	entries, err := os.ReadDir(work)
+	require.NoError(t, err)
+	require.Empty(t, entries)
+
+	require.NoError(t, os.Remove(filepath.Join(keys, "k1")))
+	r, _ = restore()
+	require.Equal(t, ReasonEncryptionKeyMissing, r.Reason, r.Message)
+	require.Contains(t, r.Message, `has no key "k1"`)
+}

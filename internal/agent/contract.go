@@ -27,10 +27,18 @@ const (
 	SecretKeyAccessKeyID     = "accessKeyID"
 	SecretKeySecretAccessKey = "secretAccessKey"
 
+	// EncryptionKeyMount is where the destination's encryption Secret is mounted, read-only, in
+	// the agent's container: one file per key, named by the key's id.
+	EncryptionKeyMount = "/etc/canopy/backup-keys"
+
 	// WrittenBy marks manifests Canopy wrote; retention never touches anything else.
 	WrittenBy = "canopy"
-	// ManifestFormat is the manifest's format version.
+	// ManifestFormat is the manifest's format version of an unencrypted backup.
 	ManifestFormat = 1
+	// ManifestFormatEncrypted is the format of an encrypted backup's manifest: an agent that
+	// knows only format 1 (older than encryption) ignores such a backup rather than restore its
+	// ciphertext.
+	ManifestFormatEncrypted = 2
 )
 
 // Layout at a destination: <prefix>/<stack>/<backup name>/{dump.pgc,manifest.json}; the prefix is
@@ -46,8 +54,21 @@ type Manifest struct {
 	AppVersion      string    `json:"appVersion"`
 	StartTime       time.Time `json:"startTime"`
 	CompletionTime  time.Time `json:"completionTime"`
-	SizeBytes       int64     `json:"sizeBytes"`
-	SHA256          string    `json:"sha256"`
+	// SizeBytes and SHA256 are those of the stored dump.pgc: for an encrypted backup, of the
+	// encrypted file, so that `sha256sum dump.pgc` checks what is stored.
+	SizeBytes int64  `json:"sizeBytes"`
+	SHA256    string `json:"sha256"`
+	// Encryption is set on an encrypted backup (format 2).
+	Encryption *ManifestEncryption `json:"encryption,omitempty"`
+}
+
+// ManifestEncryption says how a backup's dump is encrypted: never the key, only its id in the
+// destination's encryption Secret.
+type ManifestEncryption struct {
+	// Scheme is EncryptionScheme.
+	Scheme string `json:"scheme"`
+	// KeyID is the key of the encryption Secret that encrypted the dump.
+	KeyID string `json:"keyID"`
 }
 
 // Operations.
@@ -75,6 +96,10 @@ type Result struct {
 	CompletionTime  time.Time `json:"completionTime,omitzero"`
 	// Deleted names the backups retention removed.
 	Deleted []string `json:"deleted,omitempty"`
+	// Encrypted says the backup's dump is encrypted, with the key KeyID of the destination's
+	// encryption Secret (its id, never the key).
+	Encrypted bool   `json:"encrypted,omitempty"`
+	KeyID     string `json:"keyID,omitempty"`
 }
 
 // Failure reasons.
@@ -86,6 +111,12 @@ const (
 	ReasonChecksumMismatch = "ChecksumMismatch"
 	ReasonRetentionFailed  = "RetentionFailed"
 	ReasonInvalidArguments = "InvalidArguments"
+	// ReasonEncryptionKeyMissing: the key a backup is to be encrypted with, or an encrypted
+	// backup names, is not in the encryption Secret, or is not a 256-bit key.
+	ReasonEncryptionKeyMissing = "EncryptionKeyMissing"
+	// ReasonWrongEncryptionKey: the Secret's key of the id an encrypted backup names is not the
+	// key it was encrypted with (the key was replaced rather than added under a new id).
+	ReasonWrongEncryptionKey = "WrongEncryptionKey"
 )
 
 // Flags of "canopy agent backup" and "canopy agent restore", as the Job builders write them.
@@ -107,4 +138,9 @@ const (
 	// operation in flight reads or may have to go back to.
 	FlagKeep           = "--keep"
 	FlagTerminationLog = "--termination-log"
+	// FlagEncryptionKeyDir is the folder of the mounted encryption Secret; a restore reads the
+	// key an encrypted backup names from it.
+	FlagEncryptionKeyDir = "--encryption-key-dir"
+	// FlagEncryptionKeyID makes a backup encrypted, with that key of FlagEncryptionKeyDir.
+	FlagEncryptionKeyID = "--encryption-key-id"
 )

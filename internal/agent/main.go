@@ -69,7 +69,11 @@ func report(o Options, res Result, stdout, stderr io.Writer) bool {
 	_, _ = stdout.Write(line)
 	switch {
 	case res.Succeeded && res.Operation == OperationBackup:
-		fmt.Fprintf(stderr, "canopy agent: stored backup %s (%d bytes, sha256 %s) at %s\n", res.Name, res.SizeBytes, res.SHA256, res.Location)
+		encrypted := ""
+		if res.Encrypted {
+			encrypted = fmt.Sprintf(", encrypted with key %q", res.KeyID)
+		}
+		fmt.Fprintf(stderr, "canopy agent: stored backup %s (%d bytes, sha256 %s%s) at %s\n", res.Name, res.SizeBytes, res.SHA256, encrypted, res.Location)
 		if len(res.Deleted) > 0 {
 			fmt.Fprintf(stderr, "canopy agent: retention deleted %d backups: %v\n", len(res.Deleted), res.Deleted)
 		}
@@ -119,6 +123,11 @@ Flags:
                                  operation in flight reads or may have to go back to
   --database-version=VERSION     backup: recorded in the manifest
   --app-version=VERSION          backup: recorded in the manifest
+  --encryption-key-dir=DIR       the encryption keys, one file per key named by its id (the
+                                 mounted encryption Secret); restore decrypts an encrypted
+                                 backup with the key its manifest names
+  --encryption-key-id=ID         backup: encrypt with this key of --encryption-key-dir
+                                 (AES-256-GCM in authenticated 64 KiB chunks)
   --termination-log=FILE         where the result goes (default /dev/termination-log)
 
 Backups live at <root>/<stack>/<name>/{dump.pgc,manifest.json}. Retention never deletes the

@@ -35,8 +35,10 @@ func decodeManifest(b []byte, stack, name string) (Manifest, error) {
 	switch {
 	case m.WrittenBy != WrittenBy:
 		return m, fmt.Errorf("%w: manifest written by %q", errForeign, m.WrittenBy)
-	case m.Format < 1 || m.Format > ManifestFormat:
-		return m, fmt.Errorf("%w: manifest format %d, this agent reads format %d", errForeign, m.Format, ManifestFormat)
+	case m.Format < 1 || m.Format > ManifestFormatEncrypted:
+		return m, fmt.Errorf("%w: manifest format %d, this agent reads formats %d and %d", errForeign, m.Format, ManifestFormat, ManifestFormatEncrypted)
+	case (m.Format == ManifestFormatEncrypted) != (m.Encryption != nil):
+		return m, fmt.Errorf("%w: manifest format %d with encryption %v", errForeign, m.Format, m.Encryption != nil)
 	case m.Stack != stack || m.Name != name:
 		return m, fmt.Errorf("%w: manifest describes %s/%s, not %s/%s", errForeign, m.Stack, m.Name, stack, name)
 	}

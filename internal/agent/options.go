@@ -35,6 +35,10 @@ type Options struct {
 	Keep []string
 	// TerminationLog receives the Result.
 	TerminationLog string
+	// EncryptionKeyDir is the mounted encryption Secret (one file per key); empty: none.
+	EncryptionKeyDir string
+	// EncryptionKeyID encrypts a backup with that key of EncryptionKeyDir; empty: unencrypted.
+	EncryptionKeyID string
 }
 
 // S3Options say how to reach an S3-compatible bucket.
@@ -100,6 +104,8 @@ func ParseOptions(operation string, args []string, getenv func(string) string) (
 		return nil
 	})
 	fs.StringVar(&o.TerminationLog, flagName(FlagTerminationLog), TerminationLog, "file that receives the result")
+	fs.StringVar(&o.EncryptionKeyDir, flagName(FlagEncryptionKeyDir), "", "folder of the encryption keys, one file per key id")
+	fs.StringVar(&o.EncryptionKeyID, flagName(FlagEncryptionKeyID), "", "backup: encrypt with this key id")
 	if err := fs.Parse(args); err != nil {
 		o.TerminationLog = scanned // parsing stops at the error, maybe before --termination-log
 		return o, fail(ReasonInvalidArguments, "%v", err)
@@ -119,6 +125,10 @@ func ParseOptions(operation string, args []string, getenv func(string) string) (
 		return o, fail(ReasonInvalidArguments, "%s=%q: %s", FlagName, o.Name, segmentRule)
 	case o.WorkDir == "":
 		return o, fail(ReasonInvalidArguments, "%s must not be empty", FlagWorkDir)
+	case o.EncryptionKeyID != "" && !validKeyID(o.EncryptionKeyID):
+		return o, fail(ReasonInvalidArguments, "%s=%q: %s", FlagEncryptionKeyID, o.EncryptionKeyID, keyIDRule)
+	case o.EncryptionKeyID != "" && o.EncryptionKeyDir == "":
+		return o, fail(ReasonInvalidArguments, "%s needs %s, the folder the key is read from", FlagEncryptionKeyID, FlagEncryptionKeyDir)
 	case keepLast < 0:
 		return o, fail(ReasonInvalidArguments, "%s=%d: must be 0 (no limit) or more", FlagKeepLast, keepLast)
 	}

@@ -9,7 +9,9 @@ package agent_test
 //   - the termination message path becomes a file of the test;
 //   - an empty command runs the canopy binary (the agent image's entrypoint); pg_dump and
 //     pg_restore come from the PostgreSQL 15 installation;
-//   - env vars from secretKeyRef take the values of the test's Secrets.
+//   - env vars from secretKeyRef take the values of the test's Secrets, and a secret volume is
+//     laid out as the kubelet does it: one file per key, through the ..data symlink, owned by
+//     root and the pod's fsGroup, with the volume's defaultMode.
 // As root, the processes run as the pod's runAsUser/runAsGroup and the volumes belong to its
 // fsGroup, as in the cluster.
 
@@ -105,8 +107,10 @@ func runPod(t *testing.T, ww *world, pod corev1.PodSpec, sec secrets, claims map
 				return err
 			}))
 			vols[v.Name] = dir
+		case v.Secret != nil:
+			vols[v.Name] = secretVolume(t, filepath.Join(podDir, v.Name), v.Secret, sec, cred)
 		default:
-			t.Fatalf("volume %q: only emptyDir and persistentVolumeClaim are emulated", v.Name)
+			t.Fatalf("volume %q: only emptyDir, persistentVolumeClaim and secret are emulated", v.Name)
 		}
 	}
 
@@ -122,6 +126,32 @@ func runPod(t *testing.T, ww *world, pod corev1.PodSpec, sec secrets, claims map
 		run.containers = append(run.containers, runContainer(t, ww, c, vols, sec, podDir, cred))
 	}
 	return run
+}
+
+// secretVolume lays out a Secret volume as the kubelet does: the files in a timestamped folder,
+// ..data pointing at it, and one symlink per key through ..data; files owned by root and the
+// fsGroup (as root), with the volume's mode (0644 by default).
+func secretVolume(t *testing.T, dir string, src *corev1.SecretVolumeSource, sec secrets, cred *syscall.Credential) string {
+	t.Helper()
+	data, ok := sec[src.SecretName]
+	require.True(t, ok, "the test has no Secret %q", src.SecretName)
+	mode := os.FileMode(0o644)
+	if src.DefaultMode != nil {
+		mode = os.FileMode(*src.DefaultMode)
+	}
+	stamp := filepath.Join(dir, "..2026_01_01_00_00_00.000000000")
+	require.NoError(t, os.MkdirAll(stamp, 0o755))
+	require.NoError(t, os.Symlink(filepath.Base(stamp), filepath.Join(dir, "..data")))
+	for k, v := range data {
+		f := filepath.Join(stamp, k)
+		require.NoError(t, os.WriteFile(f, []byte(v), 0o600))
+		if cred != nil {
+			require.NoError(t, os.Chown(f, 0, int(cred.Gid)))
+		}
+		require.NoError(t, os.Chmod(f, mode))
+		require.NoError(t, os.Symlink(filepath.Join("..data", k), filepath.Join(dir, k)))
+	}
+	return dir
 }
 
 // podCredential is the pod's user and group when the test can switch to them (as root).

@@ -162,6 +162,14 @@ type BackupRecord struct {
 	// location of the dump: a URL such as s3://bucket/prefix/name or pvc://claim/name.
 	// +optional
 	Location string `json:"location,omitempty"`
+	// encrypted is true when the stored dump is encrypted; sizeBytes and sha256 are then those of
+	// the encrypted file, as stored.
+	// +optional
+	Encrypted bool `json:"encrypted,omitempty"`
+	// keyID is the id of the key, in the destination's encryption Secret, that encrypted the
+	// backup: a restore needs that key.
+	// +optional
+	KeyID string `json:"keyID,omitempty"`
 }
 
 // BackupFailure describes the latest failed backup.

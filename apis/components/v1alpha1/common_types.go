@@ -102,6 +102,35 @@ type BackupDestination struct {
 	// s3 stores backups in an S3-compatible bucket.
 	// +optional
 	S3 *S3Destination `json:"s3,omitempty"`
+
+	// encryption encrypts new backups before they leave the backup pod, with a key from a Secret;
+	// a restore decrypts a backup with the key it names. Without it backups are stored as
+	// pg_dump wrote them; encrypted and unencrypted backups can be restored alike.
+	// +optional
+	Encryption *BackupEncryption `json:"encryption,omitempty"`
+}
+
+// BackupEncryption encrypts backups (AES-256-GCM, in authenticated chunks) with keys kept in a
+// Secret. The Secret reaches the backup agent as a mounted file per key, never as an environment
+// variable or an argument, and no status, event or log holds a key: only its id.
+// +kubebuilder:validation:XValidation:rule="self.keySecret.name.matches('^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$') && size(self.keySecret.name) <= 253",message="encryption.keySecret.name must be a valid Secret name (lower case letters, digits, '-' and '.')",fieldPath=.keySecret.name
+type BackupEncryption struct {
+	// keySecret names a Secret in the same namespace whose every data key is an encryption key:
+	// the data key is the key's id, its value 32 random bytes or their base64 or hex, such as
+	// the output of `openssl rand -base64 32`. Each backup records the id of the key that
+	// encrypted it: keep a key in the Secret for as long as a backup encrypted with it may be
+	// restored.
+	// +required
+	KeySecret corev1.LocalObjectReference `json:"keySecret"`
+
+	// keyID is the data key of keySecret that encrypts new backups. To rotate, add a new key under
+	// a new id and set keyID to it; older backups stay readable with the keys they name. Never
+	// change the value of an id that encrypted a backup.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=128
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[A-Za-z0-9]([-._A-Za-z0-9]*[A-Za-z0-9])?$')",message="encryption.keyID must be a Secret data key: letters, digits, '-', '_' and '.', starting and ending with a letter or digit"
+	KeyID string `json:"keyID"`
 }
 
 // VolumeDestination stores backups on a PersistentVolumeClaim.

@@ -190,6 +190,11 @@ func backupPod(bp *componentsv1alpha1.BackupPolicy, in Input, name string, reten
 		Resources:                common.AgentResources(nil),
 	}
 	volumes := append([]corev1.Volume{common.ScratchVolume("work", bp.Spec.ScratchSize)}, destinationAccess(bp, &store)...)
+	if enc := bp.Spec.Destination.Encryption; enc != nil {
+		// The key encrypts new backups; the folder holds it (and the older keys, unused here).
+		volumes = append(volumes, common.EncryptionKeys(enc, &store)...)
+		store.Args = append(store.Args, agent.FlagEncryptionKeyID+"="+enc.KeyID)
+	}
 	pod := corev1.PodSpec{
 		InitContainers: []corev1.Container{dump},
 		Containers:     []corev1.Container{store},

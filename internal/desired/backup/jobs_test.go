@@ -1,6 +1,7 @@
 package backup
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -41,6 +42,37 @@ func TestGoldens(t *testing.T) {
 	v.Spec.ScratchSize = ptr.To(resource.MustParse("5Gi")) // as the Stack sets it; s3's is unset: no limit
 	golden.YAML(t, "volume", VolumeClaim(v), CronJob(v, in), BackupJob(v, in, JobName(v, TriggerRequest, "pre-upgrade-g4"), TriggerRequest, "pre-upgrade-g4"))
 	golden.YAML(t, "s3", CronJob(s, in), BackupJob(s, in, JobName(s, TriggerAnnotation, "1764158400"), TriggerAnnotation, "1764158400"))
+}
+
+// TestEncryptedBackups: an encrypted destination gives the agent the key id to encrypt with and
+// the encryption Secret as a read-only volume (mode 0440, the pod's fsGroup reads it); the key
+// is never an environment variable or an argument. The purge, which reads no dump, gets no key.
+func TestEncryptedBackups(t *testing.T) {
+	enc := *s3.DeepCopy()
+	enc.Encryption = &componentsv1alpha1.BackupEncryption{KeySecret: corev1.LocalObjectReference{Name: "shop-backup-keys"}, KeyID: "2026-02"}
+	bp := policy(enc)
+	golden.YAML(t, "encrypted", CronJob(bp, in), BackupJob(bp, in, JobName(bp, TriggerAnnotation, "1764158400"), TriggerAnnotation, "1764158400"))
+	for _, pod := range []corev1.PodSpec{BackupPod(bp, in, "x"), CronJob(bp, in).Spec.JobTemplate.Spec.Template.Spec} {
+		require.NoError(t, podsecurity.CheckRestricted(&metav1.ObjectMeta{}, &pod))
+		agentC := pod.Containers[0]
+		require.Subset(t, agentC.Args, []string{"--encryption-key-dir=/etc/canopy/backup-keys", "--encryption-key-id=2026-02"})
+		require.Contains(t, agentC.VolumeMounts, corev1.VolumeMount{Name: "encryption-keys", MountPath: "/etc/canopy/backup-keys", ReadOnly: true})
+		for _, c := range append(pod.InitContainers, pod.Containers...) {
+			for _, e := range c.Env {
+				require.False(t, e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil && e.ValueFrom.SecretKeyRef.Name == "shop-backup-keys",
+					"%s: keys are files, never env", c.Name)
+			}
+			if c.Name != "agent" {
+				for _, m := range c.VolumeMounts {
+					require.NotEqual(t, "encryption-keys", m.Name, "only the agent sees the keys")
+				}
+			}
+		}
+	}
+	purge := PurgePod(bp, in)
+	require.Len(t, purge.Volumes, 1, "only /tmp: the purge needs no key")
+	require.NotContains(t, strings.Join(purge.Containers[0].Args, " "), "encryption")
+	require.NotContains(t, strings.Join(BackupPod(policy(s3), in, "x").Containers[0].Args, " "), "encryption", "unencrypted by default")
 }
 
 func TestBackupPodsAreRestricted(t *testing.T) {

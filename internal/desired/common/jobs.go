@@ -3,6 +3,10 @@ package common
 import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/utils/ptr"
+
+	componentsv1alpha1 "github.com/canopy-dev/canopy/apis/components/v1alpha1"
+	"github.com/canopy-dev/canopy/internal/agent"
 )
 
 // Resources of the containers of backup, restore and purge Jobs. pg_dump and pg_restore stream
@@ -45,4 +49,22 @@ func ScratchVolume(name string, size *resource.Quantity) corev1.Volume {
 		*dir.SizeLimit = size.DeepCopy()
 	}
 	return corev1.Volume{Name: name, VolumeSource: corev1.VolumeSource{EmptyDir: dir}}
+}
+
+// EncryptionKeysVolume is the name of the volume of the destination's encryption Secret.
+const EncryptionKeysVolume = "encryption-keys"
+
+// EncryptionKeys gives the agent container c the keys of a destination's encryption Secret: the
+// Secret mounted read-only at agent.EncryptionKeyMount, one file per key, readable by the pod's
+// group only (fsGroup), and the flag that names the folder. A key is never an environment
+// variable or an argument, which the pod spec, `kubectl describe` and process listings show.
+// It returns the pod volumes to add; none without encryption.
+func EncryptionKeys(enc *componentsv1alpha1.BackupEncryption, c *corev1.Container) []corev1.Volume {
+	if enc == nil {
+		return nil
+	}
+	c.Args = append(c.Args, agent.FlagEncryptionKeyDir+"="+agent.EncryptionKeyMount)
+	c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: EncryptionKeysVolume, MountPath: agent.EncryptionKeyMount, ReadOnly: true})
+	return []corev1.Volume{{Name: EncryptionKeysVolume, VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
+		SecretName: enc.KeySecret.Name, DefaultMode: ptr.To[int32](0o440)}}}}
 }

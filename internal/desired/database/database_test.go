@@ -234,6 +234,39 @@ func TestRestoreJob(t *testing.T) {
 	require.NotEqual(t, RestoreJobName(db, "a"), RestoreJobName(db, "b"))
 }
 
+// TestRestoreJobDecrypts: with an encrypted destination the agent gets the encryption Secret as a
+// read-only volume and the flag naming its folder; the key is never an environment variable or
+// an argument, and the pod stays restricted.
+func TestRestoreJobDecrypts(t *testing.T) {
+	db := full()
+	enc := componentsv1alpha1.BackupDestination{S3: &componentsv1alpha1.S3Destination{Endpoint: "https://s3.example.com", Bucket: "b",
+		CredentialsSecret: corev1.LocalObjectReference{Name: "s3"}, ForcePathStyle: ptr.To(true)},
+		Encryption: &componentsv1alpha1.BackupEncryption{KeySecret: corev1.LocalObjectReference{Name: "shop-backup-keys"}, KeyID: "2026-02"}}
+	job := RestoreJob(db, restoreInput(enc), "r1")
+	golden.YAML(t, "restore-job-encrypted", job)
+	require.NoError(t, podsecurity.CheckRestricted(&job.Spec.Template.ObjectMeta, &job.Spec.Template.Spec))
+	fetch := job.Spec.Template.Spec.InitContainers[0]
+	require.Contains(t, fetch.Args, "--encryption-key-dir=/etc/canopy/backup-keys")
+	for _, a := range fetch.Args {
+		require.NotContains(t, a, "--encryption-key-id", "a restore uses the key each backup names")
+	}
+	for _, c := range append(job.Spec.Template.Spec.InitContainers, job.Spec.Template.Spec.Containers...) {
+		for _, e := range c.Env {
+			if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil {
+				require.NotEqual(t, "shop-backup-keys", e.ValueFrom.SecretKeyRef.Name, "keys are files, never env")
+			}
+		}
+	}
+	var vol *corev1.Volume
+	for i, v := range job.Spec.Template.Spec.Volumes {
+		if v.Secret != nil && v.Secret.SecretName == "shop-backup-keys" {
+			vol = &job.Spec.Template.Spec.Volumes[i]
+		}
+	}
+	require.NotNil(t, vol)
+	require.Equal(t, int32(0o440), *vol.Secret.DefaultMode)
+}
+
 // TestMajorUpgradeVolume: the StatefulSet of a major upgrade mounts a new claim template, keeps
 // its volume whatever volumeRetention says, and its claim name maps back to the template.
 func TestMajorUpgradeVolume(t *testing.T) {

@@ -83,6 +83,8 @@ func RestoreJob(db *componentsv1alpha1.Database, in RestoreInput, id string) *ba
 		volumes = append(volumes, corev1.Volume{Name: "backups", VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{
 			ClaimName: BackupClaimName(in.Source.Destination, stack), ReadOnly: true}}})
 	}
+	// An encrypted backup is decrypted with the key its manifest names, from the Secret.
+	volumes = append(volumes, common.EncryptionKeys(in.Source.Destination.Encryption, &fetch)...)
 	load := corev1.Container{
 		Name:    "restore",
 		Image:   in.PostgresImage,
