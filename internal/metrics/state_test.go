@@ -50,5 +50,5 @@ func TestTwoPoliciesForOneDatabase(t *testing.T) {
 // collectorFunc is an unchecked collector (it describes nothing) around a collect function.
 type collectorFunc func(chan<- prometheus.Metric)
 
-func (f collectorFunc) Describe(chan<- *prometheus.Desc)   {}
+func (f collectorFunc) Describe(chan<- *prometheus.Desc)    {}
 func (f collectorFunc) Collect(ch chan<- prometheus.Metric) { f(ch) }
