@@ -196,21 +196,13 @@ func (r *Reconciler) observe(ctx context.Context, s *canopyv1alpha1.Stack) (obse
 		}
 		return false, fmt.Errorf("reading the %s: %w", kind, err)
 	}
-	db, fe, bp := &componentsv1alpha1.Database{}, &componentsv1alpha1.Frontend{}, &componentsv1alpha1.BackupPolicy{}
-	if ok, err := get("Database", db); err != nil {
-		return o, err
-	} else if ok {
-		o.db = db
-	}
-	if ok, err := get("Frontend", fe); err != nil {
-		return o, err
-	} else if ok {
-		o.fe = fe
-	}
-	if ok, err := get("BackupPolicy", bp); err != nil {
-		return o, err
-	} else if ok {
-		o.bp = bp
+	for _, c := range children {
+		obj := c.newObj()
+		if ok, err := get(c.kind, obj); err != nil {
+			return o, err
+		} else if ok {
+			c.set(&o, obj)
+		}
 	}
 	return o, nil
 }

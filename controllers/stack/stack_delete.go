@@ -41,13 +41,14 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, s *canopyv1alpha1.Stac
 		return reconcile.Result{}, nil
 	}
 	key := ctrl.ObjectKey{Namespace: s.Namespace, Name: desired.Name(s)}
-	order := []struct {
+	// Reverse rollout order.
+	type step struct {
 		kind string
 		obj  ctrl.Object
-	}{
-		{"Frontend", &componentsv1alpha1.Frontend{}},
-		{"BackupPolicy", &componentsv1alpha1.BackupPolicy{}},
-		{"Database", &componentsv1alpha1.Database{}},
+	}
+	order := make([]step, 0, len(children))
+	for i := len(children) - 1; i >= 0; i-- {
+		order = append(order, step{children[i].kind, children[i].newObj()})
 	}
 	orphan := s.Spec.DeletionPolicy == canopyv1alpha1.DeletionPolicyOrphan
 	propagation := metav1.DeletePropagationBackground

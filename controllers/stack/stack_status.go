@@ -66,34 +66,27 @@ func computeStatus(s *canopyv1alpha1.Stack, o observed, p plan, now metav1.Time)
 	st.Version = d.serving
 	st.Upgrade = d.upgrade
 
-	var db, fe, bp childState
-	var dbGen, feGen, bpGen int64
-	if o.db != nil {
-		dbGen = o.db.Status.ObservedGeneration
-	}
-	if o.fe != nil {
-		feGen = o.fe.Status.ObservedGeneration
-	}
-	if o.bp != nil {
-		bpGen = o.bp.Status.ObservedGeneration
-	}
-	db = childReadiness(nilIfAbsent(o.db), dbGen, "Database", canopyv1alpha1.ReasonNotCreated, "the Database is being created", o.missingCRD["Database"])
-	fe = childReadiness(nilIfAbsent(o.fe), feGen, "Frontend", canopyv1alpha1.ReasonWaitingForDB, "the Frontend is created once the Database is Ready", o.missingCRD["Frontend"])
-	backupWanted := s.Spec.Backup != nil
-	if backupWanted {
-		bp = childReadiness(nilIfAbsent(o.bp), bpGen, "BackupPolicy", canopyv1alpha1.ReasonWaitingForDB, "the BackupPolicy is created once the Database is Ready", o.missingCRD["BackupPolicy"])
-	}
-	for kind, st := range map[string]*childState{"Database": &db, "Frontend": &fe, "BackupPolicy": &bp} {
-		if !o.pending[kind] {
+	states := map[string]*childState{}
+	for _, c := range children {
+		st := &childState{}
+		states[c.kind] = st
+		if !c.wanted(s) {
+			continue
+		}
+		obj := c.of(&o)
+		*st = childReadiness(obj, observedGeneration(obj), c.kind, c.absentReason, c.absent, o.missingCRD[c.kind])
+		if !o.pending[c.kind] {
 			continue
 		}
 		st.ready, st.stalled = false, false
 		if s.Spec.Paused {
-			st.reason, st.message = canopyv1alpha1.ReasonPaused, "spec changes for the "+kind+" wait until the Stack is unpaused"
+			st.reason, st.message = canopyv1alpha1.ReasonPaused, "spec changes for the "+c.kind+" wait until the Stack is unpaused"
 		} else {
-			st.reason, st.message = canopyv1alpha1.ReasonChildReconciling, "the "+strings.ToLower(kind)+" controller has not observed the latest spec yet"
+			st.reason, st.message = canopyv1alpha1.ReasonChildReconciling, "the "+strings.ToLower(c.kind)+" controller has not observed the latest spec yet"
 		}
 	}
+	db, fe, bp := states["Database"], states["Frontend"], states["BackupPolicy"]
+	backupWanted := s.Spec.Backup != nil
 	// The web tier is ready for the Stack only when it serves the version the Stack asks for.
 	upgradeWaits := false
 	if fe.ready && d.serving != s.Spec.Version {
@@ -108,11 +101,11 @@ func computeStatus(s *canopyv1alpha1.Stack, o observed, p plan, now metav1.Time)
 
 	// Summaries.
 	st.Components = canopyv1alpha1.ComponentsStatus{
-		Database: component(o.db != nil, s.Name, s.Spec.Database.Version, observedDBVersion(o.db), db),
-		Frontend: component(o.fe != nil, s.Name, s.Spec.Version, observedFEVersion(o.fe), fe),
+		Database: component(o.db != nil, s.Name, s.Spec.Database.Version, observedDBVersion(o.db), *db),
+		Frontend: component(o.fe != nil, s.Name, s.Spec.Version, observedFEVersion(o.fe), *fe),
 	}
 	if backupWanted {
-		st.Components.Backup = component(o.bp != nil, s.Name, "", "", bp)
+		st.Components.Backup = component(o.bp != nil, s.Name, "", "", *bp)
 	}
 	st.URL, st.DatabaseEndpoint, st.CredentialsSecretName, st.KeptVolumes = "", "", "", nil
 	if o.fe != nil {
@@ -131,12 +124,12 @@ func computeStatus(s *canopyv1alpha1.Stack, o observed, p plan, now metav1.Time)
 	}
 
 	// Mirrored conditions.
-	conditions.Set(s, canopyv1alpha1.ConditionDatabaseReady, conditionStatus(db.ready), db.reason, db.message)
-	conditions.Set(s, canopyv1alpha1.ConditionFrontendReady, conditionStatus(fe.ready), fe.reason, fe.message)
-	if backupWanted {
-		conditions.Set(s, canopyv1alpha1.ConditionBackupReady, conditionStatus(bp.ready), bp.reason, bp.message)
-	} else {
-		conditions.Remove(s, canopyv1alpha1.ConditionBackupReady)
+	for _, c := range children {
+		if st := states[c.kind]; c.wanted(s) {
+			conditions.Set(s, c.condition, conditionStatus(st.ready), st.reason, st.message)
+		} else {
+			conditions.Remove(s, c.condition)
+		}
 	}
 	// A failed backup that the schedule retries shows here, not in Ready: the application serves.
 	if h := backupHealth(o.bp); backupWanted && h != nil {
@@ -153,7 +146,7 @@ func computeStatus(s *canopyv1alpha1.Stack, o observed, p plan, now metav1.Time)
 	}
 
 	// The rollout step in progress and its deadline.
-	step, stepState := currentStep(db, bp, fe, backupWanted, inFlight(d.upgrade))
+	step, stepState := currentStep(*db, *bp, *fe, backupWanted, inFlight(d.upgrade))
 	var requeue time.Duration
 	timedOut := false
 	limit := stepTimeout(s, step, d.upgrade)
@@ -190,7 +183,7 @@ func computeStatus(s *canopyv1alpha1.Stack, o observed, p plan, now metav1.Time)
 	majorFailed := major != nil && major.Step == canopyv1alpha1.StepFailed && major.ToVersion == s.Spec.Database.Version
 
 	// Summary conditions (kstatus).
-	failing := failingSummary(map[string]childState{"database": db, "frontend": fe, "backup": bp}, backupWanted)
+	failing := failingSummary(map[string]childState{"database": *db, "frontend": *fe, "backup": *bp}, backupWanted)
 	switch {
 	case upgradeFailed:
 		conditions.MarkStalled(s, componentsv1alpha1.ReasonUpgradeFailed, fmt.Sprintf("upgrade to %s failed and was rolled back; still serving %s: %s", s.Spec.Version, d.serving, d.upgrade.Message))
@@ -200,7 +193,7 @@ func computeStatus(s *canopyv1alpha1.Stack, o observed, p plan, now metav1.Time)
 		conditions.MarkStalled(s, canopyv1alpha1.ReasonDatabaseUpgradeFailed, fmt.Sprintf("the upgrade of PostgreSQL from %s to %s failed: %s "+
 			"(to try again with a new backup, give the annotation %s a new value)", major.FromVersion, major.ToVersion, major.Message, canopyv1alpha1.AnnotationRetryDatabaseUpgrade))
 	case db.stalled || fe.stalled || (backupWanted && bp.stalled):
-		reason := firstStalledReason(db, fe, bp)
+		reason := firstStalledReason(*db, *fe, *bp)
 		conditions.MarkStalled(s, reason, failing)
 	case db.ready && fe.ready && (!backupWanted || bp.ready) && !inFlight(d.upgrade) && !restoreRunning(st.Restore) && !majorRunning(major):
 		msg := "version " + d.serving + " is serving"
