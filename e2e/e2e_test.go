@@ -206,7 +206,7 @@ func TestCreateUpgradeScale(t *testing.T) {
 	require.NoError(t, c.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "shop-web"}, dep))
 	require.Equal(t, "ghcr.io/acme/shop:1.1.0", dep.Spec.Template.Spec.Containers[0].Image)
 	up := stack(t, ns, "shop").Status.Upgrade
-	require.Equal(t, "Succeeded", up.Phase)
+	require.Equal(t, canopyv1alpha1.UpgradeSucceeded, up.Phase)
 	require.NotEmpty(t, up.BackupName, "a backup was taken before the upgrade")
 	backupJob, migration := onlyJob(t, ns, "backup", up.BackupRequest), onlyJob(t, ns, "migration", "1.1.0")
 	require.False(t, migration.CreationTimestamp.Before(backupJob.Status.CompletionTime), "the migration starts after the backup completed")

@@ -59,13 +59,27 @@ func conditionStatus(b bool) metav1.ConditionStatus {
 }
 
 // computeStatus writes the Stack's status from what was observed and decided. It returns how long
-// until the current rollout step times out (zero when nothing waits on time). Pure.
+// until the current rollout step times out (zero when nothing waits on time). Pure: each part is a
+// setter of its own (stack_status_parts_test.go tests them one by one).
 func computeStatus(s *canopyv1alpha1.Stack, o observed, p plan, now metav1.Time) time.Duration {
 	d := p.upgrade
-	st := &s.Status
-	st.Version = d.serving
-	st.Upgrade = d.upgrade
+	s.Status.Version, s.Status.Upgrade = d.serving, d.upgrade
+	s.Status.Restore, s.Status.DatabaseUpgrade = p.restore.progress, p.major.progress
+	states, upgradeWaits := readiness(s, o, p)
+	setSummaries(s, o, states)
+	setMirrors(s, o, states)
+	upgradeFailed := setDegraded(s, d)
+	r := setRollout(s, states, d, upgradeWaits, now)
+	setWaiting(s, p)
+	setUpgradeable(s, d)
+	setSummary(s, states, d, upgradeFailed, r)
+	return setPaused(s, r.requeue)
+}
 
+// readiness is each child's readiness as the Stack reports it; upgradeWaits is true when the web
+// tier is behind the spec only because its upgrade waits for another operation.
+func readiness(s *canopyv1alpha1.Stack, o observed, p plan) (map[string]*childState, bool) {
+	d := p.upgrade
 	states := map[string]*childState{}
 	for _, c := range children {
 		st := &childState{}
@@ -85,9 +99,8 @@ func computeStatus(s *canopyv1alpha1.Stack, o observed, p plan, now metav1.Time)
 			st.reason, st.message = canopyv1alpha1.ReasonChildReconciling, "the "+strings.ToLower(c.kind)+" controller has not observed the latest spec yet"
 		}
 	}
-	db, fe, bp := states["Database"], states["Frontend"], states["BackupPolicy"]
-	backupWanted := s.Spec.Backup != nil
 	// The web tier is ready for the Stack only when it serves the version the Stack asks for.
+	fe := states["Frontend"]
 	upgradeWaits := false
 	if fe.ready && d.serving != s.Spec.Version {
 		fe.ready = false
@@ -98,14 +111,19 @@ func computeStatus(s *canopyv1alpha1.Stack, o observed, p plan, now metav1.Time)
 			fe.reason, fe.message = canopyv1alpha1.ReasonUpgradeWaiting, fmt.Sprintf("serving %s; the upgrade to %s waits for %s", d.serving, s.Spec.Version, describe(&p, p.active))
 		}
 	}
+	return states, upgradeWaits
+}
 
-	// Summaries.
+// setSummaries copies what the children report for users: component summaries, URL, endpoint,
+// credentials Secret, kept volumes, newest backup and failure.
+func setSummaries(s *canopyv1alpha1.Stack, o observed, states map[string]*childState) {
+	st := &s.Status
 	st.Components = canopyv1alpha1.ComponentsStatus{
-		Database: component(o.db != nil, s.Name, s.Spec.Database.Version, observedDBVersion(o.db), *db),
-		Frontend: component(o.fe != nil, s.Name, s.Spec.Version, observedFEVersion(o.fe), *fe),
+		Database: component(o.db != nil, s.Name, s.Spec.Database.Version, observedDBVersion(o.db), *states["Database"]),
+		Frontend: component(o.fe != nil, s.Name, s.Spec.Version, observedFEVersion(o.fe), *states["Frontend"]),
 	}
-	if backupWanted {
-		st.Components.Backup = component(o.bp != nil, s.Name, "", "", *bp)
+	if s.Spec.Backup != nil {
+		st.Components.Backup = component(o.bp != nil, s.Name, "", "", *states["BackupPolicy"])
 	}
 	st.URL, st.DatabaseEndpoint, st.CredentialsSecretName, st.KeptVolumes = "", "", "", nil
 	if o.fe != nil {
@@ -122,8 +140,11 @@ func computeStatus(s *canopyv1alpha1.Stack, o observed, p plan, now metav1.Time)
 		}
 		st.LastBackupFailure = o.bp.Status.LastFailedBackup.DeepCopy()
 	}
+}
 
-	// Mirrored conditions.
+// setMirrors sets the conditions that mirror each child's readiness, and BackupHealthy: a failed
+// backup that the schedule retries shows there, not in Ready, since the application serves.
+func setMirrors(s *canopyv1alpha1.Stack, o observed, states map[string]*childState) {
 	for _, c := range children {
 		if st := states[c.kind]; c.wanted(s) {
 			conditions.Set(s, c.condition, conditionStatus(st.ready), st.reason, st.message)
@@ -131,46 +152,63 @@ func computeStatus(s *canopyv1alpha1.Stack, o observed, p plan, now metav1.Time)
 			conditions.Remove(s, c.condition)
 		}
 	}
-	// A failed backup that the schedule retries shows here, not in Ready: the application serves.
-	if h := backupHealth(o.bp); backupWanted && h != nil {
+	if h := backupHealth(o.bp); s.Spec.Backup != nil && h != nil {
 		conditions.Set(s, canopyv1alpha1.ConditionBackupHealthy, h.Status, h.Reason, h.Message)
 	} else {
 		conditions.Remove(s, canopyv1alpha1.ConditionBackupHealthy)
 	}
-	upgradeFailed := d.upgrade != nil && d.upgrade.Phase == canopyv1alpha1.UpgradeFailed && s.Spec.Version != d.serving
-	if upgradeFailed {
+}
+
+// setDegraded reports a failed, rolled-back upgrade while the spec still asks for its version.
+func setDegraded(s *canopyv1alpha1.Stack, d upgradeDecision) bool {
+	failed := d.upgrade != nil && d.upgrade.Phase == canopyv1alpha1.UpgradeFailed && s.Spec.Version != d.serving
+	if failed {
 		conditions.Set(s, componentsv1alpha1.ConditionDegraded, metav1.ConditionTrue, componentsv1alpha1.ReasonUpgradeFailed,
 			fmt.Sprintf("still serving %s: %s", d.serving, d.upgrade.Message))
 	} else {
 		conditions.Remove(s, componentsv1alpha1.ConditionDegraded)
 	}
+	return failed
+}
 
-	// The rollout step in progress and its deadline.
-	step, stepState := currentStep(*db, *bp, *fe, backupWanted, inFlight(d.upgrade))
-	var requeue time.Duration
-	timedOut := false
-	limit := stepTimeout(s, step, d.upgrade)
+// rolloutClock is the rollout step in progress and where its deadline stands.
+type rolloutClock struct {
+	step     canopyv1alpha1.RolloutStep
+	state    childState
+	limit    time.Duration
+	timedOut bool
+	requeue  time.Duration
+}
+
+// setRollout sets status.rollout to the first step not done, with its start, and says whether it
+// is past its deadline or when it will be.
+func setRollout(s *canopyv1alpha1.Stack, states map[string]*childState, d upgradeDecision, upgradeWaits bool, now metav1.Time) rolloutClock {
+	st := &s.Status
+	r := rolloutClock{}
+	r.step, r.state = currentStep(*states["Database"], *states["BackupPolicy"], *states["Frontend"], s.Spec.Backup != nil, inFlight(d.upgrade))
+	r.limit = stepTimeout(s, r.step, d.upgrade)
 	switch {
-	case step == "" || s.Spec.Paused || (step == canopyv1alpha1.RolloutFrontend && upgradeWaits):
+	case r.step == "" || s.Spec.Paused || (r.step == canopyv1alpha1.RolloutFrontend && upgradeWaits):
 		// Nothing runs while paused, or while the upgrade waits for another operation: the clock of
 		// a step starts again when it runs.
 		st.Rollout = nil
 	default:
-		if st.Rollout == nil || st.Rollout.Step != step || st.Rollout.StartTime == nil {
-			st.Rollout = &canopyv1alpha1.RolloutProgress{Step: step, StartTime: &now}
+		if st.Rollout == nil || st.Rollout.Step != r.step || st.Rollout.StartTime == nil {
+			st.Rollout = &canopyv1alpha1.RolloutProgress{Step: r.step, StartTime: &now}
 		}
 		elapsed := now.Sub(st.Rollout.StartTime.Time)
-		if elapsed >= limit {
-			timedOut = true
+		if elapsed >= r.limit {
+			r.timedOut = true
 		} else {
-			requeue = limit - elapsed
+			r.requeue = r.limit - elapsed
 		}
 	}
-	s.Status.Restore = p.restore.progress
-	s.Status.DatabaseUpgrade = p.major.progress
-	setWaiting(s, p)
-	// Upgradeable says what OLM's gate says for this Stack: false during any operation on data or
-	// versions (application upgrade, in-place restore, PostgreSQL major upgrade).
+	return r
+}
+
+// setUpgradeable says what OLM's gate says for this Stack: false during any operation on data or
+// versions (application upgrade, in-place restore, PostgreSQL major upgrade).
+func setUpgradeable(s *canopyv1alpha1.Stack, d upgradeDecision) {
 	switch op := dataOperation(s); {
 	case op == "":
 		conditions.Set(s, canopyv1alpha1.ConditionUpgradeable, metav1.ConditionTrue, canopyv1alpha1.ReasonNoUpgrade, "no upgrade or restore in progress")
@@ -179,22 +217,27 @@ func computeStatus(s *canopyv1alpha1.Stack, o observed, p plan, now metav1.Time)
 	default:
 		conditions.Set(s, canopyv1alpha1.ConditionUpgradeable, metav1.ConditionFalse, canopyv1alpha1.ReasonDataOperationInProgress, op)
 	}
+}
+
+// setSummary sets the kstatus summary: Stalled for what needs a person, Ready when everything
+// serves the spec, Reconciling otherwise, with the reason of what is in progress.
+func setSummary(s *canopyv1alpha1.Stack, states map[string]*childState, d upgradeDecision, upgradeFailed bool, r rolloutClock) {
+	st := &s.Status
+	db, fe, bp := states["Database"], states["Frontend"], states["BackupPolicy"]
+	backupWanted := s.Spec.Backup != nil
 	major := st.DatabaseUpgrade
 	majorFailed := major != nil && major.Step == canopyv1alpha1.StepFailed && major.ToVersion == s.Spec.Database.Version
-
-	// Summary conditions (kstatus).
 	failing := failingSummary(map[string]childState{"database": *db, "frontend": *fe, "backup": *bp}, backupWanted)
 	switch {
 	case upgradeFailed:
 		conditions.MarkStalled(s, componentsv1alpha1.ReasonUpgradeFailed, fmt.Sprintf("upgrade to %s failed and was rolled back; still serving %s: %s", s.Spec.Version, d.serving, d.upgrade.Message))
-	case timedOut:
-		conditions.MarkStalled(s, canopyv1alpha1.ReasonStepTimeout, fmt.Sprintf("step %s not finished after %s: %s", step, limit, stepState.message))
+	case r.timedOut:
+		conditions.MarkStalled(s, canopyv1alpha1.ReasonStepTimeout, fmt.Sprintf("step %s not finished after %s: %s", r.step, r.limit, r.state.message))
 	case majorFailed:
 		conditions.MarkStalled(s, canopyv1alpha1.ReasonDatabaseUpgradeFailed, fmt.Sprintf("the upgrade of PostgreSQL from %s to %s failed: %s "+
 			"(to try again with a new backup, give the annotation %s a new value)", major.FromVersion, major.ToVersion, major.Message, canopyv1alpha1.AnnotationRetryDatabaseUpgrade))
 	case db.stalled || fe.stalled || (backupWanted && bp.stalled):
-		reason := firstStalledReason(*db, *fe, *bp)
-		conditions.MarkStalled(s, reason, failing)
+		conditions.MarkStalled(s, firstStalledReason(*db, *fe, *bp), failing)
 	case db.ready && fe.ready && (!backupWanted || bp.ready) && !inFlight(d.upgrade) && !restoreRunning(st.Restore) && !majorRunning(major):
 		msg := "version " + d.serving + " is serving"
 		if st.URL != "" {
@@ -208,16 +251,19 @@ func computeStatus(s *canopyv1alpha1.Stack, o observed, p plan, now metav1.Time)
 	case inFlight(d.upgrade):
 		conditions.MarkReconciling(s, canopyv1alpha1.ReasonUpgrading, fmt.Sprintf("upgrading from %s to %s: %s", d.upgrade.FromVersion, d.upgrade.ToVersion, upgradeStepMessage(d.upgrade)))
 	default:
-		conditions.MarkReconciling(s, canopyv1alpha1.ReasonProgressing, fmt.Sprintf("step %s: %s", step, failing))
+		conditions.MarkReconciling(s, canopyv1alpha1.ReasonProgressing, fmt.Sprintf("step %s: %s", r.step, failing))
 	}
-	if s.Spec.Paused {
-		conditions.Set(s, canopyv1alpha1.ConditionPaused, metav1.ConditionTrue, canopyv1alpha1.ReasonPaused, "spec.paused is true: Canopy makes no changes to this Stack's objects")
-		conditions.Remove(s, componentsv1alpha1.ConditionReconciling)
-		requeue = 0
-	} else {
+}
+
+// setPaused reports spec.paused; a paused Stack waits on no deadline.
+func setPaused(s *canopyv1alpha1.Stack, requeue time.Duration) time.Duration {
+	if !s.Spec.Paused {
 		conditions.Remove(s, canopyv1alpha1.ConditionPaused)
+		return requeue
 	}
-	return requeue
+	conditions.Set(s, canopyv1alpha1.ConditionPaused, metav1.ConditionTrue, canopyv1alpha1.ReasonPaused, "spec.paused is true: Canopy makes no changes to this Stack's objects")
+	conditions.Remove(s, componentsv1alpha1.ConditionReconciling)
+	return 0
 }
 
 func upgradeStepMessage(u *canopyv1alpha1.UpgradeStatus) string {

@@ -52,7 +52,7 @@ func KstatusViolations(ctx context.Context, c client.Reader, ns string) ([]strin
 	}
 	var out []string
 	for _, o := range objs {
-		out = append(out, violations(o)...)
+		out = append(out, KstatusRules(o)...)
 	}
 	return out, nil
 }
@@ -68,7 +68,8 @@ func each[T any, P interface {
 	return out
 }
 
-func violations(o kstatusObject) []string {
+// KstatusRules lists how one object breaks the rules KstatusViolations checks.
+func KstatusRules(o kstatusObject) []string {
 	conds := o.GetConditions()
 	is := func(t string) bool { return meta.IsStatusConditionTrue(conds, t) }
 	name := fmt.Sprintf("%T %s", o, o.GetName())

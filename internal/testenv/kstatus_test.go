@@ -34,7 +34,7 @@ func TestKstatusViolations(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s := &canopyv1alpha1.Stack{ObjectMeta: metav1.ObjectMeta{Name: "shop", Generation: 2}}
 			s.Status.ObservedGeneration, s.Status.Conditions = tc.obsGen, tc.conds
-			require.Len(t, violations(s), tc.breaches, "%v", violations(s))
+			require.Len(t, KstatusRules(s), tc.breaches, "%v", KstatusRules(s))
 		})
 	}
 }
