@@ -1,6 +1,8 @@
 package common
 
 import (
+	"strings"
+
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 )
@@ -45,4 +47,16 @@ func ScratchVolume(name string, size *resource.Quantity) corev1.Volume {
 		*dir.SizeLimit = size.DeepCopy()
 	}
 	return corev1.Volume{Name: name, VolumeSource: corev1.VolumeSource{EmptyDir: dir}}
+}
+
+// LiteralArgs returns args with every '$' doubled. The kubelet expands $(VAR) in a container's
+// command and args with the container's environment, and "$$" is its escape for a plain '$': a
+// value taken from a spec (an S3 prefix, a region) must reach the program as written, never as
+// the value of a variable such as the S3 secret key the agent's environment holds.
+func LiteralArgs(args []string) []string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		out[i] = strings.ReplaceAll(a, "$", "$$")
+	}
+	return out
 }
