@@ -73,7 +73,8 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("backuppolicy").
-		For(&componentsv1alpha1.BackupPolicy{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
+		For(&componentsv1alpha1.BackupPolicy{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{},
+			predicate.AnnotationChangedPredicate{}))).
 		Owns(&batchv1.CronJob{}).
 		// Scheduled Jobs belong to the CronJob, on-demand ones to the policy: the label covers both.
 		Watches(&batchv1.Job{}, handler.EnqueueRequestsFromMapFunc(policyOfLabel)).
@@ -430,6 +431,7 @@ func (r *Reconciler) recordOutcomes(bp *componentsv1alpha1.BackupPolicy, st stat
 		}
 		fail := failure(f)
 		metrics.BackupFailures.WithLabelValues(bp.Namespace, database).Inc()
-		r.Recorder.Eventf(bp, corev1.EventTypeWarning, componentsv1alpha1.ReasonBackupFailed, "backup Job %s failed (%s): %s", f.job.Name, fail.Reason, fail.Message)
+		r.Recorder.Eventf(bp, corev1.EventTypeWarning, componentsv1alpha1.ReasonBackupFailed, "backup Job %s failed (%s): %s", f.job.Name, fail.Reason,
+			fail.Message)
 	}
 }

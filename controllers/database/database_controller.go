@@ -113,7 +113,8 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	// events, once cert-manager's CRD is served: no polling while it waits.
 	r.certificates, err = integrations.NewDynamicWatch(&certmanagerv1.Certificate{}, func() error {
 		return c.Watch(source.Kind(mgr.GetCache(), &certmanagerv1.Certificate{},
-			handler.TypedEnqueueRequestForOwner[*certmanagerv1.Certificate](mgr.GetScheme(), mgr.GetRESTMapper(), &componentsv1alpha1.Database{}, handler.OnlyControllerOwner())))
+			handler.TypedEnqueueRequestForOwner[*certmanagerv1.Certificate](mgr.GetScheme(), mgr.GetRESTMapper(), &componentsv1alpha1.Database{},
+				handler.OnlyControllerOwner())))
 	})
 	return err
 }
@@ -264,7 +265,8 @@ func (r *Reconciler) reconcile(ctx context.Context, db, before *componentsv1alph
 	db.Status.VolumeClaim = inUse
 	db.Status.KeptVolumes = kept
 	computeStatus(db, statusInput{sts: ss, pod: ps, cfg: cfg, wantHash: wantHash, caps: caps, major: major,
-		storage: storage, rotated: rotated, rotationErr: rotationErr, pvc: pvc, certWaiting: certWaiting, stsChanged: stsChanged, tls: tls, bootBlocked: bootBlocked})
+		storage: storage, rotated: rotated, rotationErr: rotationErr, pvc: pvc, certWaiting: certWaiting, stsChanged: stsChanged, tls: tls,
+		bootBlocked: bootBlocked})
 	db.Status.ObservedGeneration = db.Generation
 	if err := patch.Status(ctx, r.Client, db, before, func(x *componentsv1alpha1.Database) any { return x.Status }); err != nil {
 		return ctrl.Result{}, err
@@ -332,7 +334,8 @@ func (r *Reconciler) claim(ctx context.Context, db *componentsv1alpha1.Database,
 
 // applyAll writes the instance's objects (the StatefulSet only when withStatefulSet) and removes
 // the optional ones no longer asked for.
-func (r *Reconciler) applyAll(ctx context.Context, db *componentsv1alpha1.Database, in desired.StatefulSetInput, caps capabilities, withStatefulSet bool) (bool, error) {
+func (r *Reconciler) applyAll(ctx context.Context, db *componentsv1alpha1.Database, in desired.StatefulSetInput, caps capabilities,
+	withStatefulSet bool) (bool, error) {
 	stsChanged := false
 	objects := []struct {
 		kind string
@@ -508,7 +511,8 @@ func (r *Reconciler) expandStorage(ctx context.Context, db *componentsv1alpha1.D
 			return storageState{}, fmt.Errorf("reading the StorageClass %q: %w", className, err)
 		} else if err != nil || sc.AllowVolumeExpansion == nil || !*sc.AllowVolumeExpansion {
 			return storageState{reason: componentsv1alpha1.ReasonExpansionNotSupported,
-				message: fmt.Sprintf("the storage class %q does not allow volume expansion: the volume stays at %s (move the data to a larger volume by backup and restore)", className, requested.String())}, nil
+				message: fmt.Sprintf("the storage class %q does not allow volume expansion: the volume stays at %s (move the data to a larger volume "+
+					"by backup and restore)", className, requested.String())}, nil
 		}
 		base := pvc.DeepCopy()
 		pvc.Spec.Resources.Requests[corev1.ResourceStorage] = want

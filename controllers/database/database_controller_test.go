@@ -202,7 +202,8 @@ func TestProvisionToReady(t *testing.T) {
 	h := start(t)
 	h.create("shop", "17.2", func(db *componentsv1alpha1.Database) {
 		db.Spec.TLS = &componentsv1alpha1.TLSSpec{IssuerRef: componentsv1alpha1.IssuerReference{Name: "ca", Kind: "ClusterIssuer", Group: "cert-manager.io"}}
-		db.Spec.Monitoring = &componentsv1alpha1.DatabaseMonitoringSpec{MonitoringSpec: componentsv1alpha1.MonitoringSpec{Enabled: ptr.To(true), Interval: "30s"}}
+		db.Spec.Monitoring = &componentsv1alpha1.DatabaseMonitoringSpec{MonitoringSpec: componentsv1alpha1.MonitoringSpec{Enabled: ptr.To(true),
+			Interval: "30s"}}
 	})
 	sts := h.statefulSet("shop", func(*appsv1.StatefulSet) bool { return true }, "the StatefulSet is created")
 	require.Equal(t, "docker.io/library/postgres:17.2", sts.Spec.Template.Spec.Containers[0].Image)
@@ -293,13 +294,15 @@ func TestStorageExpansion(t *testing.T) {
 		// The claim the StatefulSet controller would create from the template.
 		sts := h.statefulSet(tc.name, func(*appsv1.StatefulSet) bool { return true }, "sts")
 		tpl := sts.Spec.VolumeClaimTemplates[0]
-		pvc := &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Namespace: h.NS, Name: "data-" + tc.name + "-postgres-0", Labels: tpl.Labels}, Spec: tpl.Spec}
+		pvc := &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Namespace: h.NS, Name: "data-" + tc.name + "-postgres-0", Labels: tpl.Labels},
+			Spec: tpl.Spec}
 		require.NoError(t, h.C.Create(ctx, pvc))
 		// The controller labels the claim it runs on meanwhile: the binding retries on conflicts, as
 		// Kubernetes' own controllers do.
 		testenv.Mutate(t, h.C, client.ObjectKeyFromObject(pvc), func() *corev1.PersistentVolumeClaim { return &corev1.PersistentVolumeClaim{} }, true,
 			func(p *corev1.PersistentVolumeClaim) {
-				p.Status = corev1.PersistentVolumeClaimStatus{Phase: corev1.ClaimBound, Capacity: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}}
+				p.Status = corev1.PersistentVolumeClaimStatus{Phase: corev1.ClaimBound,
+					Capacity: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}}
 			})
 		h.update(tc.name, func(d *componentsv1alpha1.Database) { d.Spec.Storage.Size = resource.MustParse("5Gi") })
 	}
@@ -312,7 +315,8 @@ func TestStorageExpansion(t *testing.T) {
 		return q.Cmp(resource.MustParse("5Gi")) == 0
 	}, "the expandable claim grows")
 	require.Equal(t, "1Gi", func() string {
-		s := h.statefulSet("grow", func(*appsv1.StatefulSet) bool { return true }, "sts").Spec.VolumeClaimTemplates[0].Spec.Resources.Requests[corev1.ResourceStorage]
+		s := h.statefulSet("grow", func(*appsv1.StatefulSet) bool { return true },
+			"sts").Spec.VolumeClaimTemplates[0].Spec.Resources.Requests[corev1.ResourceStorage]
 		return s.String()
 	}(), "the immutable claim template is left alone")
 	h.Eventually(func() bool {
@@ -459,7 +463,8 @@ func TestMajorUpgradeRollsBack(t *testing.T) {
 	h.statefulSet("fail", func(s *appsv1.StatefulSet) bool { return s.Spec.VolumeClaimTemplates[0].Name == newVolume }, "the new StatefulSet")
 	h.runPod("fail", true, "")
 	job := h.restoreJob("fail", "major-"+newVolume)
-	h.finishRestore(job.Name, agent.Result{Operation: agent.OperationRestore, Succeeded: false, Reason: agent.ReasonChecksumMismatch, Message: "dump.pgc does not match"})
+	h.finishRestore(job.Name, agent.Result{Operation: agent.OperationRestore, Succeeded: false, Reason: agent.ReasonChecksumMismatch,
+		Message: "dump.pgc does not match"})
 
 	h.Eventually(func() bool { return apierrors.IsNotFound(h.Get(&appsv1.StatefulSet{}, "fail-postgres")) }, "the new StatefulSet goes")
 	h.deletePod("fail")
@@ -579,7 +584,8 @@ func TestOptionalAPIsAppearLater(t *testing.T) {
 	h := start(t)
 	h.readyDatabase("opt", "17", func(db *componentsv1alpha1.Database) {
 		db.Spec.TLS = &componentsv1alpha1.TLSSpec{IssuerRef: componentsv1alpha1.IssuerReference{Name: "ca", Kind: "ClusterIssuer", Group: "cert-manager.io"}}
-		db.Spec.Monitoring = &componentsv1alpha1.DatabaseMonitoringSpec{MonitoringSpec: componentsv1alpha1.MonitoringSpec{Enabled: ptr.To(true), Interval: "30s"}}
+		db.Spec.Monitoring = &componentsv1alpha1.DatabaseMonitoringSpec{MonitoringSpec: componentsv1alpha1.MonitoringSpec{Enabled: ptr.To(true),
+			Interval: "30s"}}
 	})
 	cm, err := testenv.ModuleDir("github.com/cert-manager/cert-manager")
 	require.NoError(t, err)
@@ -607,7 +613,8 @@ func TestOptionalAPIsAppearLater(t *testing.T) {
 	h.Eventually(func() bool { return h.Get(&monitoringv1.PrometheusRule{}, "opt-postgres") == nil }, "the PrometheusRule appears")
 	h.Eventually(func() bool {
 		db := h.database("opt")
-		return conditions.IsTrue(db, componentsv1alpha1.ConditionCertificatesAvailable) && conditions.IsTrue(db, componentsv1alpha1.ConditionMonitoringAvailable)
+		return conditions.IsTrue(db, componentsv1alpha1.ConditionCertificatesAvailable) && conditions.IsTrue(db,
+			componentsv1alpha1.ConditionMonitoringAvailable)
 	}, "the conditions follow")
 	// TLS is switched on only once the certificate is issued: the key must exist before PostgreSQL
 	// starts with ssl = on.
@@ -616,7 +623,8 @@ func TestOptionalAPIsAppearLater(t *testing.T) {
 		return c != nil && c.Status == metav1.ConditionFalse && strings.Contains(c.Message, "opt-postgres-tls")
 	}, "not Ready before the certificate is issued")
 	sts := h.statefulSet("opt", func(*appsv1.StatefulSet) bool { return true }, "sts")
-	require.False(t, slices.ContainsFunc(sts.Spec.Template.Spec.Volumes, func(v corev1.Volume) bool { return v.Name == "tls" }), "no TLS before the certificate")
+	require.False(t, slices.ContainsFunc(sts.Spec.Template.Spec.Volumes, func(v corev1.Volume) bool { return v.Name == "tls" }),
+		"no TLS before the certificate")
 	// Waiting costs nothing: once settled, no reconcile runs until the Certificate changes (the
 	// Certificate's events wake the Database; it used to look every 2 s).
 	var last float64 = -1
@@ -628,9 +636,10 @@ func TestOptionalAPIsAppearLater(t *testing.T) {
 	}, testenv.Wait, 1500*time.Millisecond, "the Database settles while it waits")
 	require.Never(t, func() bool { return testenv.Reconciles(t)["database"] != last }, 3*time.Second, 100*time.Millisecond,
 		"a Database waiting for its certificate is not reconciled again")
-	testenv.Mutate(t, h.C, h.Key("opt-postgres-tls"), func() *certmanagerv1.Certificate { return &certmanagerv1.Certificate{} }, true, func(c *certmanagerv1.Certificate) {
-		c.Status.Conditions = []certmanagerv1.CertificateCondition{{Type: certmanagerv1.CertificateConditionReady, Status: "True", Reason: "Ready"}}
-	})
+	testenv.Mutate(t, h.C, h.Key("opt-postgres-tls"), func() *certmanagerv1.Certificate { return &certmanagerv1.Certificate{} }, true,
+		func(c *certmanagerv1.Certificate) {
+			c.Status.Conditions = []certmanagerv1.CertificateCondition{{Type: certmanagerv1.CertificateConditionReady, Status: "True", Reason: "Ready"}}
+		})
 	h.statefulSet("opt", func(s *appsv1.StatefulSet) bool {
 		return slices.ContainsFunc(s.Spec.Template.Spec.Volumes, func(v corev1.Volume) bool { return v.Name == "tls" })
 	}, "the issued certificate is mounted")
@@ -672,7 +681,8 @@ func (h *harness) finishRestore(jobName string, result agent.Result) {
 	if !result.Succeeded {
 		exit = 1
 	}
-	pod.Status.InitContainerStatuses = []corev1.ContainerStatus{{Name: "fetch", State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: exit, Message: string(msg)}}}}
+	pod.Status.InitContainerStatuses = []corev1.ContainerStatus{{Name: "fetch",
+		State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: exit, Message: string(msg)}}}}
 	require.NoError(h.T, h.C.Status().Update(ctx, pod))
 	now := metav1.Now()
 	job.Status.StartTime = &now
@@ -682,8 +692,10 @@ func (h *harness) finishRestore(jobName string, result agent.Result) {
 			{Type: batchv1.JobComplete, Status: corev1.ConditionTrue, LastTransitionTime: now}}
 	} else {
 		job.Status.Failed = 1
-		job.Status.Conditions = []batchv1.JobCondition{{Type: batchv1.JobFailureTarget, Status: corev1.ConditionTrue, Reason: "BackoffLimitExceeded", LastTransitionTime: now},
-			{Type: batchv1.JobFailed, Status: corev1.ConditionTrue, Reason: "BackoffLimitExceeded", Message: "Job has reached the specified backoff limit", LastTransitionTime: now}}
+		job.Status.Conditions = []batchv1.JobCondition{{Type: batchv1.JobFailureTarget, Status: corev1.ConditionTrue, Reason: "BackoffLimitExceeded",
+			LastTransitionTime: now},
+			{Type: batchv1.JobFailed, Status: corev1.ConditionTrue, Reason: "BackoffLimitExceeded", Message: "Job has reached the specified backoff limit",
+				LastTransitionTime: now}}
 	}
 	require.NoError(h.T, h.C.Status().Update(ctx, job))
 }
@@ -719,7 +731,8 @@ func TestDataVolumesFollowRetention(t *testing.T) {
 			kept := h.database(name).Status.KeptVolumes
 			return len(kept) == 2 && kept[0].Size != nil && kept[1].Size != nil && kept[0].Reason == componentsv1alpha1.KeptNotInUse
 		}, "the volumes not in use are listed, with their size")
-		require.ElementsMatch(t, []string{old.Name, older.Name}, []string{h.database(name).Status.KeptVolumes[0].ClaimName, h.database(name).Status.KeptVolumes[1].ClaimName})
+		require.ElementsMatch(t, []string{old.Name, older.Name}, []string{h.database(name).Status.KeptVolumes[0].ClaimName,
+			h.database(name).Status.KeptVolumes[1].ClaimName})
 
 		h.update(name, func(d *componentsv1alpha1.Database) { d.Spec.ReleaseVolumes = []string{old.Name, inUse.Name} })
 		h.Eventually(func() bool { return deleted(old) }, "a kept volume named in releaseVolumes is deleted")
@@ -845,7 +858,8 @@ func TestInPlaceRestoreRequest(t *testing.T) {
 	})
 	job2 := desired.RestoreJobName(h.database("inplace"), "request-r2")
 	h.Eventually(func() bool { return h.Get(&batchv1.Job{}, job2) == nil }, "a new id restores again")
-	h.finishRestore(job2, agent.Result{Operation: agent.OperationRestore, Succeeded: false, Reason: agent.ReasonNotFound, Message: "no backup named inplace-20261120-020000"})
+	h.finishRestore(job2, agent.Result{Operation: agent.OperationRestore, Succeeded: false, Reason: agent.ReasonNotFound,
+		Message: "no backup named inplace-20261120-020000"})
 	h.Eventually(func() bool {
 		r := h.database("inplace").Status.Restore
 		return r != nil && r.ID == "r2" && r.Phase == componentsv1alpha1.PhaseFailed

@@ -121,7 +121,8 @@ func decideMajor(s *canopyv1alpha1.Stack, o observed) majorDecision {
 			case componentsv1alpha1.PhaseSucceeded:
 				p.Step = RestoreStartingFrontend
 			case componentsv1alpha1.PhaseFailed:
-				p.Step, p.Message = RestoreFailed, "loading the backup into PostgreSQL "+target+" failed; "+p.FromVersion+" runs again on its volume: "+m.Message
+				p.Step, p.Message = RestoreFailed,
+					"loading the backup into PostgreSQL "+target+" failed; "+p.FromVersion+" runs again on its volume: "+m.Message
 			}
 		}
 	}

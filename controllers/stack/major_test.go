@@ -27,8 +27,10 @@ func TestDecideMajorRetry(t *testing.T) {
 		{name: "first attempt", wantAttempt: 1, wantStep: RestoreStoppingFrontend},
 		{name: "first attempt records the annotation it began with", retry: "a", wantAttempt: 1, wantStep: RestoreStoppingFrontend, wantRetry: "a"},
 		{name: "failed, no annotation: stays failed", progress: failed(1, ""), wantAttempt: 1, wantStep: RestoreFailed},
-		{name: "failed, annotation seen at its start: stays failed", progress: failed(1, "a"), retry: "a", wantAttempt: 1, wantStep: RestoreFailed, wantRetry: "a"},
-		{name: "failed, new annotation value: a new attempt", progress: failed(1, ""), retry: "a", wantAttempt: 2, wantStep: RestoreStoppingFrontend, wantRetry: "a"},
+		{name: "failed, annotation seen at its start: stays failed", progress: failed(1, "a"), retry: "a", wantAttempt: 1, wantStep: RestoreFailed,
+			wantRetry: "a"},
+		{name: "failed, new annotation value: a new attempt", progress: failed(1, ""), retry: "a", wantAttempt: 2, wantStep: RestoreStoppingFrontend,
+			wantRetry: "a"},
 		{name: "failed again, another value: a third", progress: failed(2, "a"), retry: "b", wantAttempt: 3, wantStep: RestoreStoppingFrontend, wantRetry: "b"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -74,7 +76,8 @@ func TestDecideMajorVersionChangedMidUpgrade(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s := &canopyv1alpha1.Stack{ObjectMeta: metav1.ObjectMeta{Name: "shop", Namespace: "n"}}
 			s.Spec.Database.Version, s.Spec.Database.AllowMajorVersionUpgrade = "18", true
-			s.Status.DatabaseUpgrade = &canopyv1alpha1.DatabaseUpgradeProgress{FromVersion: "16", ToVersion: "17", Step: tc.step, Attempt: 1, BackupName: "shop-x"}
+			s.Status.DatabaseUpgrade = &canopyv1alpha1.DatabaseUpgradeProgress{FromVersion: "16", ToVersion: "17", Step: tc.step, Attempt: 1,
+				BackupName: "shop-x"}
 			db := &componentsv1alpha1.Database{}
 			db.Spec.Version, db.Status.Version = tc.dbSpec, "16"
 			if tc.dbSpec == "17" {

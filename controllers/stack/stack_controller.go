@@ -218,7 +218,8 @@ func (r *Reconciler) observe(ctx context.Context, s *canopyv1alpha1.Stack) (obse
 
 // desiredChildren computes the children the Stack wants now; a nil BackupPolicy or Frontend is not
 // wanted yet (or, for the BackupPolicy, not at all).
-func desiredChildren(s *canopyv1alpha1.Stack, o observed, d upgradeDecision) (*componentsv1alpha1.Database, *componentsv1alpha1.BackupPolicy, *componentsv1alpha1.Frontend) {
+func desiredChildren(s *canopyv1alpha1.Stack, o observed, d upgradeDecision) (*componentsv1alpha1.Database, *componentsv1alpha1.BackupPolicy,
+	*componentsv1alpha1.Frontend) {
 	rd, md := decideRestore(s, o), decideMajor(s, o)
 	db := desired.Database(s)
 	db.Spec.RestoreRequest = rd.dbRequest
@@ -359,7 +360,8 @@ func (r *Reconciler) applyChild(ctx context.Context, s *canopyv1alpha1.Stack, ki
 		}
 	case apply.DriftCorrected:
 		metrics.DriftCorrections.WithLabelValues(kind, "overwritten").Inc()
-		r.Recorder.Eventf(s, corev1.EventTypeWarning, "Overwritten", "the %s %s was changed outside its Stack; the change has been reverted", kind, want.GetName())
+		r.Recorder.Eventf(s, corev1.EventTypeWarning, "Overwritten", "the %s %s was changed outside its Stack; the change has been reverted", kind,
+			want.GetName())
 		logger.Info("reverted a manual change to a child")
 	}
 	return nil

@@ -107,10 +107,12 @@ func computeStatus(s *canopyv1alpha1.Stack, o observed, d upgradeDecision, now m
 		bpGen = o.bp.Status.ObservedGeneration
 	}
 	db = childReadiness(nilIfAbsent(o.db), dbGen, "Database", ReasonNotCreated, "the Database is being created", o.missingCRD["Database"])
-	fe = childReadiness(nilIfAbsent(o.fe), feGen, "Frontend", ReasonWaitingForDB, "the Frontend is created once the Database is Ready", o.missingCRD["Frontend"])
+	fe = childReadiness(nilIfAbsent(o.fe), feGen, "Frontend", ReasonWaitingForDB, "the Frontend is created once the Database is Ready",
+		o.missingCRD["Frontend"])
 	backupWanted := s.Spec.Backup != nil
 	if backupWanted {
-		bp = childReadiness(nilIfAbsent(o.bp), bpGen, "BackupPolicy", ReasonWaitingForDB, "the BackupPolicy is created once the Database is Ready", o.missingCRD["BackupPolicy"])
+		bp = childReadiness(nilIfAbsent(o.bp), bpGen, "BackupPolicy", ReasonWaitingForDB, "the BackupPolicy is created once the Database is Ready",
+			o.missingCRD["BackupPolicy"])
 	}
 	for kind, st := range map[string]*childState{"Database": &db, "Frontend": &fe, "BackupPolicy": &bp} {
 		if !o.pending[kind] {
@@ -214,12 +216,14 @@ func computeStatus(s *canopyv1alpha1.Stack, o observed, d upgradeDecision, now m
 	failing := failingSummary(map[string]childState{"database": db, "frontend": fe, "backup": bp}, backupWanted)
 	switch {
 	case upgradeFailed:
-		conditions.MarkStalled(s, componentsv1alpha1.ReasonUpgradeFailed, fmt.Sprintf("upgrade to %s failed and was rolled back; still serving %s: %s", s.Spec.Version, d.serving, d.upgrade.Message))
+		conditions.MarkStalled(s, componentsv1alpha1.ReasonUpgradeFailed, fmt.Sprintf("upgrade to %s failed and was rolled back; still serving %s: %s",
+			s.Spec.Version, d.serving, d.upgrade.Message))
 	case timedOut:
 		conditions.MarkStalled(s, ReasonStepTimeout, fmt.Sprintf("step %s not finished after %s: %s", step, limit, stepState.message))
 	case majorFailed:
 		conditions.MarkStalled(s, ReasonDatabaseUpgradeFailed, fmt.Sprintf("the upgrade of PostgreSQL from %s to %s failed: %s "+
-			"(to try again with a new backup, give the annotation %s a new value)", major.FromVersion, major.ToVersion, major.Message, canopyv1alpha1.AnnotationRetryDatabaseUpgrade))
+			"(to try again with a new backup, give the annotation %s a new value)", major.FromVersion, major.ToVersion, major.Message,
+			canopyv1alpha1.AnnotationRetryDatabaseUpgrade))
 	case db.stalled || fe.stalled || (backupWanted && bp.stalled):
 		reason := firstStalledReason(db, fe, bp)
 		conditions.MarkStalled(s, reason, failing)
@@ -230,16 +234,19 @@ func computeStatus(s *canopyv1alpha1.Stack, o observed, d upgradeDecision, now m
 		}
 		conditions.MarkReady(s, componentsv1alpha1.ReasonReady, msg)
 	case majorRunning(major):
-		conditions.MarkReconciling(s, ReasonDatabaseUpgrading, fmt.Sprintf("upgrading PostgreSQL from %s to %s: step %s", major.FromVersion, major.ToVersion, major.Step))
+		conditions.MarkReconciling(s, ReasonDatabaseUpgrading, fmt.Sprintf("upgrading PostgreSQL from %s to %s: step %s", major.FromVersion,
+			major.ToVersion, major.Step))
 	case restoreRunning(st.Restore):
 		conditions.MarkReconciling(s, ReasonRestoring, fmt.Sprintf("restoring %s in place: step %s", st.Restore.BackupName, st.Restore.Step))
 	case inFlight(d.upgrade):
-		conditions.MarkReconciling(s, ReasonUpgrading, fmt.Sprintf("upgrading from %s to %s: %s", d.upgrade.FromVersion, d.upgrade.ToVersion, upgradeStepMessage(d.upgrade)))
+		conditions.MarkReconciling(s, ReasonUpgrading, fmt.Sprintf("upgrading from %s to %s: %s", d.upgrade.FromVersion, d.upgrade.ToVersion,
+			upgradeStepMessage(d.upgrade)))
 	default:
 		conditions.MarkReconciling(s, ReasonProgressing, fmt.Sprintf("step %s: %s", step, failing))
 	}
 	if s.Spec.Paused {
-		conditions.Set(s, canopyv1alpha1.ConditionPaused, metav1.ConditionTrue, ReasonPaused, "spec.paused is true: Canopy makes no changes to this Stack's objects")
+		conditions.Set(s, canopyv1alpha1.ConditionPaused, metav1.ConditionTrue, ReasonPaused,
+			"spec.paused is true: Canopy makes no changes to this Stack's objects")
 		conditions.Remove(s, componentsv1alpha1.ConditionReconciling)
 		requeue = 0
 	} else {

@@ -42,7 +42,8 @@ func bpReady(ready bool, msg string) *componentsv1alpha1.BackupPolicy {
 	}
 	b.Status.Conditions = []metav1.Condition{readyCond(st, "R", msg)}
 	done := metav1.NewTime(now.Add(-time.Hour))
-	b.Status.LastSuccessfulBackup = &componentsv1alpha1.BackupRecord{Name: "shop-20261126-110000", CompletionTime: &done, Location: "pvc://shop-backups/shop-20261126-110000"}
+	b.Status.LastSuccessfulBackup = &componentsv1alpha1.BackupRecord{Name: "shop-20261126-110000", CompletionTime: &done,
+		Location: "pvc://shop-backups/shop-20261126-110000"}
 	return b
 }
 
@@ -102,7 +103,8 @@ func TestComputeStatus(t *testing.T) {
 			o:     observed{db: db(true, ""), fe: stalledFrontend("image ghcr.io/acme/shop:1.0 not found"), bp: bpReady(false, "backup volume pending")},
 			wantConds: map[string]string{"Ready": "False/ImagePullBackOff", "Stalled": "True/ImagePullBackOff", "DatabaseReady": "True/Ready",
 				"FrontendReady": "False/ImagePullBackOff", "BackupReady": "False/R", "Upgradeable": "True/NoUpgradeInProgress"},
-			wantKstatus: status.FailedStatus, wantMsg: []string{"frontend: image ghcr.io/acme/shop:1.0 not found", "backup: backup volume pending"}, wantStep: StepBackup,
+			wantKstatus: status.FailedStatus, wantMsg: []string{"frontend: image ghcr.io/acme/shop:1.0 not found",
+				"backup: backup volume pending"}, wantStep: StepBackup,
 		},
 		{
 			name:  "ready",
@@ -147,7 +149,8 @@ func TestComputeStatus(t *testing.T) {
 			o: observed{db: db(false, "0/1 pods ready: pod shop-postgres-0 is Pending")},
 			wantConds: map[string]string{"Ready": "False/StepTimeout", "Stalled": "True/StepTimeout", "DatabaseReady": "False/Provisioning",
 				"FrontendReady": "False/WaitingForDatabase", "Upgradeable": "True/NoUpgradeInProgress"},
-			wantKstatus: status.FailedStatus, wantMsg: []string{"step Database not finished after 15m0s", "pod shop-postgres-0 is Pending"}, wantStep: StepDatabase,
+			wantKstatus: status.FailedStatus, wantMsg: []string{"step Database not finished after 15m0s",
+				"pod shop-postgres-0 is Pending"}, wantStep: StepDatabase,
 		},
 		{
 			name:  "child CRD missing",

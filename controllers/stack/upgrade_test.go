@@ -43,8 +43,10 @@ func failedFrontend(serving, failed string) *componentsv1alpha1.Frontend {
 	fe.Spec.Version = failed
 	fe.Status.FailedVersion = failed
 	fe.Status.Conditions = []metav1.Condition{
-		{Type: componentsv1alpha1.ConditionReady, Status: metav1.ConditionFalse, Reason: componentsv1alpha1.ReasonRolloutFailed, Message: "pods of 2.0 not available after 600s"},
-		{Type: componentsv1alpha1.ConditionDegraded, Status: metav1.ConditionTrue, Reason: componentsv1alpha1.ReasonRolloutFailed, Message: "pods of 2.0 not available after 600s"},
+		{Type: componentsv1alpha1.ConditionReady, Status: metav1.ConditionFalse, Reason: componentsv1alpha1.ReasonRolloutFailed,
+			Message: "pods of 2.0 not available after 600s"},
+		{Type: componentsv1alpha1.ConditionDegraded, Status: metav1.ConditionTrue, Reason: componentsv1alpha1.ReasonRolloutFailed,
+			Message: "pods of 2.0 not available after 600s"},
 	}
 	return fe
 }
@@ -59,8 +61,10 @@ func policy(reqID, phase, backupName, msg string) *componentsv1alpha1.BackupPoli
 
 func TestDecideUpgrade(t *testing.T) {
 	backingUp := &canopyv1alpha1.UpgradeStatus{FromVersion: "1.0", ToVersion: "2.0", Phase: PhaseBackingUp, BackupRequest: "pre-upgrade-g7", StartTime: &now}
-	rollingOut := &canopyv1alpha1.UpgradeStatus{FromVersion: "1.0", ToVersion: "2.0", Phase: PhaseRollingOut, BackupRequest: "pre-upgrade-g7", BackupName: "shop-1", StartTime: &now}
-	failed := &canopyv1alpha1.UpgradeStatus{FromVersion: "1.0", ToVersion: "2.0", Phase: PhaseFailed, BackupRequest: "pre-upgrade-g7", Message: "boom", StartTime: &now}
+	rollingOut := &canopyv1alpha1.UpgradeStatus{FromVersion: "1.0", ToVersion: "2.0", Phase: PhaseRollingOut, BackupRequest: "pre-upgrade-g7",
+		BackupName: "shop-1", StartTime: &now}
+	failed := &canopyv1alpha1.UpgradeStatus{FromVersion: "1.0", ToVersion: "2.0", Phase: PhaseFailed, BackupRequest: "pre-upgrade-g7", Message: "boom",
+		StartTime: &now}
 
 	for _, tc := range []struct {
 		name        string
@@ -82,7 +86,8 @@ func TestDecideUpgrade(t *testing.T) {
 			wantFE: "1.0", wantServing: ""},
 		{name: "steady state", stack: testStack("1.0", "1.0", true, nil), fe: frontend("1.0", true), bp: policy("", "", "", ""),
 			wantFE: "1.0", wantServing: "1.0"},
-		{name: "new version with backups starts with a backup", stack: testStack("2.0", "1.0", true, nil), fe: frontend("1.0", true), bp: policy("", "", "", ""),
+		{name: "new version with backups starts with a backup", stack: testStack("2.0", "1.0", true, nil), fe: frontend("1.0", true), bp: policy("", "", "",
+			""),
 			wantFE: "1.0", wantServing: "1.0", wantPhase: PhaseBackingUp, wantToken: "pre-upgrade-g7"},
 		{name: "new version without backups rolls out at once", stack: testStack("2.0", "1.0", false, nil), fe: frontend("1.0", true),
 			wantFE: "2.0", wantServing: "1.0", wantPhase: PhaseRollingOut},
@@ -92,15 +97,19 @@ func TestDecideUpgrade(t *testing.T) {
 			return s
 		}(), fe: frontend("1.0", true), bp: policy("", "", "", ""), wantFE: "2.0", wantServing: "1.0", wantPhase: PhaseRollingOut},
 		{name: "waits for its own backup request, not an older one", stack: testStack("2.0", "1.0", true, backingUp), fe: frontend("1.0", true),
-			bp: policy("pre-upgrade-g3", componentsv1alpha1.PhaseSucceeded, "old", ""), wantFE: "1.0", wantServing: "1.0", wantPhase: PhaseBackingUp, wantToken: "pre-upgrade-g7"},
+			bp: policy("pre-upgrade-g3", componentsv1alpha1.PhaseSucceeded, "old",
+				""), wantFE: "1.0", wantServing: "1.0", wantPhase: PhaseBackingUp, wantToken: "pre-upgrade-g7"},
 		{name: "backup done: roll out", stack: testStack("2.0", "1.0", true, backingUp), fe: frontend("1.0", true),
-			bp: policy("pre-upgrade-g7", componentsv1alpha1.PhaseSucceeded, "shop-1", ""), wantFE: "2.0", wantServing: "1.0", wantPhase: PhaseRollingOut, wantToken: "pre-upgrade-g7"},
+			bp: policy("pre-upgrade-g7", componentsv1alpha1.PhaseSucceeded, "shop-1",
+				""), wantFE: "2.0", wantServing: "1.0", wantPhase: PhaseRollingOut, wantToken: "pre-upgrade-g7"},
 		{name: "backup failed: the upgrade fails, nothing rolls", stack: testStack("2.0", "1.0", true, backingUp), fe: frontend("1.0", true),
 			bp: policy("pre-upgrade-g7", componentsv1alpha1.PhaseFailed, "", "bucket unreachable"), wantFE: "1.0", wantServing: "1.0", wantPhase: PhaseFailed,
 			wantToken: "pre-upgrade-g7", wantMsg: "pre-upgrade backup failed: bucket unreachable"},
-		{name: "rollout succeeds", stack: testStack("2.0", "1.0", true, rollingOut), fe: frontend("2.0", true), bp: policy("pre-upgrade-g7", componentsv1alpha1.PhaseSucceeded, "shop-1", ""),
+		{name: "rollout succeeds", stack: testStack("2.0", "1.0", true, rollingOut), fe: frontend("2.0", true), bp: policy("pre-upgrade-g7",
+			componentsv1alpha1.PhaseSucceeded, "shop-1", ""),
 			wantFE: "2.0", wantServing: "2.0", wantPhase: PhaseSucceeded, wantToken: "pre-upgrade-g7"},
-		{name: "rollout in progress", stack: testStack("2.0", "1.0", true, rollingOut), fe: frontend("1.0", false), bp: policy("pre-upgrade-g7", componentsv1alpha1.PhaseSucceeded, "shop-1", ""),
+		{name: "rollout in progress", stack: testStack("2.0", "1.0", true, rollingOut), fe: frontend("1.0", false), bp: policy("pre-upgrade-g7",
+			componentsv1alpha1.PhaseSucceeded, "shop-1", ""),
 			wantFE: "2.0", wantServing: "1.0", wantPhase: PhaseRollingOut, wantToken: "pre-upgrade-g7"},
 		{name: "rollout failed: roll back and keep serving the old version", stack: testStack("2.0", "1.0", true, rollingOut), fe: failedFrontend("1.0", "2.0"),
 			bp: policy("pre-upgrade-g7", componentsv1alpha1.PhaseSucceeded, "shop-1", ""), wantFE: "1.0", wantServing: "1.0", wantPhase: PhaseFailed,
@@ -113,7 +122,8 @@ func TestDecideUpgrade(t *testing.T) {
 			return f
 		}(), wantFE: "1.0", wantServing: "1.0", wantPhase: PhaseFailed, wantToken: "pre-upgrade-g7", wantMsg: "MigrationFailed"},
 		{name: "a failed upgrade is not retried while the spec is unchanged", stack: testStack("2.0", "1.0", true, failed), fe: frontend("1.0", true),
-			bp: policy("pre-upgrade-g7", componentsv1alpha1.PhaseSucceeded, "shop-1", ""), wantFE: "1.0", wantServing: "1.0", wantPhase: PhaseFailed, wantToken: "pre-upgrade-g7", wantMsg: "boom"},
+			bp: policy("pre-upgrade-g7", componentsv1alpha1.PhaseSucceeded, "shop-1",
+				""), wantFE: "1.0", wantServing: "1.0", wantPhase: PhaseFailed, wantToken: "pre-upgrade-g7", wantMsg: "boom"},
 		{name: "a new version after a failure starts a new upgrade", stack: func() *canopyv1alpha1.Stack {
 			s := testStack("2.1", "1.0", true, failed)
 			s.Generation = 9
@@ -127,18 +137,20 @@ func TestDecideUpgrade(t *testing.T) {
 			bp: policy("pre-upgrade-g7", componentsv1alpha1.PhaseSucceeded, "shop-1", ""), wantFE: "1.0", wantServing: "1.0", wantPhase: PhaseCancelled,
 			wantToken: "pre-upgrade-g7", wantMsg: "cancelled"},
 		{name: "a cancelled version can be tried again", stack: func() *canopyv1alpha1.Stack {
-			s := testStack("2.0", "1.0", true, &canopyv1alpha1.UpgradeStatus{FromVersion: "1.0", ToVersion: "2.0", Phase: PhaseCancelled, BackupRequest: "pre-upgrade-g7"})
+			s := testStack("2.0", "1.0", true, &canopyv1alpha1.UpgradeStatus{FromVersion: "1.0", ToVersion: "2.0", Phase: PhaseCancelled,
+				BackupRequest: "pre-upgrade-g7"})
 			s.Generation = 11
 			return s
 		}(), fe: frontend("1.0", true), bp: policy("pre-upgrade-g7", componentsv1alpha1.PhaseSucceeded, "shop-1", ""),
 			wantFE: "1.0", wantServing: "1.0", wantPhase: PhaseBackingUp, wantToken: "pre-upgrade-g11"},
 		{name: "backups wanted but the BackupPolicy not yet observed: wait for it", stack: testStack("2.0", "1.0", true, nil), fe: frontend("1.0", true),
 			wantFE: "1.0", wantServing: "1.0", wantPhase: PhaseBackingUp, wantToken: "pre-upgrade-g7"},
-		{name: "a failure left from an earlier attempt is not trusted", stack: testStack("2.0", "1.0", false, rollingOut), fe: func() *componentsv1alpha1.Frontend {
-			f := failedFrontend("1.0", "2.0")
-			f.Spec.Version = "1.0" // the Stack's move to 2.0 has not reached the Frontend yet
-			return f
-		}(), wantFE: "2.0", wantServing: "1.0", wantPhase: PhaseRollingOut, wantToken: "pre-upgrade-g7"},
+		{name: "a failure left from an earlier attempt is not trusted", stack: testStack("2.0", "1.0", false, rollingOut),
+			fe: func() *componentsv1alpha1.Frontend {
+				f := failedFrontend("1.0", "2.0")
+				f.Spec.Version = "1.0" // the Stack's move to 2.0 has not reached the Frontend yet
+				return f
+			}(), wantFE: "2.0", wantServing: "1.0", wantPhase: PhaseRollingOut, wantToken: "pre-upgrade-g7"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d := decideUpgrade(tc.stack, tc.fe, tc.bp, now)

@@ -22,10 +22,10 @@ const (
 
 	// EnvAccessKeyID and EnvSecretAccessKey carry S3 credentials from the destination's Secret.
 	EnvAccessKeyID     = "AWS_ACCESS_KEY_ID"
-	EnvSecretAccessKey = "AWS_SECRET_ACCESS_KEY"
+	EnvSecretAccessKey = "AWS_SECRET_ACCESS_KEY" //nolint:gosec // G101: the name of a variable, not a credential
 	// SecretKeyAccessKeyID and SecretKeySecretAccessKey are the keys of that Secret.
 	SecretKeyAccessKeyID     = "accessKeyID"
-	SecretKeySecretAccessKey = "secretAccessKey"
+	SecretKeySecretAccessKey = "secretAccessKey" //nolint:gosec // G101: the name of a Secret key, not a credential
 
 	// WrittenBy marks manifests Canopy wrote; retention never touches anything else.
 	WrittenBy = "canopy"

@@ -337,7 +337,8 @@ func frontends() []*componentsv1alpha1.Frontend {
 	full.Name = "full"
 	full.Spec.Database = &componentsv1alpha1.DatabaseConnection{CredentialsSecretName: "full-db-credentials"}
 	full.Spec.Env = []corev1.EnvVar{{Name: "LOG_LEVEL", Value: "debug"}}
-	full.Spec.Probes = &componentsv1alpha1.ProbesSpec{Readiness: &componentsv1alpha1.HTTPProbe{Path: "/ready"}, Liveness: &componentsv1alpha1.HTTPProbe{Path: "/live"}}
+	full.Spec.Probes = &componentsv1alpha1.ProbesSpec{Readiness: &componentsv1alpha1.HTTPProbe{Path: "/ready"},
+		Liveness: &componentsv1alpha1.HTTPProbe{Path: "/live"}}
 	full.Spec.ImagePullSecrets = []corev1.LocalObjectReference{{Name: "pull"}}
 	writable := minimal.DeepCopy()
 	writable.Name = "writable"

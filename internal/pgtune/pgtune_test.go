@@ -299,8 +299,8 @@ func pgUnquote(s string) (string, bool) {
 	var b strings.Builder
 	for i := 1; i < len(s)-1; i++ {
 		c := s[i]
-		switch {
-		case c == '\\':
+		switch c {
+		case '\\':
 			i++
 			switch e := s[i]; e {
 			case 'b':
@@ -319,11 +319,11 @@ func pgUnquote(s string) (string, bool) {
 					i++
 					v = v*8 + int(s[i]-'0')
 				}
-				b.WriteByte(byte(v))
+				b.WriteByte(byte(v)) //nolint:gosec // G115: like PostgreSQL, an octal escape above \377 keeps its low byte
 			default:
 				b.WriteByte(e)
 			}
-		case c == '\'':
+		case '\'':
 			i++ // the regexp guarantees the quote is doubled
 			b.WriteByte('\'')
 		default:

@@ -118,7 +118,8 @@ func TestInitScriptWithHostileEnvironment(t *testing.T) {
 		conn, err := pgx.Connect(ctx, srv.ConnString(tc.database, tc.user, tc.password))
 		require.NoError(t, err, "case %d: the role logs in to its database with the password", i)
 		var owner string
-		require.NoError(t, conn.QueryRow(ctx, "SELECT pg_catalog.pg_get_userbyid(datdba) FROM pg_catalog.pg_database WHERE datname = current_database()").Scan(&owner))
+		require.NoError(t, conn.QueryRow(ctx,
+			"SELECT pg_catalog.pg_get_userbyid(datdba) FROM pg_catalog.pg_database WHERE datname = current_database()").Scan(&owner))
 		require.Equal(t, tc.user, owner, "case %d", i)
 		_ = conn.Close(ctx)
 		cancel()

@@ -80,8 +80,9 @@ func RestoreJob(db *componentsv1alpha1.Database, in RestoreInput, id string) *ba
 		}
 	} else {
 		fetch.VolumeMounts = append(fetch.VolumeMounts, corev1.VolumeMount{Name: "backups", MountPath: agent.VolumeMount, ReadOnly: true})
-		volumes = append(volumes, corev1.Volume{Name: "backups", VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{
-			ClaimName: BackupClaimName(in.Source.Destination, stack), ReadOnly: true}}})
+		volumes = append(volumes, corev1.Volume{Name: "backups",
+			VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{
+				ClaimName: BackupClaimName(in.Source.Destination, stack), ReadOnly: true}}})
 	}
 	load := corev1.Container{
 		Name:    "restore",
