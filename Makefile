@@ -153,8 +153,8 @@ docker-build: ## Build the operator image (needs a container engine, which CI ma
 	$(CONTAINER_TOOL) build -t $(IMG) .
 
 .PHONY: bundle
-bundle: ## Generate the OLM bundle (bundle/manifests, metadata, tests) from config/ and internal/images.
-	$(GO) run ./hack/gen-bundle -root . -out bundle
+bundle: ## Generate the OLM bundle (bundle/manifests, metadata, tests) and config/namespaced's RBAC from config/ and internal/images.
+	$(GO) run ./hack/gen-bundle -root . -out bundle -namespaced config/namespaced
 
 .PHONY: catalog
 catalog: $(OPM) ## Render the bundle into the file-based catalog (catalog/) and run opm validate on it.

@@ -35,9 +35,10 @@ import (
 const FieldOwner = "canopy-backup-controller"
 
 // +kubebuilder:rbac:groups=components.canopy.dev,resources=backuppolicies,verbs=get;list;watch
-// +kubebuilder:rbac:groups=components.canopy.dev,resources=backuppolicies/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=components.canopy.dev,resources=backuppolicies/status,verbs=patch
+// +kubebuilder:rbac:groups=components.canopy.dev,resources=backuppolicies/finalizers,verbs=update
 // +kubebuilder:rbac:groups=components.canopy.dev,resources=databases,verbs=get;list;watch
-// +kubebuilder:rbac:groups=batch,resources=cronjobs;jobs,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=batch,resources=cronjobs;jobs,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups=core,resources=pods,verbs=get;list;watch
 // +kubebuilder:rbac:groups=core,resources=persistentvolumeclaims,verbs=get;list;watch;create;delete
 // +kubebuilder:rbac:groups=core,resources=events,verbs=create;patch
