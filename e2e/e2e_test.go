@@ -320,7 +320,8 @@ func TestManagerKilledMidUpgrade(t *testing.T) {
 	require.Eventually(t, func() bool { return len(jobNames(t, ns, "backup", "")) == 1 }, wait, 20*time.Millisecond, "the pre-upgrade backup Job starts")
 	c.KillManager()
 	require.NoError(t, c.StartManager())
-	require.Eventually(t, func() bool { return len(jobNames(t, ns, "migration", "2.0.0")) == 1 }, wait, 20*time.Millisecond, "the migration Job of 2.0.0 starts")
+	require.Eventually(t, func() bool { return len(jobNames(t, ns, "migration", "2.0.0")) == 1 }, wait, 20*time.Millisecond,
+		"the migration Job of 2.0.0 starts")
 	c.KillManager()
 	require.NoError(t, c.StartManager())
 

@@ -19,7 +19,7 @@ cd "$scratch"
 make --no-print-directory -s manifests generate CONTROLLER_GEN="$CONTROLLER_GEN" BIN="$root/bin" >/dev/null
 # The bundle after the CRDs and RBAC it is made from.
 make --no-print-directory -s bundle BIN="$root/bin" >/dev/null
-dirs=(apis config/crd/bases config/rbac bundle/manifests bundle/metadata bundle/tests)
+dirs=(apis config/crd/bases config/rbac config/namespaced bundle/manifests bundle/metadata bundle/tests)
 # The catalog after the bundle it is rendered from. `make verify-generated` always builds opm; run
 # by hand without OPM, the catalog is not checked, and this says so.
 if [ -n "${OPM:-}" ] && [ -x "$OPM" ]; then

@@ -35,9 +35,10 @@ import (
 const FieldOwner = "canopy-backup-controller"
 
 // +kubebuilder:rbac:groups=components.canopy.dev,resources=backuppolicies,verbs=get;list;watch
-// +kubebuilder:rbac:groups=components.canopy.dev,resources=backuppolicies/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=components.canopy.dev,resources=backuppolicies/status,verbs=patch
+// +kubebuilder:rbac:groups=components.canopy.dev,resources=backuppolicies/finalizers,verbs=update
 // +kubebuilder:rbac:groups=components.canopy.dev,resources=databases,verbs=get;list;watch
-// +kubebuilder:rbac:groups=batch,resources=cronjobs;jobs,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=batch,resources=cronjobs;jobs,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups=core,resources=pods,verbs=get;list;watch
 // +kubebuilder:rbac:groups=core,resources=persistentvolumeclaims,verbs=get;list;watch;create;delete
 // +kubebuilder:rbac:groups=core,resources=events,verbs=create;patch
@@ -73,7 +74,8 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("backuppolicy").
-		For(&componentsv1alpha1.BackupPolicy{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
+		For(&componentsv1alpha1.BackupPolicy{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{},
+			predicate.AnnotationChangedPredicate{}))).
 		Owns(&batchv1.CronJob{}).
 		// Scheduled Jobs belong to the CronJob, on-demand ones to the policy: the label covers both.
 		Watches(&batchv1.Job{}, handler.EnqueueRequestsFromMapFunc(policyOfLabel)).
@@ -430,6 +432,7 @@ func (r *Reconciler) recordOutcomes(bp *componentsv1alpha1.BackupPolicy, st stat
 		}
 		fail := failure(f)
 		metrics.BackupFailures.WithLabelValues(bp.Namespace, database).Inc()
-		r.Recorder.Eventf(bp, corev1.EventTypeWarning, componentsv1alpha1.ReasonBackupFailed, "backup Job %s failed (%s): %s", f.job.Name, fail.Reason, fail.Message)
+		r.Recorder.Eventf(bp, corev1.EventTypeWarning, componentsv1alpha1.ReasonBackupFailed, "backup Job %s failed (%s): %s", f.job.Name, fail.Reason,
+			fail.Message)
 	}
 }

@@ -62,7 +62,8 @@ func (h *harness) database(name string) {
 	require.NoError(h.T, h.C.Create(ctx, db))
 	db.Status = componentsv1alpha1.DatabaseStatus{ObservedGeneration: 1, Version: "17.2", Image: "docker.io/library/postgres:17.2",
 		Endpoint: name + "-postgres." + h.NS + ".svc:5432", CredentialsSecretName: name + "-db-credentials",
-		Conditions: []metav1.Condition{{Type: componentsv1alpha1.ConditionReady, Status: metav1.ConditionTrue, Reason: "Available", LastTransitionTime: metav1.Now()}}}
+		Conditions: []metav1.Condition{{Type: componentsv1alpha1.ConditionReady, Status: metav1.ConditionTrue, Reason: "Available",
+			LastTransitionTime: metav1.Now()}}}
 	require.NoError(h.T, h.C.Status().Update(ctx, db))
 }
 
@@ -116,7 +117,8 @@ func (h *harness) finish(jobName string, result agent.Result) {
 		job.Status.Failed = 1
 		job.Status.Conditions = []batchv1.JobCondition{
 			{Type: batchv1.JobFailureTarget, Status: corev1.ConditionTrue, Reason: "BackoffLimitExceeded", LastTransitionTime: now},
-			{Type: batchv1.JobFailed, Status: corev1.ConditionTrue, Reason: "BackoffLimitExceeded", Message: "Job has reached the specified backoff limit", LastTransitionTime: now}}
+			{Type: batchv1.JobFailed, Status: corev1.ConditionTrue, Reason: "BackoffLimitExceeded", Message: "Job has reached the specified backoff limit",
+				LastTransitionTime: now}}
 	}
 	require.NoError(h.T, h.C.Status().Update(ctx, job))
 }
@@ -124,7 +126,8 @@ func (h *harness) finish(jobName string, result agent.Result) {
 func success(name string) agent.Result {
 	t0 := time.Now().Add(-time.Minute).UTC().Truncate(time.Second)
 	return agent.Result{Operation: agent.OperationBackup, Succeeded: true, Name: name, SizeBytes: 123456, SHA256: "ab12",
-		Location: "pvc://shop-backups/shop/" + name + "/dump.pgc", DatabaseVersion: "17.2", AppVersion: "1.0", StartTime: t0, CompletionTime: t0.Add(30 * time.Second)}
+		Location: "pvc://shop-backups/shop/" + name + "/dump.pgc", DatabaseVersion: "17.2", AppVersion: "1.0", StartTime: t0,
+		CompletionTime: t0.Add(30 * time.Second)}
 }
 
 func (h *harness) jobs() []batchv1.Job {

@@ -79,7 +79,8 @@ func computeStatus(bp *componentsv1alpha1.BackupPolicy, st status, schedule cron
 	case st.scheduleErr != nil:
 		conditions.MarkStalled(bp, componentsv1alpha1.ReasonInvalidSpec, st.scheduleErr.Error())
 	case !st.dbKnown:
-		conditions.MarkReconciling(bp, ReasonWaitingForDatabase, fmt.Sprintf("waiting for the Database %s to report its endpoint and image", bp.Spec.DatabaseName))
+		conditions.MarkReconciling(bp, ReasonWaitingForDatabase, fmt.Sprintf("waiting for the Database %s to report its endpoint and image",
+			bp.Spec.DatabaseName))
 	case failedLast && needsPerson(s.LastFailedBackup.Reason):
 		// Retrying cannot help: the policy is not Ready until someone fixes the cause.
 		conditions.MarkStalled(bp, s.LastFailedBackup.Reason, fmt.Sprintf("the latest backup failed: %s", s.LastFailedBackup.Message))
@@ -98,7 +99,8 @@ func computeStatus(bp *componentsv1alpha1.BackupPolicy, st status, schedule cron
 
 // requestStatus reports the request with this token: Pending until its Job exists, then Running,
 // Succeeded or Failed. It keeps the previous outcome when no request is pending.
-func requestStatus(token, trigger string, bp *componentsv1alpha1.BackupPolicy, st status, prev *componentsv1alpha1.BackupRequestStatus) *componentsv1alpha1.BackupRequestStatus {
+func requestStatus(token, trigger string, bp *componentsv1alpha1.BackupPolicy, st status,
+	prev *componentsv1alpha1.BackupRequestStatus) *componentsv1alpha1.BackupRequestStatus {
 	if token == "" {
 		return prev
 	}

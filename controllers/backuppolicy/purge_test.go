@@ -37,7 +37,8 @@ func TestDeleteWithBackupRetentionDeletePurges(t *testing.T) {
 		h.policy(name, func(bp *componentsv1alpha1.BackupPolicy) { bp.Spec.BackupRetention = retention })
 		h.Eventually(func() bool {
 			bp := &componentsv1alpha1.BackupPolicy{}
-			return h.Get(bp, name) == nil && h.Get(&batchv1.CronJob{}, name+"-backup") == nil && h.Get(&corev1.PersistentVolumeClaim{}, name+"-backups") == nil &&
+			return h.Get(bp, name) == nil && h.Get(&batchv1.CronJob{}, name+"-backup") == nil && h.Get(&corev1.PersistentVolumeClaim{},
+				name+"-backups") == nil &&
 				slices.Contains(bp.Finalizers, BackupsFinalizer) == (retention == componentsv1alpha1.Delete)
 		}, "the policy runs, with the finalizer only when its backups are to be deleted")
 		bp := h.get(name)

@@ -133,7 +133,8 @@ func orDefault(v, d string) string {
 // mergeCatalogue adds new records, drops the ones retention deleted, and keeps the newest
 // CatalogueSize, newest first, plus the protected ones beyond that bound: a backup a data
 // operation in flight references stays listed until it is deleted. Pure.
-func mergeCatalogue(current []componentsv1alpha1.BackupRecord, added []componentsv1alpha1.BackupRecord, deleted, protected []string) []componentsv1alpha1.BackupRecord {
+func mergeCatalogue(current []componentsv1alpha1.BackupRecord, added []componentsv1alpha1.BackupRecord, deleted,
+	protected []string) []componentsv1alpha1.BackupRecord {
 	gone := map[string]bool{}
 	for _, d := range deleted {
 		gone[d] = true

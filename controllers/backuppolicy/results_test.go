@@ -20,7 +20,8 @@ func rec(name string, minutes int) componentsv1alpha1.BackupRecord {
 }
 
 func TestMergeCatalogue(t *testing.T) {
-	got := mergeCatalogue([]componentsv1alpha1.BackupRecord{rec("a", 1), rec("b", 2)}, []componentsv1alpha1.BackupRecord{rec("c", 3), rec("b", 2)}, []string{"a"}, []string{"a"})
+	got := mergeCatalogue([]componentsv1alpha1.BackupRecord{rec("a", 1), rec("b", 2)}, []componentsv1alpha1.BackupRecord{rec("c", 3), rec("b", 2)},
+		[]string{"a"}, []string{"a"})
 	require.Equal(t, []string{"c", "b"}, names(got), "newest first, deduplicated, retention's deletions gone")
 
 	var many []componentsv1alpha1.BackupRecord
@@ -50,7 +51,8 @@ func TestStoredAndFailure(t *testing.T) {
 	job := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Name: "j"}}
 	ok := finishedJob{job: job, succeeded: true, result: &agent.Result{Succeeded: true, Name: "b1", Location: "pvc:///s/b1/dump.pgc", SHA256: "ab"}}
 	require.True(t, stored(ok))
-	retention := finishedJob{job: job, result: &agent.Result{Name: "b2", Location: "pvc:///s/b2/dump.pgc", SHA256: "cd", Reason: agent.ReasonRetentionFailed, Message: "cannot delete"}}
+	retention := finishedJob{job: job, result: &agent.Result{Name: "b2", Location: "pvc:///s/b2/dump.pgc", SHA256: "cd",
+		Reason: agent.ReasonRetentionFailed, Message: "cannot delete"}}
 	require.True(t, stored(retention), "the backup exists although retention failed")
 	require.Equal(t, agent.ReasonRetentionFailed, failure(retention).Reason)
 	upload := finishedJob{job: job, result: &agent.Result{Name: "b3", Reason: agent.ReasonUploadFailed, Message: "bucket gone"}}
@@ -62,7 +64,8 @@ func TestStoredAndFailure(t *testing.T) {
 
 func TestAgentResultFromTerminationMessage(t *testing.T) {
 	pod := corev1.Pod{Status: corev1.PodStatus{ContainerStatuses: []corev1.ContainerStatus{{Name: "agent",
-		State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{Message: `{"operation":"backup","succeeded":true,"name":"x","sizeBytes":5}` + "\n"}}}}}}
+		State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
+			Message: `{"operation":"backup","succeeded":true,"name":"x","sizeBytes":5}` + "\n"}}}}}}
 	r := agentResult([]corev1.Pod{pod})
 	require.NotNil(t, r)
 	require.Equal(t, int64(5), r.SizeBytes)

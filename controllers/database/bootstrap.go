@@ -52,7 +52,8 @@ func (r *Reconciler) bootstrap(ctx context.Context, db *componentsv1alpha1.Datab
 // restoreInPlace carries out spec.restoreRequest: each new id restores its backup once into the
 // running database (the Stack stops the web tier first). It returns the status of the latest
 // request, or the previous one without a request.
-func (r *Reconciler) restoreInPlace(ctx context.Context, db *componentsv1alpha1.Database, pod podState, postgresImage string) (*componentsv1alpha1.RestoreStatus, error) {
+func (r *Reconciler) restoreInPlace(ctx context.Context, db *componentsv1alpha1.Database, pod podState,
+	postgresImage string) (*componentsv1alpha1.RestoreStatus, error) {
 	req := db.Spec.RestoreRequest
 	if req == nil {
 		return db.Status.Restore, nil

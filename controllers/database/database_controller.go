@@ -45,18 +45,20 @@ import (
 const FieldOwner = "canopy-database-controller"
 
 // +kubebuilder:rbac:groups=components.canopy.dev,resources=databases,verbs=get;list;watch
-// +kubebuilder:rbac:groups=components.canopy.dev,resources=databases/status,verbs=get;update;patch
-// +kubebuilder:rbac:groups=apps,resources=statefulsets,verbs=get;list;watch;create;update;patch;delete
-// +kubebuilder:rbac:groups=core,resources=services;configmaps,verbs=get;list;watch;create;update;patch;delete
-// +kubebuilder:rbac:groups=core,resources=secrets,verbs=get;list;watch;create;update;patch
+// +kubebuilder:rbac:groups=components.canopy.dev,resources=databases/status,verbs=patch
+// +kubebuilder:rbac:groups=components.canopy.dev,resources=databases/finalizers,verbs=update
+// +kubebuilder:rbac:groups=apps,resources=statefulsets,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups=core,resources=services,verbs=get;list;watch;create;patch
+// +kubebuilder:rbac:groups=core,resources=configmaps,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups=core,resources=secrets,verbs=get;list;watch;create;patch
 // +kubebuilder:rbac:groups=core,resources=pods,verbs=get;list;watch
 // +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch;create
 // +kubebuilder:rbac:groups=core,resources=persistentvolumeclaims,verbs=get;list;watch;patch;delete
 // +kubebuilder:rbac:groups=storage.k8s.io,resources=storageclasses,verbs=get;list;watch
-// +kubebuilder:rbac:groups=networking.k8s.io,resources=networkpolicies,verbs=get;list;watch;create;update;patch;delete
-// +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=get;list;watch;create;update;patch;delete
-// +kubebuilder:rbac:groups=cert-manager.io,resources=certificates,verbs=get;list;watch;create;update;patch;delete
-// +kubebuilder:rbac:groups=monitoring.coreos.com,resources=servicemonitors;prometheusrules,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=networking.k8s.io,resources=networkpolicies,verbs=get;list;watch;create;patch
+// +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=get;list;watch;create;patch
+// +kubebuilder:rbac:groups=cert-manager.io,resources=certificates,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups=monitoring.coreos.com,resources=servicemonitors;prometheusrules,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups=apiextensions.k8s.io,resources=customresourcedefinitions,verbs=get;list;watch
 // +kubebuilder:rbac:groups=core,resources=events,verbs=create;patch
 
@@ -116,7 +118,8 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	// events, once cert-manager's CRD is served: no polling while it waits.
 	r.certificates, err = integrations.NewDynamicWatch(&certmanagerv1.Certificate{}, func() error {
 		return c.Watch(source.Kind(mgr.GetCache(), &certmanagerv1.Certificate{},
-			handler.TypedEnqueueRequestForOwner[*certmanagerv1.Certificate](mgr.GetScheme(), mgr.GetRESTMapper(), &componentsv1alpha1.Database{}, handler.OnlyControllerOwner())))
+			handler.TypedEnqueueRequestForOwner[*certmanagerv1.Certificate](mgr.GetScheme(), mgr.GetRESTMapper(), &componentsv1alpha1.Database{},
+				handler.OnlyControllerOwner())))
 	})
 	return err
 }
@@ -349,7 +352,8 @@ func (r *Reconciler) claim(ctx context.Context, db *componentsv1alpha1.Database,
 
 // applyAll writes the instance's objects (the StatefulSet only when withStatefulSet) and removes
 // the optional ones no longer asked for.
-func (r *Reconciler) applyAll(ctx context.Context, db *componentsv1alpha1.Database, in desired.StatefulSetInput, caps capabilities, withStatefulSet bool) (bool, error) {
+func (r *Reconciler) applyAll(ctx context.Context, db *componentsv1alpha1.Database, in desired.StatefulSetInput, caps capabilities,
+	withStatefulSet bool) (bool, error) {
 	stsChanged := false
 	objects := []struct {
 		kind string
@@ -527,7 +531,8 @@ func (r *Reconciler) expandStorage(ctx context.Context, db *componentsv1alpha1.D
 			return storageState{}, fmt.Errorf("reading the StorageClass %q: %w", className, err)
 		} else if err != nil || sc.AllowVolumeExpansion == nil || !*sc.AllowVolumeExpansion {
 			return storageState{reason: componentsv1alpha1.ReasonExpansionNotSupported,
-				message: fmt.Sprintf("the storage class %q does not allow volume expansion: the volume stays at %s (move the data to a larger volume by backup and restore)", className, requested.String())}, nil
+				message: fmt.Sprintf("the storage class %q does not allow volume expansion: the volume stays at %s (move the data to a larger volume "+
+					"by backup and restore)", className, requested.String())}, nil
 		}
 		base := pvc.DeepCopy()
 		pvc.Spec.Resources.Requests[corev1.ResourceStorage] = want

@@ -293,13 +293,15 @@ func TestStorageExpansion(t *testing.T) {
 		// The claim the StatefulSet controller would create from the template.
 		sts := h.statefulSet(tc.name, func(*appsv1.StatefulSet) bool { return true }, "sts")
 		tpl := sts.Spec.VolumeClaimTemplates[0]
-		pvc := &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Namespace: h.NS, Name: "data-" + tc.name + "-postgres-0", Labels: tpl.Labels}, Spec: tpl.Spec}
+		pvc := &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Namespace: h.NS, Name: "data-" + tc.name + "-postgres-0", Labels: tpl.Labels},
+			Spec: tpl.Spec}
 		require.NoError(t, h.C.Create(ctx, pvc))
 		// The controller labels the claim it runs on meanwhile: the binding retries on conflicts, as
 		// Kubernetes' own controllers do.
 		testenv.Mutate(t, h.C, client.ObjectKeyFromObject(pvc), func() *corev1.PersistentVolumeClaim { return &corev1.PersistentVolumeClaim{} }, true,
 			func(p *corev1.PersistentVolumeClaim) {
-				p.Status = corev1.PersistentVolumeClaimStatus{Phase: corev1.ClaimBound, Capacity: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}}
+				p.Status = corev1.PersistentVolumeClaimStatus{Phase: corev1.ClaimBound,
+					Capacity: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}}
 			})
 		h.update(tc.name, func(d *componentsv1alpha1.Database) { d.Spec.Storage.Size = resource.MustParse("5Gi") })
 	}
@@ -312,7 +314,8 @@ func TestStorageExpansion(t *testing.T) {
 		return q.Cmp(resource.MustParse("5Gi")) == 0
 	}, "the expandable claim grows")
 	require.Equal(t, "1Gi", func() string {
-		s := h.statefulSet("grow", func(*appsv1.StatefulSet) bool { return true }, "sts").Spec.VolumeClaimTemplates[0].Spec.Resources.Requests[corev1.ResourceStorage]
+		s := h.statefulSet("grow", func(*appsv1.StatefulSet) bool { return true },
+			"sts").Spec.VolumeClaimTemplates[0].Spec.Resources.Requests[corev1.ResourceStorage]
 		return s.String()
 	}(), "the immutable claim template is left alone")
 	h.Eventually(func() bool {
@@ -459,7 +462,8 @@ func TestMajorUpgradeRollsBack(t *testing.T) {
 	h.statefulSet("fail", func(s *appsv1.StatefulSet) bool { return s.Spec.VolumeClaimTemplates[0].Name == newVolume }, "the new StatefulSet")
 	h.runPod("fail", true, "")
 	job := h.restoreJob("fail", "major-"+newVolume)
-	h.finishRestore(job.Name, agent.Result{Operation: agent.OperationRestore, Succeeded: false, Reason: agent.ReasonChecksumMismatch, Message: "dump.pgc does not match"})
+	h.finishRestore(job.Name, agent.Result{Operation: agent.OperationRestore, Succeeded: false, Reason: agent.ReasonChecksumMismatch,
+		Message: "dump.pgc does not match"})
 
 	h.Eventually(func() bool { return apierrors.IsNotFound(h.Get(&appsv1.StatefulSet{}, "fail-postgres")) }, "the new StatefulSet goes")
 	h.deletePod("fail")
@@ -609,7 +613,8 @@ func TestOptionalAPIsAppearLater(t *testing.T) {
 	h.Eventually(func() bool { return h.Get(&monitoringv1.PrometheusRule{}, "opt-postgres") == nil }, "the PrometheusRule appears")
 	h.Eventually(func() bool {
 		db := h.database("opt")
-		return conditions.IsTrue(db, componentsv1alpha1.ConditionCertificatesAvailable) && conditions.IsTrue(db, componentsv1alpha1.ConditionMonitoringAvailable)
+		return conditions.IsTrue(db, componentsv1alpha1.ConditionCertificatesAvailable) && conditions.IsTrue(db,
+			componentsv1alpha1.ConditionMonitoringAvailable)
 	}, "the conditions follow")
 	// Not Ready before the certificate is issued; PostgreSQL is configured for TLS and its pod
 	// waits for the key pair, it does not start without TLS.
@@ -685,7 +690,8 @@ func (h *harness) finishRestore(jobName string, result agent.Result) {
 	if !result.Succeeded {
 		exit = 1
 	}
-	pod.Status.InitContainerStatuses = []corev1.ContainerStatus{{Name: "fetch", State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: exit, Message: string(msg)}}}}
+	pod.Status.InitContainerStatuses = []corev1.ContainerStatus{{Name: "fetch",
+		State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: exit, Message: string(msg)}}}}
 	require.NoError(h.T, h.C.Status().Update(ctx, pod))
 	now := metav1.Now()
 	job.Status.StartTime = &now
@@ -695,8 +701,10 @@ func (h *harness) finishRestore(jobName string, result agent.Result) {
 			{Type: batchv1.JobComplete, Status: corev1.ConditionTrue, LastTransitionTime: now}}
 	} else {
 		job.Status.Failed = 1
-		job.Status.Conditions = []batchv1.JobCondition{{Type: batchv1.JobFailureTarget, Status: corev1.ConditionTrue, Reason: "BackoffLimitExceeded", LastTransitionTime: now},
-			{Type: batchv1.JobFailed, Status: corev1.ConditionTrue, Reason: "BackoffLimitExceeded", Message: "Job has reached the specified backoff limit", LastTransitionTime: now}}
+		job.Status.Conditions = []batchv1.JobCondition{{Type: batchv1.JobFailureTarget, Status: corev1.ConditionTrue, Reason: "BackoffLimitExceeded",
+			LastTransitionTime: now},
+			{Type: batchv1.JobFailed, Status: corev1.ConditionTrue, Reason: "BackoffLimitExceeded", Message: "Job has reached the specified backoff limit",
+				LastTransitionTime: now}}
 	}
 	require.NoError(h.T, h.C.Status().Update(ctx, job))
 }
@@ -859,7 +867,8 @@ func TestInPlaceRestoreRequest(t *testing.T) {
 	})
 	job2 := desired.RestoreJobName(h.database("inplace"), "request-r2")
 	h.Eventually(func() bool { return h.Get(&batchv1.Job{}, job2) == nil }, "a new id restores again")
-	h.finishRestore(job2, agent.Result{Operation: agent.OperationRestore, Succeeded: false, Reason: agent.ReasonNotFound, Message: "no backup named inplace-20261120-020000"})
+	h.finishRestore(job2, agent.Result{Operation: agent.OperationRestore, Succeeded: false, Reason: agent.ReasonNotFound,
+		Message: "no backup named inplace-20261120-020000"})
 	h.Eventually(func() bool {
 		r := h.database("inplace").Status.Restore
 		return r != nil && r.ID == "r2" && r.Phase == componentsv1alpha1.PhaseFailed

@@ -85,17 +85,21 @@ func computeStatus(db *componentsv1alpha1.Database, in statusInput) {
 		conditions.MarkStalled(db, componentsv1alpha1.ReasonMajorUpgradeBlocked, in.major.blocked)
 	case in.major.running():
 		m := in.major.status
-		conditions.MarkReconciling(db, "MajorUpgrade", fmt.Sprintf("upgrading PostgreSQL %s to %s with the data of %s: %s", m.FromVersion, m.ToVersion, m.BackupName, majorStepMessage(m)))
+		conditions.MarkReconciling(db, "MajorUpgrade", fmt.Sprintf("upgrading PostgreSQL %s to %s with the data of %s: %s", m.FromVersion, m.ToVersion,
+			m.BackupName, majorStepMessage(m)))
 	case in.major.status != nil && in.major.status.Phase == componentsv1alpha1.PhaseFailed &&
 		componentsv1alpha1.MajorVersion(in.sts.version) != componentsv1alpha1.MajorVersion(db.Spec.Version):
 		m := in.major.status
 		conditions.MarkStalled(db, componentsv1alpha1.ReasonMajorUpgradeFailed, fmt.Sprintf(
-			"the upgrade to PostgreSQL %s failed and %s runs again on its volume %s (%s); the volume %s of the attempt is kept for inspection. Take a new backup to try again",
+			"the upgrade to PostgreSQL %s failed and %s runs again on its volume %s (%s); the volume %s of the attempt is kept for inspection. Take a "+
+				"new backup to try again",
 			m.ToVersion, m.FromVersion, m.PreviousVolumeClaim, m.Message, m.VolumeClaim))
 	case in.cfg.rejected != "":
 		// The cause (crash loop, timeout) goes into the event: the message stays the same on every
 		// reconcile, so status does not flap.
-		conditions.MarkStalled(db, ReasonConfigRemediated, "PostgreSQL did not become ready with the requested configuration and runs the last configuration that was ready; change spec.parameters (or the resources) to try again")
+		conditions.MarkStalled(db, ReasonConfigRemediated,
+			"PostgreSQL did not become ready with the requested configuration and runs the last configuration that was ready; change spec.parameters "+
+				"(or the resources) to try again")
 	case in.bootBlocked != "":
 		conditions.MarkStalled(db, componentsv1alpha1.ReasonExistingData, in.bootBlocked)
 	case db.Status.Bootstrap != nil && db.Status.Bootstrap.Phase == componentsv1alpha1.PhaseFailed:

@@ -98,7 +98,8 @@ func keptVolumes(db *componentsv1alpha1.Database, claims []corev1.PersistentVolu
 
 // releaseVolumes deletes the kept data claims spec.releaseVolumes names. Never the claim in use, and
 // nothing while a major upgrade runs (its previous volume is the rollback's).
-func (r *Reconciler) releaseVolumes(ctx context.Context, db *componentsv1alpha1.Database, kept []componentsv1alpha1.KeptVolume, claims []corev1.PersistentVolumeClaim) error {
+func (r *Reconciler) releaseVolumes(ctx context.Context, db *componentsv1alpha1.Database, kept []componentsv1alpha1.KeptVolume,
+	claims []corev1.PersistentVolumeClaim) error {
 	for _, name := range db.Spec.ReleaseVolumes {
 		if !slices.ContainsFunc(kept, func(k componentsv1alpha1.KeptVolume) bool { return k.ClaimName == name }) {
 			continue // in use, unknown, or not this Database's

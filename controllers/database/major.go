@@ -158,7 +158,8 @@ func (r *Reconciler) advanceMajor(ctx context.Context, db *componentsv1alpha1.Da
 	case componentsv1alpha1.PhaseSucceeded:
 		st.Phase, st.Step, st.Message, st.CompletionTime = componentsv1alpha1.PhaseSucceeded, "", "", res.CompletionTime
 		p.target.keepVolume = false // volumeRetention applies to the new volume from now on
-		r.Recorder.Eventf(db, corev1.EventTypeNormal, "MajorUpgradeSucceeded", "PostgreSQL %s runs on %s with the data of %s; the volume %s of %s is kept until you delete it",
+		r.Recorder.Eventf(db, corev1.EventTypeNormal, "MajorUpgradeSucceeded",
+			"PostgreSQL %s runs on %s with the data of %s; the volume %s of %s is kept until you delete it",
 			st.ToVersion, st.VolumeClaim, st.BackupName, st.PreviousVolumeClaim, st.FromVersion)
 	case componentsv1alpha1.PhaseFailed:
 		st.Step, st.Message = componentsv1alpha1.MajorStepRollingBack, "loading "+st.BackupName+" failed: "+res.Message

@@ -41,15 +41,16 @@ const FieldOwner = "canopy-frontend-controller"
 const handoverOwner = "canopy-replicas-handover"
 
 // +kubebuilder:rbac:groups=components.canopy.dev,resources=frontends,verbs=get;list;watch
-// +kubebuilder:rbac:groups=components.canopy.dev,resources=frontends/status,verbs=get;update;patch
-// +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;update;patch;delete
-// +kubebuilder:rbac:groups=core,resources=services,verbs=get;list;watch;create;update;patch;delete
-// +kubebuilder:rbac:groups=networking.k8s.io,resources=ingresses,verbs=get;list;watch;create;update;patch;delete
-// +kubebuilder:rbac:groups=autoscaling,resources=horizontalpodautoscalers,verbs=get;list;watch;create;update;patch;delete
-// +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=get;list;watch;create;update;patch;delete
-// +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch;create;update;patch;delete
-// +kubebuilder:rbac:groups=cert-manager.io,resources=certificates,verbs=get;list;watch;create;update;patch;delete
-// +kubebuilder:rbac:groups=monitoring.coreos.com,resources=servicemonitors,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=components.canopy.dev,resources=frontends/status,verbs=patch
+// +kubebuilder:rbac:groups=components.canopy.dev,resources=frontends/finalizers,verbs=update
+// +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;patch
+// +kubebuilder:rbac:groups=core,resources=services,verbs=get;list;watch;create;patch
+// +kubebuilder:rbac:groups=networking.k8s.io,resources=ingresses,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups=autoscaling,resources=horizontalpodautoscalers,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch;create
+// +kubebuilder:rbac:groups=cert-manager.io,resources=certificates,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups=monitoring.coreos.com,resources=servicemonitors,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups=apiextensions.k8s.io,resources=customresourcedefinitions,verbs=get;list;watch
 // +kubebuilder:rbac:groups=core,resources=events,verbs=create;patch
 
@@ -180,7 +181,8 @@ func nilIfEmpty[T client.Object](obj T) T {
 }
 
 // applyAll writes every object of the web tier, and removes those the spec no longer asks for.
-func (r *Reconciler) applyAll(ctx context.Context, fe *componentsv1alpha1.Frontend, dep *appsv1.Deployment, d decision, caps capabilities, existed map[string]bool) (bool, error) {
+func (r *Reconciler) applyAll(ctx context.Context, fe *componentsv1alpha1.Frontend, dep *appsv1.Deployment, d decision, caps capabilities,
+	existed map[string]bool) (bool, error) {
 	depChanged := false
 	if d.createJob {
 		// Jobs are immutable: created once per version, never re-applied.
@@ -235,7 +237,8 @@ func (r *Reconciler) applyAll(ctx context.Context, fe *componentsv1alpha1.Fronte
 
 // apply writes one object; have is the observed object when the caller already read it, else it
 // is read here. existed names the kinds whose creation now restores a deleted object.
-func (r *Reconciler) apply(ctx context.Context, fe *componentsv1alpha1.Frontend, kind string, want, have client.Object, existed map[string]bool) (apply.Result, error) {
+func (r *Reconciler) apply(ctx context.Context, fe *componentsv1alpha1.Frontend, kind string, want, have client.Object,
+	existed map[string]bool) (apply.Result, error) {
 	res, err := apply.Ensure(ctx, r.Client, r.APIReader, FieldOwner, want, have)
 	if err != nil {
 		return res, err
@@ -266,7 +269,7 @@ func existed(before *componentsv1alpha1.Frontend) map[string]bool {
 func ownsReplicas(dep *appsv1.Deployment) bool {
 	for _, mf := range dep.ManagedFields {
 		if mf.Manager == FieldOwner && mf.Operation == metav1.ManagedFieldsOperationApply && mf.FieldsV1 != nil &&
-			strings.Contains(string(mf.FieldsV1.Raw), `"f:replicas"`) {
+			strings.Contains(mf.FieldsV1.GetRawString(), `"f:replicas"`) {
 			return true
 		}
 	}
@@ -286,7 +289,7 @@ func (r *Reconciler) handOverReplicas(ctx context.Context, fe *componentsv1alpha
 		"metadata": map[string]any{"name": dep.Name, "namespace": dep.Namespace},
 		"spec":     map[string]any{"replicas": replicas},
 	}}
-	if err := r.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(handoverOwner), client.ForceOwnership); err != nil {
+	if err := r.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(handoverOwner), client.ForceOwnership); err != nil {
 		return fmt.Errorf("handing the replicas of %s over to the autoscaler: %w", dep.Name, err)
 	}
 	return nil

@@ -120,8 +120,10 @@ func (h *harness) jobFinished(jobName string, ok bool) {
 		} else {
 			j.Status.Failed = 1
 			j.Status.Conditions = []batchv1.JobCondition{
-				{Type: batchv1.JobFailureTarget, Status: corev1.ConditionTrue, Reason: "BackoffLimitExceeded", Message: "Job has reached the specified backoff limit", LastTransitionTime: now},
-				{Type: batchv1.JobFailed, Status: corev1.ConditionTrue, Reason: "BackoffLimitExceeded", Message: "Job has reached the specified backoff limit", LastTransitionTime: now}}
+				{Type: batchv1.JobFailureTarget, Status: corev1.ConditionTrue, Reason: "BackoffLimitExceeded",
+					Message: "Job has reached the specified backoff limit", LastTransitionTime: now},
+				{Type: batchv1.JobFailed, Status: corev1.ConditionTrue, Reason: "BackoffLimitExceeded",
+					Message: "Job has reached the specified backoff limit", LastTransitionTime: now}}
 		}
 	})
 }
@@ -385,11 +387,13 @@ func TestStaleCacheNeverRollsAFailedVersionForward(t *testing.T) {
 	fe := h.create("stale", "2.0")
 	stale := h.frontend("stale").DeepCopy()
 	stale.Status = componentsv1alpha1.FrontendStatus{LastGoodVersion: "1.0", ObservedGeneration: stale.Generation}
-	testenv.Mutate(t, h.C, h.Key("stale"), func() *componentsv1alpha1.Frontend { return &componentsv1alpha1.Frontend{} }, true, func(f *componentsv1alpha1.Frontend) {
-		f.Status = componentsv1alpha1.FrontendStatus{LastGoodVersion: "1.0", FailedVersion: "2.0", ObservedGeneration: f.Generation,
-			Conditions: []metav1.Condition{{Type: componentsv1alpha1.ConditionStalled, Status: metav1.ConditionTrue, Reason: componentsv1alpha1.ReasonRolloutFailed,
-				Message: "version 2.0 did not become available", LastTransitionTime: metav1.Now()}}}
-	})
+	testenv.Mutate(t, h.C, h.Key("stale"), func() *componentsv1alpha1.Frontend { return &componentsv1alpha1.Frontend{} }, true,
+		func(f *componentsv1alpha1.Frontend) {
+			f.Status = componentsv1alpha1.FrontendStatus{LastGoodVersion: "1.0", FailedVersion: "2.0", ObservedGeneration: f.Generation,
+				Conditions: []metav1.Condition{{Type: componentsv1alpha1.ConditionStalled, Status: metav1.ConditionTrue,
+					Reason:  componentsv1alpha1.ReasonRolloutFailed,
+					Message: "version 2.0 did not become available", LastTransitionTime: metav1.Now()}}}
+		})
 	require.NoError(t, h.Get(fe, "stale"))
 	dep := desired.Deployment(fe, "1.0") // rolled back to the last good version
 	require.NoError(t, h.C.Create(ctx, dep))

@@ -39,8 +39,10 @@ func computeStatus(fe *componentsv1alpha1.Frontend, ro rollout, d decision, caps
 	st.Replicas, st.ReadyReplicas = ro.replicas, ro.ready
 	st.URL = desired.URL(fe, tlsActive(fe, caps))
 
-	integrations.SetCondition(fe, componentsv1alpha1.ConditionCertificatesAvailable, fe.Spec.TLS != nil && fe.Spec.Ingress != nil, caps.Certificates, "cert-manager")
-	integrations.SetCondition(fe, componentsv1alpha1.ConditionMonitoringAvailable, fe.Spec.Monitoring.IsEnabledFrontend(), caps.Monitoring, "Prometheus operator")
+	integrations.SetCondition(fe, componentsv1alpha1.ConditionCertificatesAvailable, fe.Spec.TLS != nil && fe.Spec.Ingress != nil, caps.Certificates,
+		"cert-manager")
+	integrations.SetCondition(fe, componentsv1alpha1.ConditionMonitoringAvailable, fe.Spec.Monitoring.IsEnabledFrontend(), caps.Monitoring,
+		"Prometheus operator")
 
 	switch {
 	case d.failedVersion != "":

@@ -29,7 +29,8 @@ func deployment(version string, replicas, updated, available int32, deadline boo
 	d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Generation: 4}}
 	d.Spec.Replicas = ptr.To(replicas)
 	d.Spec.Template.Annotations = map[string]string{desired.AnnotationVersion: version}
-	d.Status = appsv1.DeploymentStatus{ObservedGeneration: 4, Replicas: replicas, UpdatedReplicas: updated, AvailableReplicas: available, ReadyReplicas: available}
+	d.Status = appsv1.DeploymentStatus{ObservedGeneration: 4, Replicas: replicas, UpdatedReplicas: updated, AvailableReplicas: available,
+		ReadyReplicas: available}
 	if deadline {
 		d.Status.Conditions = []appsv1.DeploymentCondition{{Type: appsv1.DeploymentProgressing, Status: corev1.ConditionFalse,
 			Reason: "ProgressDeadlineExceeded", Message: `ReplicaSet "shop-web-7f9" has timed out progressing.`}}
@@ -74,18 +75,22 @@ func TestDecide(t *testing.T) {
 		wantNew       bool
 	}{
 		{name: "first install without migration", fe: fe("1.0", "", "", false), wantDeploy: "1.0"},
-		{name: "first install waits for its migration", fe: fe("1.0", "", "", true), wantDeploy: "", wantJob: true, wantMigration: componentsv1alpha1.PhasePending},
+		{name: "first install waits for its migration", fe: fe("1.0", "", "", true), wantDeploy: "", wantJob: true,
+			wantMigration: componentsv1alpha1.PhasePending},
 		{name: "steady", fe: fe("1.0", "1.0", "", true), dep: deployment("1.0", 2, 2, 2, false), wantDeploy: "1.0"},
 		{name: "upgrade: the migration starts, the old version serves", fe: fe("2.0", "1.0", "", true), dep: deployment("1.0", 2, 2, 2, false),
 			wantDeploy: "1.0", wantJob: true, wantMigration: componentsv1alpha1.PhasePending},
 		{name: "upgrade: migration running", fe: fe("2.0", "1.0", "", true), dep: deployment("1.0", 2, 2, 2, false), job: job("", "", ""),
 			wantDeploy: "1.0", wantMigration: componentsv1alpha1.PhaseRunning},
-		{name: "upgrade: migration done, roll out", fe: fe("2.0", "1.0", "", true), dep: deployment("1.0", 2, 2, 2, false), job: job(batchv1.JobComplete, "", ""),
+		{name: "upgrade: migration done, roll out", fe: fe("2.0", "1.0", "", true), dep: deployment("1.0", 2, 2, 2, false), job: job(batchv1.JobComplete,
+			"", ""),
 			wantDeploy: "2.0", wantMigration: componentsv1alpha1.PhaseSucceeded},
 		{name: "upgrade: migration failed, old version keeps serving", fe: fe("2.0", "1.0", "", true), dep: deployment("1.0", 2, 2, 2, false),
 			job:        job(batchv1.JobFailed, "BackoffLimitExceeded", "Job has reached the specified backoff limit"),
-			wantDeploy: "1.0", wantMigration: componentsv1alpha1.PhaseFailed, wantFailed: "2.0", wantReason: componentsv1alpha1.ReasonMigrationFailed, wantNew: true},
-		{name: "no second migration once the Deployment runs the version (Job gone after its TTL)", fe: fe("2.0", "1.0", "", true), dep: deployment("2.0", 2, 1, 2, false),
+			wantDeploy: "1.0", wantMigration: componentsv1alpha1.PhaseFailed, wantFailed: "2.0", wantReason: componentsv1alpha1.ReasonMigrationFailed,
+			wantNew: true},
+		{name: "no second migration once the Deployment runs the version (Job gone after its TTL)", fe: fe("2.0", "1.0", "", true), dep: deployment("2.0",
+			2, 1, 2, false),
 			wantDeploy: "2.0"},
 		{name: "a migration status left Running is completed once the Deployment runs the version", fe: func() *componentsv1alpha1.Frontend {
 			f := fe("2.0", "1.0", "", true)
@@ -94,7 +99,8 @@ func TestDecide(t *testing.T) {
 		}(), dep: deployment("2.0", 2, 2, 2, false), wantDeploy: "2.0", wantMigration: componentsv1alpha1.PhaseSucceeded},
 		{name: "a first install whose migration failed gets no Deployment, even later", fe: func() *componentsv1alpha1.Frontend {
 			f := fe("1.0", "", "1.0", true)
-			f.Status.Conditions = []metav1.Condition{{Type: componentsv1alpha1.ConditionStalled, Status: metav1.ConditionTrue, Reason: componentsv1alpha1.ReasonMigrationFailed}}
+			f.Status.Conditions = []metav1.Condition{{Type: componentsv1alpha1.ConditionStalled, Status: metav1.ConditionTrue,
+				Reason: componentsv1alpha1.ReasonMigrationFailed}}
 			return f
 		}(), wantDeploy: "", wantFailed: "1.0", wantReason: componentsv1alpha1.ReasonMigrationFailed},
 		{name: "upgrade without migration", fe: fe("2.0", "1.0", "", false), dep: deployment("1.0", 2, 2, 2, false), wantDeploy: "2.0"},

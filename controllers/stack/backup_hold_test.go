@@ -109,7 +109,8 @@ func TestBackupsWaitForMajorUpgrade(t *testing.T) {
 	preMajor := jobs(name + "-req-")[0].Name
 	done := time.Now().UTC().Truncate(time.Second)
 	result, err := json.Marshal(agent.Result{Operation: agent.OperationBackup, Succeeded: true, Name: preMajor, SizeBytes: 4096, SHA256: "ab",
-		Location: "pvc:///" + name + "/" + preMajor + "/dump.pgc", DatabaseVersion: "16.2", AppVersion: "1.0", StartTime: done.Add(-time.Second), CompletionTime: done})
+		Location: "pvc:///" + name + "/" + preMajor + "/dump.pgc", DatabaseVersion: "16.2", AppVersion: "1.0", StartTime: done.Add(-time.Second),
+		CompletionTime: done})
 	require.NoError(t, err)
 	h.CompleteJob(preMajor, "agent", string(result))
 
@@ -129,7 +130,8 @@ func TestBackupsWaitForMajorUpgrade(t *testing.T) {
 	require.Equal(t, preMajor, db.Spec.MajorUpgrade.FromBackup.BackupName)
 	setStatus(h, name, func() *componentsv1alpha1.Database { return &componentsv1alpha1.Database{} }, func(d *componentsv1alpha1.Database) {
 		d.Status.ObservedGeneration, d.Status.Version, d.Status.Image = d.Generation, "17.2", "postgres:17.2"
-		d.Status.MajorUpgrade = &componentsv1alpha1.MajorUpgradeStatus{FromVersion: "16.2", ToVersion: "17", BackupName: preMajor, Phase: componentsv1alpha1.PhaseSucceeded}
+		d.Status.MajorUpgrade = &componentsv1alpha1.MajorUpgradeStatus{FromVersion: "16.2", ToVersion: "17", BackupName: preMajor,
+			Phase: componentsv1alpha1.PhaseSucceeded}
 		d.Status.Conditions = []metav1.Condition{readyCondition(d.Generation)}
 	})
 	h.Eventually(func() bool {

@@ -23,7 +23,8 @@ func dataOperation(s *canopyv1alpha1.Stack) string {
 	case inFlight(st.Upgrade):
 		return fmt.Sprintf("upgrading the application from %s to %s", st.Upgrade.FromVersion, st.Upgrade.ToVersion)
 	case majorRunning(st.DatabaseUpgrade):
-		return fmt.Sprintf("upgrading PostgreSQL from %s to %s (step %s)", st.DatabaseUpgrade.FromVersion, st.DatabaseUpgrade.ToVersion, st.DatabaseUpgrade.Step)
+		return fmt.Sprintf("upgrading PostgreSQL from %s to %s (step %s)", st.DatabaseUpgrade.FromVersion, st.DatabaseUpgrade.ToVersion,
+			st.DatabaseUpgrade.Step)
 	case restoreRunning(st.Restore):
 		return fmt.Sprintf("restoring %s in place (step %s)", st.Restore.BackupName, st.Restore.Step)
 	}

@@ -74,7 +74,8 @@ func TestDecideMajorVersionChangedMidUpgrade(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s := &canopyv1alpha1.Stack{ObjectMeta: metav1.ObjectMeta{Name: "shop", Namespace: "n"}}
 			s.Spec.Database.Version, s.Spec.Database.AllowMajorVersionUpgrade = "18", true
-			s.Status.DatabaseUpgrade = &canopyv1alpha1.DatabaseUpgradeProgress{FromVersion: "16", ToVersion: "17", Step: tc.step, Attempt: 1, BackupName: "shop-x"}
+			s.Status.DatabaseUpgrade = &canopyv1alpha1.DatabaseUpgradeProgress{FromVersion: "16", ToVersion: "17", Step: tc.step, Attempt: 1,
+				BackupName: "shop-x"}
 			db := &componentsv1alpha1.Database{}
 			db.Spec.Version, db.Status.Version = tc.dbSpec, "16"
 			if tc.dbSpec == "17" {

@@ -36,10 +36,10 @@ const FieldOwner = "canopy-stack-controller"
 // Finalizer keeps a Stack until its children are torn down (or orphaned) as its deletionPolicy says.
 const Finalizer = "canopy.dev/stack-teardown"
 
-// +kubebuilder:rbac:groups=canopy.dev,resources=stacks,verbs=get;list;watch;update;patch
-// +kubebuilder:rbac:groups=canopy.dev,resources=stacks/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=canopy.dev,resources=stacks,verbs=get;list;watch;patch
+// +kubebuilder:rbac:groups=canopy.dev,resources=stacks/status,verbs=patch
 // +kubebuilder:rbac:groups=canopy.dev,resources=stacks/finalizers,verbs=update
-// +kubebuilder:rbac:groups=components.canopy.dev,resources=databases;frontends;backuppolicies,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=components.canopy.dev,resources=databases;frontends;backuppolicies,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups=core,resources=events,verbs=create;patch
 
 // Reconciler reconciles Stacks: it applies the specs of the Database, Frontend and BackupPolicy,
@@ -365,7 +365,8 @@ func (r *Reconciler) applyChild(ctx context.Context, s *canopyv1alpha1.Stack, ki
 		}
 	case apply.DriftCorrected:
 		metrics.DriftCorrections.WithLabelValues(kind, "overwritten").Inc()
-		r.Recorder.Eventf(s, corev1.EventTypeWarning, "Overwritten", "the %s %s was changed outside its Stack; the change has been reverted", kind, want.GetName())
+		r.Recorder.Eventf(s, corev1.EventTypeWarning, "Overwritten", "the %s %s was changed outside its Stack; the change has been reverted", kind,
+			want.GetName())
 		logger.Info("reverted a manual change to a child")
 	}
 	return nil

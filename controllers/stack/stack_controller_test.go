@@ -84,7 +84,8 @@ func TestOrderedRolloutToReady(t *testing.T) {
 	require.Equal(t, "shop-nightly", s.Status.LastBackup.Name)
 	require.Equal(t, "17.2", s.Status.Components.Database.ObservedVersion)
 	require.Nil(t, s.Status.Rollout)
-	for _, c := range []string{canopyv1alpha1.ConditionDatabaseReady, canopyv1alpha1.ConditionFrontendReady, canopyv1alpha1.ConditionBackupReady, canopyv1alpha1.ConditionUpgradeable} {
+	for _, c := range []string{canopyv1alpha1.ConditionDatabaseReady, canopyv1alpha1.ConditionFrontendReady, canopyv1alpha1.ConditionBackupReady,
+		canopyv1alpha1.ConditionUpgradeable} {
 		require.True(t, conditions.IsTrue(s, c), c)
 	}
 	require.Nil(t, conditions.Get(s, componentsv1alpha1.ConditionReconciling))
@@ -117,13 +118,16 @@ func TestStatusShowsEveryFailingChild(t *testing.T) {
 	setStatus(h, "multi", func() *componentsv1alpha1.Frontend { return &componentsv1alpha1.Frontend{} }, func(f *componentsv1alpha1.Frontend) {
 		f.Status.ObservedGeneration = f.Generation
 		f.Status.Conditions = []metav1.Condition{
-			{Type: componentsv1alpha1.ConditionReady, Status: metav1.ConditionFalse, Reason: "ImagePullBackOff", Message: "image ghcr.io/acme/shop:1.0 not found", LastTransitionTime: metav1.Now()},
-			{Type: componentsv1alpha1.ConditionStalled, Status: metav1.ConditionTrue, Reason: "ImagePullBackOff", Message: "image ghcr.io/acme/shop:1.0 not found", LastTransitionTime: metav1.Now()},
+			{Type: componentsv1alpha1.ConditionReady, Status: metav1.ConditionFalse, Reason: "ImagePullBackOff",
+				Message: "image ghcr.io/acme/shop:1.0 not found", LastTransitionTime: metav1.Now()},
+			{Type: componentsv1alpha1.ConditionStalled, Status: metav1.ConditionTrue, Reason: "ImagePullBackOff",
+				Message: "image ghcr.io/acme/shop:1.0 not found", LastTransitionTime: metav1.Now()},
 		}
 	})
 	setStatus(h, "multi", func() *componentsv1alpha1.BackupPolicy { return &componentsv1alpha1.BackupPolicy{} }, func(b *componentsv1alpha1.BackupPolicy) {
 		b.Status.ObservedGeneration = b.Generation
-		b.Status.Conditions = []metav1.Condition{{Type: componentsv1alpha1.ConditionReady, Status: metav1.ConditionFalse, Reason: "VolumePending", Message: "backup volume is Pending", LastTransitionTime: metav1.Now()}}
+		b.Status.Conditions = []metav1.Condition{{Type: componentsv1alpha1.ConditionReady, Status: metav1.ConditionFalse, Reason: "VolumePending",
+			Message: "backup volume is Pending", LastTransitionTime: metav1.Now()}}
 	})
 	h.Eventually(func() bool {
 		s := h.stack("multi")
@@ -171,7 +175,8 @@ func TestUpgradeAwaitsBackupThenSucceeds(t *testing.T) {
 	require.NoError(t, h.Get(fe, "up"))
 	require.Equal(t, "1.0", fe.Spec.Version, "the Frontend waits for the backup")
 
-	h.backupReady("up", &componentsv1alpha1.BackupRequestStatus{ID: bp.Spec.BackupRequest, Phase: componentsv1alpha1.PhaseSucceeded, BackupName: "up-pre-upgrade"})
+	h.backupReady("up", &componentsv1alpha1.BackupRequestStatus{ID: bp.Spec.BackupRequest, Phase: componentsv1alpha1.PhaseSucceeded,
+		BackupName: "up-pre-upgrade"})
 	h.Eventually(func() bool { return h.Get(fe, "up") == nil && fe.Spec.Version == "2.0" }, "the Frontend moves to 2.0 after the backup")
 	require.Equal(t, "1.0", h.stack("up").Status.Version)
 
@@ -179,7 +184,8 @@ func TestUpgradeAwaitsBackupThenSucceeds(t *testing.T) {
 	// The new serving version reaches the BackupPolicy (it is recorded in each backup); its
 	// controller observes that spec.
 	h.Eventually(func() bool { return h.Get(bp, "up") == nil && bp.Spec.AppVersion == "2.0" }, "backups record the new version")
-	h.backupReady("up", &componentsv1alpha1.BackupRequestStatus{ID: bp.Spec.BackupRequest, Phase: componentsv1alpha1.PhaseSucceeded, BackupName: "up-pre-upgrade"})
+	h.backupReady("up", &componentsv1alpha1.BackupRequestStatus{ID: bp.Spec.BackupRequest, Phase: componentsv1alpha1.PhaseSucceeded,
+		BackupName: "up-pre-upgrade"})
 	h.waitReady("up")
 	s = h.stack("up")
 	require.Equal(t, "2.0", s.Status.Version)
@@ -210,8 +216,10 @@ func TestUpgradeFailureRollsBack(t *testing.T) {
 		f.Status.DesiredVersion, f.Status.Version, f.Status.FailedVersion = "2.0", "1.0", "2.0"
 		msg := "Deployment rb-web exceeded its progress deadline: 0 of 2 pods of 2.0 available"
 		f.Status.Conditions = []metav1.Condition{
-			{Type: componentsv1alpha1.ConditionReady, Status: metav1.ConditionFalse, Reason: componentsv1alpha1.ReasonRolloutFailed, Message: msg, LastTransitionTime: metav1.Now()},
-			{Type: componentsv1alpha1.ConditionDegraded, Status: metav1.ConditionTrue, Reason: componentsv1alpha1.ReasonRolloutFailed, Message: msg, LastTransitionTime: metav1.Now()},
+			{Type: componentsv1alpha1.ConditionReady, Status: metav1.ConditionFalse, Reason: componentsv1alpha1.ReasonRolloutFailed, Message: msg,
+				LastTransitionTime: metav1.Now()},
+			{Type: componentsv1alpha1.ConditionDegraded, Status: metav1.ConditionTrue, Reason: componentsv1alpha1.ReasonRolloutFailed, Message: msg,
+				LastTransitionTime: metav1.Now()},
 		}
 	})
 	h.Eventually(func() bool { return h.Get(fe, "rb") == nil && fe.Spec.Version == "1.0" }, "the Frontend returns to 1.0")
@@ -487,7 +495,8 @@ func TestDeletionSetsDataRetentionFirst(t *testing.T) {
 	require.Equal(t, componentsv1alpha1.Retain, db.Spec.VolumeRetention, "data is retained while the Stack lives")
 
 	require.NoError(t, h.C.Delete(context.Background(), h.stack("wipe")))
-	h.Eventually(func() bool { return h.Get(db, "wipe") == nil && db.Spec.VolumeRetention == componentsv1alpha1.Delete }, "the retention is set before deletion")
+	h.Eventually(func() bool { return h.Get(db, "wipe") == nil && db.Spec.VolumeRetention == componentsv1alpha1.Delete },
+		"the retention is set before deletion")
 	h.Eventually(func() bool {
 		ready := conditions.Get(h.stack("wipe"), componentsv1alpha1.ConditionReady)
 		return ready != nil && contains(ready.Message, "to observe volumeRetention")
@@ -620,7 +629,8 @@ func TestInPlaceRestoreFailureRestartsTheWebTier(t *testing.T) {
 	h.Eventually(func() bool { return h.Get(db, "rf") == nil && db.Spec.RestoreRequest != nil }, "no backups configured: straight to the restore")
 	setStatus(h, "rf", func() *componentsv1alpha1.Database { return &componentsv1alpha1.Database{} }, func(d *componentsv1alpha1.Database) {
 		d.Status.ObservedGeneration = d.Generation
-		d.Status.Restore = &componentsv1alpha1.RestoreStatus{ID: "r2", Phase: componentsv1alpha1.PhaseFailed, Message: "ChecksumMismatch: dump.pgc does not match its manifest"}
+		d.Status.Restore = &componentsv1alpha1.RestoreStatus{ID: "r2", Phase: componentsv1alpha1.PhaseFailed,
+			Message: "ChecksumMismatch: dump.pgc does not match its manifest"}
 	})
 	h.Eventually(func() bool { r := h.stack("rf").Status.Restore; return r != nil && r.Step == canopyv1alpha1.StepFailed }, "the request failed")
 	require.Contains(t, h.stack("rf").Status.Restore.Message, "ChecksumMismatch")
@@ -693,7 +703,8 @@ func TestDatabaseMajorUpgrade(t *testing.T) {
 	require.Equal(t, canopyv1alpha1.ReasonDatabaseUpgrading, c.Reason)
 	setStatus(h, "mj", func() *componentsv1alpha1.Database { return &componentsv1alpha1.Database{} }, func(d *componentsv1alpha1.Database) {
 		d.Status.ObservedGeneration, d.Status.Version = d.Generation, "17.2"
-		d.Status.MajorUpgrade = &componentsv1alpha1.MajorUpgradeStatus{FromVersion: "16.2", ToVersion: "17", BackupName: "mj-pre-major", Phase: componentsv1alpha1.PhaseSucceeded}
+		d.Status.MajorUpgrade = &componentsv1alpha1.MajorUpgradeStatus{FromVersion: "16.2", ToVersion: "17", BackupName: "mj-pre-major",
+			Phase: componentsv1alpha1.PhaseSucceeded}
 		d.Status.Conditions = []metav1.Condition{readyCondition(d.Generation)}
 	})
 
@@ -725,7 +736,8 @@ func TestDatabaseMajorUpgradeBackupFails(t *testing.T) {
 		bp := &componentsv1alpha1.BackupPolicy{}
 		return h.Get(bp, "mf") == nil && bp.Spec.BackupRequest == majorToken("17", 1)
 	}, "a backup is requested")
-	h.backupReady("mf", &componentsv1alpha1.BackupRequestStatus{ID: majorToken("17", 1), Phase: componentsv1alpha1.PhaseFailed, Message: "Unauthorized: the S3 credentials were refused"})
+	h.backupReady("mf", &componentsv1alpha1.BackupRequestStatus{ID: majorToken("17", 1), Phase: componentsv1alpha1.PhaseFailed,
+		Message: "Unauthorized: the S3 credentials were refused"})
 	h.Eventually(func() bool {
 		c := conditions.Get(h.stack("mf"), componentsv1alpha1.ConditionStalled)
 		return c != nil && c.Reason == canopyv1alpha1.ReasonDatabaseUpgradeFailed && strings.Contains(c.Message, "Unauthorized")

@@ -42,7 +42,8 @@ func bpReady(ready bool, msg string) *componentsv1alpha1.BackupPolicy {
 	}
 	b.Status.Conditions = []metav1.Condition{readyCond(st, "R", msg)}
 	done := metav1.NewTime(now.Add(-time.Hour))
-	b.Status.LastSuccessfulBackup = &componentsv1alpha1.BackupRecord{Name: "shop-20261126-110000", CompletionTime: &done, Location: "pvc://shop-backups/shop-20261126-110000"}
+	b.Status.LastSuccessfulBackup = &componentsv1alpha1.BackupRecord{Name: "shop-20261126-110000", CompletionTime: &done,
+		Location: "pvc://shop-backups/shop-20261126-110000"}
 	return b
 }
 

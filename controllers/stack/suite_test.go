@@ -179,7 +179,8 @@ func (h *harness) backupReady(name string, request *componentsv1alpha1.BackupReq
 		b.Status.ObservedGeneration = b.Generation
 		b.Status.Conditions = []metav1.Condition{readyCondition(b.Generation)}
 		done := metav1.Now()
-		b.Status.LastSuccessfulBackup = &componentsv1alpha1.BackupRecord{Name: name + "-nightly", CompletionTime: &done, Location: "pvc://" + name + "-backups/" + name + "-nightly"}
+		b.Status.LastSuccessfulBackup = &componentsv1alpha1.BackupRecord{Name: name + "-nightly", CompletionTime: &done,
+			Location: "pvc://" + name + "-backups/" + name + "-nightly"}
 		b.Status.LastRequest = request
 	})
 }
@@ -207,9 +208,6 @@ func (h *harness) waitReady(name string) {
 		return h.Get(s, name) == nil && s.Status.ObservedGeneration == s.Generation && conditions.IsTrue(s, componentsv1alpha1.ConditionReady)
 	}, "Stack %s becomes Ready", name)
 }
-
-// events returns the reasons of the events recorded on an object.
-func (h *harness) events(obj client.Object) []string { return testenv.EventReasons(h.T, h.C, obj) }
 
 // writeCounter counts every request that could change the API server's state.
 type writeCounter struct {

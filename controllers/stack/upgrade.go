@@ -47,14 +47,14 @@ func decideUpgrade(s *canopyv1alpha1.Stack, fe *componentsv1alpha1.Frontend, bp 
 		d.backupRequest = up.BackupRequest
 	}
 
-	switch {
-	case serving == "":
+	switch serving {
+	case "":
 		d.frontendVersion = target
 		if frontendServes(fe, target) {
 			d.serving = target
 		}
 		return d
-	case serving == target:
+	case target:
 		d.frontendVersion = target
 		if inFlight(up) || (up != nil && up.Phase == canopyv1alpha1.UpgradeFailed) {
 			// spec.version went back to the serving version: the upgrade is over, and the same
@@ -135,7 +135,9 @@ func frontendFailed(fe *componentsv1alpha1.Frontend, version string) (bool, stri
 	}
 	explain := func() string {
 		for _, t := range []string{componentsv1alpha1.ConditionDegraded, componentsv1alpha1.ConditionStalled, componentsv1alpha1.ConditionReady} {
-			if c := conditions.Get(fe, t); c != nil && c.Message != "" && (c.Reason == componentsv1alpha1.ReasonMigrationFailed || c.Reason == componentsv1alpha1.ReasonRolloutFailed) {
+			if c := conditions.Get(fe,
+				t); c != nil && c.Message != "" && (c.Reason == componentsv1alpha1.ReasonMigrationFailed ||
+				c.Reason == componentsv1alpha1.ReasonRolloutFailed) {
 				return fmt.Sprintf("version %s failed (%s): %s", version, c.Reason, c.Message)
 			}
 		}

@@ -43,8 +43,10 @@ func failedFrontend(serving, failed string) *componentsv1alpha1.Frontend {
 	fe.Spec.Version = failed
 	fe.Status.FailedVersion = failed
 	fe.Status.Conditions = []metav1.Condition{
-		{Type: componentsv1alpha1.ConditionReady, Status: metav1.ConditionFalse, Reason: componentsv1alpha1.ReasonRolloutFailed, Message: "pods of 2.0 not available after 600s"},
-		{Type: componentsv1alpha1.ConditionDegraded, Status: metav1.ConditionTrue, Reason: componentsv1alpha1.ReasonRolloutFailed, Message: "pods of 2.0 not available after 600s"},
+		{Type: componentsv1alpha1.ConditionReady, Status: metav1.ConditionFalse, Reason: componentsv1alpha1.ReasonRolloutFailed,
+			Message: "pods of 2.0 not available after 600s"},
+		{Type: componentsv1alpha1.ConditionDegraded, Status: metav1.ConditionTrue, Reason: componentsv1alpha1.ReasonRolloutFailed,
+			Message: "pods of 2.0 not available after 600s"},
 	}
 	return fe
 }

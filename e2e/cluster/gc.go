@@ -86,7 +86,8 @@ func waitForGarbageCollector(ctx context.Context, c client.Client, crds []*apiex
 				break
 			}
 			if ctx.Err() != nil {
-				return fmt.Errorf("the garbage collector did not remove the orphan finalizer of the probe %T (finalizers %v): it does not handle Canopy's kinds: %w",
+				return fmt.Errorf("the garbage collector did not remove the orphan finalizer of the probe %T (finalizers %v): it does not handle "+
+					"Canopy's kinds: %w",
 					p, p.GetFinalizers(), ctx.Err())
 			}
 			time.Sleep(100 * time.Millisecond)

@@ -68,7 +68,8 @@ func (c *Cluster) StopMonitoring(ctx context.Context) error {
 		}
 	}
 	c.monitoring = false
-	return envtest.UninstallCRDs(c.Config, envtest.CRDInstallOptions{Paths: []string{filepath.Join(c.Dir, "prometheus-operator-crds")}, ErrorIfPathMissing: true})
+	return envtest.UninstallCRDs(c.Config, envtest.CRDInstallOptions{Paths: []string{filepath.Join(c.Dir, "prometheus-operator-crds")},
+		ErrorIfPathMissing: true})
 }
 
 // ScrapeConfig returns the configuration the Prometheus operator generated for the Prometheus

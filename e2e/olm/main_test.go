@@ -118,7 +118,6 @@ func run(m *testing.M) int {
 		}
 		return 1
 	}
-	code := 1
 	defer func() { c.Stop() }()
 	if err := startOLM(ctx, olmBin, catalogBin); err != nil {
 		fmt.Fprintln(os.Stderr, "e2e-olm: starting OLM:", err)
@@ -126,7 +125,7 @@ func run(m *testing.M) int {
 		return 1
 	}
 	logf("cluster and OLM ready in %s", time.Since(start).Round(100*time.Millisecond))
-	code = m.Run()
+	code := m.Run()
 	if code != 0 {
 		dumpLogs()
 	}

@@ -247,8 +247,9 @@ func testStackAsServiceAccount(t *testing.T) {
 
 	must(t, olmc.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: stackKey.Namespace}}))
 	stack := &canopyv1alpha1.Stack{ObjectMeta: metav1.ObjectMeta{Namespace: stackKey.Namespace, Name: stackKey.Name}, Spec: canopyv1alpha1.StackSpec{
-		Version:    "1.0.0",
-		Frontend:   canopyv1alpha1.StackFrontend{Image: "ghcr.io/acme/shop", Replicas: ptr.To[int32](2), Ingress: &componentsv1alpha1.IngressSpec{Host: "shop.example.com"}},
+		Version: "1.0.0",
+		Frontend: canopyv1alpha1.StackFrontend{Image: "ghcr.io/acme/shop", Replicas: ptr.To[int32](2),
+			Ingress: &componentsv1alpha1.IngressSpec{Host: "shop.example.com"}},
 		TLS:        &componentsv1alpha1.TLSSpec{IssuerRef: componentsv1alpha1.IssuerReference{Name: cluster.SelfSignedIssuer, Kind: "ClusterIssuer"}},
 		Monitoring: &componentsv1alpha1.MonitoringSpec{Enabled: ptr.To(true)},
 	}}

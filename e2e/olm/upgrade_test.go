@@ -131,7 +131,8 @@ func testOperatorUpgrade(t *testing.T) {
 
 	// Publish: a new opm serve with both releases, and the CatalogSource pointed at it (opm
 	// loads its catalog once; a changed address makes OLM reconnect and list it again).
-	channel := fmt.Sprintf("schema: olm.channel\npackage: canopy\nname: stable\nentries:\n  - name: %s\n  - name: %s\n    replaces: %s\n", current, next, current)
+	channel := fmt.Sprintf("schema: olm.channel\npackage: canopy\nname: stable\nentries:\n  - name: %s\n  - name: %s\n    replaces: %s\n", current, next,
+		current)
 	cat := buildCatalog(t, []string{filepath.Join(root, "bundle"), nextBundle}, []byte(channel))
 	c.StopProcess("opm-serve")
 	addr := serveCatalog(t, "opm-serve-next", cat)
@@ -156,7 +157,8 @@ func testOperatorUpgrade(t *testing.T) {
 		if err := olmc.Get(ctx, client.ObjectKey{Namespace: operatorsNamespace, Name: sub.Status.InstallPlanRef.Name}, ip); err != nil {
 			return false, err.Error()
 		}
-		return slices.Contains(ip.Spec.ClusterServiceVersionNames, next), fmt.Sprintf("plan %s for %v, subscription state %s", ip.Name, ip.Spec.ClusterServiceVersionNames, sub.Status.State)
+		return slices.Contains(ip.Spec.ClusterServiceVersionNames, next), fmt.Sprintf("plan %s for %v, subscription state %s", ip.Name,
+			ip.Spec.ClusterServiceVersionNames, sub.Status.State)
 	})
 	t.Logf("InstallPlan %s for %v %s after publishing", ip.Name, ip.Spec.ClusterServiceVersionNames, time.Since(published).Round(100*time.Millisecond))
 	approved := ip.DeepCopy()
@@ -168,7 +170,8 @@ func testOperatorUpgrade(t *testing.T) {
 		if err := olmc.Get(ctx, client.ObjectKey{Namespace: operatorsNamespace, Name: next}, csv); err != nil {
 			return false, err.Error()
 		}
-		return csv.Status.Reason == operatorsv1alpha1.CSVReasonOperatorConditionNotUpgradeable, fmt.Sprintf("%s %s %s", csv.Status.Phase, csv.Status.Reason, csv.Status.Message)
+		return csv.Status.Reason == operatorsv1alpha1.CSVReasonOperatorConditionNotUpgradeable, fmt.Sprintf("%s %s %s", csv.Status.Phase, csv.Status.Reason,
+			csv.Status.Message)
 	})
 	t.Logf("%s: %s %s: %s", next, csv.Status.Phase, csv.Status.Reason, csv.Status.Message)
 	// Held, not just slow: a while later it still waits and the old CSV still runs.

@@ -228,8 +228,8 @@ func (g *generator) run() ([]File, error) {
 		StrategyName: operatorsv1alpha1.InstallStrategyNameDeployment,
 		StrategySpec: strategy,
 	}
-	csv.TypeMeta.APIVersion = operatorsv1alpha1.ClusterServiceVersionAPIVersion
-	csv.TypeMeta.Kind = operatorsv1alpha1.ClusterServiceVersionKind
+	csv.APIVersion = operatorsv1alpha1.ClusterServiceVersionAPIVersion
+	csv.Kind = operatorsv1alpha1.ClusterServiceVersionKind
 
 	data, err := marshal(csv)
 	if err != nil {

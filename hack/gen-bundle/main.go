@@ -22,7 +22,14 @@ import (
 func main() {
 	root := flag.String("root", ".", "the repository root")
 	out := flag.String("out", "bundle", "the bundle folder to write (manifests/, metadata/, tests/ inside it are replaced)")
+	namespaced := flag.String("namespaced", "", "also write the generated RBAC of the namespaced install into this folder (config/namespaced)")
 	flag.Parse()
+	if *namespaced != "" {
+		if err := WriteNamespaced(*root, *namespaced); err != nil {
+			fmt.Fprintln(os.Stderr, "gen-bundle:", err)
+			os.Exit(1)
+		}
+	}
 	if err := Write(*root, *out); err != nil {
 		fmt.Fprintln(os.Stderr, "gen-bundle:", err)
 		os.Exit(1)

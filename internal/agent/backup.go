@@ -110,7 +110,7 @@ func Backup(ctx context.Context, store Store, o Options, now func() time.Time) R
 
 // openDump opens pg_dump's output and checks that it is a non-empty custom-format archive.
 func openDump(p string) (*os.File, fs.FileInfo, error) {
-	f, err := os.Open(p)
+	f, err := os.Open(p) //nolint:gosec // G304: p is the dump in the agent's own work folder (its --work-dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil, fail(ReasonDumpMissing, "no dump at %s: pg_dump did not produce one (see the logs of the dump container)", p)
 	}
@@ -122,20 +122,20 @@ func openDump(p string) (*os.File, fs.FileInfo, error) {
 		err = fmt.Errorf("%s is not a regular file", p)
 	}
 	if err != nil {
-		f.Close()
+		_ = f.Close() // read-only: nothing to lose, the error returned is the one that matters
 		return nil, nil, fail(ReasonDumpMissing, "cannot read the dump: %v", err)
 	}
 	if info.Size() == 0 {
-		f.Close()
+		_ = f.Close() // read-only: nothing to lose, the error returned is the one that matters
 		return nil, nil, fail(ReasonDumpMissing, "the dump %s is empty: pg_dump failed or was stopped (see the logs of the dump container)", p)
 	}
 	head := make([]byte, len(dumpMagic))
 	if _, err := io.ReadFull(f, head); err != nil || !bytes.Equal(head, dumpMagic) {
-		f.Close()
+		_ = f.Close() // read-only: nothing to lose, the error returned is the one that matters
 		return nil, nil, fail(ReasonDumpMissing, "%s is not a pg_dump custom-format archive (pg_dump --format=custom)", p)
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		f.Close()
+		_ = f.Close() // read-only: nothing to lose, the error returned is the one that matters
 		return nil, nil, fail(ReasonDumpMissing, "cannot read the dump: %v", err)
 	}
 	return f, info, nil

@@ -22,10 +22,10 @@ const (
 
 	// EnvAccessKeyID and EnvSecretAccessKey carry S3 credentials from the destination's Secret.
 	EnvAccessKeyID     = "AWS_ACCESS_KEY_ID"
-	EnvSecretAccessKey = "AWS_SECRET_ACCESS_KEY"
+	EnvSecretAccessKey = "AWS_SECRET_ACCESS_KEY" //nolint:gosec // G101: the name of a variable, not a credential
 	// SecretKeyAccessKeyID and SecretKeySecretAccessKey are the keys of that Secret.
 	SecretKeyAccessKeyID     = "accessKeyID"
-	SecretKeySecretAccessKey = "secretAccessKey"
+	SecretKeySecretAccessKey = "secretAccessKey" //nolint:gosec // G101: the name of a Secret key, not a credential
 
 	// EncryptionKeyMount is where the destination's encryption Secret is mounted, read-only, in
 	// the agent's container: one file per key, named by the key's id.

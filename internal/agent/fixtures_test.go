@@ -106,7 +106,8 @@ func takeSnapshot(t *testing.T, ww *world, db string) snapshot {
 		snap[table] = fmt.Sprintf("%d rows, md5 %s", count, sum)
 	}
 	queries := map[string]string{
-		"large objects":   `SELECT count(*) || ' objects, md5 ' || coalesce(md5(string_agg(d.id || ':' || md5(lo_get(d.content)), ',' ORDER BY d.id)), '') FROM documents d`,
+		"large objects": `SELECT count(*) || ' objects, md5 ' || ` +
+			`coalesce(md5(string_agg(d.id || ':' || md5(lo_get(d.content)), ',' ORDER BY d.id)), '') FROM documents d`,
 		"all large objs":  `SELECT count(*)::text FROM pg_largeobject_metadata`,
 		"orders_id_seq":   `SELECT last_value || '/' || is_called FROM orders_id_seq`,
 		"events_id_seq":   `SELECT last_value || '/' || is_called FROM events_id_seq`,

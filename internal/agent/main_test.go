@@ -14,7 +14,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -118,7 +117,8 @@ func goTool() (string, error) {
 	if p, err := exec.LookPath("go"); err == nil {
 		return p, nil
 	}
-	p := filepath.Join(runtime.GOROOT(), "bin", "go")
+	// go test puts GOROOT/bin first in the PATH of the test binary; else try $GOROOT.
+	p := filepath.Join(os.Getenv("GOROOT"), "bin", "go")
 	if !executable(p) {
 		return "", fmt.Errorf("not in PATH nor at %s", p)
 	}
@@ -139,7 +139,8 @@ func startWorld() (_ *world, err error) {
 	}()
 	// The servers' own watchdogs stop them; this one removes the whole folder (which the postgres
 	// user may not), once PostgreSQL is down or after 30 s.
-	if ww.watchdog, err = pgtest.StartWatchdog(nil, `i=0; while [ -e "$1/pg/data/postmaster.pid" ] && [ $i -lt 60 ]; do sleep 0.5; i=$((i+1)); done; rm -rf "$1"`, dir); err != nil {
+	if ww.watchdog, err = pgtest.StartWatchdog(nil,
+		`i=0; while [ -e "$1/pg/data/postmaster.pid" ] && [ $i -lt 60 ]; do sleep 0.5; i=$((i+1)); done; rm -rf "$1"`, dir); err != nil {
 		_ = os.RemoveAll(dir)
 		return nil, err
 	}

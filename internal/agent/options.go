@@ -171,7 +171,8 @@ func completeS3(s *S3Options, getenv func(string) string) error {
 	}
 	if u.Path != "" && u.Path != "/" {
 		// The S3 client addresses buckets at the endpoint's root; a path would be silently ignored.
-		return fail(ReasonInvalidArguments, "%s=%q: must not have a path; name the bucket in %s and use %s for a folder", FlagS3Endpoint, s.Endpoint, FlagS3Bucket, FlagS3Prefix)
+		return fail(ReasonInvalidArguments, "%s=%q: must not have a path; name the bucket in %s and use %s for a folder", FlagS3Endpoint, s.Endpoint,
+			FlagS3Bucket, FlagS3Prefix)
 	}
 	var parts []string
 	for p := range strings.SplitSeq(s.Prefix, "/") {

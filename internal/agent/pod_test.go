@@ -102,7 +102,7 @@ func runPod(t *testing.T, ww *world, pod corev1.PodSpec, sec secrets, claims map
 			// What the test put there belongs to the pod's group, as fsGroup arranges.
 			require.NoError(t, filepath.WalkDir(dir, func(p string, _ fs.DirEntry, err error) error {
 				if err == nil && cred != nil {
-					err = os.Lchown(p, int(cred.Uid), int(cred.Gid))
+					err = os.Lchown(p, int(cred.Uid), int(cred.Gid)) //nolint:gosec // G122: the test's own temporary folder
 				}
 				return err
 			}))
@@ -164,7 +164,7 @@ func podCredential(pod corev1.PodSpec) *syscall.Credential {
 	if sc.RunAsGroup != nil {
 		gid = *sc.RunAsGroup
 	}
-	return &syscall.Credential{Uid: uint32(*sc.RunAsUser), Gid: uint32(gid)}
+	return &syscall.Credential{Uid: uint32(*sc.RunAsUser), Gid: uint32(gid)} //nolint:gosec // G115: admission bounds user and group ids to 0..2^31-1
 }
 
 func chownTo(t *testing.T, p string, cred *syscall.Credential) {

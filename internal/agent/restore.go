@@ -57,7 +57,8 @@ func Restore(ctx context.Context, store Store, o Options, now func() time.Time) 
 	if size != m.SizeBytes || sum != m.SHA256 {
 		_ = os.Remove(target)
 		return failed(res, fail(ReasonChecksumMismatch,
-			"the dump of backup %s at %s does not match its manifest (size %d, sha256 %s; the manifest says size %d, sha256 %s): it was changed or damaged at the destination; nothing was restored",
+			"the dump of backup %s at %s does not match its manifest (size %d, sha256 %s; the manifest says size %d, sha256 %s): it was changed or "+
+				"damaged at the destination; nothing was restored",
 			o.Name, loc, size, sum, m.SizeBytes, m.SHA256), "")
 	}
 	res.Location, res.SizeBytes, res.SHA256 = loc, size, sum

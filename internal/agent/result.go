@@ -74,7 +74,8 @@ func redact(r Result, secret string) Result {
 	return r
 }
 
-// writeResult writes the encoded Result to path (the termination log).
+// writeResult writes the encoded Result to path (the termination log). The kubelet creates the
+// file and reads it as root, so the agent's own user needs no more than 0600 on a file it creates.
 func writeResult(path string, line []byte) error {
-	return os.WriteFile(path, line, 0o644)
+	return os.WriteFile(path, line, 0o600)
 }

@@ -112,7 +112,7 @@ func TestApplyRetentionFailures(t *testing.T) {
 	require.NotContains(t, store.deletes, "s/b3h0m0s/dump.pgc")
 	rc, err := store.Get(context.Background(), "s/b3h0m0s/dump.pgc")
 	require.NoError(t, err)
-	rc.Close()
+	require.NoError(t, rc.Close())
 
 	// The dump cannot be deleted: the backup is gone (no manifest), the dump is reported.
 	store = &recordingStore{Store: NewVolumeStore(t.TempDir()), fail: func(k string) bool { return k == "s/b2h0m0s/dump.pgc" }}

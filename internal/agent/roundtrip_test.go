@@ -116,7 +116,8 @@ func TestRestoreRefusesCorruptedDump(t *testing.T) {
 
 	target := ww.pg.createDatabase(t, "target")
 	app := ww.pg.appConn(t, target)
-	_, err = app.Exec(testCtx(t), `CREATE TABLE previous (id int PRIMARY KEY, v text); INSERT INTO previous SELECT i, 'kept ' || i FROM generate_series(1, 100) i`)
+	_, err = app.Exec(testCtx(t),
+		`CREATE TABLE previous (id int PRIMARY KEY, v text); INSERT INTO previous SELECT i, 'kept ' || i FROM generate_series(1, 100) i`)
 	require.NoError(t, err)
 	before := contentOf(t, ww, target)
 
@@ -217,7 +218,8 @@ func contentOf(t *testing.T, ww *world, db string) map[string]string {
 	content := map[string]string{}
 	for _, table := range tables {
 		var sum string
-		require.NoError(t, conn.QueryRow(testCtx(t), fmt.Sprintf(`SELECT count(*) || ' ' || coalesce(md5(string_agg(t::text, ',' ORDER BY t::text)), '') FROM %q t`, table)).Scan(&sum))
+		require.NoError(t, conn.QueryRow(testCtx(t),
+			fmt.Sprintf(`SELECT count(*) || ' ' || coalesce(md5(string_agg(t::text, ',' ORDER BY t::text)), '') FROM %q t`, table)).Scan(&sum))
 		content[table] = sum
 	}
 	return content

@@ -99,7 +99,7 @@ func (s *s3Server) start(addr string) error {
 		default:
 		}
 		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
-			c.Close()
+			_ = c.Close() // only the dial mattered
 			s.cmd, s.done = cmd, done
 			return nil
 		}

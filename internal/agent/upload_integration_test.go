@@ -85,7 +85,7 @@ func TestInterruptedUploadOnS3(t *testing.T) {
 			rc, err := store.Get(ctx, "shop/"+name+"/"+agent.DumpFile)
 			if tc.dumpRemains {
 				require.NoError(t, err)
-				rc.Close()
+				require.NoError(t, rc.Close())
 				require.Contains(t, res.Message, "by hand")
 			} else {
 				require.ErrorIs(t, err, agent.ErrNotFound, "the partial upload is removed")
@@ -116,7 +116,7 @@ func TestLargeDumpOnS3(t *testing.T) {
 	store := ww.s3.store(t, pgtest.UniqueName("large"))
 	work := t.TempDir()
 	data := make([]byte, 40<<20)
-	rng := rand.New(rand.NewChaCha8([32]byte{1, 2, 3}))
+	rng := rand.New(rand.NewChaCha8([32]byte{1, 2, 3})) //nolint:gosec // G404: reproducible test data, not a secret
 	for i := 0; i+8 <= len(data); i += 8 {
 		binary.LittleEndian.PutUint64(data[i:], rng.Uint64())
 	}

@@ -57,7 +57,8 @@ type NotControlledError struct {
 }
 
 func (e *NotControlledError) Error() string {
-	return fmt.Sprintf("a %s named %s already exists and is not controlled by the %s (%s); Canopy does not take it over: delete or rename it, or label it %s=true to let Canopy adopt it",
+	return fmt.Sprintf("a %s named %s already exists and is not controlled by the %s (%s); Canopy does not take it over: delete or rename it, or "+
+		"label it %s=true to let Canopy adopt it",
 		e.Kind, e.Name, e.Controller, e.Current, canopyv1alpha1.LabelAdopt)
 }
 

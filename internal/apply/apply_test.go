@@ -34,7 +34,8 @@ func TestContains(t *testing.T) {
 		{"list with an element removed", []any{"x"}, []any{"x", "y"}, false},
 		{"list with another manager's extra element", []any{"x", "y", "z"}, []any{"x", "y"}, true},
 		{"list of maps with defaults", []any{map[string]any{"name": "A", "value": "1", "d": "x"}}, []any{map[string]any{"name": "A", "value": "1"}}, true},
-		{"owner references shared with another owner", map[string]any{"ownerReferences": []any{"other", "us"}}, map[string]any{"ownerReferences": []any{"us"}}, true},
+		{"owner references shared with another owner", map[string]any{"ownerReferences": []any{"other", "us"}},
+			map[string]any{"ownerReferences": []any{"us"}}, true},
 		{"owner reference removed", map[string]any{"ownerReferences": []any{"other"}}, map[string]any{"ownerReferences": []any{"us"}}, false},
 		{"type mismatch", map[string]any{"a": []any{"1"}}, map[string]any{"a": "1"}, false},
 	} {

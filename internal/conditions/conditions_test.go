@@ -35,8 +35,10 @@ func TestKstatusTransitions(t *testing.T) {
 		{"ready alone", []string{"ready"}, map[string]metav1.ConditionStatus{ready: metav1.ConditionTrue}},
 		{"reconciling", []string{"reconciling"}, map[string]metav1.ConditionStatus{ready: metav1.ConditionFalse, reconciling: metav1.ConditionTrue}},
 		{"stalled", []string{"stalled"}, map[string]metav1.ConditionStatus{ready: metav1.ConditionFalse, stalled: metav1.ConditionTrue}},
-		{"reconciling then stalled drops Reconciling", []string{"reconciling", "stalled"}, map[string]metav1.ConditionStatus{ready: metav1.ConditionFalse, stalled: metav1.ConditionTrue}},
-		{"stalled then reconciling drops Stalled", []string{"stalled", "reconciling"}, map[string]metav1.ConditionStatus{ready: metav1.ConditionFalse, reconciling: metav1.ConditionTrue}},
+		{"reconciling then stalled drops Reconciling", []string{"reconciling", "stalled"}, map[string]metav1.ConditionStatus{ready: metav1.ConditionFalse,
+			stalled: metav1.ConditionTrue}},
+		{"stalled then reconciling drops Stalled", []string{"stalled", "reconciling"}, map[string]metav1.ConditionStatus{ready: metav1.ConditionFalse,
+			reconciling: metav1.ConditionTrue}},
 		{"stalled then ready drops both", []string{"reconciling", "stalled", "ready"}, map[string]metav1.ConditionStatus{ready: metav1.ConditionTrue}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -31,7 +31,9 @@ import (
 var env *testenv.Env
 
 func TestMain(m *testing.M) {
-	os.Exit(testenv.Main(m, &env, testenv.Options{}))
+	// OpenShift's admission: setting blockOwnerDeletion needs update on the owner's finalizers, which
+	// TestNamespacedInstallRights proves the manager's rights include.
+	os.Exit(testenv.Main(m, &env, testenv.Options{AdmissionPlugins: []string{"OwnerReferencesPermissionEnforcement"}}))
 }
 
 // startManager runs a manager built by New until the test ends, or until the returned function

@@ -78,7 +78,8 @@ func TestUsersObjectsAreNeverTakenOver(t *testing.T) {
 		{frontend, &appsv1.Deployment{ObjectMeta: meta(fedesired.Name(fe)), Spec: appsv1.DeploymentSpec{Selector: selector, Template: podTemplate}}},
 		{frontend, &corev1.Service{ObjectMeta: meta(fedesired.Name(fe)), Spec: corev1.ServiceSpec{Ports: port}}},
 		{frontend, &networkingv1.Ingress{ObjectMeta: meta(fedesired.Name(fe)), Spec: networkingv1.IngressSpec{
-			DefaultBackend: &networkingv1.IngressBackend{Service: &networkingv1.IngressServiceBackend{Name: "users", Port: networkingv1.ServiceBackendPort{Number: 80}}}}}},
+			DefaultBackend: &networkingv1.IngressBackend{Service: &networkingv1.IngressServiceBackend{Name: "users",
+				Port: networkingv1.ServiceBackendPort{Number: 80}}}}}},
 		{frontend, &autoscalingv2.HorizontalPodAutoscaler{ObjectMeta: meta(fedesired.Name(fe)), Spec: autoscalingv2.HorizontalPodAutoscalerSpec{
 			ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: "users"}, MaxReplicas: 3}}},
 	} {

@@ -80,7 +80,8 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 
 func collectStack(ch chan<- prometheus.Metric, s *canopyv1alpha1.Stack) {
 	gauge := func(d *prometheus.Desc, condition string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, boolValue(meta.IsStatusConditionTrue(s.Status.Conditions, condition)), s.Namespace, s.Name)
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, boolValue(meta.IsStatusConditionTrue(s.Status.Conditions, condition)), s.Namespace,
+			s.Name)
 	}
 	gauge(stackReadyDesc, componentsv1alpha1.ConditionReady)
 	gauge(stackStalledDesc, componentsv1alpha1.ConditionStalled)

@@ -7,7 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	apiv2 "github.com/operator-framework/api/pkg/operators/v2"
+	operatorsv2 "github.com/operator-framework/api/pkg/operators/v2"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -53,15 +53,15 @@ func TestGateWithOLMsRole(t *testing.T) {
 
 	s := runtime.NewScheme()
 	require.NoError(t, clientgoscheme.AddToScheme(s))
-	require.NoError(t, apiv2.AddToScheme(s))
+	require.NoError(t, operatorsv2.AddToScheme(s))
 	admin, err := client.New(e.Config, client.Options{Scheme: s})
 	require.NoError(t, err)
 
 	// What OLM creates: the ServiceAccount (from the CSV), the OperatorCondition and its Role.
 	require.NoError(t, admin.Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: sa}}))
-	require.NoError(t, admin.Create(ctx, &apiv2.OperatorCondition{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: csv}}))
+	require.NoError(t, admin.Create(ctx, &operatorsv2.OperatorCondition{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: csv}}))
 	// A second condition in the same namespace, which the Role does not name.
-	require.NoError(t, admin.Create(ctx, &apiv2.OperatorCondition{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "other.v1.0.0"}}))
+	require.NoError(t, admin.Create(ctx, &operatorsv2.OperatorCondition{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "other.v1.0.0"}}))
 	require.NoError(t, admin.Create(ctx, &rbacv1.Role{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: csv},
 		Rules: []rbacv1.PolicyRule{{
@@ -89,9 +89,9 @@ func TestGateWithOLMsRole(t *testing.T) {
 
 	key := types.NamespacedName{Namespace: ns, Name: csv}
 	read := func() (*metav1.Condition, string) {
-		var oc apiv2.OperatorCondition
+		var oc operatorsv2.OperatorCondition
 		require.NoError(t, admin.Get(ctx, key, &oc))
-		return meta.FindStatusCondition(oc.Spec.Conditions, apiv2.Upgradeable), oc.ResourceVersion
+		return meta.FindStatusCondition(oc.Spec.Conditions, operatorsv2.Upgradeable), oc.ResourceVersion
 	}
 
 	require.NoError(t, gate.SetUpgradeable(ctx, false, "UpgradeInProgress", "Stack shop/web is upgrading from 1.0 to 1.1"))
@@ -111,9 +111,9 @@ func TestGateWithOLMsRole(t *testing.T) {
 	// Negative controls: RBAC is enforced, and the ServiceAccount has nothing beyond OLM's Role.
 	saClient, err := client.New(asSA, client.Options{Scheme: s})
 	require.NoError(t, err)
-	var list apiv2.OperatorConditionList
+	var list operatorsv2.OperatorConditionList
 	err = saClient.List(ctx, &list, client.InNamespace(ns))
 	require.True(t, apierrors.IsForbidden(err), "listing OperatorConditions must be forbidden, got %v", err)
-	err = saClient.Get(ctx, types.NamespacedName{Namespace: ns, Name: "other.v1.0.0"}, &apiv2.OperatorCondition{})
+	err = saClient.Get(ctx, types.NamespacedName{Namespace: ns, Name: "other.v1.0.0"}, &operatorsv2.OperatorCondition{})
 	require.True(t, apierrors.IsForbidden(err), "reading another OperatorCondition must be forbidden, got %v", err)
 }

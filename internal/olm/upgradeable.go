@@ -16,7 +16,7 @@ import (
 	"fmt"
 	"os"
 
-	apiv2 "github.com/operator-framework/api/pkg/operators/v2"
+	operatorsv2 "github.com/operator-framework/api/pkg/operators/v2"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -66,7 +66,7 @@ func NewUpgradeGate(cfg *rest.Config) (UpgradeGate, error) {
 		return nil, err
 	}
 	s := runtime.NewScheme()
-	if err := apiv2.AddToScheme(s); err != nil {
+	if err := operatorsv2.AddToScheme(s); err != nil {
 		return nil, fmt.Errorf("registering the OperatorCondition type: %w", err)
 	}
 	c, err := client.New(cfg, client.Options{Scheme: s})
@@ -95,16 +95,16 @@ func (g *Gate) SetUpgradeable(ctx context.Context, upgradeable bool, reason, mes
 		status = metav1.ConditionTrue
 	}
 	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		var oc apiv2.OperatorCondition
+		var oc operatorsv2.OperatorCondition
 		if err := g.Client.Get(ctx, g.Key, &oc); err != nil {
 			return err
 		}
-		if cur := meta.FindStatusCondition(oc.Spec.Conditions, apiv2.Upgradeable); cur != nil &&
+		if cur := meta.FindStatusCondition(oc.Spec.Conditions, operatorsv2.Upgradeable); cur != nil &&
 			cur.Status == status && cur.Reason == reason && cur.Message == message {
 			return nil
 		}
 		meta.SetStatusCondition(&oc.Spec.Conditions, metav1.Condition{
-			Type: apiv2.Upgradeable, Status: status, Reason: reason, Message: message,
+			Type: operatorsv2.Upgradeable, Status: status, Reason: reason, Message: message,
 		})
 		return g.Client.Update(ctx, &oc)
 	})

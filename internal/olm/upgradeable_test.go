@@ -4,7 +4,7 @@ import (
 	"context"
 	"testing"
 
-	apiv2 "github.com/operator-framework/api/pkg/operators/v2"
+	operatorsv2 "github.com/operator-framework/api/pkg/operators/v2"
 	"github.com/stretchr/testify/require"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -72,16 +72,16 @@ func (c *countingClient) Update(ctx context.Context, obj client.Object, opts ...
 func TestGateWritesOnlyChanges(t *testing.T) {
 	ctx := context.Background()
 	s := runtime.NewScheme()
-	require.NoError(t, apiv2.AddToScheme(s))
+	require.NoError(t, operatorsv2.AddToScheme(s))
 	key := types.NamespacedName{Namespace: "operators", Name: "canopy.v0.1.0"}
-	oc := &apiv2.OperatorCondition{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name}}
+	oc := &operatorsv2.OperatorCondition{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name}}
 	c := &countingClient{Client: fake.NewClientBuilder().WithScheme(s).WithObjects(oc).Build()}
 	g := &Gate{Client: c, Key: key}
 
 	read := func() *metav1.Condition {
-		var got apiv2.OperatorCondition
+		var got operatorsv2.OperatorCondition
 		require.NoError(t, c.Get(ctx, key, &got))
-		return meta.FindStatusCondition(got.Spec.Conditions, apiv2.Upgradeable)
+		return meta.FindStatusCondition(got.Spec.Conditions, operatorsv2.Upgradeable)
 	}
 	require.NoError(t, g.SetUpgradeable(ctx, false, "UpgradeInProgress", "Stack a/b is upgrading"))
 	cur := read()
@@ -97,7 +97,7 @@ func TestGateWritesOnlyChanges(t *testing.T) {
 
 func TestGateReportsMissingCondition(t *testing.T) {
 	s := runtime.NewScheme()
-	require.NoError(t, apiv2.AddToScheme(s))
+	require.NoError(t, operatorsv2.AddToScheme(s))
 	g := &Gate{Client: fake.NewClientBuilder().WithScheme(s).Build(), Key: types.NamespacedName{Namespace: "operators", Name: "canopy.v0.1.0"}}
 	err := g.SetUpgradeable(context.Background(), true, "NoUpgradeInProgress", "idle")
 	require.ErrorContains(t, err, "operators/canopy.v0.1.0")

@@ -18,7 +18,8 @@ func TestStatusSkipsUnchangedAndPatchesChanged(t *testing.T) {
 	db := &componentsv1alpha1.Database{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "db"}}
 	patches := 0
 	c := fake.NewClientBuilder().WithScheme(scheme.New()).WithObjects(db).WithStatusSubresource(db).
-		WithInterceptorFuncs(interceptor.Funcs{SubResourcePatch: func(ctx context.Context, c client.Client, sub string, obj client.Object, p client.Patch, opts ...client.SubResourcePatchOption) error {
+		WithInterceptorFuncs(interceptor.Funcs{SubResourcePatch: func(ctx context.Context, c client.Client, sub string, obj client.Object, p client.Patch,
+			opts ...client.SubResourcePatchOption) error {
 			patches++
 			return c.SubResource(sub).Patch(ctx, obj, p, opts...)
 		}}).Build()

@@ -455,6 +455,8 @@ func TestOddIdentifiers(t *testing.T) {
 		{"app-user", `shop"db`},
 		{`Mixed Case "Role"`, "db with spaces; DROP DATABASE postgres"},
 		{`o'brien\`, "naïve-дб"},
+		{`x"; DROP ROLE "canopy su-per admin"; --`, `y" OWNER postgres; DROP DATABASE postgres; --`},
+		{`$1 $$x$$ :'a' \gexec`, `E'\\'; SELECT pg_sleep(0); --`},
 	} {
 		const pw = "Odd-Identifier-Pw-1"
 		require.NoError(t, a.EnsureRoleAndDatabase(ctx, tc.role, pw, tc.db), "%q/%q", tc.role, tc.db)
@@ -467,6 +469,9 @@ func TestOddIdentifiers(t *testing.T) {
 	require.NoError(t, s.superConn(t).QueryRow(ctx,
 		"SELECT count(*) FROM pg_catalog.pg_database WHERE datname = 'postgres'").Scan(&n))
 	assert.Equal(t, 1, n)
+	require.NoError(t, s.superConn(t).QueryRow(ctx,
+		"SELECT count(*) FROM pg_catalog.pg_roles WHERE rolname = $1 AND rolsuper", s.SuperUser).Scan(&n))
+	assert.Equal(t, 1, n, "the hostile role names dropped no role")
 }
 
 // The server logs every statement (log_statement = 'all'): the clear

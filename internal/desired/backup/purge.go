@@ -42,10 +42,10 @@ func PurgePod(bp *componentsv1alpha1.BackupPolicy, in Input) corev1.PodSpec {
 	c := corev1.Container{
 		Name:  "agent",
 		Image: in.AgentImage,
-		Args: append([]string{"agent", agent.OperationPurge,
+		Args: common.LiteralArgs(append([]string{"agent", agent.OperationPurge,
 			agent.FlagStack + "=" + stackName(bp),
 			agent.FlagTerminationLog + "=" + agent.TerminationLog,
-		}, destinationArgs(bp.Spec.Destination)...),
+		}, destinationArgs(bp.Spec.Destination)...)),
 		TerminationMessagePath:   agent.TerminationLog,
 		TerminationMessagePolicy: corev1.TerminationMessageReadFile,
 		Resources:                common.AgentResources(nil),

@@ -1,6 +1,8 @@
 package common
 
 import (
+	"strings"
+
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/utils/ptr"
@@ -67,4 +69,16 @@ func EncryptionKeys(enc *componentsv1alpha1.BackupEncryption, c *corev1.Containe
 	c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: EncryptionKeysVolume, MountPath: agent.EncryptionKeyMount, ReadOnly: true})
 	return []corev1.Volume{{Name: EncryptionKeysVolume, VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
 		SecretName: enc.KeySecret.Name, DefaultMode: ptr.To[int32](0o440)}}}}
+}
+
+// LiteralArgs returns args with every '$' doubled. The kubelet expands $(VAR) in a container's
+// command and args with the container's environment, and "$$" is its escape for a plain '$': a
+// value taken from a spec (an S3 prefix, a region) must reach the program as written, never as
+// the value of a variable such as the S3 secret key the agent's environment holds.
+func LiteralArgs(args []string) []string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		out[i] = strings.ReplaceAll(a, "$", "$$")
+	}
+	return out
 }

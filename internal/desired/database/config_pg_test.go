@@ -45,7 +45,8 @@ func TestRenderedConfigLoadsInPostgreSQL(t *testing.T) {
 	db := func(name, cpu, memory, storage string, conns int32, params map[string]string) *componentsv1alpha1.Database {
 		return &componentsv1alpha1.Database{ObjectMeta: metav1.ObjectMeta{Namespace: "apps", Name: name}, Spec: componentsv1alpha1.DatabaseSpec{
 			Version: "15", Storage: componentsv1alpha1.StorageSpec{Size: resource.MustParse(storage)}, ExpectedConnections: conns, Parameters: params,
-			Resources: corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(cpu), corev1.ResourceMemory: resource.MustParse(memory)}}}}
+			Resources: corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(cpu),
+				corev1.ResourceMemory: resource.MustParse(memory)}}}}
 	}
 	for _, tc := range []struct {
 		db  *componentsv1alpha1.Database

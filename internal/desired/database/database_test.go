@@ -33,7 +33,8 @@ func full() *componentsv1alpha1.Database {
 			},
 			ExpectedConnections: 100,
 			Parameters:          map[string]string{"log_min_duration_statement": "500"},
-			TLS:                 &componentsv1alpha1.TLSSpec{IssuerRef: componentsv1alpha1.IssuerReference{Name: "ca", Kind: "ClusterIssuer", Group: "cert-manager.io"}},
+			TLS: &componentsv1alpha1.TLSSpec{IssuerRef: componentsv1alpha1.IssuerReference{Name: "ca", Kind: "ClusterIssuer",
+				Group: "cert-manager.io"}},
 			Monitoring: &componentsv1alpha1.DatabaseMonitoringSpec{MonitoringSpec: componentsv1alpha1.MonitoringSpec{Enabled: ptr.To(true), Interval: "30s",
 				Labels: map[string]string{"release": "prometheus"}, PrometheusNamespace: "monitoring"}, BackupMaxAge: "48h"},
 			Clients: []metav1.LabelSelector{
@@ -70,7 +71,8 @@ func TestGoldens(t *testing.T) {
 }
 
 func TestPodTemplatesAreRestricted(t *testing.T) {
-	for _, db := range []*componentsv1alpha1.Database{full(), {ObjectMeta: metav1.ObjectMeta{Name: "min"}, Spec: componentsv1alpha1.DatabaseSpec{Version: "16"}}} {
+	for _, db := range []*componentsv1alpha1.Database{full(), {ObjectMeta: metav1.ObjectMeta{Name: "min"},
+		Spec: componentsv1alpha1.DatabaseSpec{Version: "16"}}} {
 		sts := StatefulSet(db, input(db))
 		require.NoError(t, podsecurity.CheckRestricted(&sts.Spec.Template.ObjectMeta, &sts.Spec.Template.Spec))
 	}

@@ -76,7 +76,8 @@ func PrometheusRule(db *componentsv1alpha1.Database) *monitoringv1.PrometheusRul
 		// series at all (the manager down or not scraped) fires as well: silence is not safety.
 		bsel := fmt.Sprintf(`database_namespace=%q,database=%q`, db.Namespace, db.Name)
 		rules = append(rules, alert("CanopyBackupTooOld",
-			fmt.Sprintf(`time() - max(canopy_backup_last_success_timestamp_seconds{%s} or canopy_backup_expected_since_timestamp_seconds{%s}) > %d or absent(canopy_backup_expected_since_timestamp_seconds{%s})`,
+			fmt.Sprintf(`time() - max(canopy_backup_last_success_timestamp_seconds{%s} or canopy_backup_expected_since_timestamp_seconds{%s}) > %d`+
+				` or absent(canopy_backup_expected_since_timestamp_seconds{%s})`,
 				bsel, bsel, int64(age.Seconds()), bsel),
 			"10m", "warning", fmt.Sprintf("no successful backup of %s/%s in %s", db.Namespace, db.Name, db.Spec.Monitoring.BackupMaxAge)))
 	}

@@ -30,7 +30,7 @@ const (
 	// AnnotationVersion on the pod template records the PostgreSQL version it runs.
 	AnnotationVersion = "canopy.dev/postgres-version"
 	// AnnotationCredentials on the pod template of a client rolls it when credentials rotate.
-	AnnotationCredentials = "canopy.dev/credentials-revision"
+	AnnotationCredentials = "canopy.dev/credentials-revision" //nolint:gosec // G101: an annotation name, not a credential
 )
 
 // Name of the StatefulSet, the client Service and the other per-instance objects.

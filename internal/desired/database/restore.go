@@ -60,12 +60,12 @@ func RestoreJob(db *componentsv1alpha1.Database, in RestoreInput, id string) *ba
 	fetch := corev1.Container{
 		Name:  "fetch",
 		Image: in.AgentImage,
-		Args: append([]string{"agent", agent.OperationRestore,
+		Args: common.LiteralArgs(append([]string{"agent", agent.OperationRestore,
 			agent.FlagWorkDir + "=" + agent.WorkDir,
 			agent.FlagName + "=" + in.Source.BackupName,
 			agent.FlagStack + "=" + key,
 			agent.FlagTerminationLog + "=" + agent.TerminationLog,
-		}, destinationFlags(in.Source.Destination)...),
+		}, destinationFlags(in.Source.Destination)...)),
 		VolumeMounts:             []corev1.VolumeMount{work},
 		TerminationMessagePath:   agent.TerminationLog,
 		TerminationMessagePolicy: corev1.TerminationMessageReadFile,
@@ -80,8 +80,9 @@ func RestoreJob(db *componentsv1alpha1.Database, in RestoreInput, id string) *ba
 		}
 	} else {
 		fetch.VolumeMounts = append(fetch.VolumeMounts, corev1.VolumeMount{Name: "backups", MountPath: agent.VolumeMount, ReadOnly: true})
-		volumes = append(volumes, corev1.Volume{Name: "backups", VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{
-			ClaimName: BackupClaimName(in.Source.Destination, stack), ReadOnly: true}}})
+		volumes = append(volumes, corev1.Volume{Name: "backups",
+			VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{
+				ClaimName: BackupClaimName(in.Source.Destination, stack), ReadOnly: true}}})
 	}
 	// An encrypted backup is decrypted with the key its manifest names, from the Secret.
 	volumes = append(volumes, common.EncryptionKeys(in.Source.Destination.Encryption, &fetch)...)

@@ -25,7 +25,8 @@ func service(db *componentsv1alpha1.Database, name string, headless bool, monito
 		svc.Spec.Type = corev1.ServiceTypeClusterIP
 	}
 	if monitoring && !headless {
-		svc.Spec.Ports = append(svc.Spec.Ports, corev1.ServicePort{Name: "metrics", Port: ExporterPort, TargetPort: intstr.FromString("metrics"), Protocol: corev1.ProtocolTCP})
+		svc.Spec.Ports = append(svc.Spec.Ports, corev1.ServicePort{Name: "metrics", Port: ExporterPort, TargetPort: intstr.FromString("metrics"),
+			Protocol: corev1.ProtocolTCP})
 	}
 	return svc
 }

@@ -89,7 +89,8 @@ func secretEnv(name, secret, key string) corev1.EnvVar {
 // pgIsReady checks that the server accepts connections on its socket.
 func pgIsReady(period, failures int32) *corev1.Probe {
 	return &corev1.Probe{
-		ProbeHandler:     corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: []string{"pg_isready", "-h", "/var/run/postgresql", "-p", fmt.Sprint(Port), "-U", SuperUser}}},
+		ProbeHandler: corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: []string{"pg_isready", "-h", "/var/run/postgresql", "-p", fmt.Sprint(Port),
+			"-U", SuperUser}}},
 		PeriodSeconds:    period,
 		TimeoutSeconds:   5,
 		FailureThreshold: failures,

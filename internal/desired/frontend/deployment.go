@@ -47,7 +47,7 @@ func Deployment(fe *componentsv1alpha1.Frontend, version string) *appsv1.Deploym
 }
 
 // AnnotationCredentials rolls the pods when the database's credentials were rotated.
-const AnnotationCredentials = "canopy.dev/credentials-revision"
+const AnnotationCredentials = "canopy.dev/credentials-revision" //nolint:gosec // G101: an annotation name, not a credential
 
 func podAnnotations(fe *componentsv1alpha1.Frontend, version string) map[string]string {
 	a := map[string]string{AnnotationVersion: version}

@@ -117,13 +117,16 @@ func TestChildrenRules(t *testing.T) {
 	})
 	t.Run("children always retain data; deletion retention follows the spec", func(t *testing.T) {
 		s := loadSample(t, "canopy_v1alpha1_stack.yaml")
-		require.Equal(t, canopyv1alpha1.DataRetention{PersistentVolumeClaims: componentsv1alpha1.Retain, Backups: componentsv1alpha1.Retain}, DeletionRetention(s))
+		require.Equal(t, canopyv1alpha1.DataRetention{PersistentVolumeClaims: componentsv1alpha1.Retain, Backups: componentsv1alpha1.Retain},
+			DeletionRetention(s))
 		s.Spec.DataRetention = &canopyv1alpha1.DataRetention{PersistentVolumeClaims: componentsv1alpha1.Delete, Backups: componentsv1alpha1.Delete}
 		require.Equal(t, componentsv1alpha1.Retain, Database(s).Spec.VolumeRetention, "set only when the Stack is deleted")
 		require.Equal(t, componentsv1alpha1.Retain, BackupPolicy(s, BackupInput{}).Spec.BackupRetention, "turning backups off must not delete them")
-		require.Equal(t, canopyv1alpha1.DataRetention{PersistentVolumeClaims: componentsv1alpha1.Delete, Backups: componentsv1alpha1.Delete}, DeletionRetention(s))
+		require.Equal(t, canopyv1alpha1.DataRetention{PersistentVolumeClaims: componentsv1alpha1.Delete, Backups: componentsv1alpha1.Delete},
+			DeletionRetention(s))
 		s.Spec.DeletionPolicy = canopyv1alpha1.DeletionPolicyOrphan
-		require.Equal(t, canopyv1alpha1.DataRetention{PersistentVolumeClaims: componentsv1alpha1.Retain, Backups: componentsv1alpha1.Retain}, DeletionRetention(s))
+		require.Equal(t, canopyv1alpha1.DataRetention{PersistentVolumeClaims: componentsv1alpha1.Retain, Backups: componentsv1alpha1.Retain},
+			DeletionRetention(s))
 	})
 	t.Run("restore defaults to the backup destination", func(t *testing.T) {
 		s := loadSample(t, "canopy_v1alpha1_stack.yaml")
