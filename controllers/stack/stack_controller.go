@@ -294,47 +294,53 @@ func credentialsSecret(s *canopyv1alpha1.Stack, o observed) string {
 }
 
 // applyChildren applies the Database, then — once the Database is Ready, or when they already
-// exist — the BackupPolicy and the Frontend. It returns the kinds it wrote: their controllers have
-// not observed the new spec yet.
+// exist — the BackupPolicy and the Frontend (the children table's order), and deletes a child the
+// Stack no longer wants. It returns the kinds it wrote: their controllers have not observed the new
+// spec yet.
 func (r *Reconciler) applyChildren(ctx context.Context, s *canopyv1alpha1.Stack, o observed, p plan) (map[string]bool, error) {
 	written := map[string]bool{}
-	db, bp, fe := desiredChildren(s, o, p)
-	if err := r.applyChild(ctx, s, "Database", db, apply.OrNil(o.db), written); err != nil {
-		return written, err
-	}
-	switch {
-	case bp != nil:
-		if err := r.applyChild(ctx, s, "BackupPolicy", bp, apply.OrNil(o.bp), written); err != nil {
-			return written, err
-		}
-	case s.Spec.Backup == nil && o.bp != nil:
-		// Backups were turned off: the policy goes; what it wrote stays (its retention is Retain
-		// until the Stack itself is deleted).
-		if err := r.Delete(ctx, o.bp); client.IgnoreNotFound(err) != nil {
-			return written, fmt.Errorf("deleting the BackupPolicy: %w", err)
-		}
-	}
-	if fe != nil {
-		if err := r.applyChild(ctx, s, "Frontend", fe, apply.OrNil(o.fe), written); err != nil {
-			return written, err
+	want := wantedChildren(s, o, p)
+	for _, c := range children {
+		have := c.of(&o)
+		switch {
+		case want[c.kind] != nil:
+			if err := r.applyChild(ctx, s, c.kind, want[c.kind], have, written); err != nil {
+				return written, err
+			}
+		case !c.wanted(s) && have != nil:
+			// Only the BackupPolicy can be unwanted (backups turned off): it goes; what it wrote
+			// stays (its retention is Retain until the Stack itself is deleted).
+			if err := r.Delete(ctx, have); client.IgnoreNotFound(err) != nil {
+				return written, fmt.Errorf("deleting the %s: %w", c.kind, err)
+			}
 		}
 	}
 	return written, nil
+}
+
+// wantedChildren is desiredChildren by kind; a child not wanted (yet) is absent.
+func wantedChildren(s *canopyv1alpha1.Stack, o observed, p plan) map[string]client.Object {
+	db, bp, fe := desiredChildren(s, o, p)
+	want := map[string]client.Object{}
+	for kind, obj := range map[string]client.Object{"Database": apply.OrNil(db), "BackupPolicy": apply.OrNil(bp), "Frontend": apply.OrNil(fe)} {
+		if obj != nil {
+			want[kind] = obj
+		}
+	}
+	return want
 }
 
 // pendingChanges lists, for a paused Stack, the children whose spec differs from what the Stack
 // asks: status must not call them up to date.
 func (r *Reconciler) pendingChanges(s *canopyv1alpha1.Stack, o observed, p plan) (map[string]bool, error) {
 	pending := map[string]bool{}
-	db, bp, fe := desiredChildren(s, o, p)
-	for _, c := range []struct {
-		kind       string
-		want, have client.Object
-	}{{"Database", db, apply.OrNil(o.db)}, {"BackupPolicy", apply.OrNil(bp), apply.OrNil(o.bp)}, {"Frontend", apply.OrNil(fe), apply.OrNil(o.fe)}} {
-		if c.want == nil || c.have == nil {
+	want := wantedChildren(s, o, p)
+	for _, c := range children {
+		have := c.of(&o)
+		if want[c.kind] == nil || have == nil {
 			continue
 		}
-		needs, err := apply.NeedsApply(c.want, c.have)
+		needs, err := apply.NeedsApply(want[c.kind], have)
 		if err != nil {
 			return nil, err
 		}
