@@ -95,7 +95,8 @@ func requirePluginStatus(t *testing.T, ns, name string) {
 		out, err = kubectlCanopy(t, ns, "status", name)
 		return err == nil && strings.Contains(out, "Nothing needs your attention.")
 	}, wait, time.Second, "kubectl canopy status shows a healthy Stack")
-	for _, want := range []string{"Stack " + ns + "/" + name + "  Ready", "StatefulSet " + name + "-postgres", "Deployment " + name + "-web", "CronJob " + name + "-backup", "Backups ("} {
+	for _, want := range []string{"Stack " + ns + "/" + name + "  Ready", "StatefulSet " + name + "-postgres",
+		"Deployment " + name + "-web", "CronJob " + name + "-backup", "Backups ("} {
 		require.Contains(t, out, want)
 	}
 	t.Logf("kubectl canopy status %s:\n%s", name, out)

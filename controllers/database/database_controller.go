@@ -110,7 +110,8 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		// cert-manager, its changes are the only news of the key pair.
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(podOwner)).
 		Watches(&corev1.PersistentVolumeClaim{}, handler.EnqueueRequestsFromMapFunc(podOwner))
-	c, err := integrations.Watch(b, mgr, &componentsv1alpha1.DatabaseList{}).Build(outcome.Finished(mgr.GetClient(), func() *componentsv1alpha1.Database { return &componentsv1alpha1.Database{} }, r))
+	newDB := func() *componentsv1alpha1.Database { return &componentsv1alpha1.Database{} }
+	c, err := integrations.Watch(b, mgr, &componentsv1alpha1.DatabaseList{}).Build(outcome.Finished(mgr.GetClient(), newDB, r))
 	if err != nil {
 		return err
 	}
@@ -463,9 +464,12 @@ func (r *Reconciler) ensureSecrets(ctx context.Context, db *componentsv1alpha1.D
 	for _, s := range []struct {
 		name  string
 		build func(*componentsv1alpha1.Database, string) *corev1.Secret
-	}{{desired.SuperuserName(db), desired.SuperuserSecret}, {desired.CredentialsName(db), func(db *componentsv1alpha1.Database, password string) *corev1.Secret {
-		return desired.CredentialsSecret(db, password, nil)
-	}}} {
+	}{
+		{desired.SuperuserName(db), desired.SuperuserSecret},
+		{desired.CredentialsName(db), func(db *componentsv1alpha1.Database, password string) *corev1.Secret {
+			return desired.CredentialsSecret(db, password, nil)
+		}},
+	} {
 		want := s.build(db, "")
 		found, err := apply.Lookup(ctx, r.Client, r.APIReader, want)
 		if err != nil {

@@ -202,7 +202,8 @@ func TestProvisionToReady(t *testing.T) {
 	h := start(t)
 	// Without TLS: with it, a Database is not Ready without cert-manager (TestTLSRequiredWithoutCertManager).
 	h.create("shop", "17.2", func(db *componentsv1alpha1.Database) {
-		db.Spec.Monitoring = &componentsv1alpha1.DatabaseMonitoringSpec{MonitoringSpec: componentsv1alpha1.MonitoringSpec{Enabled: ptr.To(true), Interval: "30s"}}
+		db.Spec.Monitoring = &componentsv1alpha1.DatabaseMonitoringSpec{
+			MonitoringSpec: componentsv1alpha1.MonitoringSpec{Enabled: ptr.To(true), Interval: "30s"}}
 	})
 	sts := h.statefulSet("shop", func(*appsv1.StatefulSet) bool { return true }, "the StatefulSet is created")
 	require.Equal(t, "docker.io/library/postgres:17.2", sts.Spec.Template.Spec.Containers[0].Image)
@@ -584,7 +585,8 @@ func TestOptionalAPIsAppearLater(t *testing.T) {
 	h := start(t)
 	h.create("opt", "17", func(db *componentsv1alpha1.Database) {
 		withTLS(db)
-		db.Spec.Monitoring = &componentsv1alpha1.DatabaseMonitoringSpec{MonitoringSpec: componentsv1alpha1.MonitoringSpec{Enabled: ptr.To(true), Interval: "30s"}}
+		db.Spec.Monitoring = &componentsv1alpha1.DatabaseMonitoringSpec{
+			MonitoringSpec: componentsv1alpha1.MonitoringSpec{Enabled: ptr.To(true), Interval: "30s"}}
 	})
 	h.waitCondition("opt", componentsv1alpha1.ConditionReady, metav1.ConditionFalse, componentsv1alpha1.ReasonCertManagerMissing)
 	cm, err := testenv.ModuleDir("github.com/cert-manager/cert-manager")
@@ -627,9 +629,10 @@ func TestOptionalAPIsAppearLater(t *testing.T) {
 	cert := &certmanagerv1.Certificate{}
 	require.NoError(t, h.Get(cert, "opt-postgres-tls"))
 	ca := h.Issue("opt-postgres-tls", cert.Spec.SecretTemplate.Labels, cert.Spec.DNSNames)
-	testenv.Mutate(t, h.C, h.Key("opt-postgres-tls"), func() *certmanagerv1.Certificate { return &certmanagerv1.Certificate{} }, true, func(c *certmanagerv1.Certificate) {
-		c.Status.Conditions = []certmanagerv1.CertificateCondition{{Type: certmanagerv1.CertificateConditionReady, Status: "True", Reason: "Ready"}}
-	})
+	testenv.Mutate(t, h.C, h.Key("opt-postgres-tls"), func() *certmanagerv1.Certificate { return &certmanagerv1.Certificate{} }, true,
+		func(c *certmanagerv1.Certificate) {
+			c.Status.Conditions = []certmanagerv1.CertificateCondition{{Type: certmanagerv1.CertificateConditionReady, Status: "True", Reason: "Ready"}}
+		})
 	h.statefulSet("opt", func(s *appsv1.StatefulSet) bool {
 		return h.servesTLS(s) && s.Spec.Template.Annotations[desired.AnnotationCertificate] != ""
 	}, "the pod starts with the issued certificate")

@@ -166,7 +166,8 @@ func decideConfig(db *componentsv1alpha1.Database, wantHash string, pod podState
 // requeueForDeadline is how long until a pod running a new configuration reaches its deadline
 // (zero when nothing can be returned to).
 func requeueForDeadline(db *componentsv1alpha1.Database, wantHash string, pod podState, now time.Time, canRevert bool) time.Duration {
-	if !canRevert || db.Status.LastReadyConfigHash == "" || db.Status.LastReadyConfigHash == wantHash || !pod.exists || pod.ready || pod.configHash != wantHash {
+	if !canRevert || db.Status.LastReadyConfigHash == "" || db.Status.LastReadyConfigHash == wantHash ||
+		!pod.exists || pod.ready || pod.configHash != wantHash {
 		return 0
 	}
 	left := time.Duration(db.Spec.ReadyTimeoutSeconds)*time.Second - now.Sub(pod.notReadyAt)

@@ -168,7 +168,8 @@ func planTLS(db *componentsv1alpha1.Database, obs tlsObserved, sts stsState, pod
 		p.message = "the Certificate " + name + " is issued, but its Secret " + name + " holds no key pair with Canopy's labels (tls.crt and tls.key)"
 	case len(obs.ca) == 0:
 		p.reason = componentsv1alpha1.ReasonCertificateNotReady
-		p.message = "the Secret " + name + " holds no CA certificate (ca.crt), so clients cannot verify the server: use an issuer that publishes its CA (CA, SelfSigned, Vault)"
+		p.message = "the Secret " + name + " holds no CA certificate (ca.crt), so clients cannot verify the server: " +
+			"use an issuer that publishes its CA (CA, SelfSigned, Vault)"
 	}
 	if !obs.certManager && keyPair {
 		p.certificates = "the cert-manager CRDs are not installed: PostgreSQL keeps serving TLS with the key pair in the Secret " + name +

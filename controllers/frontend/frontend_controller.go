@@ -83,7 +83,8 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Owns(&autoscalingv2.HorizontalPodAutoscaler{}).
 		Owns(&policyv1.PodDisruptionBudget{}).
 		Owns(&batchv1.Job{})
-	return integrations.Watch(b, mgr, &componentsv1alpha1.FrontendList{}).Complete(outcome.Finished(mgr.GetClient(), func() *componentsv1alpha1.Frontend { return &componentsv1alpha1.Frontend{} }, r))
+	newFrontend := func() *componentsv1alpha1.Frontend { return &componentsv1alpha1.Frontend{} }
+	return integrations.Watch(b, mgr, &componentsv1alpha1.FrontendList{}).Complete(outcome.Finished(mgr.GetClient(), newFrontend, r))
 }
 
 // Reconcile brings one Frontend's web tier and status up to date.

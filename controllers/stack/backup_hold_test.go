@@ -97,7 +97,8 @@ func TestBackupsWaitForMajorUpgrade(t *testing.T) {
 	})
 	h.Eventually(func() bool {
 		r := annotationRequest()
-		return r != nil && r.ID == "during-upgrade" && r.Phase == componentsv1alpha1.PhasePending && strings.Contains(r.Message, canopyv1alpha1.ReasonDatabaseUpgrading)
+		return r != nil && r.ID == "during-upgrade" && r.Phase == componentsv1alpha1.PhasePending &&
+			strings.Contains(r.Message, canopyv1alpha1.ReasonDatabaseUpgrading)
 	}, "the on-demand request is queued, with the reason")
 	require.Empty(t, jobs(name+"-now-"), "no on-demand backup while the data is replaced")
 

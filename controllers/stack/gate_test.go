@@ -79,7 +79,8 @@ func TestGateStateNamesAtMostFiveStacks(t *testing.T) {
 	for i := range 7 {
 		stacks = append(stacks, &canopyv1alpha1.Stack{
 			ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: fmt.Sprintf("s%d", i)},
-			Status:     canopyv1alpha1.StackStatus{Upgrade: &canopyv1alpha1.UpgradeStatus{FromVersion: "1", ToVersion: "2", Phase: canopyv1alpha1.UpgradeRollingOut}},
+			Status: canopyv1alpha1.StackStatus{Upgrade: &canopyv1alpha1.UpgradeStatus{FromVersion: "1", ToVersion: "2",
+				Phase: canopyv1alpha1.UpgradeRollingOut}},
 		})
 	}
 	upgradeable, _, msg := gateState(stacks)

@@ -114,7 +114,8 @@ func decideMajor(s *canopyv1alpha1.Stack, o observed) majorDecision {
 			case componentsv1alpha1.PhaseSucceeded:
 				p.Step = canopyv1alpha1.StepStartingFrontend
 			case componentsv1alpha1.PhaseFailed:
-				p.Step, p.Message = canopyv1alpha1.StepFailed, "loading the backup into PostgreSQL "+target+" failed; "+p.FromVersion+" runs again on its volume: "+m.Message
+				p.Step, p.Message = canopyv1alpha1.StepFailed,
+					"loading the backup into PostgreSQL "+target+" failed; "+p.FromVersion+" runs again on its volume: "+m.Message
 			}
 		}
 	}

@@ -14,7 +14,8 @@ import (
 // has not started an attempt with; each attempt asks for its own backup.
 func TestDecideMajorRetry(t *testing.T) {
 	failed := func(attempt int32, retry string) *canopyv1alpha1.DatabaseUpgradeProgress {
-		return &canopyv1alpha1.DatabaseUpgradeProgress{FromVersion: "16", ToVersion: "17", Step: canopyv1alpha1.StepFailed, Attempt: attempt, RetryRequest: retry}
+		return &canopyv1alpha1.DatabaseUpgradeProgress{FromVersion: "16", ToVersion: "17", Step: canopyv1alpha1.StepFailed,
+			Attempt: attempt, RetryRequest: retry}
 	}
 	for _, tc := range []struct {
 		name        string
@@ -27,9 +28,12 @@ func TestDecideMajorRetry(t *testing.T) {
 		{name: "first attempt", wantAttempt: 1, wantStep: canopyv1alpha1.StepStoppingFrontend},
 		{name: "first attempt records the annotation it began with", retry: "a", wantAttempt: 1, wantStep: canopyv1alpha1.StepStoppingFrontend, wantRetry: "a"},
 		{name: "failed, no annotation: stays failed", progress: failed(1, ""), wantAttempt: 1, wantStep: canopyv1alpha1.StepFailed},
-		{name: "failed, annotation seen at its start: stays failed", progress: failed(1, "a"), retry: "a", wantAttempt: 1, wantStep: canopyv1alpha1.StepFailed, wantRetry: "a"},
-		{name: "failed, new annotation value: a new attempt", progress: failed(1, ""), retry: "a", wantAttempt: 2, wantStep: canopyv1alpha1.StepStoppingFrontend, wantRetry: "a"},
-		{name: "failed again, another value: a third", progress: failed(2, "a"), retry: "b", wantAttempt: 3, wantStep: canopyv1alpha1.StepStoppingFrontend, wantRetry: "b"},
+		{name: "failed, annotation seen at its start: stays failed", progress: failed(1, "a"), retry: "a",
+			wantAttempt: 1, wantStep: canopyv1alpha1.StepFailed, wantRetry: "a"},
+		{name: "failed, new annotation value: a new attempt", progress: failed(1, ""), retry: "a",
+			wantAttempt: 2, wantStep: canopyv1alpha1.StepStoppingFrontend, wantRetry: "a"},
+		{name: "failed again, another value: a third", progress: failed(2, "a"), retry: "b",
+			wantAttempt: 3, wantStep: canopyv1alpha1.StepStoppingFrontend, wantRetry: "b"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := &canopyv1alpha1.Stack{ObjectMeta: metav1.ObjectMeta{Name: "shop", Namespace: "n"}}

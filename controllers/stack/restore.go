@@ -80,7 +80,8 @@ func decideRestore(s *canopyv1alpha1.Stack, o observed) restoreDecision {
 			case componentsv1alpha1.PhaseSucceeded:
 				p.Step = canopyv1alpha1.StepStartingFrontend
 			case componentsv1alpha1.PhaseFailed:
-				p.Step, p.Message = canopyv1alpha1.StepFailed, fmt.Sprintf("restoring %s failed; the data is as it was: %s", req.BackupName, o.db.Status.Restore.Message)
+				p.Step, p.Message = canopyv1alpha1.StepFailed,
+					fmt.Sprintf("restoring %s failed; the data is as it was: %s", req.BackupName, o.db.Status.Restore.Message)
 			}
 		}
 	}

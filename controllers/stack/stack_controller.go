@@ -209,7 +209,8 @@ func (r *Reconciler) observe(ctx context.Context, s *canopyv1alpha1.Stack) (obse
 
 // desiredChildren computes the children the Stack wants now; a nil BackupPolicy or Frontend is not
 // wanted yet (or, for the BackupPolicy, not at all).
-func desiredChildren(s *canopyv1alpha1.Stack, o observed, p plan) (*componentsv1alpha1.Database, *componentsv1alpha1.BackupPolicy, *componentsv1alpha1.Frontend) {
+func desiredChildren(s *canopyv1alpha1.Stack, o observed, p plan) (
+	*componentsv1alpha1.Database, *componentsv1alpha1.BackupPolicy, *componentsv1alpha1.Frontend) {
 	d, rd, md := p.upgrade, p.restore, p.major
 	db := desired.Database(s)
 	db.Spec.RestoreRequest = rd.dbRequest

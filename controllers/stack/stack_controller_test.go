@@ -563,7 +563,8 @@ func TestInPlaceRestore(t *testing.T) {
 	require.False(t, conditions.IsTrue(h.stack("rq"), componentsv1alpha1.ConditionReady))
 	h.Eventually(func() bool {
 		c := conditions.Get(h.stack("rq"), canopyv1alpha1.ConditionUpgradeable)
-		return c != nil && c.Status == metav1.ConditionFalse && c.Reason == canopyv1alpha1.ReasonDataOperationInProgress && contains(c.Message, "restoring rq-nightly")
+		return c != nil && c.Status == metav1.ConditionFalse && c.Reason == canopyv1alpha1.ReasonDataOperationInProgress &&
+			contains(c.Message, "restoring rq-nightly")
 	}, "the Stack says it is not upgradeable while it restores, as OLM's gate does")
 	h.Eventually(func() bool { return h.gate.heldBackBy("Stack " + h.NS + "/rq is restoring rq-nightly in place") },
 		"OLM's Upgradeable is false while the restore runs")

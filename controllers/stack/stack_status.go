@@ -46,7 +46,8 @@ func childReadiness(obj conditions.Object, observedGeneration int64, kind, waiti
 	}
 	stalled := conditions.IsTrue(obj, componentsv1alpha1.ConditionStalled)
 	if observedGeneration != obj.GetGeneration() && !stalled {
-		return childState{reason: canopyv1alpha1.ReasonChildReconciling, message: "the " + strings.ToLower(kind) + " controller has not observed the latest spec yet"}
+		return childState{reason: canopyv1alpha1.ReasonChildReconciling,
+			message: "the " + strings.ToLower(kind) + " controller has not observed the latest spec yet"}
 	}
 	return childState{ready: ready.Status == metav1.ConditionTrue, stalled: stalled, reason: ready.Reason, message: ready.Message}
 }
@@ -108,7 +109,8 @@ func readiness(s *canopyv1alpha1.Stack, o observed, p plan) (map[string]*childSt
 		if p.waits(opUpgrade) {
 			// Not a rollout step that can be late: the upgrade has not started.
 			upgradeWaits = true
-			fe.reason, fe.message = canopyv1alpha1.ReasonUpgradeWaiting, fmt.Sprintf("serving %s; the upgrade to %s waits for %s", d.serving, s.Spec.Version, describe(&p, p.active))
+			fe.reason, fe.message = canopyv1alpha1.ReasonUpgradeWaiting,
+				fmt.Sprintf("serving %s; the upgrade to %s waits for %s", d.serving, s.Spec.Version, describe(&p, p.active))
 		}
 	}
 	return states, upgradeWaits
@@ -230,12 +232,14 @@ func setSummary(s *canopyv1alpha1.Stack, states map[string]*childState, d upgrad
 	failing := failingSummary(map[string]childState{"database": *db, "frontend": *fe, "backup": *bp}, backupWanted)
 	switch {
 	case upgradeFailed:
-		conditions.MarkStalled(s, componentsv1alpha1.ReasonUpgradeFailed, fmt.Sprintf("upgrade to %s failed and was rolled back; still serving %s: %s", s.Spec.Version, d.serving, d.upgrade.Message))
+		conditions.MarkStalled(s, componentsv1alpha1.ReasonUpgradeFailed,
+			fmt.Sprintf("upgrade to %s failed and was rolled back; still serving %s: %s", s.Spec.Version, d.serving, d.upgrade.Message))
 	case r.timedOut:
 		conditions.MarkStalled(s, canopyv1alpha1.ReasonStepTimeout, fmt.Sprintf("step %s not finished after %s: %s", r.step, r.limit, r.state.message))
 	case majorFailed:
 		conditions.MarkStalled(s, canopyv1alpha1.ReasonDatabaseUpgradeFailed, fmt.Sprintf("the upgrade of PostgreSQL from %s to %s failed: %s "+
-			"(to try again with a new backup, give the annotation %s a new value)", major.FromVersion, major.ToVersion, major.Message, canopyv1alpha1.AnnotationRetryDatabaseUpgrade))
+			"(to try again with a new backup, give the annotation %s a new value)",
+			major.FromVersion, major.ToVersion, major.Message, canopyv1alpha1.AnnotationRetryDatabaseUpgrade))
 	case db.stalled || fe.stalled || (backupWanted && bp.stalled):
 		conditions.MarkStalled(s, firstStalledReason(*db, *fe, *bp), failing)
 	case db.ready && fe.ready && (!backupWanted || bp.ready) && !inFlight(d.upgrade) && !restoreRunning(st.Restore) && !majorRunning(major):
@@ -245,11 +249,13 @@ func setSummary(s *canopyv1alpha1.Stack, states map[string]*childState, d upgrad
 		}
 		conditions.MarkReady(s, componentsv1alpha1.ReasonReady, msg)
 	case majorRunning(major):
-		conditions.MarkReconciling(s, canopyv1alpha1.ReasonDatabaseUpgrading, fmt.Sprintf("upgrading PostgreSQL from %s to %s: step %s", major.FromVersion, major.ToVersion, major.Step))
+		conditions.MarkReconciling(s, canopyv1alpha1.ReasonDatabaseUpgrading,
+			fmt.Sprintf("upgrading PostgreSQL from %s to %s: step %s", major.FromVersion, major.ToVersion, major.Step))
 	case restoreRunning(st.Restore):
 		conditions.MarkReconciling(s, canopyv1alpha1.ReasonRestoring, fmt.Sprintf("restoring %s in place: step %s", st.Restore.BackupName, st.Restore.Step))
 	case inFlight(d.upgrade):
-		conditions.MarkReconciling(s, canopyv1alpha1.ReasonUpgrading, fmt.Sprintf("upgrading from %s to %s: %s", d.upgrade.FromVersion, d.upgrade.ToVersion, upgradeStepMessage(d.upgrade)))
+		conditions.MarkReconciling(s, canopyv1alpha1.ReasonUpgrading,
+			fmt.Sprintf("upgrading from %s to %s: %s", d.upgrade.FromVersion, d.upgrade.ToVersion, upgradeStepMessage(d.upgrade)))
 	default:
 		conditions.MarkReconciling(s, canopyv1alpha1.ReasonProgressing, fmt.Sprintf("step %s: %s", r.step, failing))
 	}
@@ -261,7 +267,8 @@ func setPaused(s *canopyv1alpha1.Stack, requeue time.Duration) time.Duration {
 		conditions.Remove(s, canopyv1alpha1.ConditionPaused)
 		return requeue
 	}
-	conditions.Set(s, canopyv1alpha1.ConditionPaused, metav1.ConditionTrue, canopyv1alpha1.ReasonPaused, "spec.paused is true: Canopy makes no changes to this Stack's objects")
+	conditions.Set(s, canopyv1alpha1.ConditionPaused, metav1.ConditionTrue, canopyv1alpha1.ReasonPaused,
+		"spec.paused is true: Canopy makes no changes to this Stack's objects")
 	conditions.Remove(s, componentsv1alpha1.ConditionReconciling)
 	return 0
 }

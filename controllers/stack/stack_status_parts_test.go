@@ -37,13 +37,17 @@ func TestSetUpgradeable(t *testing.T) {
 		wantReason string
 	}{
 		{name: "nothing runs", wantStatus: metav1.ConditionTrue, wantReason: canopyv1alpha1.ReasonNoUpgrade},
-		{name: "an application upgrade", status: canopyv1alpha1.StackStatus{Upgrade: &canopyv1alpha1.UpgradeStatus{FromVersion: "1.0", ToVersion: "1.1", Phase: canopyv1alpha1.UpgradeRollingOut}},
-			d: upgradeDecision{upgrade: &canopyv1alpha1.UpgradeStatus{Phase: canopyv1alpha1.UpgradeRollingOut}}, wantStatus: metav1.ConditionFalse, wantReason: canopyv1alpha1.ReasonUpgradeInProgress},
+		{name: "an application upgrade",
+			status: canopyv1alpha1.StackStatus{Upgrade: &canopyv1alpha1.UpgradeStatus{FromVersion: "1.0", ToVersion: "1.1",
+				Phase: canopyv1alpha1.UpgradeRollingOut}},
+			d:          upgradeDecision{upgrade: &canopyv1alpha1.UpgradeStatus{Phase: canopyv1alpha1.UpgradeRollingOut}},
+			wantStatus: metav1.ConditionFalse, wantReason: canopyv1alpha1.ReasonUpgradeInProgress},
 		{name: "a restore", status: canopyv1alpha1.StackStatus{Restore: &canopyv1alpha1.RestoreProgress{ID: "r", Step: canopyv1alpha1.StepRestoring}},
 			wantStatus: metav1.ConditionFalse, wantReason: canopyv1alpha1.ReasonDataOperationInProgress},
 		{name: "a major upgrade", status: canopyv1alpha1.StackStatus{DatabaseUpgrade: &canopyv1alpha1.DatabaseUpgradeProgress{Step: canopyv1alpha1.StepBackup}},
 			wantStatus: metav1.ConditionFalse, wantReason: canopyv1alpha1.ReasonDataOperationInProgress},
-		{name: "a failed restore is over", status: canopyv1alpha1.StackStatus{Restore: &canopyv1alpha1.RestoreProgress{ID: "r", Step: canopyv1alpha1.StepFailed}},
+		{name: "a failed restore is over",
+			status:     canopyv1alpha1.StackStatus{Restore: &canopyv1alpha1.RestoreProgress{ID: "r", Step: canopyv1alpha1.StepFailed}},
 			wantStatus: metav1.ConditionTrue, wantReason: canopyv1alpha1.ReasonNoUpgrade},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -126,7 +130,8 @@ func TestSetRollout(t *testing.T) {
 }
 
 func TestSetSummary(t *testing.T) {
-	stalled := states(childState{ready: false, stalled: true, reason: componentsv1alpha1.ReasonNameConflict, message: "yours"}, childState{ready: true}, childState{ready: true})
+	stalled := states(childState{ready: false, stalled: true, reason: componentsv1alpha1.ReasonNameConflict, message: "yours"},
+		childState{ready: true}, childState{ready: true})
 	for _, tc := range []struct {
 		name       string
 		states     map[string]*childState
@@ -137,15 +142,19 @@ func TestSetSummary(t *testing.T) {
 		wantType   string
 		wantReason string
 	}{
-		{name: "everything serves", states: allReady, d: upgradeDecision{serving: "1.1"}, wantType: componentsv1alpha1.ConditionReady, wantReason: componentsv1alpha1.ReasonReady},
+		{name: "everything serves", states: allReady, d: upgradeDecision{serving: "1.1"},
+			wantType: componentsv1alpha1.ConditionReady, wantReason: componentsv1alpha1.ReasonReady},
 		{name: "a child needs a person", states: stalled, wantType: componentsv1alpha1.ConditionStalled, wantReason: componentsv1alpha1.ReasonNameConflict},
-		{name: "a failed upgrade", states: allReady, failed: true, d: upgradeDecision{serving: "1.0", upgrade: &canopyv1alpha1.UpgradeStatus{Phase: canopyv1alpha1.UpgradeFailed}},
+		{name: "a failed upgrade", states: allReady, failed: true,
+			d:        upgradeDecision{serving: "1.0", upgrade: &canopyv1alpha1.UpgradeStatus{Phase: canopyv1alpha1.UpgradeFailed}},
 			wantType: componentsv1alpha1.ConditionStalled, wantReason: componentsv1alpha1.ReasonUpgradeFailed},
 		{name: "a step past its deadline", states: allReady, clock: rolloutClock{step: canopyv1alpha1.RolloutDatabase, timedOut: true},
 			wantType: componentsv1alpha1.ConditionStalled, wantReason: canopyv1alpha1.ReasonStepTimeout},
-		{name: "a restore runs", states: allReady, status: canopyv1alpha1.StackStatus{Restore: &canopyv1alpha1.RestoreProgress{Step: canopyv1alpha1.StepRestoring}},
+		{name: "a restore runs", states: allReady,
+			status:   canopyv1alpha1.StackStatus{Restore: &canopyv1alpha1.RestoreProgress{Step: canopyv1alpha1.StepRestoring}},
 			wantType: componentsv1alpha1.ConditionReconciling, wantReason: canopyv1alpha1.ReasonRestoring},
-		{name: "a major upgrade runs", states: allReady, status: canopyv1alpha1.StackStatus{DatabaseUpgrade: &canopyv1alpha1.DatabaseUpgradeProgress{Step: canopyv1alpha1.StepBackup}},
+		{name: "a major upgrade runs", states: allReady,
+			status:   canopyv1alpha1.StackStatus{DatabaseUpgrade: &canopyv1alpha1.DatabaseUpgradeProgress{Step: canopyv1alpha1.StepBackup}},
 			wantType: componentsv1alpha1.ConditionReconciling, wantReason: canopyv1alpha1.ReasonDatabaseUpgrading},
 		{name: "a failed major upgrade the spec still asks for", states: allReady,
 			status:   canopyv1alpha1.StackStatus{DatabaseUpgrade: &canopyv1alpha1.DatabaseUpgradeProgress{ToVersion: "16", Step: canopyv1alpha1.StepFailed}},

@@ -95,7 +95,8 @@ func TestComputeStatus(t *testing.T) {
 			o:     observed{db: db(false, "waiting for the StatefulSet")},
 			wantConds: map[string]string{"Ready": "False/Progressing", "Reconciling": "True/Progressing", "DatabaseReady": "False/Provisioning",
 				"FrontendReady": "False/WaitingForDatabase", "BackupReady": "False/WaitingForDatabase", "Upgradeable": "True/NoUpgradeInProgress"},
-			wantKstatus: status.InProgressStatus, wantMsg: []string{"step Database", "database: waiting for the StatefulSet"}, wantStep: canopyv1alpha1.RolloutDatabase,
+			wantKstatus: status.InProgressStatus, wantMsg: []string{"step Database", "database: waiting for the StatefulSet"},
+			wantStep: canopyv1alpha1.RolloutDatabase,
 		},
 		{
 			name:  "every failing component is visible at once",
@@ -103,7 +104,8 @@ func TestComputeStatus(t *testing.T) {
 			o:     observed{db: db(true, ""), fe: stalledFrontend("image ghcr.io/acme/shop:1.0 not found"), bp: bpReady(false, "backup volume pending")},
 			wantConds: map[string]string{"Ready": "False/ImagePullBackOff", "Stalled": "True/ImagePullBackOff", "DatabaseReady": "True/Ready",
 				"FrontendReady": "False/ImagePullBackOff", "BackupReady": "False/R", "Upgradeable": "True/NoUpgradeInProgress"},
-			wantKstatus: status.FailedStatus, wantMsg: []string{"frontend: image ghcr.io/acme/shop:1.0 not found", "backup: backup volume pending"}, wantStep: canopyv1alpha1.RolloutBackup,
+			wantKstatus: status.FailedStatus, wantMsg: []string{"frontend: image ghcr.io/acme/shop:1.0 not found", "backup: backup volume pending"},
+			wantStep: canopyv1alpha1.RolloutBackup,
 		},
 		{
 			name:  "ready",
@@ -127,7 +129,8 @@ func TestComputeStatus(t *testing.T) {
 			o:     observed{db: db(true, ""), fe: withFrontend("1.0", true), bp: bpReady(true, "")},
 			wantConds: map[string]string{"Ready": "False/Upgrading", "Reconciling": "True/Upgrading", "DatabaseReady": "True/Ready",
 				"FrontendReady": "False/Upgrading", "BackupReady": "True/R", "Upgradeable": "False/UpgradeInProgress"},
-			wantKstatus: status.InProgressStatus, wantMsg: []string{"waiting for the pre-upgrade backup (request pre-upgrade-g7)"}, wantStep: canopyv1alpha1.RolloutUpgrade,
+			wantKstatus: status.InProgressStatus, wantMsg: []string{"waiting for the pre-upgrade backup (request pre-upgrade-g7)"},
+			wantStep: canopyv1alpha1.RolloutUpgrade,
 		},
 		{
 			name:  "failed upgrade: degraded, stalled, old version serving",
@@ -135,7 +138,8 @@ func TestComputeStatus(t *testing.T) {
 			o:     observed{db: db(true, ""), fe: failedFrontend("1.0", "2.0")},
 			wantConds: map[string]string{"Ready": "False/UpgradeFailed", "Stalled": "True/UpgradeFailed", "Degraded": "True/UpgradeFailed",
 				"DatabaseReady": "True/Ready", "FrontendReady": "False/RolloutFailed", "Upgradeable": "True/NoUpgradeInProgress"},
-			wantKstatus: status.FailedStatus, wantMsg: []string{"still serving 1.0", "pods of 2.0 not available after 600s"}, wantStep: canopyv1alpha1.RolloutFrontend,
+			wantKstatus: status.FailedStatus, wantMsg: []string{"still serving 1.0", "pods of 2.0 not available after 600s"},
+			wantStep: canopyv1alpha1.RolloutFrontend,
 		},
 		{
 			name: "step timed out",
@@ -148,7 +152,8 @@ func TestComputeStatus(t *testing.T) {
 			o: observed{db: db(false, "0/1 pods ready: pod shop-postgres-0 is Pending")},
 			wantConds: map[string]string{"Ready": "False/StepTimeout", "Stalled": "True/StepTimeout", "DatabaseReady": "False/Provisioning",
 				"FrontendReady": "False/WaitingForDatabase", "Upgradeable": "True/NoUpgradeInProgress"},
-			wantKstatus: status.FailedStatus, wantMsg: []string{"step Database not finished after 15m0s", "pod shop-postgres-0 is Pending"}, wantStep: canopyv1alpha1.RolloutDatabase,
+			wantKstatus: status.FailedStatus, wantMsg: []string{"step Database not finished after 15m0s", "pod shop-postgres-0 is Pending"},
+			wantStep: canopyv1alpha1.RolloutDatabase,
 		},
 		{
 			name:  "child CRD missing",

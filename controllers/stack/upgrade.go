@@ -64,7 +64,8 @@ func decideUpgrade(s *canopyv1alpha1.Stack, fe *componentsv1alpha1.Frontend, bp 
 		return d
 	}
 
-	if up == nil || up.ToVersion != target || up.FromVersion != serving || up.Phase == canopyv1alpha1.UpgradeSucceeded || up.Phase == canopyv1alpha1.UpgradeCancelled {
+	if up == nil || up.ToVersion != target || up.FromVersion != serving ||
+		up.Phase == canopyv1alpha1.UpgradeSucceeded || up.Phase == canopyv1alpha1.UpgradeCancelled {
 		up = &canopyv1alpha1.UpgradeStatus{FromVersion: serving, ToVersion: target, Phase: canopyv1alpha1.UpgradeRollingOut, StartTime: &now}
 		// What the spec asks decides, not what the cache holds: a BackupPolicy created in the same
 		// edit, or recreated, is awaited rather than skipped.

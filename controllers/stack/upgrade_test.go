@@ -60,9 +60,12 @@ func policy(reqID, phase, backupName, msg string) *componentsv1alpha1.BackupPoli
 }
 
 func TestDecideUpgrade(t *testing.T) {
-	backingUp := &canopyv1alpha1.UpgradeStatus{FromVersion: "1.0", ToVersion: "2.0", Phase: canopyv1alpha1.UpgradeBackingUp, BackupRequest: "pre-upgrade-g7", StartTime: &now}
-	rollingOut := &canopyv1alpha1.UpgradeStatus{FromVersion: "1.0", ToVersion: "2.0", Phase: canopyv1alpha1.UpgradeRollingOut, BackupRequest: "pre-upgrade-g7", BackupName: "shop-1", StartTime: &now}
-	failed := &canopyv1alpha1.UpgradeStatus{FromVersion: "1.0", ToVersion: "2.0", Phase: canopyv1alpha1.UpgradeFailed, BackupRequest: "pre-upgrade-g7", Message: "boom", StartTime: &now}
+	backingUp := &canopyv1alpha1.UpgradeStatus{FromVersion: "1.0", ToVersion: "2.0", Phase: canopyv1alpha1.UpgradeBackingUp,
+		BackupRequest: "pre-upgrade-g7", StartTime: &now}
+	rollingOut := &canopyv1alpha1.UpgradeStatus{FromVersion: "1.0", ToVersion: "2.0", Phase: canopyv1alpha1.UpgradeRollingOut,
+		BackupRequest: "pre-upgrade-g7", BackupName: "shop-1", StartTime: &now}
+	failed := &canopyv1alpha1.UpgradeStatus{FromVersion: "1.0", ToVersion: "2.0", Phase: canopyv1alpha1.UpgradeFailed,
+		BackupRequest: "pre-upgrade-g7", Message: "boom", StartTime: &now}
 
 	for _, tc := range []struct {
 		name        string
@@ -84,7 +87,8 @@ func TestDecideUpgrade(t *testing.T) {
 			wantFE: "1.0", wantServing: ""},
 		{name: "steady state", stack: testStack("1.0", "1.0", true, nil), fe: frontend("1.0", true), bp: policy("", "", "", ""),
 			wantFE: "1.0", wantServing: "1.0"},
-		{name: "new version with backups starts with a backup", stack: testStack("2.0", "1.0", true, nil), fe: frontend("1.0", true), bp: policy("", "", "", ""),
+		{name: "new version with backups starts with a backup", stack: testStack("2.0", "1.0", true, nil), fe: frontend("1.0", true),
+			bp:     policy("", "", "", ""),
 			wantFE: "1.0", wantServing: "1.0", wantPhase: canopyv1alpha1.UpgradeBackingUp, wantToken: "pre-upgrade-g7"},
 		{name: "new version without backups rolls out at once", stack: testStack("2.0", "1.0", false, nil), fe: frontend("1.0", true),
 			wantFE: "2.0", wantServing: "1.0", wantPhase: canopyv1alpha1.UpgradeRollingOut},
@@ -94,18 +98,24 @@ func TestDecideUpgrade(t *testing.T) {
 			return s
 		}(), fe: frontend("1.0", true), bp: policy("", "", "", ""), wantFE: "2.0", wantServing: "1.0", wantPhase: canopyv1alpha1.UpgradeRollingOut},
 		{name: "waits for its own backup request, not an older one", stack: testStack("2.0", "1.0", true, backingUp), fe: frontend("1.0", true),
-			bp: policy("pre-upgrade-g3", componentsv1alpha1.PhaseSucceeded, "old", ""), wantFE: "1.0", wantServing: "1.0", wantPhase: canopyv1alpha1.UpgradeBackingUp, wantToken: "pre-upgrade-g7"},
+			bp:     policy("pre-upgrade-g3", componentsv1alpha1.PhaseSucceeded, "old", ""),
+			wantFE: "1.0", wantServing: "1.0", wantPhase: canopyv1alpha1.UpgradeBackingUp, wantToken: "pre-upgrade-g7"},
 		{name: "backup done: roll out", stack: testStack("2.0", "1.0", true, backingUp), fe: frontend("1.0", true),
-			bp: policy("pre-upgrade-g7", componentsv1alpha1.PhaseSucceeded, "shop-1", ""), wantFE: "2.0", wantServing: "1.0", wantPhase: canopyv1alpha1.UpgradeRollingOut, wantToken: "pre-upgrade-g7"},
+			bp:     policy("pre-upgrade-g7", componentsv1alpha1.PhaseSucceeded, "shop-1", ""),
+			wantFE: "2.0", wantServing: "1.0", wantPhase: canopyv1alpha1.UpgradeRollingOut, wantToken: "pre-upgrade-g7"},
 		{name: "backup failed: the upgrade fails, nothing rolls", stack: testStack("2.0", "1.0", true, backingUp), fe: frontend("1.0", true),
-			bp: policy("pre-upgrade-g7", componentsv1alpha1.PhaseFailed, "", "bucket unreachable"), wantFE: "1.0", wantServing: "1.0", wantPhase: canopyv1alpha1.UpgradeFailed,
+			bp:     policy("pre-upgrade-g7", componentsv1alpha1.PhaseFailed, "", "bucket unreachable"),
+			wantFE: "1.0", wantServing: "1.0", wantPhase: canopyv1alpha1.UpgradeFailed,
 			wantToken: "pre-upgrade-g7", wantMsg: "pre-upgrade backup failed: bucket unreachable"},
-		{name: "rollout succeeds", stack: testStack("2.0", "1.0", true, rollingOut), fe: frontend("2.0", true), bp: policy("pre-upgrade-g7", componentsv1alpha1.PhaseSucceeded, "shop-1", ""),
+		{name: "rollout succeeds", stack: testStack("2.0", "1.0", true, rollingOut), fe: frontend("2.0", true),
+			bp:     policy("pre-upgrade-g7", componentsv1alpha1.PhaseSucceeded, "shop-1", ""),
 			wantFE: "2.0", wantServing: "2.0", wantPhase: canopyv1alpha1.UpgradeSucceeded, wantToken: "pre-upgrade-g7"},
-		{name: "rollout in progress", stack: testStack("2.0", "1.0", true, rollingOut), fe: frontend("1.0", false), bp: policy("pre-upgrade-g7", componentsv1alpha1.PhaseSucceeded, "shop-1", ""),
+		{name: "rollout in progress", stack: testStack("2.0", "1.0", true, rollingOut), fe: frontend("1.0", false),
+			bp:     policy("pre-upgrade-g7", componentsv1alpha1.PhaseSucceeded, "shop-1", ""),
 			wantFE: "2.0", wantServing: "1.0", wantPhase: canopyv1alpha1.UpgradeRollingOut, wantToken: "pre-upgrade-g7"},
 		{name: "rollout failed: roll back and keep serving the old version", stack: testStack("2.0", "1.0", true, rollingOut), fe: failedFrontend("1.0", "2.0"),
-			bp: policy("pre-upgrade-g7", componentsv1alpha1.PhaseSucceeded, "shop-1", ""), wantFE: "1.0", wantServing: "1.0", wantPhase: canopyv1alpha1.UpgradeFailed,
+			bp:     policy("pre-upgrade-g7", componentsv1alpha1.PhaseSucceeded, "shop-1", ""),
+			wantFE: "1.0", wantServing: "1.0", wantPhase: canopyv1alpha1.UpgradeFailed,
 			wantToken: "pre-upgrade-g7", wantMsg: "version 2.0 failed (RolloutFailed): pods of 2.0 not available after 600s"},
 		{name: "migration failed", stack: testStack("2.0", "1.0", false, rollingOut), fe: func() *componentsv1alpha1.Frontend {
 			f := frontend("1.0", false)
@@ -115,7 +125,8 @@ func TestDecideUpgrade(t *testing.T) {
 			return f
 		}(), wantFE: "1.0", wantServing: "1.0", wantPhase: canopyv1alpha1.UpgradeFailed, wantToken: "pre-upgrade-g7", wantMsg: "MigrationFailed"},
 		{name: "a failed upgrade is not retried while the spec is unchanged", stack: testStack("2.0", "1.0", true, failed), fe: frontend("1.0", true),
-			bp: policy("pre-upgrade-g7", componentsv1alpha1.PhaseSucceeded, "shop-1", ""), wantFE: "1.0", wantServing: "1.0", wantPhase: canopyv1alpha1.UpgradeFailed, wantToken: "pre-upgrade-g7", wantMsg: "boom"},
+			bp:     policy("pre-upgrade-g7", componentsv1alpha1.PhaseSucceeded, "shop-1", ""),
+			wantFE: "1.0", wantServing: "1.0", wantPhase: canopyv1alpha1.UpgradeFailed, wantToken: "pre-upgrade-g7", wantMsg: "boom"},
 		{name: "a new version after a failure starts a new upgrade", stack: func() *canopyv1alpha1.Stack {
 			s := testStack("2.1", "1.0", true, failed)
 			s.Generation = 9
@@ -123,24 +134,28 @@ func TestDecideUpgrade(t *testing.T) {
 		}(), fe: frontend("1.0", true), bp: policy("pre-upgrade-g7", componentsv1alpha1.PhaseSucceeded, "shop-1", ""),
 			wantFE: "1.0", wantServing: "1.0", wantPhase: canopyv1alpha1.UpgradeBackingUp, wantToken: "pre-upgrade-g9"},
 		{name: "returning to the serving version cancels the upgrade", stack: testStack("1.0", "1.0", true, rollingOut), fe: frontend("1.0", true),
-			bp: policy("pre-upgrade-g7", componentsv1alpha1.PhaseSucceeded, "shop-1", ""), wantFE: "1.0", wantServing: "1.0", wantPhase: canopyv1alpha1.UpgradeCancelled,
+			bp:     policy("pre-upgrade-g7", componentsv1alpha1.PhaseSucceeded, "shop-1", ""),
+			wantFE: "1.0", wantServing: "1.0", wantPhase: canopyv1alpha1.UpgradeCancelled,
 			wantToken: "pre-upgrade-g7", wantMsg: "cancelled"},
 		{name: "returning to the serving version after a failure ends it", stack: testStack("1.0", "1.0", true, failed), fe: frontend("1.0", true),
-			bp: policy("pre-upgrade-g7", componentsv1alpha1.PhaseSucceeded, "shop-1", ""), wantFE: "1.0", wantServing: "1.0", wantPhase: canopyv1alpha1.UpgradeCancelled,
+			bp:     policy("pre-upgrade-g7", componentsv1alpha1.PhaseSucceeded, "shop-1", ""),
+			wantFE: "1.0", wantServing: "1.0", wantPhase: canopyv1alpha1.UpgradeCancelled,
 			wantToken: "pre-upgrade-g7", wantMsg: "cancelled"},
 		{name: "a cancelled version can be tried again", stack: func() *canopyv1alpha1.Stack {
-			s := testStack("2.0", "1.0", true, &canopyv1alpha1.UpgradeStatus{FromVersion: "1.0", ToVersion: "2.0", Phase: canopyv1alpha1.UpgradeCancelled, BackupRequest: "pre-upgrade-g7"})
+			s := testStack("2.0", "1.0", true, &canopyv1alpha1.UpgradeStatus{FromVersion: "1.0", ToVersion: "2.0",
+				Phase: canopyv1alpha1.UpgradeCancelled, BackupRequest: "pre-upgrade-g7"})
 			s.Generation = 11
 			return s
 		}(), fe: frontend("1.0", true), bp: policy("pre-upgrade-g7", componentsv1alpha1.PhaseSucceeded, "shop-1", ""),
 			wantFE: "1.0", wantServing: "1.0", wantPhase: canopyv1alpha1.UpgradeBackingUp, wantToken: "pre-upgrade-g11"},
 		{name: "backups wanted but the BackupPolicy not yet observed: wait for it", stack: testStack("2.0", "1.0", true, nil), fe: frontend("1.0", true),
 			wantFE: "1.0", wantServing: "1.0", wantPhase: canopyv1alpha1.UpgradeBackingUp, wantToken: "pre-upgrade-g7"},
-		{name: "a failure left from an earlier attempt is not trusted", stack: testStack("2.0", "1.0", false, rollingOut), fe: func() *componentsv1alpha1.Frontend {
-			f := failedFrontend("1.0", "2.0")
-			f.Spec.Version = "1.0" // the Stack's move to 2.0 has not reached the Frontend yet
-			return f
-		}(), wantFE: "2.0", wantServing: "1.0", wantPhase: canopyv1alpha1.UpgradeRollingOut, wantToken: "pre-upgrade-g7"},
+		{name: "a failure left from an earlier attempt is not trusted", stack: testStack("2.0", "1.0", false, rollingOut),
+			fe: func() *componentsv1alpha1.Frontend {
+				f := failedFrontend("1.0", "2.0")
+				f.Spec.Version = "1.0" // the Stack's move to 2.0 has not reached the Frontend yet
+				return f
+			}(), wantFE: "2.0", wantServing: "1.0", wantPhase: canopyv1alpha1.UpgradeRollingOut, wantToken: "pre-upgrade-g7"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d := decideUpgrade(tc.stack, tc.fe, tc.bp, now)

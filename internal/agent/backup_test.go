@@ -217,7 +217,7 @@ func TestEncryptedBackupAndRestoreInProcess(t *testing.T) {
 	writeKey := func(id string) {
 		k := make([]byte, MasterKeySize)
 		for i := range k {
-			k[i] = byte(int(id[0])*31 + i*7 + int(id[len(id)-1]))
+			k[i] = byte(int(id[0])*31 + i*7 + int(id[len(id)-1])) //nolint:gosec // G115: test key bytes, wrapping to the low byte is intended
 		}
 		require.NoError(t, os.WriteFile(filepath.Join(keys, id), []byte(hex.EncodeToString(k)), 0o400))
 	}

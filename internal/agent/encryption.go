@@ -123,7 +123,8 @@ type encryptReader struct {
 // newEncryptReader encrypts src with master, recording keyID in the header. randomness is the
 // source of the salt and nonce prefix (crypto/rand outside tests).
 func newEncryptReader(src io.Reader, master []byte, keyID string, randomness io.Reader) (io.Reader, error) {
-	if keyID == "" || len(keyID) > maxKeyIDLength {
+	idLen := len(keyID)
+	if idLen < 1 || idLen > maxKeyIDLength {
 		return nil, fmt.Errorf("a key id must be 1 to %d bytes", maxKeyIDLength)
 	}
 	random := make([]byte, encSaltSize+encPrefixSize)
@@ -133,7 +134,7 @@ func newEncryptReader(src io.Reader, master []byte, keyID string, randomness io.
 	salt, prefix := random[:encSaltSize], random[encSaltSize:]
 	header := make([]byte, 0, headerSize(len(keyID)))
 	header = append(header, encMagic...)
-	header = append(header, byte(len(keyID)))
+	header = append(header, byte(idLen))
 	header = append(header, keyID...)
 	header = append(header, salt...)
 	header = append(header, prefix...)
@@ -262,7 +263,8 @@ func newDecryptReader(src io.Reader, keyOf func(keyID string) ([]byte, error)) (
 		return nil, h.keyID, err
 	}
 	if subtle.ConstantTimeCompare(check, h.check) != 1 {
-		return nil, h.keyID, fmt.Errorf("%w: key %q does not open it (it is not the key the backup was encrypted with, or the header was altered)", errWrongKey, h.keyID)
+		return nil, h.keyID, fmt.Errorf("%w: key %q does not open it "+
+			"(it is not the key the backup was encrypted with, or the header was altered)", errWrongKey, h.keyID)
 	}
 	return &decryptReader{
 		src: bufio.NewReaderSize(src, encChunkSize+encTagSize), aead: aead, prefix: h.prefix,

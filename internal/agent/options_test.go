@@ -76,10 +76,13 @@ func TestParseOptionsErrors(t *testing.T) {
 		"endpoint path":        {OperationBackup, []string{"--stack=s", "--s3-bucket=b", "--s3-endpoint=http://h/bucket"}, s3Env, "must not have a path"},
 		"endpoint user":        {OperationBackup, []string{"--stack=s", "--s3-bucket=b", "--s3-endpoint=http://u:p@h"}, s3Env, "http:// or https://"},
 		"prefix dot-dot":       {OperationBackup, []string{"--stack=s", "--s3-bucket=b", "--s3-endpoint=http://h", "--s3-prefix=a/../b"}, s3Env, "'..'"},
-		"no credentials":       {OperationBackup, []string{"--stack=s", "--s3-bucket=b", "--s3-endpoint=http://h"}, env(EnvAccessKeyID, "a"), EnvSecretAccessKey},
-		"key id without dir":   {OperationBackup, []string{"--stack=s", vol, "--encryption-key-id=k1"}, env(), "needs --encryption-key-dir"},
-		"bad key id":           {OperationBackup, []string{"--stack=s", vol, "--encryption-key-dir=/k", "--encryption-key-id=../k"}, env(), "--encryption-key-id"},
-		"path-style not bool":  {OperationBackup, []string{"--stack=s", "--s3-bucket=b", "--s3-endpoint=http://h", "--s3-path-style=maybe"}, s3Env, "s3-path-style"},
+		"no credentials": {OperationBackup, []string{"--stack=s", "--s3-bucket=b", "--s3-endpoint=http://h"},
+			env(EnvAccessKeyID, "a"), EnvSecretAccessKey},
+		"key id without dir": {OperationBackup, []string{"--stack=s", vol, "--encryption-key-id=k1"}, env(), "needs --encryption-key-dir"},
+		"bad key id": {OperationBackup, []string{"--stack=s", vol, "--encryption-key-dir=/k", "--encryption-key-id=../k"},
+			env(), "--encryption-key-id"},
+		"path-style not bool": {OperationBackup, []string{"--stack=s", "--s3-bucket=b", "--s3-endpoint=http://h", "--s3-path-style=maybe"},
+			s3Env, "s3-path-style"},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -137,7 +137,7 @@ func secretVolume(t *testing.T, dir string, src *corev1.SecretVolumeSource, sec 
 	require.True(t, ok, "the test has no Secret %q", src.SecretName)
 	mode := os.FileMode(0o644)
 	if src.DefaultMode != nil {
-		mode = os.FileMode(*src.DefaultMode)
+		mode = os.FileMode(*src.DefaultMode) //nolint:gosec // G115: the API server bounds defaultMode to 0..0777
 	}
 	stamp := filepath.Join(dir, "..2026_01_01_00_00_00.000000000")
 	require.NoError(t, os.MkdirAll(stamp, 0o755))

@@ -89,7 +89,8 @@ func decrypter(o Options, e *ManifestEncryption, loc string) (func(io.Reader) (i
 	damage := func(err error) error {
 		var d *damagedError
 		if errors.As(err, &d) {
-			return fail(ReasonChecksumMismatch, "the encrypted dump of backup %s at %s does not decrypt with key %q: %v; it was changed or damaged at the destination; nothing was restored",
+			return fail(ReasonChecksumMismatch, "the encrypted dump of backup %s at %s does not decrypt with key %q: %v; "+
+				"it was changed or damaged at the destination; nothing was restored",
 				o.Name, loc, e.KeyID, err)
 		}
 		return err
@@ -97,7 +98,8 @@ func decrypter(o Options, e *ManifestEncryption, loc string) (func(io.Reader) (i
 	return func(r io.Reader) (io.Reader, error) {
 		dr, headerKey, err := newDecryptReader(r, func(id string) ([]byte, error) {
 			if id != e.KeyID {
-				return nil, fail(ReasonChecksumMismatch, "the encrypted dump of backup %s at %s names key %q, its manifest %q: one of them was altered; nothing was restored",
+				return nil, fail(ReasonChecksumMismatch, "the encrypted dump of backup %s at %s names key %q, its manifest %q: "+
+					"one of them was altered; nothing was restored",
 					o.Name, loc, id, e.KeyID)
 			}
 			return key, nil

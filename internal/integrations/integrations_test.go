@@ -74,7 +74,8 @@ func TestDetect(t *testing.T) {
 				crd := &apiextensionsv1.CustomResourceDefinition{ObjectMeta: metav1.ObjectMeta{Name: name}}
 				if tc.established {
 					crd.Spec.Versions = []apiextensionsv1.CustomResourceDefinitionVersion{{Name: "v1", Served: true}}
-					crd.Status.Conditions = []apiextensionsv1.CustomResourceDefinitionCondition{{Type: apiextensionsv1.Established, Status: apiextensionsv1.ConditionTrue}}
+					crd.Status.Conditions = []apiextensionsv1.CustomResourceDefinitionCondition{
+						{Type: apiextensionsv1.Established, Status: apiextensionsv1.ConditionTrue}}
 				}
 				if name == tc.terminating {
 					crd.DeletionTimestamp = &metav1.Time{Time: time.Now()}

@@ -20,7 +20,8 @@ func operations(o *observedStack) []Operation {
 		out = append(out, Operation{Kind: "Rollout", Step: string(r.Step), Running: true, Since: r.StartTime,
 			Detail: "ordered rollout, step " + string(r.Step)})
 	}
-	if u := st.Upgrade; u != nil && (u.Phase == canopyv1alpha1.UpgradeBackingUp || u.Phase == canopyv1alpha1.UpgradeRollingOut || u.Phase == canopyv1alpha1.UpgradeFailed) {
+	if u := st.Upgrade; u != nil && (u.Phase == canopyv1alpha1.UpgradeBackingUp ||
+		u.Phase == canopyv1alpha1.UpgradeRollingOut || u.Phase == canopyv1alpha1.UpgradeFailed) {
 		op := Operation{Kind: "Upgrade", Step: string(u.Phase), Since: u.StartTime, Message: u.Message,
 			Running: u.Phase != canopyv1alpha1.UpgradeFailed, Detail: fmt.Sprintf("application %s → %s", u.FromVersion, u.ToVersion)}
 		if u.BackupName != "" {
@@ -62,8 +63,10 @@ func problems(o *observedStack, r *StackReport) []Problem {
 		case "Upgrade":
 			failedUpgrade = true
 			u := o.stack.Status.Upgrade
-			out = append(out, Problem{Object: stackObj, Message: fmt.Sprintf("the upgrade to %s failed and %s serves again: %s", u.ToVersion, u.FromVersion, op.Message),
-				Next: fmt.Sprintf("fix the cause, then kubectl canopy retry-upgrade %s to try %s again, or kubectl canopy upgrade %s --version <another>", name, u.ToVersion, name)})
+			out = append(out, Problem{Object: stackObj,
+				Message: fmt.Sprintf("the upgrade to %s failed and %s serves again: %s", u.ToVersion, u.FromVersion, op.Message),
+				Next: fmt.Sprintf("fix the cause, then kubectl canopy retry-upgrade %s to try %s again, "+
+					"or kubectl canopy upgrade %s --version <another>", name, u.ToVersion, name)})
 		case "DatabaseUpgrade":
 			out = append(out, Problem{Object: stackObj, Message: "the PostgreSQL major upgrade failed; the old version runs on its kept volume: " + op.Message,
 				Next: fmt.Sprintf("fix the cause, then kubectl canopy retry-upgrade %s (a new attempt with a new backup)", name)})
@@ -118,20 +121,26 @@ func needsAttention(c Component) bool {
 
 // nextSteps are what to do about a reason; %[1]s is the Stack's name.
 var nextSteps = map[string]string{
-	componentsv1alpha1.ReasonNameConflict:          "an object with the name Canopy needs belongs to someone else: delete or rename it, or label it canopy.dev/adopt=true to let the Stack take it over",
-	componentsv1alpha1.ReasonCRDNotInstalled:       "install the CRD named in the message (Canopy's bundle, or the integration's operator)",
-	componentsv1alpha1.ReasonExistingData:          "a kept data volume holds data: set spec.restore.overwriteExistingData: true to replace it with the backup (docs/data-safety.md)",
-	componentsv1alpha1.ReasonExpansionNotSupported: "the StorageClass cannot grow volumes: set spec.database.storage.size back, or use a class with allowVolumeExpansion",
-	componentsv1alpha1.ReasonMigrationFailed:       "the migration Job failed: kubectl logs -n <namespace> job/<migration job>; fix the version, then kubectl canopy upgrade %[1]s --version <fixed>",
-	componentsv1alpha1.ReasonRolloutFailed:         "the new pods did not become available: kubectl describe pods; fix the version, then kubectl canopy upgrade %[1]s --version <fixed>",
-	componentsv1alpha1.ReasonMajorUpgradeFailed:    "kubectl canopy retry-upgrade %[1]s starts a new attempt once the cause is fixed",
-	componentsv1alpha1.ReasonInvalidSpec:           "fix the field the message names: kubectl edit stack %[1]s",
-	componentsv1alpha1.ReasonPurgeFailed:           "fix access to the backup destination, or annotate the Stack canopy.dev/skip-backup-purge=true to keep the backups",
-	componentsv1alpha1.ReasonRestoreFailed:         "the restore Job failed: kubectl get jobs -l canopy.dev/restore shows it; the data is as it was",
-	"ChildRejected":                                "the API server refused the Stack's change to a component: change the Stack as the message says",
-	"StepTimeout":                                  "the step waits longer than spec.rollout.stepTimeout: the component below says what it waits for",
-	"Unauthorized":                                 "the backup destination refused the credentials: fix the Secret named in spec.backup.destination",
-	"NotFound":                                     "the backup destination does not exist: create it or fix spec.backup.destination",
+	componentsv1alpha1.ReasonNameConflict: "an object with the name Canopy needs belongs to someone else: " +
+		"delete or rename it, or label it canopy.dev/adopt=true to let the Stack take it over",
+	componentsv1alpha1.ReasonCRDNotInstalled: "install the CRD named in the message (Canopy's bundle, or the integration's operator)",
+	componentsv1alpha1.ReasonExistingData: "a kept data volume holds data: " +
+		"set spec.restore.overwriteExistingData: true to replace it with the backup (docs/data-safety.md)",
+	componentsv1alpha1.ReasonExpansionNotSupported: "the StorageClass cannot grow volumes: " +
+		"set spec.database.storage.size back, or use a class with allowVolumeExpansion",
+	componentsv1alpha1.ReasonMigrationFailed: "the migration Job failed: kubectl logs -n <namespace> job/<migration job>; " +
+		"fix the version, then kubectl canopy upgrade %[1]s --version <fixed>",
+	componentsv1alpha1.ReasonRolloutFailed: "the new pods did not become available: kubectl describe pods; " +
+		"fix the version, then kubectl canopy upgrade %[1]s --version <fixed>",
+	componentsv1alpha1.ReasonMajorUpgradeFailed: "kubectl canopy retry-upgrade %[1]s starts a new attempt once the cause is fixed",
+	componentsv1alpha1.ReasonInvalidSpec:        "fix the field the message names: kubectl edit stack %[1]s",
+	componentsv1alpha1.ReasonPurgeFailed: "fix access to the backup destination, " +
+		"or annotate the Stack canopy.dev/skip-backup-purge=true to keep the backups",
+	componentsv1alpha1.ReasonRestoreFailed: "the restore Job failed: kubectl get jobs -l canopy.dev/restore shows it; the data is as it was",
+	"ChildRejected":                        "the API server refused the Stack's change to a component: change the Stack as the message says",
+	"StepTimeout":                          "the step waits longer than spec.rollout.stepTimeout: the component below says what it waits for",
+	"Unauthorized":                         "the backup destination refused the credentials: fix the Secret named in spec.backup.destination",
+	"NotFound":                             "the backup destination does not exist: create it or fix spec.backup.destination",
 }
 
 func nextStep(reason, stack string) string {

@@ -53,9 +53,14 @@ func (s *session) backupPolicy(ctx context.Context, name string) (*canopyv1alpha
 	err = s.c.Get(ctx, client.ObjectKeyFromObject(st), bp)
 	switch {
 	case apierrors.IsNotFound(err) && st.Spec.Backup == nil:
-		return nil, nil, fmt.Errorf("Stack %s/%s has no backups configured: add spec.backup (a schedule and a destination, docs/backup.md) with kubectl edit stack %s -n %s", s.namespace, name, name, s.namespace)
+		//nolint:staticcheck // ST1005: the message starts with the kind name on purpose: users read "Stack shop/x ..."
+		return nil, nil, fmt.Errorf("Stack %s/%s has no backups configured: "+
+			"add spec.backup (a schedule and a destination, docs/backup.md) with kubectl edit stack %s -n %s",
+			s.namespace, name, name, s.namespace)
 	case apierrors.IsNotFound(err):
-		return nil, nil, fmt.Errorf("Stack %s/%s asks for backups but its BackupPolicy does not exist yet: it is created once the database is Ready (kubectl canopy status %s)", s.namespace, name, name)
+		//nolint:staticcheck // ST1005: the message starts with the kind name on purpose: users read "Stack shop/x ..."
+		return nil, nil, fmt.Errorf("Stack %s/%s asks for backups but its BackupPolicy does not exist yet: "+
+			"it is created once the database is Ready (kubectl canopy status %s)", s.namespace, name, name)
 	case err != nil:
 		return nil, nil, fmt.Errorf("reading the BackupPolicy of Stack %s/%s: %w", s.namespace, name, err)
 	}
@@ -70,7 +75,8 @@ func backupRows(list []componentsv1alpha1.BackupRecord, now time.Time) [][]strin
 		if b.CompletionTime != nil {
 			at = b.CompletionTime.Time
 		}
-		rows = append(rows, []string{b.Name, age(now, at), size(b.SizeBytes), orDash(b.Trigger), orDash(b.AppVersion), orDash(b.DatabaseVersion), orDash(b.Location)})
+		rows = append(rows, []string{b.Name, age(now, at), size(b.SizeBytes), orDash(b.Trigger),
+			orDash(b.AppVersion), orDash(b.DatabaseVersion), orDash(b.Location)})
 	}
 	return rows
 }

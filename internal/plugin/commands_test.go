@@ -96,11 +96,14 @@ func (f *fixture) playBackupController(ctx context.Context, name string) {
 			time.Sleep(50 * time.Millisecond)
 			done := metav1.NewTime(now)
 			rec := componentsv1alpha1.BackupRecord{Name: name + "-" + token, Trigger: "Annotation", Request: token, CompletionTime: &done,
-				SizeBytes: 2048, SHA256: strings.Repeat("cd", 32), DatabaseVersion: "17.2", AppVersion: "1.4.2", Location: "pvc://" + name + "-backup/" + name + "-" + token}
-			testenv.Mutate(f.T, f.C, f.Key(name), func() *componentsv1alpha1.BackupPolicy { return &componentsv1alpha1.BackupPolicy{} }, true, func(bp *componentsv1alpha1.BackupPolicy) {
-				bp.Status.Backups = append([]componentsv1alpha1.BackupRecord{rec}, bp.Status.Backups...)
-				bp.Status.LastAnnotationRequest = &componentsv1alpha1.BackupRequestStatus{ID: token, Phase: "Succeeded", JobName: name + "-backup-now-x", BackupName: rec.Name}
-			})
+				SizeBytes: 2048, SHA256: strings.Repeat("cd", 32), DatabaseVersion: "17.2", AppVersion: "1.4.2",
+				Location: "pvc://" + name + "-backup/" + name + "-" + token}
+			testenv.Mutate(f.T, f.C, f.Key(name), func() *componentsv1alpha1.BackupPolicy { return &componentsv1alpha1.BackupPolicy{} }, true,
+				func(bp *componentsv1alpha1.BackupPolicy) {
+					bp.Status.Backups = append([]componentsv1alpha1.BackupRecord{rec}, bp.Status.Backups...)
+					bp.Status.LastAnnotationRequest = &componentsv1alpha1.BackupRequestStatus{ID: token, Phase: "Succeeded", JobName: name + "-backup-now-x",
+						BackupName: rec.Name}
+				})
 			return
 		}
 	}()
@@ -137,12 +140,15 @@ func TestBackup(t *testing.T) {
 	require.Equal(t, "shop-"+res.Request, res.Backup.Name)
 
 	f.clock = now.Add(2 * time.Second)
-	testenv.Mutate(t, f.C, f.Key("shop"), func() *componentsv1alpha1.BackupPolicy { return &componentsv1alpha1.BackupPolicy{} }, true, func(bp *componentsv1alpha1.BackupPolicy) {
-		bp.Status.LastAnnotationRequest = &componentsv1alpha1.BackupRequestStatus{ID: "kc-1780315202000", Phase: "Failed", JobName: "shop-backup-now-y", Message: "Unauthorized: the bucket refused the credentials"}
-	})
+	testenv.Mutate(t, f.C, f.Key("shop"), func() *componentsv1alpha1.BackupPolicy { return &componentsv1alpha1.BackupPolicy{} }, true,
+		func(bp *componentsv1alpha1.BackupPolicy) {
+			bp.Status.LastAnnotationRequest = &componentsv1alpha1.BackupRequestStatus{ID: "kc-1780315202000", Phase: "Failed", JobName: "shop-backup-now-y",
+				Message: "Unauthorized: the bucket refused the credentials"}
+		})
 	r = f.run("", "backup", "shop", "--wait")
 	require.Equal(t, 1, r.code)
-	require.Contains(t, r.err, "the backup of Stack NS/shop failed: Unauthorized: the bucket refused the credentials; kubectl logs -n NS job/shop-backup-now-y shows why")
+	require.Contains(t, r.err, "the backup of Stack NS/shop failed: Unauthorized: the bucket refused the credentials; "+
+		"kubectl logs -n NS job/shop-backup-now-y shows why")
 
 	f.clock = now.Add(3 * time.Second)
 	r = f.run("", "backup", "shop", "--wait", "--timeout", "100ms")
@@ -161,7 +167,8 @@ func TestRestore(t *testing.T) {
 	require.Nil(t, f.stack("shop").Spec.RestoreRequest, "nothing changes without the confirmation")
 
 	r = f.run("", "restore", "shop", "--backup", "shop-19990101-000000", "--yes")
-	require.Contains(t, r.err, "backup shop-19990101-000000 is not in the catalogue of Stack NS/shop: kubectl canopy backups shop lists it; --force restores a backup that is only at the destination")
+	require.Contains(t, r.err, "backup shop-19990101-000000 is not in the catalogue of Stack NS/shop: kubectl canopy backups shop lists it; "+
+		"--force restores a backup that is only at the destination")
 
 	r = f.run("shop\n", "restore", "shop", "--backup", "shop-20260531-020000")
 	require.Equal(t, 0, r.code, r.err)
@@ -174,7 +181,8 @@ func TestRestore(t *testing.T) {
 		s.Status.Restore = &canopyv1alpha1.RestoreProgress{ID: req.ID, BackupName: req.BackupName, Step: "Restoring"}
 	})
 	r = f.run("", "restore", "shop", "--backup", "shop-20260531-020000", "--yes")
-	require.Contains(t, r.err, "Stack NS/shop is already restoring shop-20260531-020000 (request kc-1780315200000, step Restoring): wait for it with kubectl canopy status shop")
+	require.Contains(t, r.err, "Stack NS/shop is already restoring shop-20260531-020000 (request kc-1780315200000, step Restoring): "+
+		"wait for it with kubectl canopy status shop")
 
 	f.mutateStatus("shop", func(s *canopyv1alpha1.Stack) { s.Status.Restore.Step = "Succeeded" })
 	go func() {
@@ -183,7 +191,8 @@ func TestRestore(t *testing.T) {
 			if s := f.stack("shop"); s.Spec.RestoreRequest.ID != req.ID {
 				for _, step := range []canopyv1alpha1.OperationStep{"StoppingFrontend", "SafetyBackup", "Restoring", "StartingFrontend", "Succeeded"} {
 					f.mutateStatus("shop", func(st *canopyv1alpha1.Stack) {
-						st.Status.Restore = &canopyv1alpha1.RestoreProgress{ID: s.Spec.RestoreRequest.ID, BackupName: s.Spec.RestoreRequest.BackupName, Step: step}
+						st.Status.Restore = &canopyv1alpha1.RestoreProgress{ID: s.Spec.RestoreRequest.ID, BackupName: s.Spec.RestoreRequest.BackupName,
+							Step: step}
 					})
 					time.Sleep(60 * time.Millisecond)
 				}
@@ -277,9 +286,11 @@ func TestRetryUpgrade(t *testing.T) {
 	f := newFixture(t)
 	f.readyStack("shop")
 	r := f.run("", "retry-upgrade", "shop")
-	require.Contains(t, r.err, "Stack NS/shop has no failed upgrade to retry (the upgrade to 1.4.2 is Succeeded): kubectl canopy upgrade shop --version V starts one")
+	require.Contains(t, r.err, "Stack NS/shop has no failed upgrade to retry (the upgrade to 1.4.2 is Succeeded): "+
+		"kubectl canopy upgrade shop --version V starts one")
 
-	testenv.Mutate(t, f.C, f.Key("shop"), func() *canopyv1alpha1.Stack { return &canopyv1alpha1.Stack{} }, false, func(s *canopyv1alpha1.Stack) { s.Spec.Version = "1.5.0" })
+	testenv.Mutate(t, f.C, f.Key("shop"), func() *canopyv1alpha1.Stack { return &canopyv1alpha1.Stack{} }, false,
+		func(s *canopyv1alpha1.Stack) { s.Spec.Version = "1.5.0" })
 	f.mutateStatus("shop", func(s *canopyv1alpha1.Stack) {
 		s.Status.Upgrade = &canopyv1alpha1.UpgradeStatus{FromVersion: "1.4.2", ToVersion: "1.5.0", Phase: "Failed", Message: "version 1.5.0 failed"}
 	})

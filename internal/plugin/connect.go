@@ -61,9 +61,11 @@ func (s *session) stack(ctx context.Context, name string) (*canopyv1alpha1.Stack
 	case err == nil:
 		return st, nil
 	case meta.IsNoMatchError(err) || isMissingKind(err):
-		return nil, fmt.Errorf("the cluster at %s serves no Stack kind (canopy.dev/v1alpha1): is Canopy installed? See README.md, \"Installing Canopy with OLM\"", s.config.Host)
+		return nil, fmt.Errorf("the cluster at %s serves no Stack kind (canopy.dev/v1alpha1): "+
+			"is Canopy installed? See README.md, \"Installing Canopy with OLM\"", s.config.Host)
 	case apierrors.IsForbidden(err):
-		return nil, fmt.Errorf("reading Stack %s in namespace %s is forbidden: %w (ask for the canopy stack-viewer role in that namespace)", name, s.namespace, err)
+		return nil, fmt.Errorf("reading Stack %s in namespace %s is forbidden: %w "+
+			"(ask for the canopy stack-viewer role in that namespace)", name, s.namespace, err)
 	case !apierrors.IsNotFound(err):
 		return nil, fmt.Errorf("reading Stack %s in namespace %s: %w", name, s.namespace, err)
 	}

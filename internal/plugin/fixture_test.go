@@ -106,7 +106,8 @@ func (f *fixture) readyStack(name string) {
 			cond("BackupHealthy", metav1.ConditionTrue, "Available", "no backup has failed since the last success", 10*time.Hour),
 			cond("Upgradeable", metav1.ConditionTrue, "NoUpgradeInProgress", "no upgrade or restore in progress", 3*time.Hour),
 		},
-		Upgrade: &canopyv1alpha1.UpgradeStatus{FromVersion: "1.4.1", ToVersion: "1.4.2", Phase: "Succeeded", BackupName: name + "-pre-upgrade-g2", StartTime: ptr.To(ago(3 * time.Hour))},
+		Upgrade: &canopyv1alpha1.UpgradeStatus{FromVersion: "1.4.1", ToVersion: "1.4.2", Phase: "Succeeded",
+			BackupName: name + "-pre-upgrade-g2", StartTime: ptr.To(ago(3 * time.Hour))},
 	}
 	require.NoError(f.T, c.Status().Update(ctx, st))
 
@@ -115,7 +116,8 @@ func (f *fixture) readyStack(name string) {
 	require.NoError(f.T, c.Create(ctx, db))
 	db.Status = componentsv1alpha1.DatabaseStatus{ObservedGeneration: db.Generation, Version: "17.2", Endpoint: st.Status.DatabaseEndpoint,
 		CredentialsSecretName: name + "-db-credentials", StorageCapacity: ptr.To(resource.MustParse("5Gi")), VolumeClaim: "data-" + name + "-postgres-0",
-		Conditions: []metav1.Condition{cond("Ready", metav1.ConditionTrue, "Available", "PostgreSQL 17.2 is ready at "+name+"-postgres."+f.NS+".svc:5432", 5*time.Hour)}}
+		Conditions: []metav1.Condition{cond("Ready", metav1.ConditionTrue, "Available",
+			"PostgreSQL 17.2 is ready at "+name+"-postgres."+f.NS+".svc:5432", 5*time.Hour)}}
 	require.NoError(f.T, c.Status().Update(ctx, db))
 
 	fe := &componentsv1alpha1.Frontend{ObjectMeta: metav1.ObjectMeta{Namespace: f.NS, Name: name, Labels: objLabels(name, "frontend")},

@@ -33,7 +33,8 @@ func (s *session) managerLog(ctx context.Context, ns, name string, tail int64) (
 		return nil, fmt.Sprintf("could not list the manager's pods (label %s in all namespaces): %v; attach its log by hand", sel, err)
 	}
 	if len(pods.Items) == 0 {
-		return nil, fmt.Sprintf("no Canopy manager pod in the cluster (label %s): the manager runs outside it (make run, make demo, the e2e suite), so attach its log by hand", sel)
+		return nil, fmt.Sprintf("no Canopy manager pod in the cluster (label %s): "+
+			"the manager runs outside it (make run, make demo, the e2e suite), so attach its log by hand", sel)
 	}
 	var notes []string
 	for _, p := range pods.Items {

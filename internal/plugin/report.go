@@ -209,7 +209,8 @@ func (s *session) reportEvents(ctx context.Context, names map[string]bool) []byt
 		if !names[e.InvolvedObject.Name] {
 			continue
 		}
-		fmt.Fprintf(&out, "%s  %-7s  %-24s  %s/%s  %s\n", at(e).UTC().Format(time.RFC3339), e.Type, e.Reason, e.InvolvedObject.Kind, e.InvolvedObject.Name, e.Message)
+		fmt.Fprintf(&out, "%s  %-7s  %-24s  %s/%s  %s\n", at(e).UTC().Format(time.RFC3339), e.Type, e.Reason,
+			e.InvolvedObject.Kind, e.InvolvedObject.Name, e.Message)
 	}
 	if out.Len() == 0 {
 		out.WriteString("no event about the Stack's objects (events expire after an hour by default)\n")

@@ -71,7 +71,9 @@ func (s *session) restore(ctx context.Context, name, backup string, f restoreFla
 		return err
 	}
 	if r := st.Status.Restore; r != nil && r.Step != canopyv1alpha1.StepSucceeded && r.Step != canopyv1alpha1.StepFailed {
-		return fmt.Errorf("Stack %s/%s is already restoring %s (request %s, step %s): wait for it with kubectl canopy status %s", s.namespace, name, r.BackupName, r.ID, r.Step, name)
+		//nolint:staticcheck // ST1005: the message starts with the kind name on purpose: users read "Stack shop/x ..."
+		return fmt.Errorf("Stack %s/%s is already restoring %s (request %s, step %s): wait for it with kubectl canopy status %s",
+			s.namespace, name, r.BackupName, r.ID, r.Step, name)
 	}
 	var rec *componentsv1alpha1.BackupRecord
 	for i := range bp.Status.Backups {
@@ -80,7 +82,8 @@ func (s *session) restore(ctx context.Context, name, backup string, f restoreFla
 		}
 	}
 	if rec == nil && !f.force {
-		return fmt.Errorf("backup %s is not in the catalogue of Stack %s/%s: kubectl canopy backups %s lists it; --force restores a backup that is only at the destination", backup, s.namespace, name, name)
+		return fmt.Errorf("backup %s is not in the catalogue of Stack %s/%s: kubectl canopy backups %s lists it; "+
+			"--force restores a backup that is only at the destination", backup, s.namespace, name, name)
 	}
 	if !f.yes {
 		if err := s.confirmRestore(ctx, st, rec, backup); err != nil {
@@ -148,7 +151,8 @@ func (s *session) confirmRestore(ctx context.Context, st *canopyv1alpha1.Stack, 
 		if rec.CompletionTime != nil {
 			at = rec.CompletionTime.UTC().Format(time.RFC3339)
 		}
-		fmt.Fprintf(w, "with backup %s, taken %s (application %s, PostgreSQL %s, %s).\n", rec.Name, at, orDash(rec.AppVersion), orDash(rec.DatabaseVersion), size(rec.SizeBytes))
+		fmt.Fprintf(w, "with backup %s, taken %s (application %s, PostgreSQL %s, %s).\n",
+			rec.Name, at, orDash(rec.AppVersion), orDash(rec.DatabaseVersion), size(rec.SizeBytes))
 	} else {
 		fmt.Fprintf(w, "with backup %s, which is not in the catalogue.\n", backup)
 	}

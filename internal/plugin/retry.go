@@ -55,10 +55,14 @@ func (s *session) retryUpgrade(ctx context.Context, name string, wait bool, time
 		if u != nil {
 			what = fmt.Sprintf("the upgrade to %s is %s", u.ToVersion, u.Phase)
 		}
-		return fmt.Errorf("Stack %s/%s has no failed upgrade to retry (%s): kubectl canopy upgrade %s --version V starts one", s.namespace, name, what, name)
+		//nolint:staticcheck // ST1005: the message starts with the kind name on purpose: users read "Stack shop/x ..."
+		return fmt.Errorf("Stack %s/%s has no failed upgrade to retry (%s): kubectl canopy upgrade %s --version V starts one",
+			s.namespace, name, what, name)
 	}
 	if st.Spec.Version != u.ToVersion {
-		return fmt.Errorf("Stack %s/%s now asks for %s, not the failed %s: kubectl canopy status %s shows that upgrade", s.namespace, name, st.Spec.Version, u.ToVersion, name)
+		//nolint:staticcheck // ST1005: the message starts with the kind name on purpose: users read "Stack shop/x ..."
+		return fmt.Errorf("Stack %s/%s now asks for %s, not the failed %s: kubectl canopy status %s shows that upgrade",
+			s.namespace, name, st.Spec.Version, u.ToVersion, name)
 	}
 	target, serving := u.ToVersion, st.Status.Version
 	res := &UpgradeResult{Namespace: s.namespace, Stack: name, Kind: "Upgrade", From: serving, To: target, Phase: "Requested"}
@@ -68,7 +72,9 @@ func (s *session) retryUpgrade(ctx context.Context, name string, wait bool, time
 		return err
 	}
 	s.say("Cancelling the failed upgrade of Stack %s/%s to %s (spec.version back to %s)...", s.namespace, name, target, serving)
-	err = s.follow(ctx, timeout, errTimeout{"the cancellation", fmt.Sprintf("the operator has not recorded it: is it running? Once it has, kubectl canopy upgrade %s --version %s tries again", name, target)},
+	onTimeout := errTimeout{"the cancellation", fmt.Sprintf("the operator has not recorded it: is it running? "+
+		"Once it has, kubectl canopy upgrade %s --version %s tries again", name, target)}
+	err = s.follow(ctx, timeout, onTimeout,
 		func(ctx context.Context) (string, bool, error) {
 			if err := s.c.Get(ctx, client.ObjectKeyFromObject(st), st); err != nil {
 				return "", false, fmt.Errorf("reading Stack %s/%s: %w", s.namespace, name, err)
@@ -112,7 +118,8 @@ func (s *session) retryDatabaseUpgrade(ctx context.Context, st *canopyv1alpha1.S
 	}); err != nil {
 		return err
 	}
-	s.say("Stack %s/%s retries the PostgreSQL upgrade %s → %s (%s=%s).", s.namespace, st.Name, d.FromVersion, d.ToVersion, canopyv1alpha1.AnnotationRetryDatabaseUpgrade, token)
+	s.say("Stack %s/%s retries the PostgreSQL upgrade %s → %s (%s=%s).", s.namespace, st.Name, d.FromVersion, d.ToVersion,
+		canopyv1alpha1.AnnotationRetryDatabaseUpgrade, token)
 	if !wait {
 		_, err := s.printData(res)
 		return err

@@ -77,20 +77,23 @@ func TestStatusFailedUpgrade(t *testing.T) {
 		s.Status.LastBackupFailure = &componentsv1alpha1.BackupFailure{JobName: "shop-backup-29650000", Time: ptr.To(ago(9 * time.Minute)),
 			Reason: "UploadFailed", Message: "storing the dump failed: no space left on device"}
 	})
-	testenv.Mutate(t, f.C, f.Key("shop"), func() *componentsv1alpha1.Frontend { return &componentsv1alpha1.Frontend{} }, true, func(fe *componentsv1alpha1.Frontend) {
-		fe.Status.FailedVersion = "1.5.0"
-		fe.Status.Migration = &componentsv1alpha1.MigrationStatus{Version: "1.5.0", JobName: "shop-migrate-1-5-0", Phase: "Failed", Message: "BackoffLimitExceeded"}
-		fe.Status.Conditions = []metav1.Condition{
-			cond("Ready", metav1.ConditionFalse, "MigrationFailed", "the migration Job shop-migrate-1-5-0 failed", 20*time.Minute),
-			cond("Degraded", metav1.ConditionTrue, "MigrationFailed", "the migration Job shop-migrate-1-5-0 failed; 1.4.2 serves", 20*time.Minute)}
-	})
-	testenv.Mutate(t, f.C, f.Key("shop"), func() *componentsv1alpha1.BackupPolicy { return &componentsv1alpha1.BackupPolicy{} }, true, func(bp *componentsv1alpha1.BackupPolicy) {
-		bp.Status.LastFailedBackup = &componentsv1alpha1.BackupFailure{JobName: "shop-backup-29650000", Time: ptr.To(ago(9 * time.Minute)), Reason: "UploadFailed",
-			Message: "storing the dump failed: no space left on device"}
-		bp.Status.Conditions = []metav1.Condition{
-			cond("Ready", metav1.ConditionTrue, "Available", "the latest backup failed (UploadFailed) and the next one retries", 5*time.Hour),
-			cond("BackupHealthy", metav1.ConditionFalse, "UploadFailed", "storing the dump failed: no space left on device", 9*time.Minute)}
-	})
+	testenv.Mutate(t, f.C, f.Key("shop"), func() *componentsv1alpha1.Frontend { return &componentsv1alpha1.Frontend{} }, true,
+		func(fe *componentsv1alpha1.Frontend) {
+			fe.Status.FailedVersion = "1.5.0"
+			fe.Status.Migration = &componentsv1alpha1.MigrationStatus{Version: "1.5.0", JobName: "shop-migrate-1-5-0",
+				Phase: "Failed", Message: "BackoffLimitExceeded"}
+			fe.Status.Conditions = []metav1.Condition{
+				cond("Ready", metav1.ConditionFalse, "MigrationFailed", "the migration Job shop-migrate-1-5-0 failed", 20*time.Minute),
+				cond("Degraded", metav1.ConditionTrue, "MigrationFailed", "the migration Job shop-migrate-1-5-0 failed; 1.4.2 serves", 20*time.Minute)}
+		})
+	testenv.Mutate(t, f.C, f.Key("shop"), func() *componentsv1alpha1.BackupPolicy { return &componentsv1alpha1.BackupPolicy{} }, true,
+		func(bp *componentsv1alpha1.BackupPolicy) {
+			bp.Status.LastFailedBackup = &componentsv1alpha1.BackupFailure{JobName: "shop-backup-29650000", Time: ptr.To(ago(9 * time.Minute)),
+				Reason: "UploadFailed", Message: "storing the dump failed: no space left on device"}
+			bp.Status.Conditions = []metav1.Condition{
+				cond("Ready", metav1.ConditionTrue, "Available", "the latest backup failed (UploadFailed) and the next one retries", 5*time.Hour),
+				cond("BackupHealthy", metav1.ConditionFalse, "UploadFailed", "storing the dump failed: no space left on device", 9*time.Minute)}
+		})
 	f.failedJob("shop-migrate-1-5-0", "frontend")
 
 	r := f.run("", "status", "shop")
@@ -133,7 +136,8 @@ func (f *fixture) failedJob(name, component string) {
 	job.Status.Failed = 1
 	job.Status.Conditions = []batchv1.JobCondition{
 		{Type: batchv1.JobFailureTarget, Status: corev1.ConditionTrue, Reason: "BackoffLimitExceeded", LastTransitionTime: start},
-		{Type: batchv1.JobFailed, Status: corev1.ConditionTrue, Reason: "BackoffLimitExceeded", Message: "Job has reached the specified backoff limit", LastTransitionTime: start}}
+		{Type: batchv1.JobFailed, Status: corev1.ConditionTrue, Reason: "BackoffLimitExceeded",
+			Message: "Job has reached the specified backoff limit", LastTransitionTime: start}}
 	require.NoError(f.T, f.C.Status().Update(ctxOf(f), job))
 }
 

@@ -58,7 +58,9 @@ func (s *session) upgrade(ctx context.Context, name, version string, wait bool, 
 	}
 	res := &UpgradeResult{Namespace: s.namespace, Stack: name, Kind: "Upgrade", From: st.Status.Version, To: version, Phase: "Requested"}
 	if st.Spec.Version == version {
-		return fmt.Errorf("Stack %s/%s already asks for version %s (serving %s): kubectl canopy status %s shows how far it is; retry-upgrade tries a failed version again", s.namespace, name, version, orDash(st.Status.Version), name)
+		//nolint:staticcheck // ST1005: the message starts with the kind name on purpose: users read "Stack shop/x ..."
+		return fmt.Errorf("Stack %s/%s already asks for version %s (serving %s): kubectl canopy status %s shows how far it is; "+
+			"retry-upgrade tries a failed version again", s.namespace, name, version, orDash(st.Status.Version), name)
 	}
 	if err := s.patchStack(ctx, st, func(st *canopyv1alpha1.Stack) { st.Spec.Version = version }); err != nil {
 		return err
@@ -106,7 +108,8 @@ func (s *session) followUpgrade(ctx context.Context, st *canopyv1alpha1.Stack, r
 			res.Phase, res.Message = string(u.Phase), u.Message
 			switch u.Phase {
 			case canopyv1alpha1.UpgradeFailed:
-				return "", false, fmt.Errorf("the upgrade of Stack %s/%s to %s failed and %s serves again: %s; fix the cause, then kubectl canopy retry-upgrade %s", s.namespace, name, res.To, u.FromVersion, u.Message, name)
+				return "", false, fmt.Errorf("the upgrade of Stack %s/%s to %s failed and %s serves again: %s; "+
+					"fix the cause, then kubectl canopy retry-upgrade %s", s.namespace, name, res.To, u.FromVersion, u.Message, name)
 			case canopyv1alpha1.UpgradeCancelled:
 				return "", false, fmt.Errorf("the upgrade of Stack %s/%s to %s was cancelled: %s", s.namespace, name, res.To, u.Message)
 			case canopyv1alpha1.UpgradeSucceeded:

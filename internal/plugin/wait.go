@@ -22,7 +22,8 @@ func (e errTimeout) Error() string {
 // progress line for a person (nothing with -o json|yaml, whose output is the final result). The
 // plugin is a client run by hand for minutes at most, so it reads again rather than keeping a
 // watch open: a lost watch would need the same fallback.
-func (o *Options) follow(ctx context.Context, timeout time.Duration, onTimeout errTimeout, check func(ctx context.Context) (line string, done bool, err error)) error {
+func (o *Options) follow(ctx context.Context, timeout time.Duration, onTimeout errTimeout,
+	check func(ctx context.Context) (line string, done bool, err error)) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	last := ""

@@ -34,7 +34,8 @@ type listed struct {
 //     have yet.
 func KstatusViolations(ctx context.Context, c client.Reader, ns string) ([]string, error) {
 	var objs []kstatusObject
-	stacks, dbs, fes, bps := &canopyv1alpha1.StackList{}, &componentsv1alpha1.DatabaseList{}, &componentsv1alpha1.FrontendList{}, &componentsv1alpha1.BackupPolicyList{}
+	stacks, dbs := &canopyv1alpha1.StackList{}, &componentsv1alpha1.DatabaseList{}
+	fes, bps := &componentsv1alpha1.FrontendList{}, &componentsv1alpha1.BackupPolicyList{}
 	lists := []listed{
 		{stacks, func() []kstatusObject { return each(stacks.Items) }},
 		{dbs, func() []kstatusObject { return each(dbs.Items) }},

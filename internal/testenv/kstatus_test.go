@@ -26,8 +26,10 @@ func TestKstatusViolations(t *testing.T) {
 		{name: "Reconciling", obsGen: 2, conds: []metav1.Condition{cond(ready, metav1.ConditionFalse, 2), cond(reconciling, metav1.ConditionTrue, 2)}},
 		{name: "Stalled", obsGen: 2, conds: []metav1.Condition{cond(ready, metav1.ConditionFalse, 2), cond(stalled, metav1.ConditionTrue, 2)}},
 		{name: "Reconciling and Stalled", obsGen: 2, breaches: 1,
-			conds: []metav1.Condition{cond(ready, metav1.ConditionFalse, 2), cond(reconciling, metav1.ConditionTrue, 2), cond(stalled, metav1.ConditionTrue, 2)}},
-		{name: "Ready and Stalled", obsGen: 2, breaches: 1, conds: []metav1.Condition{cond(ready, metav1.ConditionTrue, 2), cond(stalled, metav1.ConditionTrue, 2)}},
+			conds: []metav1.Condition{cond(ready, metav1.ConditionFalse, 2), cond(reconciling, metav1.ConditionTrue, 2),
+				cond(stalled, metav1.ConditionTrue, 2)}},
+		{name: "Ready and Stalled", obsGen: 2, breaches: 1,
+			conds: []metav1.Condition{cond(ready, metav1.ConditionTrue, 2), cond(stalled, metav1.ConditionTrue, 2)}},
 		{name: "a condition from the future", obsGen: 2, breaches: 1, conds: []metav1.Condition{cond(ready, metav1.ConditionTrue, 3)}},
 		{name: "an observedGeneration from the future", obsGen: 3, breaches: 1, conds: []metav1.Condition{cond(ready, metav1.ConditionTrue, 2)}},
 	} {
