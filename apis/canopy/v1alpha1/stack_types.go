@@ -21,11 +21,11 @@ const (
 )
 
 // StackSpec is one application: a web tier, its PostgreSQL database and their backups.
-// +kubebuilder:validation:XValidation:rule="has(self.restore) == has(oldSelf.restore) && (!has(self.restore) || (self.restore.backupName == oldSelf.restore.backupName && has(self.restore.stack) == has(oldSelf.restore.stack) && (!has(self.restore.stack) || self.restore.stack == oldSelf.restore.stack) && has(self.restore.destination) == has(oldSelf.restore.destination) && (!has(self.restore.destination) || self.restore.destination == oldSelf.restore.destination)))",message="restore can only be set when the Stack is created and cannot be changed or removed afterwards (only restore.overwriteExistingData may be set later)"
-// +kubebuilder:validation:XValidation:rule="!has(self.restore) || has(self.restore.destination) || has(self.backup)",message="restore needs restore.destination, or spec.backup.destination to find the backup in"
-// +kubebuilder:validation:XValidation:rule="!has(self.restoreRequest) || has(self.restoreRequest.destination) || has(self.backup)",message="restoreRequest needs restoreRequest.destination, or spec.backup.destination to find the backup in"
-// +kubebuilder:validation:XValidation:rule="!has(self.database) || !has(self.database.allowMajorVersionUpgrade) || !self.database.allowMajorVersionUpgrade || has(self.backup)",message="database.allowMajorVersionUpgrade needs spec.backup: a major upgrade moves the data through a backup"
-// +kubebuilder:validation:XValidation:rule="self.deletionPolicy == 'Delete' || !has(self.dataRetention) || (self.dataRetention.persistentVolumeClaims == 'Retain' && self.dataRetention.backups == 'Retain')",message="dataRetention can delete data only with deletionPolicy: Delete"
+// +kubebuilder:validation:XValidation:rule="has(self.restore) == has(oldSelf.restore) && (!has(self.restore) || (self.restore.backupName == oldSelf.restore.backupName && has(self.restore.stack) == has(oldSelf.restore.stack) && (!has(self.restore.stack) || self.restore.stack == oldSelf.restore.stack) && has(self.restore.destination) == has(oldSelf.restore.destination) && (!has(self.restore.destination) || self.restore.destination == oldSelf.restore.destination)))",message="restore can only be set when the Stack is created and cannot be changed or removed afterwards (only restore.overwriteExistingData may be set later)",fieldPath=.restore,reason=FieldValueForbidden
+// +kubebuilder:validation:XValidation:rule="!has(self.restore) || has(self.restore.destination) || has(self.backup)",message="restore needs restore.destination, or spec.backup.destination to find the backup in",fieldPath=.restore,reason=FieldValueRequired
+// +kubebuilder:validation:XValidation:rule="!has(self.restoreRequest) || has(self.restoreRequest.destination) || has(self.backup)",message="restoreRequest needs restoreRequest.destination, or spec.backup.destination to find the backup in",fieldPath=.restoreRequest,reason=FieldValueRequired
+// +kubebuilder:validation:XValidation:rule="!has(self.database) || !has(self.database.allowMajorVersionUpgrade) || !self.database.allowMajorVersionUpgrade || has(self.backup)",message="database.allowMajorVersionUpgrade needs spec.backup: a major upgrade moves the data through a backup",fieldPath=.database.allowMajorVersionUpgrade
+// +kubebuilder:validation:XValidation:rule="self.deletionPolicy == 'Delete' || !has(self.dataRetention) || (self.dataRetention.persistentVolumeClaims == 'Retain' && self.dataRetention.backups == 'Retain')",message="dataRetention can delete data only with deletionPolicy: Delete",fieldPath=.dataRetention
 type StackSpec struct {
 	// version of the application: the image tag of the web tier. Changing it upgrades the Stack:
 	// pre-upgrade backup, migration, rollout, and automatic rollback on failure.
@@ -87,13 +87,14 @@ type StackSpec struct {
 }
 
 // StackFrontend is the web tier of a Stack.
-// +kubebuilder:validation:XValidation:rule="!(has(self.replicas) && has(self.autoscaling))",message="frontend: set either replicas or autoscaling, not both: with autoscaling the HorizontalPodAutoscaler owns the replica count"
+// +kubebuilder:validation:XValidation:rule="!(has(self.replicas) && has(self.autoscaling))",message="frontend: set either replicas or autoscaling, not both: with autoscaling the HorizontalPodAutoscaler owns the replica count",fieldPath=.replicas
 type StackFrontend struct {
 	// image is the application image repository without a tag, optionally pinned with
 	// @sha256:<digest>; the tag is spec.version.
 	// +required
 	// +kubebuilder:validation:MaxLength=512
-	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-]+[a-z0-9]+)*)*(@sha256:[a-f0-9]{64})?$')",message="frontend.image must be a repository without a tag, such as ghcr.io/acme/shop, optionally pinned with @sha256:<digest>; the tag comes from spec.version"
+	// +kubebuilder:validation:XValidation:rule="self.matches('^((([a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])([.]([a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*(:[0-9]+)?/)?[a-z0-9]+(([._]|__|[-]+)[a-z0-9]+)*(/[a-z0-9]+(([._]|__|[-]+)[a-z0-9]+)*)*)(@sha256:[a-f0-9]{64})?$')",message="frontend.image must be a repository without a tag, such as ghcr.io/acme/shop, optionally pinned with @sha256:<digest>; the tag comes from spec.version"
+	// +kubebuilder:validation:XValidation:rule="self.split('@')[0].size() <= 255",message="frontend.image: the repository name must be at most 255 characters"
 	Image string `json:"image"`
 
 	// replicas of the web tier when autoscaling is off (default 2).
@@ -119,11 +120,14 @@ type StackFrontend struct {
 	// +listType=map
 	// +listMapKey=name
 	// +kubebuilder:validation:MaxItems=128
+	// +kubebuilder:validation:XValidation:rule="self.all(e, !has(e.valueFrom) || !has(e.value) || e.value == '')",message="frontend.env: set value or valueFrom, not both"
+	// +kubebuilder:validation:XValidation:rule="self.all(e, !has(e.valueFrom) || [has(e.valueFrom.fieldRef), has(e.valueFrom.resourceFieldRef), has(e.valueFrom.configMapKeyRef), has(e.valueFrom.secretKeyRef)].exists_one(b, b))",message="frontend.env: valueFrom must set exactly one of fieldRef, resourceFieldRef, configMapKeyRef or secretKeyRef"
 	Env []corev1.EnvVar `json:"env,omitempty"`
 
 	// resources of the application container. Empty: requests of 100m CPU and 128Mi memory, so
 	// that the scheduler and autoscaling have something to go by (docs/stack-controller.md).
 	// +optional
+	// +kubebuilder:validation:XValidation:rule="!has(self.claims) || size(self.claims) == 0",message="frontend.resources.claims cannot be set: Canopy's pods declare no resource claims",fieldPath=.claims
 	Resources corev1.ResourceRequirements `json:"resources,omitzero"`
 
 	// readOnlyRootFilesystem: false lets an image that writes outside /tmp run (its container gets
@@ -168,8 +172,8 @@ type StackFrontend struct {
 }
 
 // StackDatabase is the PostgreSQL database of a Stack.
-// +kubebuilder:validation:XValidation:rule="!has(self.version) || !has(oldSelf.version) || int(self.version.split('.')[0]) >= int(oldSelf.version.split('.')[0])",message="database.version: a PostgreSQL major version cannot be downgraded (restore a backup into a new Stack instead)"
-// +kubebuilder:validation:XValidation:rule="!has(self.version) || !has(oldSelf.version) || int(self.version.split('.')[0]) == int(oldSelf.version.split('.')[0]) || (has(self.allowMajorVersionUpgrade) && self.allowMajorVersionUpgrade)",message="database.version: changing the PostgreSQL major version needs database.allowMajorVersionUpgrade: true (it runs a backup and restore)"
+// +kubebuilder:validation:XValidation:rule="!has(self.version) || !has(oldSelf.version) || int(self.version.split('.')[0]) >= int(oldSelf.version.split('.')[0])",message="database.version: a PostgreSQL major version cannot be downgraded (restore a backup into a new Stack instead)",fieldPath=.version
+// +kubebuilder:validation:XValidation:rule="!has(self.version) || !has(oldSelf.version) || int(self.version.split('.')[0]) == int(oldSelf.version.split('.')[0]) || (has(self.allowMajorVersionUpgrade) && self.allowMajorVersionUpgrade)",message="database.version: changing the PostgreSQL major version needs database.allowMajorVersionUpgrade: true (it runs a backup and restore)",fieldPath=.version
 type StackDatabase struct {
 	// version of PostgreSQL: a major version such as "17" or a major and minor such as "17.2".
 	// +optional
@@ -181,6 +185,8 @@ type StackDatabase struct {
 	// image overrides the PostgreSQL image; empty uses the operator's default for the version.
 	// +optional
 	// +kubebuilder:validation:MaxLength=512
+	// +kubebuilder:validation:XValidation:rule="self.matches('^((([a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])([.]([a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*(:[0-9]+)?/)?[a-z0-9]+(([._]|__|[-]+)[a-z0-9]+)*(/[a-z0-9]+(([._]|__|[-]+)[a-z0-9]+)*)*)(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?$')",message="database.image must be an image reference such as ghcr.io/acme/postgres:17.2, optionally pinned with @sha256:<digest>"
+	// +kubebuilder:validation:XValidation:rule="self.split('@')[0].size() <= 255",message="database.image: the repository and tag must be at most 255 characters"
 	Image string `json:"image,omitempty"`
 
 	// allowMajorVersionUpgrade permits a change of the major version (backup, new instance,
@@ -196,6 +202,7 @@ type StackDatabase struct {
 	// resources of the PostgreSQL container; the memory drives auto-tuning. Empty: requests of
 	// 250m CPU and 512Mi memory with a 512Mi memory limit, the size auto-tuning then tunes for.
 	// +optional
+	// +kubebuilder:validation:XValidation:rule="!has(self.claims) || size(self.claims) == 0",message="database.resources.claims cannot be set: Canopy's pods declare no resource claims",fieldPath=.claims
 	Resources corev1.ResourceRequirements `json:"resources,omitzero"`
 
 	// expectedConnections to plan for: sets max_connections and, with the memory, work_mem.
@@ -240,7 +247,7 @@ type StackBackup struct {
 	// timeZone of the schedule, an IANA name such as Europe/Paris.
 	// +optional
 	// +kubebuilder:validation:MaxLength=64
-	// +kubebuilder:validation:XValidation:rule="self.matches('^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*$')",message="backup.timeZone must be an IANA time zone name such as Europe/Paris"
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[A-Za-z][A-Za-z0-9_+-]{0,13}(/[A-Za-z0-9_+-]{1,14})*$') && self.lowerAscii() != 'local'",message="backup.timeZone must be an IANA time zone name such as Europe/Paris (parts of at most 14 characters; not Local)"
 	TimeZone *string `json:"timeZone,omitempty"`
 
 	// suspend stops scheduled backups; on-demand and pre-upgrade backups still run.
@@ -272,6 +279,7 @@ type StackBackup struct {
 	// database.storage.size (a dump is smaller than the data it comes from). A backup whose dump
 	// outgrows it fails and is reported.
 	// +optional
+	// +kubebuilder:validation:XValidation:rule="quantity(string(self)).isGreaterThan(quantity('0'))",message="backup.scratchSize must be greater than zero"
 	ScratchSize *resource.Quantity `json:"scratchSize,omitempty"`
 }
 
@@ -289,6 +297,7 @@ type StackRestore struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=127
 	// +kubebuilder:validation:XValidation:rule="self.matches('^([a-z0-9]([-a-z0-9]*[a-z0-9])?[.])?[a-z]([-a-z0-9]*[a-z0-9])?$')",message="restore.stack must be a Stack name, or namespace.name for a Stack of another namespace"
+	// +kubebuilder:validation:XValidation:rule="self.split('.')[0].size() <= 63",message="restore.stack: a namespace name has at most 63 characters"
 	Stack string `json:"stack,omitempty"`
 
 	// destination holding the backup; defaults to spec.backup.destination.
@@ -557,8 +566,8 @@ type StackStatus struct {
 // +kubebuilder:printcolumn:name="Last backup",type=date,JSONPath=`.status.lastBackup.time`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:printcolumn:name="Message",type=string,priority=1,JSONPath=`.status.conditions[?(@.type=="Ready")].message`
-// +kubebuilder:validation:XValidation:rule="self.metadata.name.size() <= 40",message="metadata.name must be at most 40 characters: the names of the Stack's objects derive from it"
-// +kubebuilder:validation:XValidation:rule="self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')",message="metadata.name must start with a letter and contain only lower case letters, digits and '-': Service names derive from it"
+// +kubebuilder:validation:XValidation:rule="self.metadata.name.size() <= 40",message="metadata.name must be at most 40 characters: the names of the Stack's objects derive from it",fieldPath=.metadata
+// +kubebuilder:validation:XValidation:rule="self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')",message="metadata.name must start with a letter and contain only lower case letters, digits and '-': Service names derive from it",fieldPath=.metadata
 type Stack struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`

@@ -7,9 +7,11 @@ import (
 
 // CronSchedule is a five-field cron expression (minute hour day-of-month month day-of-week) or one of
 // the macros @hourly, @daily, @midnight, @weekly, @monthly, @yearly and @annually. Time zones go in
-// timeZone, not in the schedule. The controller checks value ranges; admission checks the shape.
+// timeZone, not in the schedule. Admission checks the shape and the value ranges, as the controller's parser
+// (robfig/cron ParseStandard) does; an empty schedule takes no scheduled backups.
 // +kubebuilder:validation:MaxLength=128
-// +kubebuilder:validation:XValidation:rule="self.matches('^@(hourly|daily|midnight|weekly|monthly|yearly|annually)$') || self.matches('^(([*]|[0-9]{1,2}(-[0-9]{1,2})?|[A-Za-z]{3}(-[A-Za-z]{3})?)(/[0-9]{1,2})?)(,(([*]|[0-9]{1,2}(-[0-9]{1,2})?|[A-Za-z]{3}(-[A-Za-z]{3})?)(/[0-9]{1,2})?))*( +(([*]|[0-9]{1,2}(-[0-9]{1,2})?|[A-Za-z]{3}(-[A-Za-z]{3})?)(/[0-9]{1,2})?)(,(([*]|[0-9]{1,2}(-[0-9]{1,2})?|[A-Za-z]{3}(-[A-Za-z]{3})?)(/[0-9]{1,2})?))*){4}$')",message="schedule must be a cron expression with five fields (minute hour day-of-month month day-of-week), such as \"0 2 * * *\", or a macro such as @daily"
+// +kubebuilder:validation:XValidation:rule="self.size() == 0 || self.matches('^@(hourly|daily|midnight|weekly|monthly|yearly|annually)$') || self.matches('^(([*]|[0-9]{1,2}(-[0-9]{1,2})?|[A-Za-z]{3}(-[A-Za-z]{3})?)(/[0-9]{1,2})?)(,(([*]|[0-9]{1,2}(-[0-9]{1,2})?|[A-Za-z]{3}(-[A-Za-z]{3})?)(/[0-9]{1,2})?))*( +(([*]|[0-9]{1,2}(-[0-9]{1,2})?|[A-Za-z]{3}(-[A-Za-z]{3})?)(/[0-9]{1,2})?)(,(([*]|[0-9]{1,2}(-[0-9]{1,2})?|[A-Za-z]{3}(-[A-Za-z]{3})?)(/[0-9]{1,2})?))*){4}$')",message="schedule must be a cron expression with five fields (minute hour day-of-month month day-of-week), such as \"0 2 * * *\", or a macro such as @daily"
+// +kubebuilder:validation:XValidation:rule="self.size() == 0 || self.startsWith('@') || self.matches('^([*]|([0-5]?[0-9])(-([0-5]?[0-9]))?)(/(0?[1-9]|[1-9][0-9]))?(,([*]|([0-5]?[0-9])(-([0-5]?[0-9]))?)(/(0?[1-9]|[1-9][0-9]))?)* +([*]|([01]?[0-9]|2[0-3])(-([01]?[0-9]|2[0-3]))?)(/(0?[1-9]|[1-9][0-9]))?(,([*]|([01]?[0-9]|2[0-3])(-([01]?[0-9]|2[0-3]))?)(/(0?[1-9]|[1-9][0-9]))?)* +([*]|(0?[1-9]|[12][0-9]|3[01])(-(0?[1-9]|[12][0-9]|3[01]))?)(/(0?[1-9]|[1-9][0-9]))?(,([*]|(0?[1-9]|[12][0-9]|3[01])(-(0?[1-9]|[12][0-9]|3[01]))?)(/(0?[1-9]|[1-9][0-9]))?)* +([*]|(0?[1-9]|1[0-2]|(?i:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec))(-(0?[1-9]|1[0-2]|(?i:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)))?)(/(0?[1-9]|[1-9][0-9]))?(,([*]|(0?[1-9]|1[0-2]|(?i:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec))(-(0?[1-9]|1[0-2]|(?i:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)))?)(/(0?[1-9]|[1-9][0-9]))?)* +([*]|(0?[0-6]|(?i:sun|mon|tue|wed|thu|fri|sat))(-(0?[0-6]|(?i:sun|mon|tue|wed|thu|fri|sat)))?)(/(0?[1-9]|[1-9][0-9]))?(,([*]|(0?[0-6]|(?i:sun|mon|tue|wed|thu|fri|sat))(-(0?[0-6]|(?i:sun|mon|tue|wed|thu|fri|sat)))?)(/(0?[1-9]|[1-9][0-9]))?)*$')",message="schedule: a value is out of range or a step is 0 (minute 0-59, hour 0-23, day of month 1-31, month 1-12 or jan-dec, day of week 0-6 or sun-sat)"
 type CronSchedule string
 
 // BackupPolicySpec describes scheduled and on-demand backups of one Database.
@@ -40,7 +42,7 @@ type BackupPolicySpec struct {
 	// manager's time zone (usually UTC).
 	// +optional
 	// +kubebuilder:validation:MaxLength=64
-	// +kubebuilder:validation:XValidation:rule="self.matches('^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*$')",message="timeZone must be an IANA time zone name such as Europe/Paris"
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[A-Za-z][A-Za-z0-9_+-]{0,13}(/[A-Za-z0-9_+-]{1,14})*$') && self.lowerAscii() != 'local'",message="timeZone must be an IANA time zone name such as Europe/Paris (parts of at most 14 characters; not Local)"
 	TimeZone *string `json:"timeZone,omitempty"`
 
 	// suspend stops scheduled backups; on-demand requests still run.

@@ -20,6 +20,7 @@ const (
 )
 
 // IssuerReference names a cert-manager issuer that signs Canopy's certificates.
+// +kubebuilder:validation:XValidation:rule="!has(self.group) || self.group != 'cert-manager.io' || !has(self.kind) || self.kind in ['Issuer', 'ClusterIssuer']",message="issuerRef.kind must be Issuer or ClusterIssuer for group cert-manager.io; an external issuer names its own group",fieldPath=.kind
 type IssuerReference struct {
 	// name of the Issuer or ClusterIssuer.
 	// +required
@@ -28,16 +29,19 @@ type IssuerReference struct {
 	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$')",message="issuerRef.name must be a valid Kubernetes object name (lower case letters, digits, '-' and '.')"
 	Name string `json:"name"`
 
-	// kind of the issuer: Issuer (in the same namespace) or ClusterIssuer.
+	// kind of the issuer: Issuer (in the same namespace) or ClusterIssuer for cert-manager's own
+	// issuers; an external issuer's kind (such as AWSPCAClusterIssuer) with its group.
 	// +optional
 	// +kubebuilder:default=Issuer
-	// +kubebuilder:validation:Enum=Issuer;ClusterIssuer
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[A-Z][A-Za-z0-9]*$')",message="issuerRef.kind must be a resource kind such as ClusterIssuer (a capital letter, then letters and digits)"
 	Kind string `json:"kind,omitempty"`
 
 	// group of the issuer resource; cert-manager's own issuers use cert-manager.io.
 	// +optional
 	// +kubebuilder:default=cert-manager.io
 	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:XValidation:rule="!format.dns1123Subdomain().validate(self).hasValue()",message="issuerRef.group must be an API group such as cert-manager.io (a lower case DNS name)"
 	Group string `json:"group,omitempty"`
 }
 
@@ -65,6 +69,7 @@ type MonitoringSpec struct {
 	// labels added to the ServiceMonitor and PrometheusRule so that a Prometheus selects them.
 	// +optional
 	// +kubebuilder:validation:MaxProperties=16
+	// +kubebuilder:validation:XValidation:rule="self.all(k, !format.qualifiedName().validate(k).hasValue())",message="monitoring.labels: keys must be label keys such as release or example.com/team (an optional DNS prefix and '/', then at most 63 letters, digits, '-', '_' and '.')"
 	Labels map[string]string `json:"labels,omitempty"`
 
 	// prometheusNamespace is the namespace of the Prometheus that scrapes Canopy's metrics endpoints;
@@ -76,8 +81,8 @@ type MonitoringSpec struct {
 }
 
 // StorageSpec describes a persistent volume.
-// +kubebuilder:validation:XValidation:rule="!has(oldSelf.size) || !has(self.size) || quantity(string(self.size)).compareTo(quantity(string(oldSelf.size))) >= 0",message="storage.size cannot shrink: a volume cannot be made smaller without losing data"
-// +kubebuilder:validation:XValidation:rule="has(self.storageClassName) == has(oldSelf.storageClassName) && (!has(self.storageClassName) || self.storageClassName == oldSelf.storageClassName)",message="storage.storageClassName is immutable: moving data to another storage class needs a backup and restore"
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.size) || !has(self.size) || quantity(string(self.size)).compareTo(quantity(string(oldSelf.size))) >= 0",messageExpression="'storage.size cannot shrink from ' + string(oldSelf.size) + ' to ' + string(self.size) + ': a volume cannot be made smaller without losing data'",fieldPath=.size,reason=FieldValueForbidden
+// +kubebuilder:validation:XValidation:rule="has(self.storageClassName) == has(oldSelf.storageClassName) && (!has(self.storageClassName) || self.storageClassName == oldSelf.storageClassName)",message="storage.storageClassName is immutable: moving data to another storage class needs a backup and restore",fieldPath=.storageClassName,reason=FieldValueForbidden
 type StorageSpec struct {
 	// size of the volume, for example 10Gi. Increasing it expands the volume when the storage class
 	// allows expansion; shrinking is refused.
@@ -89,6 +94,7 @@ type StorageSpec struct {
 	// storageClassName of the volume; empty uses the cluster's default class. Immutable.
 	// +optional
 	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:XValidation:rule="self == '' || !format.dns1123Subdomain().validate(self).hasValue()",message="storage.storageClassName must be a StorageClass name (lower case letters, digits, '-' and '.')"
 	StorageClassName *string `json:"storageClassName,omitempty"`
 }
 
@@ -149,6 +155,7 @@ type VolumeDestination struct {
 }
 
 // S3Destination stores backups in an S3-compatible bucket.
+// +kubebuilder:validation:XValidation:rule="has(self.credentialsSecret.name) && self.credentialsSecret.name.matches('^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$') && size(self.credentialsSecret.name) <= 253",message="s3.credentialsSecret.name must be a Secret name (lower case letters, digits, '-' and '.')",fieldPath=.credentialsSecret.name
 type S3Destination struct {
 	// endpoint URL of the S3 service, for example https://s3.eu-west-1.amazonaws.com or
 	// http://minio.storage:9000.
@@ -207,7 +214,7 @@ type RetentionPolicy struct {
 }
 
 // AutoscalingSpec configures a HorizontalPodAutoscaler for the web tier.
-// +kubebuilder:validation:XValidation:rule="self.minReplicas <= self.maxReplicas",message="autoscaling.minReplicas must be less than or equal to autoscaling.maxReplicas"
+// +kubebuilder:validation:XValidation:rule="self.minReplicas <= self.maxReplicas",message="autoscaling.minReplicas must be less than or equal to autoscaling.maxReplicas",fieldPath=.minReplicas
 // +kubebuilder:validation:XValidation:rule="has(self.targetCPUUtilizationPercentage) || has(self.targetMemoryUtilizationPercentage)",message="autoscaling needs at least one target: targetCPUUtilizationPercentage or targetMemoryUtilizationPercentage"
 type AutoscalingSpec struct {
 	// minReplicas is the lower bound of the autoscaler.
@@ -241,17 +248,19 @@ type IngressSpec struct {
 	// host is the DNS name the application is served on.
 	// +required
 	// +kubebuilder:validation:MaxLength=253
-	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')",message="ingress.host must be a lower case DNS name such as shop.example.com"
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?([.][a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$') && !isIP(self)",message="ingress.host must be a lower case DNS name such as shop.example.com (labels of at most 63 characters, not an IP address)"
 	Host string `json:"host"`
 
 	// className selects the IngressClass; empty uses the cluster's default.
 	// +optional
 	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:XValidation:rule="self == '' || !format.dns1123Subdomain().validate(self).hasValue()",message="ingress.className must be an IngressClass name (lower case letters, digits, '-' and '.')"
 	ClassName *string `json:"className,omitempty"`
 
 	// annotations added to the Ingress, for controller-specific settings.
 	// +optional
 	// +kubebuilder:validation:MaxProperties=32
+	// +kubebuilder:validation:XValidation:rule="self.all(k, !format.qualifiedName().validate(k).hasValue())",message="ingress.annotations: keys must be annotation keys such as nginx.ingress.kubernetes.io/proxy-body-size (an optional DNS prefix and '/', then at most 63 letters, digits, '-', '_' and '.')"
 	Annotations map[string]string `json:"annotations,omitempty"`
 }
 

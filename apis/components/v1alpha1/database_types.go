@@ -9,8 +9,8 @@ import (
 // DatabaseSpec describes one PostgreSQL instance.
 // +kubebuilder:validation:XValidation:rule="!has(self.version) || !has(oldSelf.version) || int(self.version.split('.')[0]) >= int(oldSelf.version.split('.')[0])",message="version: a PostgreSQL major version cannot be downgraded (restore a backup into a new Stack instead)"
 // +kubebuilder:validation:XValidation:rule="!has(self.version) || !has(oldSelf.version) || int(self.version.split('.')[0]) == int(oldSelf.version.split('.')[0]) || (has(self.allowMajorVersionUpgrade) && self.allowMajorVersionUpgrade)",message="version: changing the PostgreSQL major version needs allowMajorVersionUpgrade: true (it runs a backup and restore)"
-// +kubebuilder:validation:XValidation:rule="!has(self.majorUpgrade) || (has(self.allowMajorVersionUpgrade) && self.allowMajorVersionUpgrade)",message="majorUpgrade needs allowMajorVersionUpgrade: true"
-// +kubebuilder:validation:XValidation:rule="has(self.bootstrap) == has(oldSelf.bootstrap) && (!has(self.bootstrap) || self.bootstrap.fromBackup == oldSelf.bootstrap.fromBackup)",message="bootstrap can only be set when the object is created and is immutable afterwards (only bootstrap.overwriteExistingData may be set later)"
+// +kubebuilder:validation:XValidation:rule="!has(self.majorUpgrade) || (has(self.allowMajorVersionUpgrade) && self.allowMajorVersionUpgrade)",message="majorUpgrade needs allowMajorVersionUpgrade: true",fieldPath=.majorUpgrade
+// +kubebuilder:validation:XValidation:rule="has(self.bootstrap) == has(oldSelf.bootstrap) && (!has(self.bootstrap) || self.bootstrap.fromBackup == oldSelf.bootstrap.fromBackup)",message="bootstrap can only be set when the object is created and is immutable afterwards (only bootstrap.overwriteExistingData may be set later)",fieldPath=.bootstrap,reason=FieldValueForbidden
 type DatabaseSpec struct {
 	// version of PostgreSQL: a major version such as "17" or a major and minor such as "17.2".
 	// A minor change rolls the pod in place; a major change needs allowMajorVersionUpgrade.

@@ -21,7 +21,7 @@ func Ingress(fe *componentsv1alpha1.Frontend, tls bool) *networkingv1.Ingress {
 		TypeMeta:   metav1.TypeMeta{APIVersion: "networking.k8s.io/v1", Kind: "Ingress"},
 		ObjectMeta: objectMeta(fe, Name(fe)),
 		Spec: networkingv1.IngressSpec{
-			IngressClassName: in.ClassName,
+			IngressClassName: className(in.ClassName),
 			Rules: []networkingv1.IngressRule{{
 				Host: in.Host,
 				IngressRuleValue: networkingv1.IngressRuleValue{HTTP: &networkingv1.HTTPIngressRuleValue{Paths: []networkingv1.HTTPIngressPath{{
@@ -61,4 +61,13 @@ func Certificate(fe *componentsv1alpha1.Frontend) *certmanagerv1.Certificate {
 			IssuerRef:  cmmeta.IssuerReference{Name: ref.Name, Kind: ref.Kind, Group: ref.Group},
 		},
 	}
+}
+
+// className drops an empty IngressClass name: the API server refuses "" on an Ingress, and the
+// field's doc says that empty uses the cluster's default class, as an unset one does.
+func className(name *string) *string {
+	if name == nil || *name == "" {
+		return nil
+	}
+	return name
 }
