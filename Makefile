@@ -129,6 +129,25 @@ demo: cluster-tools build ## Run Canopy on a local simulated cluster with the sa
 	$(GO) build -o $(BIN)/canopy-demo ./e2e/cmd/demo
 	$(BIN)/canopy-demo
 
+# Go native fuzz targets: every func FuzzX of the repository's tests (today those of the builders,
+# internal/desired/*/fuzz_test.go). make test runs their committed corpus as ordinary tests, and
+# internal/desired's TestFuzzCorpusIsAdmitted dry-runs it against an API server; make fuzz explores
+# further, FUZZTIME per target. It is not part of make test: building with the fuzzer's
+# instrumentation alone takes minutes on a cold cache.
+FUZZTIME ?= 10s
+# Minimizing each new interesting input may take the fuzzer up to a minute by default, during
+# which it explores nothing: a short run keeps inputs as found.
+FUZZMINIMIZETIME ?= 1s
+
+.PHONY: fuzz
+fuzz: ## Run each fuzz target for FUZZTIME (10s); new failing inputs land in the package's testdata/fuzz.
+	@set -e; for f in $$(grep -rl --include='*_test.go' '^func Fuzz' . | sort); do \
+		for n in $$(grep -o '^func Fuzz[A-Za-z0-9_]*' $$f | cut -c6-); do \
+			echo "fuzz: $$n ($$(dirname $$f))"; \
+			$(GO) test -run='^$$' -fuzz="^$$n\$$" -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZETIME) ./$$(dirname $$f); \
+		done; \
+	done
+
 .PHONY: test-unit
 test-unit: ## Run only the tests that need no control plane.
 	$(GO) test $(GO_TEST_FLAGS) -short ./...

@@ -3,8 +3,11 @@
 package common
 
 import (
+	"strings"
+
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/utils/ptr"
 )
 
@@ -22,6 +25,21 @@ const (
 
 	ManagedBy = "canopy"
 )
+
+// VersionLabel is the value of LabelVersion for an application version. A version is an image tag,
+// which may start with '_', end with '.' or '-' and run to 128 characters; a label value may not:
+// such a version is cut to 63 characters and trimmed to letters and digits at both ends. The label
+// only describes; the exact version is kept in annotations.
+func VersionLabel(version string) string {
+	if len(validation.IsValidLabelValue(version)) == 0 {
+		return version
+	}
+	if len(version) > validation.LabelValueMaxLength {
+		version = version[:validation.LabelValueMaxLength]
+	}
+	notAlnum := func(r rune) bool { return r < '0' || (r > '9' && r < 'A') || (r > 'Z' && r < 'a') || r > 'z' }
+	return strings.TrimFunc(version, notAlnum)
+}
 
 // ManagerPodLabels are the labels of the manager's pod (config/manager) that the databases'
 // NetworkPolicies admit it by. They are Canopy's own: under OLM the install namespace is shared

@@ -8,6 +8,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	componentsv1alpha1 "github.com/canopy-dev/canopy/apis/components/v1alpha1"
+	"github.com/canopy-dev/canopy/internal/desired/common"
 )
 
 // Deployment runs the web tier at version (which the controller chooses: the spec's version, or the
@@ -15,7 +16,7 @@ import (
 // away before its replacement is available.
 func Deployment(fe *componentsv1alpha1.Frontend, version string) *appsv1.Deployment {
 	podLabels := Labels(fe)
-	podLabels[labelVersion] = version
+	podLabels[labelVersion] = common.VersionLabel(version)
 	pod := corev1.PodSpec{
 		Containers:                    []corev1.Container{appContainer(fe, version)},
 		ImagePullSecrets:              fe.Spec.ImagePullSecrets,

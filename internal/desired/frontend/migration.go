@@ -8,6 +8,7 @@ import (
 	"maps"
 
 	componentsv1alpha1 "github.com/canopy-dev/canopy/apis/components/v1alpha1"
+	"github.com/canopy-dev/canopy/internal/desired/common"
 )
 
 // MigrationTTLSeconds keeps a finished migration Job (and its logs) for a day, for inspection.
@@ -33,7 +34,7 @@ func MigrationJob(fe *componentsv1alpha1.Frontend, version string) *batchv1.Job 
 	mountDatabaseCA(fe, &pod)
 	restrictedPod(fe, &pod)
 	labels := Labels(fe)
-	labels[labelVersion] = version
+	labels[labelVersion] = common.VersionLabel(version)
 	labels[LabelMigration] = "true"
 	meta := objectMeta(fe, MigrationJobName(fe, version))
 	meta.Labels = labels

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/utils/ptr"
 
 	componentsv1alpha1 "github.com/canopy-dev/canopy/apis/components/v1alpha1"
@@ -47,8 +48,11 @@ func MigrationJobName(fe *componentsv1alpha1.Frontend, version string) string {
 		}
 		return '-'
 	}, strings.ToLower(version))
-	if len(tag) > 20 {
-		tag = tag[:20]
+	// A Job's name is also a label value of its pods: at most 63 characters, of which the hash
+	// takes 7; the tag only helps a reader and gives way.
+	budget := min(20, validation.LabelValueMaxLength-len(fe.Name+"-migrate-")-7)
+	if len(tag) > budget {
+		tag = tag[:max(budget, 0)]
 	}
 	return strings.Trim(fe.Name+"-migrate-"+strings.Trim(tag, "-"), "-") + "-" + hex.EncodeToString(sum[:3])
 }

@@ -1,0 +1,20 @@
+package frontend_test
+
+import (
+	"testing"
+
+	"github.com/canopy-dev/canopy/internal/desired/specgen"
+)
+
+// FuzzFrontendObjects builds the objects of the Stack's Frontend from generated valid Stacks: no
+// builder may panic, and every object must pass specgen.Check. The corpus in testdata/fuzz/FuzzFrontendObjects
+// is also dry-run against an API server by internal/desired's TestFuzzCorpusIsAdmitted.
+func FuzzFrontendObjects(f *testing.F) {
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c := specgen.Generate(data)
+		if err := specgen.Check(c, c.FrontendObjects()); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
