@@ -418,7 +418,8 @@ func (c *Cluster) stopContainers(ctx context.Context) {
 		_, _ = c.ctr(ctx, "tasks", "kill", "-a", "-s", "SIGKILL", t)
 	}
 	for _, t := range strings.Fields(tasks) {
-		if _, err := c.ctr(ctx, "tasks", "delete", "-f", t); err != nil {
+		// A killed task is usually gone already: containerd deletes it when it exits.
+		if _, err := c.ctr(ctx, "tasks", "delete", "-f", t); err != nil && !strings.Contains(err.Error(), "not found") {
 			c.Log("deleting task %s: %v", t, err)
 		}
 	}
