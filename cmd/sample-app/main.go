@@ -6,6 +6,9 @@
 //	sample-app [serve]   serve HTTP on $PORT (8080): /healthz, / (reads the database),
 //	                     POST /notes (writes a row), /db (the connection's TLS and server version)
 //	sample-app migrate   create the schema (idempotent); a migration Job runs it
+//
+// With SAMPLE_APP_UNHEALTHY=1 in its environment, /healthz answers 503 for ever: an image built
+// with it is a release whose pods never become ready (the real-pods tier's failed upgrade).
 package main
 
 import (
@@ -105,7 +108,14 @@ func serve(ctx context.Context) error {
 		port = "8080"
 	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
+	unhealthy := os.Getenv("SAMPLE_APP_UNHEALTHY") == "1"
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		if unhealthy {
+			http.Error(w, "unhealthy (SAMPLE_APP_UNHEALTHY=1)", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = io.WriteString(w, "ok\n")
+	})
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		var count int64
 		var last string

@@ -86,3 +86,18 @@ func TestBackupAndRestoreIntoANewStack(t *testing.T) {
 	require.Equal(t, 200, code, body)
 	require.Contains(t, body, `2 notes, last "before-2"`, "the restored database has the rows written before the backup, not after")
 }
+
+// readObject reads a backup's object from versitygw's folder (s3://bucket/key).
+func readObject(location string) ([]byte, error) {
+	return os.ReadFile(filepath.Join(c.S3Root(), strings.TrimPrefix(location, "s3://")))
+}
+
+// requireStoredAsCatalogued checks the stored object's size and SHA-256 against the catalogue.
+func requireStoredAsCatalogued(t *testing.T, b componentsv1alpha1.BackupRecord) {
+	t.Helper()
+	data, err := readObject(b.Location)
+	require.NoError(t, err, "the catalogued object %s is in the bucket", b.Location)
+	sum := sha256.Sum256(data)
+	require.Equal(t, b.SizeBytes, int64(len(data)), "size of the stored object")
+	require.Equal(t, b.SHA256, hex.EncodeToString(sum[:]), "SHA-256 of the stored object")
+}

@@ -28,6 +28,9 @@ var c *cluster.Cluster
 // appVersions are the sample application's image tags the tests use.
 var appVersions = []string{"1.0.0", "1.1.0"}
 
+// brokenVersion is the sample application built so that its pods never become ready.
+const brokenVersion = "2.0.0-broken"
+
 func TestMain(m *testing.M) {
 	os.Exit(run(m))
 }
@@ -74,6 +77,7 @@ func run(m *testing.M) int {
 	}
 	inputs := cluster.FindImageInputs(root)
 	inputs.SampleAppVersions = appVersions
+	inputs.SampleAppBrokenVersion = brokenVersion
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()

@@ -24,8 +24,10 @@ type ImageInputs struct {
 	PostgresRootfs, PostgresEntrypoint string
 	// Pause, Canopy, Exporter and SampleApp are static binaries.
 	Pause, Canopy, Exporter, SampleApp string
-	// SampleAppVersions tag the sample application's image.
-	SampleAppVersions []string
+	// SampleAppVersions tag the sample application's image; SampleAppBrokenVersion tags the same
+	// application built to never become ready (SAMPLE_APP_UNHEALTHY=1).
+	SampleAppVersions      []string
+	SampleAppBrokenVersion string
 }
 
 // FindImageInputs locates the images' inputs under the repository.
@@ -54,7 +56,10 @@ func (in ImageInputs) Images() []Image {
 			app.Names = append(app.Names, SampleAppRepository+":"+v)
 		}
 	}
+	broken := static(SampleAppRepository+":"+in.SampleAppBrokenVersion, in.SampleApp, "/sample-app", 65532)
+	broken.Env = []string{"SAMPLE_APP_UNHEALTHY=1"}
 	return []Image{
+		broken,
 		static(PauseImage, in.Pause, "/pause", 65535),
 		{
 			Names:   []string{PostgresImage},
