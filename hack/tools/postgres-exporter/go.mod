@@ -4,7 +4,7 @@ module github.com/canopy-dev/canopy/hack/tools/postgres-exporter
 
 go 1.26.0
 
-require github.com/prometheus-community/postgres_exporter v0.17.1
+require github.com/prometheus-community/postgres_exporter v0.17.1 // indirect
 
 require (
 	github.com/alecthomas/kingpin/v2 v2.4.0 // indirect
@@ -36,3 +36,5 @@ require (
 	gopkg.in/yaml.v2 v2.4.0 // indirect
 	gopkg.in/yaml.v3 v3.0.1 // indirect
 )
+
+tool github.com/prometheus-community/postgres_exporter/cmd/postgres_exporter
