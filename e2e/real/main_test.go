@@ -46,8 +46,13 @@ func run(m *testing.M) int {
 	dir := filepath.Join(root, "bin", "e2e-real")
 	if !cluster.InNamespace() {
 		if os.Geteuid() != 0 {
+			// As the other tiers treat a missing environment: a failure in CI, a skip elsewhere.
 			fmt.Fprintln(os.Stderr, "e2e-real: needs root (namespaces, mounts, cgroups, containers)")
-			return 1
+			if os.Getenv("CI") != "" {
+				return 1
+			}
+			fmt.Fprintln(os.Stderr, "e2e-real: SKIPPED (not root; CI fails instead)")
+			return 0
 		}
 		start := time.Now()
 		code, leftovers, err := cluster.RunInNamespace(dir, logf)

@@ -72,6 +72,11 @@ func RunInNamespace(dir string, log func(string, ...any)) (code int, leftovers [
 	if dir, err = realPath(dir); err != nil {
 		return 1, nil, err
 	}
+	unlock, err := lockMachine()
+	if err != nil {
+		return 1, nil, err
+	}
+	defer unlock()
 	before := takeHostState()
 	self, err := os.Executable()
 	if err != nil {
