@@ -75,38 +75,20 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "e2e-real: setting up the namespaces:", err)
 		return 1
 	}
-	bins, err := cluster.FindBinaries(root)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "e2e-real:", err)
-		return 1
-	}
-	inputs := cluster.FindImageInputs(root)
-	inputs.SampleAppVersions = appVersions
-	inputs.SampleAppBrokenVersion = brokenVersion
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	c, err = cluster.Start(ctx, cluster.Options{Dir: dir, Root: root, Binaries: bins, Images: inputs.Images(), Log: logf,
-		ManagerEnv: []string{
-			"RELATED_IMAGE_POSTGRES_15=" + cluster.PostgresImage,
-			"RELATED_IMAGE_CANOPY=" + cluster.CanopyImage,
-			"RELATED_IMAGE_POSTGRES_EXPORTER=" + cluster.ExporterImage,
-		}})
-	if err == nil {
-		err = c.StartDependencies(ctx)
-	}
-	if err == nil {
-		err = c.StartManager()
-	}
+	c, err = cluster.Up(ctx, cluster.UpOptions{Root: root, Dir: dir, AppVersions: appVersions, BrokenVersion: brokenVersion, Log: logf})
 	code := 0
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e-real: starting the cluster:", err)
+		fmt.Fprintf(os.Stderr, "e2e-real: every component's log is in %s\n", filepath.Join(dir, "logs"))
 		code = 1
 	} else {
 		logf("cluster, dependencies and Canopy ready in %s", time.Since(start).Round(100*time.Millisecond))
 		code = m.Run()
 	}
-	if code != 0 && c != nil {
+	if code != 0 && c != nil && err == nil {
 		if exited := c.Exited(); len(exited) > 0 {
 			fmt.Fprintf(os.Stderr, "e2e-real: processes that ended on their own: %v\n", exited)
 		}
@@ -114,6 +96,9 @@ func run(m *testing.M) int {
 			fmt.Fprintf(os.Stderr, "e2e-real: %s.log (tail):\n%s\n", l, c.TailLog(l, 30))
 		}
 		fmt.Fprintf(os.Stderr, "e2e-real: every component's log is in %s\n", filepath.Join(dir, "logs"))
+	}
+	if err != nil {
+		return code // Up stopped what it started
 	}
 	stop := time.Now()
 	c.Stop()

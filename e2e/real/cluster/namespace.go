@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -90,7 +91,18 @@ func RunInNamespace(dir string, log func(string, ...any)) (code int, leftovers [
 		return 1, nil, fmt.Errorf("starting the tier in new namespaces: %w", err)
 	}
 	netns, _ := os.Readlink(fmt.Sprintf("/proc/%d/ns/net", cmd.Process.Pid))
+	// Ctrl-C and SIGTERM are for the run inside, which stops what it started; this side waits for
+	// it and cleans up after.
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		for s := range sigs {
+			_ = cmd.Process.Signal(s)
+		}
+	}()
 	err = cmd.Wait()
+	signal.Stop(sigs)
+	close(sigs)
 	code = cmd.ProcessState.ExitCode()
 	if err != nil && code <= 0 {
 		code = 1
