@@ -135,7 +135,7 @@ e2e-olm: cluster-tools olm-tools build ## Run only the OLM install test (e2e/olm
 # the namespaces and checks the host afterwards.
 .PHONY: e2e-real
 e2e-real: real-tools ## Run the real-pods tier (root): Canopy's Stacks on a real kubelet, containerd and runc.
-	$(GO) test -tags realpods -count=1 -timeout 30m -v ./e2e/real/ 2>&1 | grep -v '^=== '
+	$(GO) test -tags realpods -count=1 -parallel 3 -timeout 30m -v ./e2e/real/ 2>&1 | grep -v '^=== '
 
 # make test runs the tier where it can: as root, or in CI (where a missing root fails it).
 E2E_REAL_TEST = @if [ "$$(id -u)" -eq 0 ] || [ -n "$${CI:-}" ]; then $(MAKE) --no-print-directory e2e-real; \

@@ -25,6 +25,7 @@ import (
 // the bucket; the object has the size and SHA-256 the catalogue records; a new Stack restored
 // from it serves the rows written before the backup and not the one written after.
 func TestBackupAndRestoreIntoANewStack(t *testing.T) {
+	t.Parallel()
 	ns := namespace(t)
 	ctx := context.Background()
 	backups := withS3Backups(t, ns)

@@ -54,7 +54,7 @@ func probe(url string) *prober {
 				return
 			case <-time.After(100 * time.Millisecond):
 			}
-			code, body, err := get(url)
+			code, body, err := getOnce(url)
 			p.total.Add(1)
 			if err != nil || code != 200 {
 				p.failed.Add(1)
@@ -80,6 +80,7 @@ func (p *prober) finish() (total, failed int64, failures []string) {
 // Canopy rolls back, status.version never shows the failing version, and the application answers
 // every request through its Service during the whole attempt.
 func TestUpgradeToPodsThatNeverBecomeReady(t *testing.T) {
+	t.Parallel()
 	ns := namespace(t)
 	ctx := context.Background()
 	newStack(t, ns, "rb", func(s *canopyv1alpha1.Stack) { s.Spec.Frontend.ProgressDeadlineSeconds = 30 })
@@ -124,6 +125,9 @@ func TestUpgradeToPodsThatNeverBecomeReady(t *testing.T) {
 // grace comes back from the StatefulSet with its data; then the manager is killed (SIGKILL) while
 // a backup Job runs and started again: one backup Job results, and its object is complete (size
 // and checksum as catalogued).
+//
+// Not parallel: the other tests run once it is done (go test resumes parallel tests after the
+// sequential ones), so the manager's crash delays nobody else's Stack.
 func TestPostgresPodKilledAndManagerKilledMidBackup(t *testing.T) {
 	ns := namespace(t)
 	ctx := context.Background()
@@ -207,6 +211,7 @@ func backupJobs(t *testing.T, ns, token string) []batchv1.Job {
 // Delete with dataRetention Delete removes the data claim and, through the purge Job that really
 // runs, the backups in the bucket.
 func TestDeletePolicies(t *testing.T) {
+	t.Parallel()
 	ns := namespace(t)
 	ctx := context.Background()
 	backups := withS3Backups(t, ns)
@@ -274,6 +279,7 @@ func TestDeletePolicies(t *testing.T) {
 // TestCredentialRotation (scenario 7): a rotation sets a new password inside PostgreSQL; the web
 // tier rolls and reconnects with it; the old password is refused by the server.
 func TestCredentialRotation(t *testing.T) {
+	t.Parallel()
 	ns := namespace(t)
 	ctx := context.Background()
 	newStack(t, ns, "rot", func(s *canopyv1alpha1.Stack) { s.Spec.Frontend.Replicas = ptr.To[int32](1) })

@@ -102,9 +102,22 @@ func assertEventually(timeout, tick time.Duration, f func() bool) bool {
 }
 
 // get fetches url from the harness (inside the tier's network namespace, where ClusterIPs and
-// pod addresses answer and cluster names resolve).
+// pod addresses answer and cluster names resolve). A request that times out or gets a 5xx is
+// asked again for up to a minute: on two cores shared by the parallel tests and other builds, a
+// first query through a new pool can take seconds; what the answer must say is still checked.
 func get(url string) (int, string, error) {
-	hc := &http.Client{Timeout: 5 * time.Second}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		code, body, err := getOnce(url)
+		if (err == nil && code < 500) || time.Now().After(deadline) {
+			return code, body, err
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+func getOnce(url string) (int, string, error) {
+	hc := &http.Client{Timeout: 15 * time.Second}
 	resp, err := hc.Get(url)
 	if err != nil {
 		return 0, "", err
@@ -114,8 +127,9 @@ func get(url string) (int, string, error) {
 	return resp.StatusCode, string(b), err
 }
 
+// post writes once (a retry could write twice), with a generous timeout.
 func post(url, body string) (int, string, error) {
-	hc := &http.Client{Timeout: 5 * time.Second}
+	hc := &http.Client{Timeout: 30 * time.Second}
 	resp, err := hc.Post(url, "text/plain", strings.NewReader(body))
 	if err != nil {
 		return 0, "", err

@@ -13,6 +13,7 @@ import (
 // really run: PostgreSQL initialised by the image's entrypoint with Canopy's first-start script,
 // the migration Job created the schema, and the web pods answer through their Service by name.
 func TestPlainStackServes(t *testing.T) {
+	t.Parallel()
 	ns := namespace(t)
 	newStack(t, ns, "plain")
 	t.Logf("Stack to Ready: %s", waitReady(t, ns, "plain", appVersions[0]))

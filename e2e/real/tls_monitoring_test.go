@@ -78,6 +78,7 @@ func connect(t *testing.T, conn string, presented *[]byte) *pgx.Conn {
 // database over a verified TLS connection of their own; the migration Job created the schema; the
 // exporter beside PostgreSQL reports pg_up 1.
 func TestStackWithTLSMonitoringBackups(t *testing.T) {
+	t.Parallel()
 	ns := namespace(t)
 	ctx := context.Background()
 	newStack(t, ns, "shop", withTLSAndMonitoring, withS3Backups(t, ns))

@@ -24,6 +24,7 @@ import (
 // parameter of database.Settings is read back from pg_settings of the live server and compared
 // in PostgreSQL's own unit.
 func TestTuningReachesTheServer(t *testing.T) {
+	t.Parallel()
 	ns := namespace(t)
 	ctx := context.Background()
 	newStack(t, ns, "tuned", func(s *canopyv1alpha1.Stack) {
