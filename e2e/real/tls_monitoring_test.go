@@ -15,6 +15,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
@@ -83,6 +84,7 @@ func TestStackWithTLSMonitoringBackups(t *testing.T) {
 	ctx := context.Background()
 	newStack(t, ns, "shop", withTLSAndMonitoring, withS3Backups(t, ns))
 	t.Logf("Stack to Ready: %s", waitReady(t, ns, "shop", appVersions[0]))
+	logRestarts(t, ns, "shop-postgres")
 	s := stack(t, ns, "shop")
 	for _, cond := range []string{"DatabaseReady", "FrontendReady", "BackupReady"} {
 		require.True(t, conditions.IsTrue(s, cond), "%s", cond)
@@ -144,4 +146,24 @@ func tail(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// logRestarts reports how many times the StatefulSet's pod was created and why the earlier ones
+// went (its events), for the record: a PostgreSQL started twice on the way to Ready costs time.
+func logRestarts(t *testing.T, ns, statefulSet string) {
+	t.Helper()
+	events := &corev1.EventList{}
+	require.NoError(t, c.Client.List(context.Background(), events, client.InNamespace(ns)))
+	var lines []string
+	for _, e := range events.Items {
+		if (e.InvolvedObject.Name == statefulSet && e.InvolvedObject.Kind == "StatefulSet") ||
+			(e.InvolvedObject.Name == statefulSet+"-0" && (e.Reason == "Killing" || e.Reason == "Started")) {
+			lines = append(lines, fmt.Sprintf("%s %s %s: %s", e.LastTimestamp.Format(time.TimeOnly), e.InvolvedObject.Kind, e.Reason, e.Message))
+		}
+	}
+	t.Logf("%s events:\n  %s", statefulSet, strings.Join(lines, "\n  "))
+	sts := &appsv1.StatefulSet{}
+	if c.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: statefulSet}, sts) == nil {
+		t.Logf("%s: generation %d, revisions current %s update %s", statefulSet, sts.Generation, sts.Status.CurrentRevision, sts.Status.UpdateRevision)
+	}
 }
