@@ -32,7 +32,7 @@ import (
 const schema = `
 CREATE TABLE IF NOT EXISTS notes (
 	id         bigserial PRIMARY KEY,
-	body       text NOT NULL,
+	body       text NOT NULL UNIQUE,
 	created_at timestamptz NOT NULL DEFAULT now()
 );
 CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -97,6 +97,10 @@ func migrate(ctx context.Context) error {
 	return nil
 }
 
+// queryTimeout bounds each request's database work: a database that does not answer gives a 503
+// with the reason instead of a request that hangs.
+const queryTimeout = 10 * time.Second
+
 func serve(ctx context.Context) error {
 	pool, err := pgxpool.New(ctx, connString())
 	if err != nil {
@@ -117,9 +121,11 @@ func serve(ctx context.Context) error {
 		_, _ = io.WriteString(w, "ok\n")
 	})
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), queryTimeout)
+		defer cancel()
 		var count int64
 		var last string
-		err := pool.QueryRow(r.Context(), `SELECT count(*), coalesce((SELECT body FROM notes ORDER BY id DESC LIMIT 1), '') FROM notes`).Scan(&count, &last)
+		err := pool.QueryRow(ctx, `SELECT count(*), coalesce((SELECT body FROM notes ORDER BY id DESC LIMIT 1), '') FROM notes`).Scan(&count, &last)
 		if err != nil {
 			http.Error(w, "database: "+err.Error(), http.StatusServiceUnavailable)
 			return
@@ -129,8 +135,12 @@ func serve(ctx context.Context) error {
 	})
 	mux.HandleFunc("POST /notes", func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(io.LimitReader(r.Body, 4096))
+		ctx, cancel := context.WithTimeout(r.Context(), queryTimeout)
+		defer cancel()
+		// A note is its text: writing the same note again changes nothing, so a client may retry.
 		var id int64
-		if err := pool.QueryRow(r.Context(), `INSERT INTO notes (body) VALUES ($1) RETURNING id`, string(body)).Scan(&id); err != nil {
+		if err := pool.QueryRow(ctx, `INSERT INTO notes (body) VALUES ($1) ON CONFLICT (body) DO UPDATE SET body = EXCLUDED.body RETURNING id`,
+			string(body)).Scan(&id); err != nil {
 			http.Error(w, "database: "+err.Error(), http.StatusServiceUnavailable)
 			return
 		}
@@ -143,7 +153,9 @@ func serve(ctx context.Context) error {
 			SSLVersion    string `json:"sslVersion"`
 			User          string `json:"user"`
 		}
-		err := pool.QueryRow(r.Context(), `SELECT current_setting('server_version'), s.ssl, coalesce(s.version, ''), current_user
+		ctx, cancel := context.WithTimeout(r.Context(), queryTimeout)
+		defer cancel()
+		err := pool.QueryRow(ctx, `SELECT current_setting('server_version'), s.ssl, coalesce(s.version, ''), current_user
 			FROM pg_stat_ssl s WHERE s.pid = pg_backend_pid()`).Scan(&out.ServerVersion, &out.SSL, &out.SSLVersion, &out.User)
 		if err != nil {
 			http.Error(w, "database: "+err.Error(), http.StatusServiceUnavailable)

@@ -33,7 +33,7 @@ func TestBackupAndRestoreIntoANewStack(t *testing.T) {
 	waitReady(t, ns, "shop", appVersions[0])
 	shop := fmt.Sprintf("http://shop-web.%s.svc", ns)
 	for _, note := range []string{"before-1", "before-2"} {
-		code, body, err := post(shop+"/notes", note)
+		code, body, err := post(t, shop+"/notes", note)
 		require.NoError(t, err)
 		require.Equal(t, 200, code, body)
 	}
@@ -63,7 +63,7 @@ func TestBackupAndRestoreIntoANewStack(t *testing.T) {
 	}), "the backup asked for with %s is catalogued", token)
 	t.Logf("backup %s catalogued %s after the request: %d bytes, sha256 %s, at %s", backup.Name,
 		time.Since(start).Round(100*time.Millisecond), backup.SizeBytes, backup.SHA256, backup.Location)
-	code, body, err := post(shop+"/notes", "after")
+	code, body, err := post(t, shop+"/notes", "after")
 	require.NoError(t, err)
 	require.Equal(t, 200, code, body)
 

@@ -134,7 +134,7 @@ func TestPostgresPodKilledAndManagerKilledMidBackup(t *testing.T) {
 	newStack(t, ns, "crash", withS3Backups(t, ns), func(s *canopyv1alpha1.Stack) { s.Spec.Frontend.Replicas = nil })
 	waitReady(t, ns, "crash", appVersions[0])
 	web := fmt.Sprintf("http://crash-web.%s.svc", ns)
-	code, body, err := post(web+"/notes", "survives")
+	code, body, err := post(t, web+"/notes", "survives")
 	require.NoError(t, err)
 	require.Equal(t, 200, code, body)
 

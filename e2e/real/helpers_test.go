@@ -127,8 +127,23 @@ func getOnce(url string) (int, string, error) {
 	return resp.StatusCode, string(b), err
 }
 
-// post writes once (a retry could write twice), with a generous timeout.
-func post(url, body string) (int, string, error) {
+// post writes a note. The sample application's notes are idempotent (a note is its text), so a
+// request that times out or gets a 5xx is sent again for up to a minute; each such answer is
+// logged, so a slow or failing database stays visible.
+func post(t *testing.T, url, body string) (int, string, error) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		code, answer, err := postOnce(url, body)
+		if (err == nil && code < 500) || time.Now().After(deadline) {
+			return code, answer, err
+		}
+		t.Logf("POST %s: %d %v %s; again", url, code, err, strings.TrimSpace(answer))
+		time.Sleep(time.Second)
+	}
+}
+
+func postOnce(url, body string) (int, string, error) {
 	hc := &http.Client{Timeout: 30 * time.Second}
 	resp, err := hc.Post(url, "text/plain", strings.NewReader(body))
 	if err != nil {

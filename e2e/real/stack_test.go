@@ -18,7 +18,7 @@ func TestPlainStackServes(t *testing.T) {
 	newStack(t, ns, "plain")
 	t.Logf("Stack to Ready: %s", waitReady(t, ns, "plain", appVersions[0]))
 	url := fmt.Sprintf("http://plain-web.%s.svc", ns)
-	code, body, err := post(url+"/notes", "hello")
+	code, body, err := post(t, url+"/notes", "hello")
 	require.NoError(t, err)
 	require.Equal(t, 200, code, body)
 	code, body, err = get(url + "/")

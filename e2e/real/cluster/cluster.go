@@ -207,7 +207,7 @@ func (c *Cluster) writeConfig() error {
 		if err := os.MkdirAll(filepath.Dir(f), 0o755); err != nil {
 			return err
 		}
-		text = strings.NewReplacer("${STATE}", c.state, "${NODE_IP}", NodeIP, "${NODE}", NodeName, "${POD_CIDR}", PodCIDR).Replace(text)
+		text = strings.NewReplacer("${STATE}", c.state, "${LOGS}", c.logs, "${NODE_IP}", NodeIP, "${NODE}", NodeName, "${POD_CIDR}", PodCIDR).Replace(text)
 		if err := os.WriteFile(f, []byte(text), 0o644); err != nil {
 			return err
 		}
@@ -315,8 +315,8 @@ func (c *Cluster) waitReadyz(ctx context.Context) error {
 }
 
 func (c *Cluster) startNode(ctx context.Context) error {
-	for _, d := range []string{"kubelet", "pod-logs", "manifests"} {
-		if err := os.MkdirAll(filepath.Join(c.state, d), 0o755); err != nil {
+	for _, d := range []string{filepath.Join(c.state, "kubelet"), filepath.Join(c.state, "manifests"), filepath.Join(c.logs, "pods")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
 			return err
 		}
 	}

@@ -55,7 +55,7 @@ failCgroupV1: false
 cgroupDriver: cgroupfs
 containerRuntimeEndpoint: unix://${STATE}/containerd/containerd.sock
 imageServiceEndpoint: unix://${STATE}/containerd/containerd.sock
-podLogsDir: ${STATE}/pod-logs
+podLogsDir: ${LOGS}/pods
 staticPodPath: ${STATE}/manifests
 address: ${NODE_IP}
 port: 10250

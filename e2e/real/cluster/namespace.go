@@ -78,6 +78,17 @@ func RunInNamespace(dir string, log func(string, ...any)) (code int, leftovers [
 		return 1, nil, err
 	}
 	defer unlock()
+	// A run killed before its cleanup (SIGKILL of this side) leaves the kubelet's cgroups; with the
+	// lock held none is in use, and the new kubelet must not inherit them.
+	for cg := range takeHostState().cgroups {
+		if filepath.Base(cg) == "kubepods" {
+			if err := removeCgroup(cg); err != nil {
+				log("a stale cgroup %s of an earlier run stays: %v", cg, err)
+			} else {
+				log("removed the stale cgroup %s of an earlier run", cg)
+			}
+		}
+	}
 	before := takeHostState()
 	self, err := os.Executable()
 	if err != nil {
@@ -206,6 +217,9 @@ func SetUpNamespace(dir string) error {
 			return fmt.Errorf("ip %s: %w: %s", strings.Join(args, " "), err, out)
 		}
 	}
+	// bridge-nf-call-iptables exists once br_netfilter is loaded; where it is built in or loaded
+	// already, modprobe has nothing to do.
+	_ = exec.Command("modprobe", "br_netfilter").Run()
 	for file, value := range map[string]string{
 		"/proc/sys/net/ipv4/ip_forward":                "1",
 		"/proc/sys/net/bridge/bridge-nf-call-iptables": "1",
