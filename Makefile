@@ -21,6 +21,11 @@ CERT_MANAGER_VERSION := v1.20.3
 OPM_VERSION := v1.65.0
 OLM_VERSION := v0.42.0
 GOLANGCI_LINT_VERSION := v2.15.0
+COREDNS_VERSION := v1.12.4
+POSTGRES_EXPORTER_VERSION := v0.17.1
+# The real-pods tier's PostgreSQL root file system (hack/realpods/postgres-rootfs.sh): bump when
+# the script changes.
+POSTGRES_ROOTFS_VERSION := v1
 
 CONTROLLER_GEN := $(BIN)/controller-gen-$(CONTROLLER_GEN_VERSION)
 GOLANGCI_LINT := $(BIN)/golangci-lint-$(GOLANGCI_LINT_VERSION)
@@ -39,6 +44,12 @@ OPM := $(BIN)/opm-$(OPM_VERSION)
 OLM := $(BIN)/k8s/olm-$(OLM_VERSION)
 OLM_CATALOG := $(BIN)/k8s/catalog-$(OLM_VERSION)
 OLM_LDFLAGS := -X github.com/operator-framework/operator-lifecycle-manager/pkg/version.OLMVersion=$(OLM_VERSION:v%=%)
+# The real-pods tier (e2e/real): the node's programs, the cluster DNS, and the images' contents.
+KUBELET := $(BIN)/k8s/kubelet-$(KUBE_VERSION)
+KUBE_PROXY := $(BIN)/k8s/kube-proxy-$(KUBE_VERSION)
+COREDNS := $(BIN)/k8s/coredns-$(COREDNS_VERSION)
+POSTGRES_EXPORTER := $(BIN)/k8s/postgres-exporter-$(POSTGRES_EXPORTER_VERSION)
+POSTGRES_ROOTFS := $(BIN)/real/postgres-15-rootfs-$(POSTGRES_ROOTFS_VERSION).tar
 # The S3-compatible server the backup agent's tests store backups in.
 VERSITYGW := $(BIN)/versitygw-$(VERSITYGW_VERSION)
 # envtest finds etcd and kube-apiserver under these plain names.
@@ -100,10 +111,11 @@ postgres: ## Install PostgreSQL 15 (apt, as root) for the tests that run a real 
 	@bash hack/install-postgres.sh || { [ -z "$${CI:-}" ] && echo "postgres: not installed; the real-PostgreSQL tests will be skipped"; }
 
 .PHONY: test
-test: verify-fmt vet lint tidy-check verify-generated envtest postgres $(VERSITYGW) cluster-tools olm-tools build ## Run every check and test, the end-to-end suite included (the CI command).
+test: verify-fmt vet lint tidy-check verify-generated envtest postgres $(VERSITYGW) cluster-tools olm-tools build ## Run every check and test, both end-to-end tiers included (the CI command).
 	KUBEBUILDER_ASSETS=$(ENVTEST_ASSETS) CANOPY_VERSITYGW=$(VERSITYGW) CANOPY_OPM=$(OPM) $(GO) test $(GO_TEST_FLAGS) -timeout $(TEST_TIMEOUT) ./...
 	$(TEST_MODULES_TEST)
 	$(E2E_TEST)
+	$(E2E_REAL_TEST)
 
 # Test-only modules (test/*/go.mod) hold tests whose dependencies must stay out of the operator's
 # module graph, such as Prometheus' rule engine. They read files of the repository, which Go's test
@@ -123,6 +135,34 @@ e2e: cluster-tools olm-tools build ## Run only the end-to-end suites (main and O
 .PHONY: e2e-olm
 e2e-olm: cluster-tools olm-tools build ## Run only the OLM install test (e2e/olm; also part of make e2e).
 	$(GO) test -tags e2e -count=1 -timeout 10m -v ./e2e/olm/ 2>&1 | grep -v '^=== '
+
+# The real-pods tier (e2e/real, docs/real-pods.md): a single-node cluster whose pods really run,
+# inside private network and mount namespaces; root only. The test binary starts itself again in
+# the namespaces and checks the host afterwards.
+.PHONY: e2e-real
+e2e-real: real-tools ## Run the real-pods tier (root): Canopy's Stacks on a real kubelet, containerd and runc.
+	$(GO) test -tags realpods -count=1 -parallel 3 -timeout 30m -v ./e2e/real/ 2>&1 | grep -v '^=== '
+
+# make test runs the tier where it can: as root, or in CI (where a missing root fails it).
+E2E_REAL_TEST = @if [ "$$(id -u)" -eq 0 ] || [ -n "$${CI:-}" ]; then $(MAKE) --no-print-directory e2e-real; \
+	else echo "e2e-real: skipped (the real-pods tier needs root)"; fi
+
+.PHONY: real-packages
+real-packages: ## Install the Debian packages of the real-pods tier (apt, as root): containerd, runc, CNI plugins, iptables, mmdebstrap.
+	@bash hack/install-realpods.sh
+
+.PHONY: real-tools
+real-tools: real-packages envtest $(KUBE_CONTROLLER_MANAGER) $(KUBE_SCHEDULER) $(KUBELET) $(KUBE_PROXY) $(COREDNS) $(CERT_MANAGER) \
+	$(PROMETHEUS_OPERATOR) $(VERSITYGW) $(POSTGRES_EXPORTER) $(POSTGRES_ROOTFS) ## Build what the real-pods tier runs.
+	@mkdir -p $(BIN)/real
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/real/canopy ./cmd/canopy
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/real/sample-app ./cmd/sample-app
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/real/pause ./e2e/real/cmd/pause
+
+.PHONY: demo-real
+demo-real: real-tools ## Run the sample Stack on the real-pods tier (root); Ctrl-C stops it and checks the host.
+	$(GO) build -o $(BIN)/real/demo ./e2e/real/cmd/demo
+	$(BIN)/real/demo
 
 .PHONY: demo
 demo: cluster-tools build ## Run Canopy on a local simulated cluster with the sample Stack; Ctrl-C stops it.
@@ -210,6 +250,29 @@ $(KUBE_CONTROLLER_MANAGER):
 $(KUBE_SCHEDULER):
 	@mkdir -p $(dir $@)
 	cd hack/tools/kube && $(GO) build -trimpath -ldflags "$(KUBE_LDFLAGS)" -o $@ k8s.io/kubernetes/cmd/kube-scheduler
+
+$(KUBELET):
+	@mkdir -p $(dir $@)
+	cd hack/tools/kube && $(GO) build -trimpath -ldflags "$(KUBE_LDFLAGS)" -o $@ k8s.io/kubernetes/cmd/kubelet
+
+$(KUBE_PROXY):
+	@mkdir -p $(dir $@)
+	cd hack/tools/kube && $(GO) build -trimpath -ldflags "$(KUBE_LDFLAGS)" -o $@ k8s.io/kubernetes/cmd/kube-proxy
+
+# CoreDNS with only the plugins the tier's cluster DNS uses (hack/tools/coredns/main.go).
+$(COREDNS):
+	@mkdir -p $(dir $@)
+	cd hack/tools/coredns && CGO_ENABLED=0 $(GO) build -trimpath -o $@ .
+
+$(POSTGRES_EXPORTER):
+	@mkdir -p $(dir $@)
+	cd hack/tools/postgres-exporter && CGO_ENABLED=0 $(GO) build -trimpath \
+		-ldflags "-X github.com/prometheus/common/version.Version=$(POSTGRES_EXPORTER_VERSION:v%=%)" \
+		-o $@ github.com/prometheus-community/postgres_exporter/cmd/postgres_exporter
+
+$(POSTGRES_ROOTFS): | real-packages
+	@mkdir -p $(dir $@)
+	hack/realpods/postgres-rootfs.sh $@
 
 $(KWOK):
 	@mkdir -p $(dir $@)
