@@ -24,7 +24,8 @@ func lockMachine() (release func(), err error) {
 		holder, _ := os.ReadFile(lockPath)
 		_ = f.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, fmt.Errorf("the real-pods tier is in use on this machine by another run (pid %s); one runs at a time", strings.TrimSpace(string(holder)))
+			return nil, fmt.Errorf("the real-pods tier is in use on this machine by another run (pid %s); one runs at a time",
+				strings.TrimSpace(string(holder)))
 		}
 		return nil, fmt.Errorf("locking %s: %w", lockPath, err)
 	}

@@ -94,7 +94,7 @@ func RunInNamespace(dir string, log func(string, ...any)) (code int, leftovers [
 	if err != nil {
 		return 1, nil, err
 	}
-	cmd := exec.Command(self, os.Args[1:]...)
+	cmd := exec.Command(self, os.Args[1:]...) //nolint:gosec // G702: this test binary runs itself again, with its own arguments
 	cmd.Env = append(os.Environ(), envInside+"=1")
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, os.Stdout, os.Stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNET | syscall.CLONE_NEWNS, Pdeathsig: syscall.SIGKILL}
