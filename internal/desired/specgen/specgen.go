@@ -353,7 +353,8 @@ func (s *source) database() canopyv1alpha1.StackDatabase {
 		d.Version += "." + s.word(digits, 1, 3)
 	}
 	if s.intn(4) == 0 {
-		d.Image = "registry.example.com/postgres:" + s.word(alnum+".-", 1, 20)
+		// A tag starts with a letter, digit or underscore (the image reference grammar admission checks).
+		d.Image = "registry.example.com/postgres:" + s.word(alnum, 1, 1) + s.word(alnum+".-", 0, 19)
 	}
 	if s.bool() {
 		d.Storage.StorageClassName = ptr.To(s.subdomain())
