@@ -25,7 +25,8 @@ func TestReadiness(t *testing.T) {
 		{name: "absent web tier", o: observed{}, wantFE: canopyv1alpha1.ReasonWaitingForDB},
 		{name: "serving the spec's version", o: observed{fe: readyFE}, p: plan{upgrade: upgradeDecision{serving: "1.1"}},
 			wantFE: "R", wantReady: true},
-		{name: "behind the spec: upgrading", o: observed{fe: readyFE}, p: plan{upgrade: upgradeDecision{serving: "1.0"}}, wantFE: canopyv1alpha1.ReasonUpgrading},
+		{name: "behind the spec: upgrading", o: observed{fe: readyFE}, p: plan{upgrade: upgradeDecision{serving: "1.0"}},
+			wantFE: canopyv1alpha1.ReasonUpgrading},
 		{name: "behind the spec: the upgrade waits", o: observed{fe: readyFE},
 			p: plan{upgrade: upgradeDecision{serving: "1.0"}, active: opRestore, restore: restoreDecision{progress: &canopyv1alpha1.RestoreProgress{
 				BackupName: "b", Step: canopyv1alpha1.StepRestoring}}, waiting: []waitingOperation{{op: opUpgrade}}},
