@@ -156,7 +156,7 @@ func TestEncryptionDetectsTampering(t *testing.T) {
 // one chunk's buffers, not the size of the dump.
 func TestEncryptionStreamsInBoundedMemory(t *testing.T) {
 	if testing.Short() {
-		t.Skip("streams 256 MiB")
+		t.Skip("-short: streams 256 MiB (make test and CI run it)")
 	}
 	key := testKey(t)
 	const size = 256 << 20

@@ -149,7 +149,7 @@ func TestEveryPodTemplateIsRestricted(t *testing.T) {
 // builders, and each entry of builders must still exist.
 func TestEveryPodBuilderIsListed(t *testing.T) {
 	if testing.Short() {
-		t.Skip("runs go list -export")
+		t.Skip("-short: runs go list -export (make test and CI run it)")
 	}
 	found, err := podBuilders("./internal/desired/...")
 	require.NoError(t, err)
@@ -171,7 +171,7 @@ func TestEveryPodBuilderIsListed(t *testing.T) {
 // inside (a CronJob) is found, one that does not (a ConfigMap) is not.
 func TestPodBuilderScanFindsPods(t *testing.T) {
 	if testing.Short() {
-		t.Skip("runs go list -export")
+		t.Skip("-short: runs go list -export (make test and CI run it)")
 	}
 	imp, _, err := exportImporter("k8s.io/api/batch/v1")
 	require.NoError(t, err)

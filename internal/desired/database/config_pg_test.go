@@ -29,7 +29,7 @@ import (
 // accept or a value it rounds; this can.
 func TestRenderedConfigLoadsInPostgreSQL(t *testing.T) {
 	if testing.Short() {
-		t.Skip("starts a PostgreSQL server")
+		t.Skip("-short: starts a PostgreSQL server (make test and CI run it)")
 	}
 	if missing := pgtest.Missing("initdb", "pg_ctl", "postgres"); len(missing) > 0 {
 		testenv.Unavailable(t, fmt.Sprintf("PostgreSQL 15 programs missing in %s: %v (hack/install-postgres.sh)", pgtest.BinDir, missing))

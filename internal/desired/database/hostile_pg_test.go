@@ -37,7 +37,7 @@ var hostileValues = []string{
 func startPostgres(t *testing.T) *pgtest.Server {
 	t.Helper()
 	if testing.Short() {
-		t.Skip("starts a PostgreSQL server")
+		t.Skip("-short: starts a PostgreSQL server (make test and CI run it)")
 	}
 	if missing := pgtest.Missing("initdb", "pg_ctl", "postgres", "psql"); len(missing) > 0 {
 		testenv.Unavailable(t, fmt.Sprintf("PostgreSQL 15 programs missing in %s: %v (hack/install-postgres.sh)", pgtest.BinDir, missing))
