@@ -96,6 +96,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.APIReader == nil {
 		r.APIReader = mgr.GetAPIReader()
 	}
+	r.Client = integrations.Guard(r.Client, mgr.GetCache())
 	b := ctrl.NewControllerManagedBy(mgr).
 		Named("database").
 		For(&componentsv1alpha1.Database{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
@@ -117,7 +118,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	}
 	// A Database waiting for its server certificate learns of its issue from the Certificate's
 	// events, once cert-manager's CRD is served: no polling while it waits.
-	r.certificates, err = integrations.NewDynamicWatch(&certmanagerv1.Certificate{}, func() error {
+	r.certificates, err = integrations.NewDynamicWatch(&certmanagerv1.Certificate{}, mgr.GetCache(), func() error {
 		return c.Watch(source.Kind(mgr.GetCache(), &certmanagerv1.Certificate{},
 			handler.TypedEnqueueRequestForOwner[*certmanagerv1.Certificate](mgr.GetScheme(), mgr.GetRESTMapper(), &componentsv1alpha1.Database{},
 				handler.OnlyControllerOwner())))
@@ -172,10 +173,14 @@ func (r *Reconciler) reconcile(ctx context.Context, db, before *componentsv1alph
 		return ctrl.Result{}, err // discovery lags a new CRD: retried with backoff
 	}
 	caps := capabilities(avail)
-	if caps.Certificates && r.certificates != nil {
+	switch {
+	case r.certificates == nil:
+	case caps.Certificates:
 		if err := r.certificates.Ensure(); err != nil {
 			return ctrl.Result{}, err
 		}
+	default:
+		r.certificates.Release(ctx)
 	}
 
 	if err := r.ensureSecrets(ctx, db); err != nil {

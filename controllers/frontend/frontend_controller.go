@@ -74,6 +74,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.APIReader == nil {
 		r.APIReader = mgr.GetAPIReader()
 	}
+	r.Client = integrations.Guard(r.Client, mgr.GetCache())
 	b := ctrl.NewControllerManagedBy(mgr).
 		Named("frontend").
 		For(&componentsv1alpha1.Frontend{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).

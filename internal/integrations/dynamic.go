@@ -1,9 +1,11 @@
 package integrations
 
 import (
+	"context"
 	"fmt"
 	"sync"
 
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
@@ -12,8 +14,9 @@ import (
 // informer, when its CRD is deleted, drops the watch's handler with it: the watch is then marked
 // stopped, so that Ensure starts it again once the CRD is back.
 type DynamicWatch struct {
-	crd   string
-	start func() error
+	crd       string
+	start     func() error
+	informers cache.Informers
 
 	mu      sync.Mutex
 	started bool
@@ -25,11 +28,11 @@ var (
 )
 
 // NewDynamicWatch registers a watch of obj's kind (one of the optional APIs) that start begins,
-// typically a controller.Watch of a source.Kind.
-func NewDynamicWatch(obj client.Object, start func() error) (*DynamicWatch, error) {
+// typically a controller.Watch of a source.Kind of informers.
+func NewDynamicWatch(obj client.Object, informers cache.Informers, start func() error) (*DynamicWatch, error) {
 	for _, a := range apis {
 		if fmt.Sprintf("%T", a.new()) == fmt.Sprintf("%T", obj) {
-			w := &DynamicWatch{crd: a.crd, start: start}
+			w := &DynamicWatch{crd: a.crd, start: start, informers: informers}
 			dynamicMu.Lock()
 			dynamic[a.crd] = append(dynamic[a.crd], w)
 			dynamicMu.Unlock()
@@ -51,6 +54,18 @@ func (w *DynamicWatch) Ensure() error {
 	}
 	w.started = true
 	return nil
+}
+
+// Release forgets the kind's informer when the watch runs. Call it when Detect says the kind is not
+// served: a watch started just as its CRD went, after the CRD's delete event had forgotten the kind,
+// would otherwise keep an informer that lists a missing resource, and logs so, as long as Canopy runs.
+func (w *DynamicWatch) Release(ctx context.Context) {
+	w.mu.Lock()
+	started := w.started
+	w.mu.Unlock()
+	if started {
+		forget(ctx, w.informers, w.crd)
+	}
 }
 
 // stopped marks the watches of crd's kind as gone with the kind's informer.

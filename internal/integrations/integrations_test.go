@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	certmanagerv1 "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	"github.com/stretchr/testify/require"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -171,4 +172,24 @@ func TestOnCRDEvent(t *testing.T) {
 	h.Delete(ctx, event.DeleteEvent{Object: terminating}, nil)
 	require.Equal(t, []string{"*v1.PrometheusRule", "*v1.PrometheusRule"}, r.removed)
 	require.Equal(t, []string{"create", "update", "update", "delete"}, passed)
+}
+
+// TestRelease: a dynamic watch that runs while Detect says its kind is gone has its informer
+// forgotten, once; Ensure starts it again when the kind is back.
+func TestRelease(t *testing.T) {
+	r := &removals{}
+	starts := 0
+	w, err := NewDynamicWatch(&certmanagerv1.Certificate{}, r, func() error { starts++; return nil })
+	require.NoError(t, err)
+	ctx := context.Background()
+	w.Release(ctx)
+	require.Empty(t, r.removed, "a watch never started has no informer")
+	require.NoError(t, w.Ensure())
+	require.NoError(t, w.Ensure())
+	require.Equal(t, 1, starts)
+	w.Release(ctx)
+	w.Release(ctx)
+	require.Equal(t, []string{"*v1.Certificate"}, r.removed, "forgotten once")
+	require.NoError(t, w.Ensure())
+	require.Equal(t, 2, starts, "started again")
 }
