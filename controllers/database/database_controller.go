@@ -231,7 +231,7 @@ func (r *Reconciler) reconcile(ctx context.Context, db, before *componentsv1alph
 		in.VolumeSize = ss.volumeSize // claim templates are immutable: growth happens on the claim
 	}
 	// A StatefulSet on another data volume goes first; its successor waits for its pod to be gone.
-	stsChanged, err := r.applyAll(ctx, db, in, caps, !major.replace && replaceable(db, ss, ps, target))
+	stsChanged, err := r.applyAll(ctx, db, in, caps, !major.replace && !tls.hold && replaceable(db, ss, ps, target))
 	if err != nil {
 		return ctrl.Result{}, err
 	}

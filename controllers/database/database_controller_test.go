@@ -618,11 +618,11 @@ func TestOptionalAPIsAppearLater(t *testing.T) {
 		return conditions.IsTrue(db, componentsv1alpha1.ConditionCertificatesAvailable) && conditions.IsTrue(db,
 			componentsv1alpha1.ConditionMonitoringAvailable)
 	}, "the conditions follow")
-	// Not Ready before the certificate is issued; PostgreSQL is configured for TLS and its pod
-	// waits for the key pair, it does not start without TLS.
+	// Not Ready before the certificate is issued; PostgreSQL waits for the key pair, it does not
+	// start without TLS.
 	ready := h.waitCondition("opt", componentsv1alpha1.ConditionReady, metav1.ConditionFalse, componentsv1alpha1.ReasonCertificateNotReady)
 	require.Contains(t, ready.Message, "opt-postgres-tls")
-	h.statefulSet("opt", h.servesTLS, "TLS before the certificate")
+	h.requireNoStatefulSet("opt", "no StatefulSet before the certificate")
 	// Waiting costs nothing: once settled, no reconcile runs until the Certificate changes (the
 	// Certificate's events wake the Database; it used to look every 2 s).
 	requireNoReconcile(t, "a Database waiting for its certificate is not reconciled again")
@@ -633,11 +633,10 @@ func TestOptionalAPIsAppearLater(t *testing.T) {
 		func(c *certmanagerv1.Certificate) {
 			c.Status.Conditions = []certmanagerv1.CertificateCondition{{Type: certmanagerv1.CertificateConditionReady, Status: "True", Reason: "Ready"}}
 		})
-	h.statefulSet("opt", func(s *appsv1.StatefulSet) bool {
-		return h.servesTLS(s) && s.Spec.Template.Annotations[desired.AnnotationCertificate] != ""
-	}, "the pod starts with the issued certificate")
+	h.startedOnceWithCertificate("opt")
 	h.runPod("opt", true, "")
 	h.waitReady("opt")
+	h.requireNoRecreated("opt")
 	h.requireVerifyingCredentials("opt", ca)
 
 	// The Prometheus operator is uninstalled: the Database reports it and goes on reconciling

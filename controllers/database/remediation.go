@@ -4,9 +4,10 @@ import (
 	componentsv1alpha1 "github.com/canopy-dev/canopy/apis/components/v1alpha1"
 )
 
-// everyPass are the children each pass applies whatever the capabilities and the moment: once a
-// pass at the current generation completed, each of them existed. (The configuration ConfigMap is
-// not one: its name follows its content, which changes when TLS arrives.)
+// everyPass are the children each pass applies whatever the capabilities and the moment (the
+// StatefulSet with the exceptions in recreated): once a pass at the current generation completed,
+// each of them existed. (The configuration ConfigMap is not one: its name follows its content,
+// which changes when TLS arrives.)
 var everyPass = map[string]bool{"Service": true, "NetworkPolicy": true, "PodDisruptionBudget": true, "StatefulSet": true}
 
 // recreated reports whether creating a child of this kind now restores one that someone deleted:
@@ -15,9 +16,12 @@ func recreated(db *componentsv1alpha1.Database, kind string) bool {
 	if !everyPass[kind] || db.Status.ObservedGeneration != db.Generation {
 		return false
 	}
-	// A major upgrade replaces the StatefulSet itself, and so does its rollback.
-	if kind == "StatefulSet" && db.Status.MajorUpgrade != nil && db.Status.MajorUpgrade.Phase == componentsv1alpha1.PhaseRunning {
-		return false
+	if kind != "StatefulSet" {
+		return true
 	}
-	return true
+	// The StatefulSet is not applied on every pass: a new TLS instance waits for its key pair, and a
+	// major upgrade replaces it (and so does its rollback). It existed for sure once the Database was
+	// Ready (a StatefulSet deleted before that is recreated without an event).
+	running := db.Status.MajorUpgrade != nil && db.Status.MajorUpgrade.Phase == componentsv1alpha1.PhaseRunning
+	return !running && db.Status.LastReadyConfigHash != ""
 }

@@ -99,6 +99,10 @@ func certificateExpiry(crt []byte) (time.Time, string) {
 type tlsPlan struct {
 	// on: the configuration turns SSL on and the StatefulSet mounts the certificate's Secret.
 	on bool
+	// hold: no StatefulSet is created yet. A new one waits for its key pair: created before, its
+	// pod would start PostgreSQL as soon as the Secret appeared, and again once the certificate's
+	// hash reached the pod template.
+	hold bool
 	// certificate to stamp on the pod template (desired.AnnotationCertificate).
 	certificate string
 	// publish: the credentials Secret is brought in line with ca (verify-full with it; plain
@@ -119,7 +123,7 @@ type tlsPlan struct {
 // planTLS decides a Database's TLS from what was observed. Pure.
 //
 // PostgreSQL serves TLS once it is asked for, whether the key pair exists yet or not: a new
-// StatefulSet mounts the Secret, and its pod waits for it. A running PostgreSQL that serves without
+// StatefulSet is created once the key pair exists, with it (hold). A running PostgreSQL that serves without
 // TLS (spec.tls was just set) keeps doing so until the key pair exists, so that asking for TLS costs
 // no outage; one that serves TLS never goes back to plain, even when cert-manager or the Secret
 // goes. The credentials Secret says verify-full once the pod runs ready with the current
@@ -130,7 +134,7 @@ func planTLS(db *componentsv1alpha1.Database, obs tlsObserved, sts stsState, pod
 	}
 	name := desired.TLSName(db)
 	keyPair := obs.keyPair && obs.invalid == ""
-	p := tlsPlan{on: keyPair || !sts.exists || sts.tls, certificate: sts.certificate}
+	p := tlsPlan{on: keyPair || !sts.exists || sts.tls, hold: !keyPair && !sts.exists, certificate: sts.certificate}
 	if keyPair {
 		p.certificate = obs.certificate
 	}

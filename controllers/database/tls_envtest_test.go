@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	componentsv1alpha1 "github.com/canopy-dev/canopy/apis/components/v1alpha1"
@@ -45,6 +46,30 @@ func (h *harness) waitCondition(name, condType string, status metav1.ConditionSt
 		return c != nil && c.Status == status && c.Reason == reason
 	}, "Database %s: %s=%s/%s", name, condType, status, reason)
 	return c
+}
+
+// requireNoStatefulSet: a new TLS Database creates no StatefulSet before its key pair exists.
+func (h *harness) requireNoStatefulSet(name, why string) {
+	h.T.Helper()
+	require.True(h.T, apierrors.IsNotFound(h.Get(&appsv1.StatefulSet{}, name+"-postgres")), why)
+}
+
+// startedOnceWithCertificate waits for the StatefulSet of a new TLS Database and checks that it
+// was created serving TLS with the issued certificate: at its first generation, so its pod starts
+// once (the certificate stamped later used to roll a pod that had just started).
+func (h *harness) startedOnceWithCertificate(name string) {
+	h.T.Helper()
+	sts := h.statefulSet(name, func(s *appsv1.StatefulSet) bool {
+		return h.servesTLS(s) && s.Spec.Template.Annotations[desired.AnnotationCertificate] != ""
+	}, "the StatefulSet is created with the certificate")
+	require.Equal(h.T, int64(1), sts.Generation, "created with the certificate, not changed for it")
+}
+
+// requireNoRecreated: the Database's first StatefulSet, created late, is not reported as a
+// deleted one recreated. Checked once it is Ready, long after the creation's events.
+func (h *harness) requireNoRecreated(name string) {
+	h.T.Helper()
+	require.NotContains(h.T, testenv.EventReasons(h.T, h.C, h.database(name)), "Recreated", "its first creation is no remediation")
 }
 
 // requireNoReconcile checks that, once settled, the database controller is not reconciled again:
@@ -96,8 +121,8 @@ func (h *harness) requireVerifyingCredentials(name string, ca *x509.Certificate)
 func TestTLSRequiredWithoutCertManager(t *testing.T) {
 	h := start(t)
 	h.create("tls", "17", withTLS)
-	h.statefulSet("tls", h.servesTLS, "a new instance is configured for TLS, and waits for its key pair")
 	ready := h.waitCondition("tls", componentsv1alpha1.ConditionReady, metav1.ConditionFalse, componentsv1alpha1.ReasonCertManagerMissing)
+	h.requireNoStatefulSet("tls", "a new instance waits for its key pair before anything could start")
 	require.Contains(t, ready.Message, "Certificate tls-postgres-tls")
 	require.Contains(t, ready.Message, "PostgreSQL does not start before the Secret tls-postgres-tls holds a key pair")
 	require.True(t, conditions.IsTrue(h.database("tls"), componentsv1alpha1.ConditionStalled), "installing cert-manager needs a person")
@@ -121,11 +146,10 @@ func TestTLSRequiredWithoutCertManager(t *testing.T) {
 	// The key pair arrives: PostgreSQL starts with it, and clients verify it.
 	db := h.database("tls")
 	ca := h.Issue("tls-postgres-tls", desired.Labels(db), desired.DNSNames(db))
-	h.statefulSet("tls", func(s *appsv1.StatefulSet) bool {
-		return h.servesTLS(s) && s.Spec.Template.Annotations[desired.AnnotationCertificate] != ""
-	}, "the pod is started with the certificate")
+	h.startedOnceWithCertificate("tls")
 	h.runPod("tls", true, "")
 	db = h.waitReady("tls")
+	h.requireNoRecreated("tls")
 	require.Contains(t, conditions.Get(db, componentsv1alpha1.ConditionReady).Message, "cert-manager is not installed to renew its certificate")
 	h.requireVerifyingCredentials("tls", ca)
 }
