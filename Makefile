@@ -157,6 +157,7 @@ real-tools: real-packages envtest $(KUBE_CONTROLLER_MANAGER) $(KUBE_SCHEDULER) $
 	@mkdir -p $(BIN)/real
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/real/canopy ./cmd/canopy
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/real/sample-app ./cmd/sample-app
+	$(GO) build -o $(BIN)/real/kubectl-canopy ./cmd/kubectl-canopy
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/real/pause ./e2e/real/cmd/pause
 
 .PHONY: demo-real
