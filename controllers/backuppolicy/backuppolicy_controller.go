@@ -40,6 +40,7 @@ const FieldOwner = "canopy-backup-controller"
 // +kubebuilder:rbac:groups=components.canopy.dev,resources=databases,verbs=get;list;watch
 // +kubebuilder:rbac:groups=batch,resources=cronjobs;jobs,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups=core,resources=pods,verbs=get;list;watch
+// +kubebuilder:rbac:groups=core,resources=secrets,verbs=get
 // +kubebuilder:rbac:groups=core,resources=persistentvolumeclaims,verbs=get;list;watch;create;delete
 // +kubebuilder:rbac:groups=core,resources=events,verbs=create;patch
 
@@ -141,8 +142,18 @@ func (r *Reconciler) reconcile(ctx context.Context, bp, before *componentsv1alph
 	dbKnown := dbErr == nil && db.Status.CredentialsSecretName != "" && db.Status.Image != ""
 	st.dbKnown = dbKnown
 	st.scheduleErr = scheduleErr
+	secrets, err := r.checkSecrets(ctx, bp)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	st.secrets = secrets
+	if secrets != nil {
+		// No backup can start: a new request says why it waits.
+		st.waiting[desired.TriggerRequest] = secrets.message
+		st.waiting[desired.TriggerAnnotation] = secrets.message
+	}
 
-	if dbKnown && scheduleErr == nil {
+	if dbKnown && scheduleErr == nil && secrets == nil {
 		in := desired.Input{AgentImage: images.Resolve(images.Canopy, r.Getenv), PostgresImage: db.Status.Image,
 			CredentialsSecret: db.Status.CredentialsSecretName, DatabaseVersion: db.Status.Version}
 		if err := r.ensureClaim(ctx, bp); err != nil {
@@ -154,8 +165,9 @@ func (r *Reconciler) reconcile(ctx context.Context, bp, before *componentsv1alph
 		if err := r.startRequests(ctx, bp, in, &st); err != nil {
 			return ctrl.Result{}, err
 		}
-	} else if desired.Suspended(bp) {
-		// The CronJob cannot be rebuilt without the database's status, but a hold must still stop it.
+	} else if desired.Suspended(bp) || secrets != nil {
+		// The CronJob cannot be rebuilt without the database's status, but a hold must still stop
+		// it; and a scheduled run would wait, not started, for a Secret that is not there.
 		if err := r.suspendSchedule(ctx, bp); err != nil {
 			return ctrl.Result{}, err
 		}
@@ -174,6 +186,9 @@ func (r *Reconciler) reconcile(ctx context.Context, bp, before *componentsv1alph
 	}
 	if st.waitingResult {
 		return ctrl.Result{RequeueAfter: 5 * time.Second}, nil // the pod is not watched by name
+	}
+	if secrets != nil {
+		return ctrl.Result{RequeueAfter: secretRecheck(bp, now)}, nil // the user's Secrets are not watched
 	}
 	return ctrl.Result{}, nil
 }
@@ -324,6 +339,7 @@ type status struct {
 	waiting       map[string]string
 	dbKnown       bool
 	scheduleErr   error
+	secrets       *secretProblem // a Secret the destination names is missing or unusable
 	running       []*batchv1.Job
 	waitingResult bool // a Job completed but its result is not readable yet
 	finished      []finishedJob

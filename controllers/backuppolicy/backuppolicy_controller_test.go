@@ -379,6 +379,7 @@ func TestHoldSuspendsWithoutDatabaseStatus(t *testing.T) {
 func TestEncryptedBackupIsCatalogued(t *testing.T) {
 	h := start(t, nil)
 	h.database("shop")
+	h.secret("shop-backup-keys", map[string]string{"2026-02": testKey, "2026-03": testKey})
 	h.policy("shop", func(bp *componentsv1alpha1.BackupPolicy) {
 		bp.Spec.BackupRequest = "r1"
 		bp.Spec.Destination.Encryption = &componentsv1alpha1.BackupEncryption{
@@ -412,6 +413,7 @@ func TestEncryptedBackupIsCatalogued(t *testing.T) {
 	})
 	name = desired.JobName(h.get("keyless"), desired.TriggerRequest, "r1")
 	h.Eventually(func() bool { return h.Get(&batchv1.Job{}, name) == nil }, "the Job starts")
+	// The key was in the Secret when the Job started, and removed before the agent read it.
 	h.finish(name, agent.Result{Operation: agent.OperationBackup, Name: name, Reason: agent.ReasonEncryptionKeyMissing,
 		Message: `the encryption Secret has no key "2026-03" (/etc/canopy/backup-keys); it holds only "2026-02"`})
 	h.Eventually(func() bool {

@@ -78,6 +78,8 @@ func computeStatus(bp *componentsv1alpha1.BackupPolicy, st status, schedule cron
 	switch {
 	case st.scheduleErr != nil:
 		conditions.MarkStalled(bp, componentsv1alpha1.ReasonInvalidSpec, st.scheduleErr.Error())
+	case st.secrets != nil:
+		conditions.MarkStalled(bp, st.secrets.reason, st.secrets.message)
 	case !st.dbKnown:
 		conditions.MarkReconciling(bp, ReasonWaitingForDatabase, fmt.Sprintf("waiting for the Database %s to report its endpoint and image",
 			bp.Spec.DatabaseName))

@@ -8,8 +8,10 @@ import (
 	"time"
 
 	certmanagerv1 "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	cmmeta "github.com/cert-manager/cert-manager/pkg/apis/meta/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	componentsv1alpha1 "github.com/canopy-dev/canopy/apis/components/v1alpha1"
@@ -30,6 +32,69 @@ type tlsObserved struct {
 	notAfter    time.Time
 	ca          []byte // the Secret's ca.crt, which clients verify the server with
 	invalid     string // why the Secret's tls.crt is not a certificate
+	// issuerMissing says that the issuer spec.tls.issuerRef names does not exist ("" when it
+	// does, or cannot be checked).
+	issuerMissing string
+}
+
+// issuerObserved is what the cluster says about the issuer of a Certificate that is not Ready.
+type issuerObserved struct {
+	missing  string // the issuer does not exist: cert-manager cannot issue (Stalled)
+	notReady string // the issuer exists and is not Ready: its own condition says why
+}
+
+// observeIssuer reads the Issuer or ClusterIssuer that spec.tls.issuerRef names, when the
+// Certificate is not Ready: cert-manager then says only that it is issuing (the CertificateRequest
+// holds "Referenced ... not found"), and a missing issuer is a mistake that only a person can
+// correct. It is read from the API server, only while the Certificate waits (the issuer is not
+// Canopy's and not cached); an issuer of another group (an external issuer) is not checked. When
+// the issuer is created, cert-manager issues, and the Certificate's watch brings the Database back.
+func (r *Reconciler) observeIssuer(ctx context.Context, db *componentsv1alpha1.Database) (issuerObserved, error) {
+	ref := db.Spec.TLS.IssuerRef
+	if ref.Group != "" && ref.Group != certmanagerv1.SchemeGroupVersion.Group {
+		return issuerObserved{}, nil
+	}
+	var obj client.Object
+	var status *certmanagerv1.IssuerStatus
+	key := client.ObjectKey{Name: ref.Name}
+	switch ref.Kind {
+	case certmanagerv1.ClusterIssuerKind:
+		ci := &certmanagerv1.ClusterIssuer{}
+		obj, status = ci, &ci.Status
+	case "", certmanagerv1.IssuerKind:
+		is := &certmanagerv1.Issuer{}
+		obj, status, key.Namespace = is, &is.Status, db.Namespace
+	default:
+		return issuerObserved{}, nil
+	}
+	kind := orKind(ref.Kind)
+	switch err := r.APIReader.Get(ctx, key, obj); {
+	case apierrors.IsNotFound(err):
+		where := "in the cluster"
+		if key.Namespace != "" {
+			where = "in namespace " + key.Namespace
+		}
+		return issuerObserved{missing: fmt.Sprintf("the %s %s that spec.tls.issuerRef names does not exist %s, so cert-manager cannot issue "+
+			"the Certificate %s: create the %s, or correct tls.issuerRef (an Issuer must be in the Database's namespace)",
+			kind, ref.Name, where, desired.TLSName(db), kind)}, nil
+	case apierrors.IsForbidden(err) || meta.IsNoMatchError(err):
+		return issuerObserved{}, nil // cannot tell: the Certificate's own message stands
+	case err != nil:
+		return issuerObserved{}, fmt.Errorf("reading the %s %s: %w", kind, ref.Name, err)
+	}
+	for _, c := range status.Conditions {
+		if c.Type == certmanagerv1.IssuerConditionReady && c.Status != cmmeta.ConditionTrue {
+			return issuerObserved{notReady: fmt.Sprintf("the %s %s is not ready: %s", kind, ref.Name, c.Message)}, nil
+		}
+	}
+	return issuerObserved{}, nil
+}
+
+func orKind(kind string) string {
+	if kind == "" {
+		return certmanagerv1.IssuerKind
+	}
+	return kind
 }
 
 // observeTLS reads the Certificate (when cert-manager is installed) and its Secret. The Secret is
@@ -50,6 +115,16 @@ func (r *Reconciler) observeTLS(ctx context.Context, db *componentsv1alpha1.Data
 			return obs, fmt.Errorf("reading the Certificate: %w", err)
 		default:
 			obs.waiting = certificateWaiting(cert)
+		}
+		if obs.waiting != "" {
+			issuer, err := r.observeIssuer(ctx, db)
+			if err != nil {
+				return obs, err
+			}
+			obs.issuerMissing = issuer.missing
+			if issuer.notReady != "" {
+				obs.waiting += "; " + issuer.notReady
+			}
 		}
 	}
 	secret := &corev1.Secret{}
@@ -165,6 +240,11 @@ func planTLS(db *componentsv1alpha1.Database, obs tlsObserved, sts stsState, pod
 		if !obs.certManager {
 			p.message += ", and cert-manager, which renews it, is not installed"
 		}
+	case obs.issuerMissing != "" && !keyPair:
+		p.stalled, p.reason, p.message = true, componentsv1alpha1.ReasonIssuerNotFound, obs.issuerMissing
+	case obs.issuerMissing != "":
+		// A renewal waits for the issuer; the current certificate serves meanwhile.
+		p.reason, p.message = componentsv1alpha1.ReasonIssuerNotFound, obs.issuerMissing
 	case obs.waiting != "":
 		p.reason, p.message = componentsv1alpha1.ReasonCertificateNotReady, obs.waiting
 	case !keyPair:

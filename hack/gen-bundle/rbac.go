@@ -26,6 +26,8 @@ var Namespaced = map[string]bool{
 	"batch/jobs":                                     true,
 	"canopy.dev/stacks":                              true,
 	"cert-manager.io/certificates":                   true,
+	"cert-manager.io/issuers":                        true,
+	"cert-manager.io/clusterissuers":                 false,
 	"components.canopy.dev/backuppolicies":           true,
 	"components.canopy.dev/databases":                true,
 	"components.canopy.dev/frontends":                true,

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -267,4 +268,25 @@ func TestEncryptedBackupAndRestoreInProcess(t *testing.T) {
 	r, _ = restore()
 	require.Equal(t, ReasonEncryptionKeyMissing, r.Reason, r.Message)
 	require.Contains(t, r.Message, `has no key "k1"`)
+}
+
+// TestBackupUnreachableEndpoint: an S3 endpoint nothing listens on fails the backup within seconds
+// (bounded retries), before any data moves, with UploadFailed and a message that names the
+// destination and the network error; the backup controller passes both to BackupHealthy.
+func TestBackupUnreachableEndpoint(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	endpoint := "http://" + l.Addr().String()
+	require.NoError(t, l.Close()) // nothing listens there any more
+	store, err := NewS3Store(S3Options{Endpoint: endpoint, Bucket: "backups", PathStyle: true, AccessKeyID: "id", SecretAccessKey: "s3cr3t-value"})
+	require.NoError(t, err)
+	start := time.Now()
+	res := Backup(context.Background(), store, backupOpts(fakeDump(t, "PGDMP fake"), "b"), time.Now)
+	require.Less(t, time.Since(start), 30*time.Second, "bounded retries")
+	require.False(t, res.Succeeded)
+	require.Equal(t, ReasonUploadFailed, res.Reason)
+	require.Contains(t, res.Message, "cannot read the destination s3://backups/shop/")
+	require.Contains(t, res.Message, "connection refused")
+	require.NotContains(t, res.Message, "s3cr3t-value")
+	t.Logf("message: %s", res.Message)
 }

@@ -52,6 +52,14 @@ func loadKey(dir, id string) ([]byte, error) {
 	return key, nil
 }
 
+// KeyProblem says why a Secret's value is not usable as an encryption key ("" when it is), in the
+// words the agent would use, without any byte of it: the controller checks the key before it
+// starts a backup that would fail on it.
+func KeyProblem(value []byte) string {
+	_, problem := parseKey(value)
+	return problem
+}
+
 // parseKey accepts 32 raw bytes, or their standard or URL-safe base64, or their hex, with
 // surrounding white space. 32 bytes of printable text are refused: they are a password, not a
 // key (32 random bytes are all printable once in 10^14). problem says what is wrong, never what

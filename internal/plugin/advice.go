@@ -137,10 +137,19 @@ var nextSteps = map[string]string{
 	componentsv1alpha1.ReasonPurgeFailed: "fix access to the backup destination, " +
 		"or annotate the Stack canopy.dev/skip-backup-purge=true to keep the backups",
 	componentsv1alpha1.ReasonRestoreFailed: "the restore Job failed: kubectl get jobs -l canopy.dev/restore shows it; the data is as it was",
-	"ChildRejected":                        "the API server refused the Stack's change to a component: change the Stack as the message says",
-	"StepTimeout":                          "the step waits longer than spec.rollout.stepTimeout: the component below says what it waits for",
-	"Unauthorized":                         "the backup destination refused the credentials: fix the Secret named in spec.backup.destination",
-	"NotFound":                             "the backup destination does not exist: create it or fix spec.backup.destination",
+	componentsv1alpha1.ReasonSecretNotFound: "create the Secret the message names in the Stack's namespace, with the keys it lists; " +
+		"backups start once Canopy sees it (it looks again within 5 minutes)",
+	componentsv1alpha1.ReasonSecretKeyMissing: "add the key the message names to the Secret, or point the Stack at a key it holds",
+	componentsv1alpha1.ReasonSecretKeyInvalid: "replace the key with 32 random bytes or their base64: " +
+		"kubectl create secret generic <name> --from-literal=<keyID>=\"$(openssl rand -base64 32)\" (a new keyID keeps old backups readable)",
+	componentsv1alpha1.ReasonIssuerNotFound: "create the Issuer (in the Stack's namespace) or ClusterIssuer the message names, " +
+		"or fix spec.tls.issuerRef: kubectl edit stack %[1]s",
+	"UploadFailed": "the backup could not reach or write the destination: check the endpoint, bucket and network " +
+		"the message names; the next scheduled backup retries",
+	"ChildRejected": "the API server refused the Stack's change to a component: change the Stack as the message says",
+	"StepTimeout":   "the step waits longer than spec.rollout.stepTimeout: the component below says what it waits for",
+	"Unauthorized":  "the backup destination refused the credentials: fix the Secret named in spec.backup.destination",
+	"NotFound":      "the backup destination does not exist: create it or fix spec.backup.destination",
 }
 
 func nextStep(reason, stack string) string {

@@ -100,6 +100,8 @@ var used = []use{
 		map[string]string{"patch": "internal/patch/status.go:Status"}},
 	{"cert-manager.io", "certificates", readSSAD, false, "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1.Certificate",
 		with(applied(dbCtl), "delete", dbCtl+":DeleteControlled")},
+	{"cert-manager.io", "clusterissuers", []string{"get"}, true, "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1.ClusterIssuer", nil},
+	{"cert-manager.io", "issuers", []string{"get"}, false, "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1.Issuer", nil},
 	{"components.canopy.dev", "backuppolicies", readSSAD, false, comps + "BackupPolicy",
 		with(applied(stackCtl), "delete", stackCtl+":Delete")},
 	{"components.canopy.dev", "databases", readSSAD, false, comps + "Database",

@@ -85,6 +85,20 @@ const (
 	// Certificate is not issued, its Secret lacks the key pair or the CA clients verify with, or the
 	// certificate expired.
 	ReasonCertificateNotReady = "CertificateNotReady"
+	// ReasonIssuerNotFound reports a Certificate that cert-manager cannot issue because the
+	// Issuer or ClusterIssuer that spec.tls.issuerRef names does not exist (Stalled until it is
+	// created or issuerRef is corrected).
+	ReasonIssuerNotFound = "IssuerNotFound"
+	// ReasonSecretNotFound reports a Secret the spec names (the S3 credentials, the backup
+	// encryption keys) that does not exist in the object's namespace: what needs it waits
+	// (Stalled) until it is created.
+	ReasonSecretNotFound = "SecretNotFound"
+	// ReasonSecretKeyMissing reports a Secret the spec names that lacks a key the spec needs (or
+	// holds it empty), such as accessKeyID of the S3 credentials or the encryption keyID.
+	ReasonSecretKeyMissing = "SecretKeyMissing"
+	// ReasonSecretKeyInvalid reports a Secret key whose value cannot be used as what it is for
+	// (an encryption key that is not 32 random bytes or their base64 or hex).
+	ReasonSecretKeyInvalid = "SecretKeyInvalid"
 )
 
 // Request phases reported for backups, restores and migrations.
