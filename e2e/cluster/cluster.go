@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
+	"github.com/canopy-dev/canopy/e2e/harness"
 	"github.com/canopy-dev/canopy/internal/pgtest"
 	"github.com/canopy-dev/canopy/internal/scheme"
 )
@@ -96,9 +97,9 @@ type Cluster struct {
 	MetricsURL  string
 	metricsAddr string
 
-	manager *process
+	manager *harness.Process
 	// processes are the dependency operators, stopped after the manager.
-	processes   []*process
+	processes   []*harness.Process
 	monitoring  bool // the Prometheus operator runs
 	provisioner context.CancelFunc
 	unlock      func() // releases the cluster's name (lockName)
@@ -256,8 +257,8 @@ func (c *Cluster) Run(name, bin string, env []string, args ...string) error {
 // reports whether there was one.
 func (c *Cluster) StopProcess(name string) bool {
 	for i, p := range c.processes {
-		if p.name == name {
-			p.stop(10 * time.Second)
+		if p.Name == name {
+			p.Stop(10 * time.Second)
 			c.processes = append(c.processes[:i], c.processes[i+1:]...)
 			return true
 		}
@@ -267,7 +268,7 @@ func (c *Cluster) StopProcess(name string) bool {
 
 // KillManager stops the manager abruptly (SIGKILL), as a crash would.
 func (c *Cluster) KillManager() {
-	c.manager.kill()
+	c.manager.Kill()
 	c.manager = nil
 }
 
@@ -276,10 +277,10 @@ func (c *Cluster) Stop() {
 	if c == nil {
 		return
 	}
-	c.manager.stop(10 * time.Second)
+	c.manager.Stop(10 * time.Second)
 	c.manager = nil
 	for _, p := range c.processes {
-		p.stop(10 * time.Second)
+		p.Stop(10 * time.Second)
 	}
 	c.processes = nil
 	if c.provisioner != nil {
@@ -299,9 +300,9 @@ func (c *Cluster) Stop() {
 // Exited names the harness's processes that ended on their own (a crash).
 func (c *Cluster) Exited() []string {
 	var out []string
-	for _, p := range append([]*process{c.manager}, c.processes...) {
-		if p != nil && p.exited() {
-			out = append(out, p.name)
+	for _, p := range append([]*harness.Process{c.manager}, c.processes...) {
+		if p != nil && p.Exited() {
+			out = append(out, p.Name)
 		}
 	}
 	return out

@@ -5,14 +5,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
-	"syscall"
+
+	"github.com/canopy-dev/canopy/e2e/harness"
 )
 
 // lockName takes the cluster's name for this process. kwokctl keeps one cluster per name under its
 // work directory, and a run starting a cluster deletes what it finds there first: a second run
 // (make e2e while make e2e or make demo of the same name runs) would delete the first one's
-// cluster under it. The kernel drops the lock when the process ends, however it ends.
+// cluster under it.
 func lockName(name string) (release func(), err error) {
 	dir := os.Getenv("KWOK_WORKDIR")
 	if dir == "" {
@@ -25,20 +25,9 @@ func lockName(name string) (release func(), err error) {
 	if err := os.MkdirAll(filepath.Join(dir, "clusters"), 0o755); err != nil {
 		return nil, err
 	}
-	path := filepath.Join(dir, "clusters", name+".lock")
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
-	if err != nil {
-		return nil, err
+	release, err = harness.Lock(filepath.Join(dir, "clusters", name+".lock"), false)
+	if errors.Is(err, harness.ErrInUse) {
+		return nil, fmt.Errorf("the cluster %s is %w; stop it first", name, err)
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		holder, _ := os.ReadFile(path)
-		_ = f.Close()
-		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, fmt.Errorf("the cluster %s is in use by another run (pid %s); stop it first", name, strings.TrimSpace(string(holder)))
-		}
-		return nil, fmt.Errorf("locking %s: %w", path, err)
-	}
-	_ = f.Truncate(0)
-	_, _ = f.WriteAt([]byte(fmt.Sprintln(os.Getpid())), 0)
-	return func() { _ = f.Close() }, nil
+	return release, err
 }

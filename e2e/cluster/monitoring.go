@@ -61,8 +61,8 @@ func (c *Cluster) StopMonitoring(ctx context.Context) error {
 		return nil
 	}
 	for i, p := range c.processes {
-		if p.name == "prometheus-operator" {
-			p.stop(10 * time.Second)
+		if p.Name == "prometheus-operator" {
+			p.Stop(10 * time.Second)
 			c.processes = append(c.processes[:i], c.processes[i+1:]...)
 			break
 		}

@@ -27,6 +27,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/canopy-dev/canopy/e2e/harness"
 	"github.com/canopy-dev/canopy/internal/scheme"
 )
 
@@ -98,10 +99,10 @@ type Cluster struct {
 
 	state, logs string
 	pki         *pki
-	containerd  *process
+	containerd  *harness.Process
 	// processes run in start order and stop in reverse.
-	processes   []*process
-	manager     *process
+	processes   []*harness.Process
+	manager     *harness.Process
 	provisioner context.CancelFunc
 }
 
@@ -359,7 +360,7 @@ func (c *Cluster) StartManager() error {
 
 // KillManager stops the manager abruptly (SIGKILL), as a crash would.
 func (c *Cluster) KillManager() {
-	c.manager.kill()
+	c.manager.Kill()
 	c.manager = nil
 }
 
@@ -376,7 +377,7 @@ func (c *Cluster) Stop() {
 	if c == nil {
 		return
 	}
-	c.manager.stop(10 * time.Second)
+	c.manager.Stop(10 * time.Second)
 	c.manager = nil
 	if c.provisioner != nil {
 		c.provisioner()
@@ -387,19 +388,19 @@ func (c *Cluster) Stop() {
 	// control plane and containerd.
 	for i := len(c.processes) - 1; i >= 0; i-- {
 		p := c.processes[i]
-		if p.name == "kube-controller-manager" && c.containerd != nil {
+		if p.Name == "kube-controller-manager" && c.containerd != nil {
 			c.stopContainers(ctx)
 		}
 		start := time.Now()
-		p.stop(10 * time.Second)
+		p.Stop(10 * time.Second)
 		if d := time.Since(start); d > 2*time.Second {
-			c.Log("%s took %s to stop", p.name, d.Round(100*time.Millisecond))
+			c.Log("%s took %s to stop", p.Name, d.Round(100*time.Millisecond))
 		}
 	}
 	c.processes = nil
 	if c.containerd != nil {
 		c.stopContainers(ctx)
-		c.containerd.stop(10 * time.Second)
+		c.containerd.Stop(10 * time.Second)
 		c.containerd = nil
 	}
 	killNamespaceProcesses(c.Log)
@@ -445,9 +446,9 @@ func (c *Cluster) TailLog(name string, lines int) string {
 // Exited names the processes that ended on their own (a crash).
 func (c *Cluster) Exited() []string {
 	var out []string
-	for _, p := range append([]*process{c.containerd, c.manager}, c.processes...) {
-		if p != nil && p.exited() {
-			out = append(out, p.name)
+	for _, p := range append([]*harness.Process{c.containerd, c.manager}, c.processes...) {
+		if p != nil && p.Exited() {
+			out = append(out, p.Name)
 		}
 	}
 	return out
