@@ -192,12 +192,23 @@ func (r *Reconciler) reconcile(ctx context.Context, db, before *componentsv1alph
 		return ctrl.Result{}, err
 	}
 	ss, ps := observeStatefulSet(sts), observePod(pod)
+	ps.certificate = servedCertificate(db, ps)
 	// TLS asked for is TLS required: see planTLS.
 	certs, err := r.observeTLS(ctx, db, caps.Certificates)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
 	tls := planTLS(db, certs, ss, ps, now)
+	if tls.reload {
+		follow := tls
+		if ps.certificate = r.followCertificate(ctx, db, &follow, ps, certs, now); ps.certificate == certs.certificate {
+			tls = planTLS(db, certs, ss, ps, now) // it serves the renewed certificate now: the credentials follow
+		} else {
+			tls = follow
+		}
+	} else {
+		r.followCertificate(ctx, db, &tls, ps, certs, now)
+	}
 	cm, wantHash := desired.ConfigMap(db, tls.on)
 	if _, err := r.apply(ctx, db, "ConfigMap", cm); err != nil {
 		return ctrl.Result{}, err

@@ -3,6 +3,7 @@ package database
 import (
 	"context"
 	"encoding/json"
+	"encoding/pem"
 	"os"
 	"path/filepath"
 	"slices"
@@ -47,11 +48,57 @@ func TestMain(m *testing.M) {
 	os.Exit(testenv.Main(m, &env, testenv.Options{}))
 }
 
-// fakeAdmin records what the controller asks of PostgreSQL.
+// fakeAdmin records what the controller asks of PostgreSQL, and plays a server's TLS: the
+// certificate file the kubelet wrote (file), the certificate it presents, and a reload that makes
+// it present the file's (unless ignoreReload).
 type fakeAdmin struct {
-	mu        sync.Mutex
-	passwords map[string]string
-	conns     []pgadmin.ConnInfo
+	mu           sync.Mutex
+	passwords    map[string]string
+	conns        []pgadmin.ConnInfo
+	file         []byte
+	presented    []byte
+	reloads      int
+	ignoreReload bool
+}
+
+func (f *fakeAdmin) PresentedCertificate() []byte {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.presented
+}
+
+func (f *fakeAdmin) ReadServerFile(context.Context, string) ([]byte, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.file, nil
+}
+
+func (f *fakeAdmin) ReloadConfiguration(context.Context) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.reloads++
+	if !f.ignoreReload {
+		f.presented = leaf(f.file)
+	}
+	return nil
+}
+
+// serve has the fake server's files hold crt (as the kubelet writes a Secret's update) and, when
+// started, present it (as a PostgreSQL that starts with it).
+func (f *fakeAdmin) serve(crt []byte, started bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.file = crt
+	if started {
+		f.presented = leaf(crt)
+	}
+}
+
+func leaf(crt []byte) []byte {
+	if b, _ := pem.Decode(crt); b != nil {
+		return b.Bytes
+	}
+	return nil
 }
 
 func (f *fakeAdmin) connect(_ context.Context, info pgadmin.ConnInfo) (pgadmin.Admin, error) {

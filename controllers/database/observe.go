@@ -24,7 +24,8 @@ type podState struct {
 	notReadyAt  time.Time // when it last became not ready
 	crashLoop   bool
 	message     string
-	certificate string // the server certificate its template carried (desired.AnnotationCertificate)
+	certificate string // the server certificate it serves: its template's (desired.AnnotationCertificate), or the one it reloaded
+	uid         string
 }
 
 func observePod(pod *corev1.Pod) podState {
@@ -32,7 +33,7 @@ func observePod(pod *corev1.Pod) podState {
 		return podState{}
 	}
 	ps := podState{exists: true, configHash: pod.Annotations[desired.AnnotationConfigHash], version: pod.Annotations[desired.AnnotationVersion],
-		certificate: pod.Annotations[desired.AnnotationCertificate]}
+		certificate: pod.Annotations[desired.AnnotationCertificate], uid: string(pod.UID)}
 	for _, c := range pod.Spec.Containers {
 		if c.Name == "postgres" {
 			ps.image = c.Image

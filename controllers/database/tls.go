@@ -29,6 +29,7 @@ type tlsObserved struct {
 	waiting     string // why the Certificate is not Ready ("" when it is, or without cert-manager)
 	keyPair     bool   // the certificate's Secret holds a certificate (tls.crt) and a key (tls.key)
 	certificate string // desired.CertificateHash of that certificate
+	leaf        []byte // the server's certificate (DER), the first of tls.crt
 	notAfter    time.Time
 	ca          []byte // the Secret's ca.crt, which clients verify the server with
 	invalid     string // why the Secret's tls.crt is not a certificate
@@ -139,6 +140,9 @@ func (r *Reconciler) observeTLS(ctx context.Context, db *componentsv1alpha1.Data
 	if obs.keyPair {
 		obs.certificate = desired.CertificateHash(crt)
 		obs.notAfter, obs.invalid = certificateExpiry(crt)
+		if block, _ := pem.Decode(crt); block != nil {
+			obs.leaf = block.Bytes
+		}
 	}
 	return obs, nil
 }
@@ -178,8 +182,12 @@ type tlsPlan struct {
 	// pod would start PostgreSQL as soon as the Secret appeared, and again once the certificate's
 	// hash reached the pod template.
 	hold bool
-	// certificate to stamp on the pod template (desired.AnnotationCertificate).
+	// certificate to stamp on the pod template (desired.AnnotationCertificate): the one a new pod
+	// starts with. A renewal does not change it (reload).
 	certificate string
+	// reload: the running pod serves another certificate than the Secret's; PostgreSQL is to
+	// reload it (reloadCertificate).
+	reload bool
 	// publish: the credentials Secret is brought in line with ca (verify-full with it; plain
 	// when it is nil). Otherwise the Secret stays as it is.
 	publish bool
@@ -210,9 +218,11 @@ func planTLS(db *componentsv1alpha1.Database, obs tlsObserved, sts stsState, pod
 	name := desired.TLSName(db)
 	keyPair := obs.keyPair && obs.invalid == ""
 	p := tlsPlan{on: keyPair || !sts.exists || sts.tls, hold: !keyPair && !sts.exists, certificate: sts.certificate}
-	if keyPair {
-		p.certificate = obs.certificate
+	if keyPair && (!sts.exists || !sts.tls) {
+		p.certificate = obs.certificate // a new instance, or one turning TLS on, starts with it
 	}
+	// A running TLS instance is not restarted for a renewed certificate: PostgreSQL reloads it.
+	p.reload = keyPair && sts.exists && sts.tls && pod.exists && pod.ready && !pod.terminating && pod.certificate != obs.certificate
 	servesIt := pod.exists && pod.ready && !pod.terminating && pod.certificate == obs.certificate
 	if keyPair && len(obs.ca) > 0 && servesIt {
 		p.publish, p.ca = true, obs.ca

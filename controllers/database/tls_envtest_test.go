@@ -1,6 +1,7 @@
 package database
 
 import (
+	"bytes"
 	"crypto/x509"
 	"encoding/pem"
 	"net/url"
@@ -92,9 +93,10 @@ func requireNoReconcile(t *testing.T, why string) {
 func (h *harness) requireVerifyingCredentials(name string, ca *x509.Certificate) {
 	h.T.Helper()
 	creds := &corev1.Secret{}
+	caPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Raw})
 	h.Eventually(func() bool {
-		return h.Get(creds, name+"-db-credentials") == nil && string(creds.Data["sslmode"]) == "verify-full"
-	}, "the credentials Secret verifies the server")
+		return h.Get(creds, name+"-db-credentials") == nil && string(creds.Data["sslmode"]) == "verify-full" && bytes.Equal(creds.Data["ca.crt"], caPEM)
+	}, "the credentials Secret verifies the server with the CA")
 	u, err := url.Parse(string(creds.Data["uri"]))
 	require.NoError(h.T, err)
 	require.Equal(h.T, "verify-full", u.Query().Get("sslmode"))
@@ -152,4 +154,52 @@ func TestTLSRequiredWithoutCertManager(t *testing.T) {
 	h.requireNoRecreated("tls")
 	require.Contains(t, conditions.Get(db, componentsv1alpha1.ConditionReady).Message, "cert-manager is not installed to renew its certificate")
 	h.requireVerifyingCredentials("tls", ca)
+}
+
+// TestRenewedCertificateIsReloaded: cert-manager renews the server certificate (new key pair, new
+// CA); PostgreSQL is not restarted: once the kubelet has written the renewed Secret into the pod,
+// the controller has it reload its configuration, records what it serves, and then the
+// credentials verify the server with the new CA. A reload that does not take is reported on the
+// Ready condition and not asked for again.
+func TestRenewedCertificateIsReloaded(t *testing.T) {
+	h := start(t)
+	h.create("renew", "17", withTLS)
+	db := h.database("renew")
+	h.Issue("renew-postgres-tls", desired.Labels(db), desired.DNSNames(db))
+	h.startedOnceWithCertificate("renew")
+	secret := &corev1.Secret{}
+	require.NoError(t, h.Get(secret, "renew-postgres-tls"))
+	h.admin.serve(secret.Data[corev1.TLSCertKey], true) // PostgreSQL started with it
+	h.runPod("renew", true, "")
+	h.waitReady("renew")
+	sts := h.statefulSet("renew", func(*appsv1.StatefulSet) bool { return true }, "sts")
+	pod := &corev1.Pod{}
+	require.NoError(t, h.Get(pod, "renew-postgres-0"))
+
+	// Renewed: the Secret changes, the files in the pod not yet. Nothing restarts; no reload yet.
+	ca := h.Issue("renew-postgres-tls", desired.Labels(db), desired.DNSNames(db))
+	require.NoError(t, h.Get(secret, "renew-postgres-tls"))
+	renewed := secret.Data[corev1.TLSCertKey]
+	h.Eventually(func() bool { return h.database("renew").Status.TLSCertificate != nil }, "the controller looks at the served certificate")
+	require.Zero(t, h.admin.reloadCount(), "no reload before the kubelet wrote the renewed files")
+
+	// The kubelet writes them: PostgreSQL reloads, and serves the renewed certificate.
+	h.admin.serve(renewed, false)
+	h.WaitEvent(h.database("renew"), "CertificateReloaded")
+	h.Eventually(func() bool {
+		st := h.database("renew").Status.TLSCertificate
+		return st != nil && st.Served == desired.CertificateHash(renewed) && st.Pod == string(pod.UID)
+	}, "status records the served certificate, for this pod")
+	require.Equal(t, 1, h.admin.reloadCount(), "asked once")
+	h.requireVerifyingCredentials("renew", ca)
+	after := h.statefulSet("renew", func(*appsv1.StatefulSet) bool { return true }, "sts")
+	require.Equal(t, sts.Generation, after.Generation, "PostgreSQL was not restarted")
+	require.Equal(t, sts.Spec.Template.Annotations, after.Spec.Template.Annotations)
+	require.True(t, conditions.IsTrue(h.database("renew"), componentsv1alpha1.ConditionReady))
+}
+
+func (f *fakeAdmin) reloadCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.reloads
 }

@@ -51,6 +51,18 @@ type Admin interface {
 	// wrapping ErrRoleNotFound when the role does not exist.
 	SetPassword(ctx context.Context, role, password string) error
 
+	// PresentedCertificate is the certificate (DER) the server presented when the session
+	// connected; nil without TLS.
+	PresentedCertificate() []byte
+
+	// ReadServerFile returns a file of the server's host as the server's operating-system user
+	// reads it (pg_read_binary_file: superusers only).
+	ReadServerFile(ctx context.Context, path string) ([]byte, error)
+
+	// ReloadConfiguration has the server reload its configuration files, and with them its TLS
+	// certificate and key (pg_reload_conf): new connections get them; nothing restarts.
+	ReloadConfiguration(ctx context.Context) error
+
 	// Close closes the connection.
 	Close(ctx context.Context) error
 }

@@ -2,6 +2,7 @@ package pgadmin
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"strconv"
@@ -33,11 +34,42 @@ func Connect(ctx context.Context, info ConnInfo) (Admin, error) {
 	if err != nil {
 		return nil, err
 	}
+	a := &pgxAdmin{}
+	capturePresented(cfg, &a.presented)
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
 		return nil, redact(fmt.Errorf("pgadmin: connect (%s): %w", info, err), info.Password)
 	}
-	return &pgxAdmin{conn: conn}, nil
+	a.conn = conn
+	return a, nil
+}
+
+// capturePresented records into presented the certificate the server presents, in each TLS
+// configuration the connection may try (sslmode=prefer falls back), keeping their own checks.
+func capturePresented(cfg *pgx.ConnConfig, presented *[]byte) {
+	seen := map[*tls.Config]bool{}
+	wrap := func(t *tls.Config) {
+		if t == nil || seen[t] {
+			return
+		}
+		seen[t] = true
+		verify := t.VerifyConnection
+		t.VerifyConnection = func(cs tls.ConnectionState) error {
+			if verify != nil {
+				if err := verify(cs); err != nil {
+					return err
+				}
+			}
+			if len(cs.PeerCertificates) > 0 {
+				*presented = cs.PeerCertificates[0].Raw
+			}
+			return nil
+		}
+	}
+	wrap(cfg.TLSConfig)
+	for _, f := range cfg.Fallbacks {
+		wrap(f.TLSConfig)
+	}
 }
 
 // PgxConfig returns the pgx configuration for info. The non-secret settings
@@ -87,8 +119,34 @@ func quoteConnValue(v string) string {
 func quoteIdent(name string) string { return pgx.Identifier{name}.Sanitize() }
 
 type pgxAdmin struct {
-	mu   sync.Mutex
-	conn *pgx.Conn
+	mu        sync.Mutex
+	conn      *pgx.Conn
+	presented []byte
+}
+
+func (a *pgxAdmin) PresentedCertificate() []byte { return a.presented }
+
+func (a *pgxAdmin) ReadServerFile(ctx context.Context, path string) ([]byte, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var data []byte
+	if err := a.conn.QueryRow(ctx, "SELECT pg_read_binary_file($1)", path).Scan(&data); err != nil {
+		return nil, fmt.Errorf("pgadmin: read the server's file %s: %w", path, err)
+	}
+	return data, nil
+}
+
+func (a *pgxAdmin) ReloadConfiguration(ctx context.Context) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var ok bool
+	if err := a.conn.QueryRow(ctx, "SELECT pg_reload_conf()").Scan(&ok); err != nil {
+		return fmt.Errorf("pgadmin: reload the configuration: %w", err)
+	}
+	if !ok {
+		return errors.New("pgadmin: reload the configuration: the server refused to signal itself")
+	}
+	return nil
 }
 
 func (a *pgxAdmin) ServerVersion(ctx context.Context) (string, error) {

@@ -45,6 +45,9 @@ type Options struct {
 	SuperUser, SuperPassword string
 	// Conf lines are added to postgresql.conf.
 	Conf []string
+	// Files are written into the server's folder before it starts (by name), owned by its user:
+	// a TLS key pair, for one.
+	Files map[string][]byte
 }
 
 // Server is a running PostgreSQL server.
@@ -72,6 +75,11 @@ func Start(dir string, o Options) (_ *Server, err error) {
 	}()
 	if err := s.runAsPostgres(); err != nil {
 		return nil, err
+	}
+	for name, data := range o.Files {
+		if err := s.WriteFile(name, data); err != nil {
+			return nil, err
+		}
 	}
 	pwfile := filepath.Join(dir, "pwfile")
 	if err := s.writeFile(pwfile, s.SuperPassword+"\n"); err != nil {
@@ -207,6 +215,11 @@ func (s *Server) ConnString(db, user, password string) string {
 // QuoteConn quotes a value of a key=value connection string.
 func QuoteConn(v string) string {
 	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(v) + "'"
+}
+
+// WriteFile writes the file name of the server's folder, owned by the server's user (mode 0600).
+func (s *Server) WriteFile(name string, data []byte) error {
+	return s.writeFile(filepath.Join(s.Dir, name), string(data))
 }
 
 // writeFile writes a file the server's user owns.

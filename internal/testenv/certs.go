@@ -12,13 +12,15 @@ import (
 
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
 // Issue plays cert-manager for a Certificate: it writes the Secret secretName of the test's
 // namespace with labels (the Certificate's secretTemplate), holding a key pair for dnsNames signed
 // by a new CA (tls.crt, tls.key) and that CA (ca.crt), as cert-manager's CA and SelfSigned issuers
-// do. It returns the CA.
+// do. Issued again, it renews: the Secret's data is replaced. It returns the CA.
 func (h *Harness) Issue(secretName string, labels map[string]string, dnsNames []string) *x509.Certificate {
 	h.T.Helper()
 	now := time.Now()
@@ -43,6 +45,13 @@ func (h *Harness) Issue(secretName string, labels map[string]string, dnsNames []
 			corev1.TLSPrivateKeyKey: pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}),
 			"ca.crt":                pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
 		}}
-	require.NoError(h.T, h.C.Create(h.T.Context(), secret))
+	err = h.C.Create(h.T.Context(), secret)
+	if apierrors.IsAlreadyExists(err) { // a renewal: cert-manager rewrites the Secret's data
+		have := &corev1.Secret{}
+		require.NoError(h.T, h.C.Get(h.T.Context(), client.ObjectKeyFromObject(secret), have))
+		have.Data = secret.Data
+		err = h.C.Update(h.T.Context(), have)
+	}
+	require.NoError(h.T, err)
 	return ca
 }

@@ -193,6 +193,11 @@ type DatabaseStatus struct {
 	// +optional
 	TLSEnabled bool `json:"tlsEnabled,omitempty"`
 
+	// tlsCertificate follows a renewed server certificate into the running PostgreSQL, which
+	// reloads it without a restart.
+	// +optional
+	TLSCertificate *TLSCertificateStatus `json:"tlsCertificate,omitempty"`
+
 	// storageCapacity is the capacity of the data volume as reported by its claim.
 	// +optional
 	StorageCapacity *resource.Quantity `json:"storageCapacity,omitempty"`
@@ -357,4 +362,25 @@ type DatabaseList struct {
 	metav1.TypeMeta `json:",inline"`
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []Database `json:"items"`
+}
+
+// TLSCertificateStatus says which server certificate a running PostgreSQL serves after a reload.
+// Certificates are named by a hash of their Secret's tls.crt (public data).
+type TLSCertificateStatus struct {
+	// served is the certificate the pod named by pod was found presenting to a new connection.
+	// +optional
+	Served string `json:"served,omitempty"`
+
+	// pod is the UID of the PostgreSQL pod that serves it.
+	// +optional
+	Pod string `json:"pod,omitempty"`
+
+	// reloadRequested is the certificate PostgreSQL was last asked to reload, at
+	// reloadRequestedAt.
+	// +optional
+	ReloadRequested string `json:"reloadRequested,omitempty"`
+
+	// reloadRequestedAt is when the reload was asked for.
+	// +optional
+	ReloadRequestedAt *metav1.Time `json:"reloadRequestedAt,omitempty"`
 }

@@ -45,9 +45,8 @@ func Certificate(db *componentsv1alpha1.Database) *certmanagerv1.Certificate {
 }
 
 // AnnotationCertificate on the pod template names the server certificate the pod was started with
-// (CertificateHash of its tls.crt). PostgreSQL reads its key pair only when it starts, so a renewed
-// certificate changes the template and restarts it: without that it would serve the old
-// certificate until it expires, and clients that verify the server would then fail.
+// (CertificateHash of its tls.crt). A renewed certificate does not change it: the database
+// controller has the running PostgreSQL reload its key pair instead of restarting it.
 const AnnotationCertificate = "canopy.dev/tls-certificate"
 
 // CertificateHash identifies a certificate (the tls.crt of its Secret; public data).
