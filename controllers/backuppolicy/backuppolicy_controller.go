@@ -25,6 +25,7 @@ import (
 	componentsv1alpha1 "github.com/canopy-dev/canopy/apis/components/v1alpha1"
 	"github.com/canopy-dev/canopy/internal/apply"
 	desired "github.com/canopy-dev/canopy/internal/desired/backup"
+	"github.com/canopy-dev/canopy/internal/destsecrets"
 	"github.com/canopy-dev/canopy/internal/images"
 	"github.com/canopy-dev/canopy/internal/metrics"
 	"github.com/canopy-dev/canopy/internal/outcome"
@@ -142,15 +143,15 @@ func (r *Reconciler) reconcile(ctx context.Context, bp, before *componentsv1alph
 	dbKnown := dbErr == nil && db.Status.CredentialsSecretName != "" && db.Status.Image != ""
 	st.dbKnown = dbKnown
 	st.scheduleErr = scheduleErr
-	secrets, err := r.checkSecrets(ctx, bp)
+	secrets, err := r.checkSecrets(ctx, bp, backupUse)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
 	st.secrets = secrets
 	if secrets != nil {
 		// No backup can start: a new request says why it waits.
-		st.waiting[desired.TriggerRequest] = secrets.message
-		st.waiting[desired.TriggerAnnotation] = secrets.message
+		st.waiting[desired.TriggerRequest] = secrets.Message
+		st.waiting[desired.TriggerAnnotation] = secrets.Message
 	}
 
 	if dbKnown && scheduleErr == nil && secrets == nil {
@@ -188,7 +189,7 @@ func (r *Reconciler) reconcile(ctx context.Context, bp, before *componentsv1alph
 		return ctrl.Result{RequeueAfter: 5 * time.Second}, nil // the pod is not watched by name
 	}
 	if secrets != nil {
-		return ctrl.Result{RequeueAfter: secretRecheck(bp, now)}, nil // the user's Secrets are not watched
+		return ctrl.Result{RequeueAfter: destsecrets.Recheck(bp, now)}, nil // the user's Secrets are not watched
 	}
 	return ctrl.Result{}, nil
 }
@@ -339,7 +340,7 @@ type status struct {
 	waiting       map[string]string
 	dbKnown       bool
 	scheduleErr   error
-	secrets       *secretProblem // a Secret the destination names is missing or unusable
+	secrets       *destsecrets.Problem // a Secret the destination names is missing or unusable
 	running       []*batchv1.Job
 	waitingResult bool // a Job completed but its result is not readable yet
 	finished      []finishedJob

@@ -79,7 +79,7 @@ func computeStatus(bp *componentsv1alpha1.BackupPolicy, st status, schedule cron
 	case st.scheduleErr != nil:
 		conditions.MarkStalled(bp, componentsv1alpha1.ReasonInvalidSpec, st.scheduleErr.Error())
 	case st.secrets != nil:
-		conditions.MarkStalled(bp, st.secrets.reason, st.secrets.message)
+		conditions.MarkStalled(bp, st.secrets.Reason, st.secrets.Message)
 	case !st.dbKnown:
 		conditions.MarkReconciling(bp, ReasonWaitingForDatabase, fmt.Sprintf("waiting for the Database %s to report its endpoint and image",
 			bp.Spec.DatabaseName))

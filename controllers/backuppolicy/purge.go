@@ -19,6 +19,7 @@ import (
 	"github.com/canopy-dev/canopy/internal/conditions"
 	desired "github.com/canopy-dev/canopy/internal/desired/backup"
 	"github.com/canopy-dev/canopy/internal/desired/common"
+	"github.com/canopy-dev/canopy/internal/destsecrets"
 	"github.com/canopy-dev/canopy/internal/images"
 	"github.com/canopy-dev/canopy/internal/patch"
 )
@@ -31,8 +32,11 @@ const BackupsFinalizer = "canopy.dev/backups"
 // starts (the CronJob goes, running backup Jobs are stopped), a purge Job deletes every backup of
 // the stack at the destination, then the backup volume Canopy created goes and the finalizer is
 // removed. A purge that fails is reported (Stalled, PurgeFailed) and waits: deleting its Job runs
-// it again, and canopy.dev/skip-backup-purge=true lets the policy go with its backups kept. It
-// never waits on anything that cannot end.
+// it again, and canopy.dev/skip-backup-purge=true lets the policy go with its backups kept. A purge
+// that cannot start because its S3 credentials Secret is missing or incomplete starts no Job and
+// deletes nothing: the policy is Stalled with the Secret's reason (SecretNotFound,
+// SecretKeyMissing), looks again with a backoff, and purges once the Secret is there; the same
+// annotation lets it go meanwhile. It never waits on anything that cannot end.
 func (r *Reconciler) reconcileDelete(ctx context.Context, bp *componentsv1alpha1.BackupPolicy) (ctrl.Result, error) {
 	if !controllerutil.ContainsFinalizer(bp, BackupsFinalizer) {
 		return ctrl.Result{}, nil
@@ -56,6 +60,20 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, bp *componentsv1alpha1
 	job := &batchv1.Job{}
 	switch err := r.Get(ctx, client.ObjectKey{Namespace: bp.Namespace, Name: desired.PurgeJobName(bp)}, job); {
 	case apierrors.IsNotFound(err):
+		// A purge Job whose S3 credentials Secret is missing would wait, not started, until its
+		// deadline: the policy says so at once instead, deletes nothing, and looks again later.
+		problem, err := r.checkSecrets(ctx, bp, purgeUse)
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		if problem != nil {
+			msg := fmt.Sprintf("%s (nothing is deleted meanwhile); or annotate the Stack %s=true to keep the backups and let it go",
+				problem.Message, canopyv1alpha1.AnnotationSkipBackupPurge)
+			if err := r.markPurge(ctx, bp, problem.Reason, msg); err != nil {
+				return ctrl.Result{}, err
+			}
+			return ctrl.Result{RequeueAfter: destsecrets.Recheck(bp, r.Now())}, nil // the Secret is not watched
+		}
 		want := desired.PurgeJob(bp, desired.Input{AgentImage: images.Resolve(images.Canopy, r.Getenv)})
 		if err := apply.Create(ctx, r.Client, r.APIReader, want); err != nil {
 			return ctrl.Result{}, fmt.Errorf("starting the purge Job: %w", err)

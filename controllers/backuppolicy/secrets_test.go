@@ -2,6 +2,7 @@ package backuppolicy
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -9,8 +10,10 @@ import (
 	"github.com/stretchr/testify/require"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	canopyv1alpha1 "github.com/canopy-dev/canopy/apis/canopy/v1alpha1"
 	componentsv1alpha1 "github.com/canopy-dev/canopy/apis/components/v1alpha1"
 	"github.com/canopy-dev/canopy/internal/agent"
 	"github.com/canopy-dev/canopy/internal/conditions"
@@ -170,17 +173,41 @@ func TestUnreachableBucket(t *testing.T) {
 	requireQuiet(t, 0, "a failed backup is not retried by the controller")
 }
 
-// TestSecretRecheckBacksOff: the wait before looking at a missing Secret again grows with how long
-// the policy has been Stalled, from secretRecheckMin to secretRecheckMax.
-func TestSecretRecheckBacksOff(t *testing.T) {
-	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
-	for since, want := range map[time.Duration]time.Duration{0: secretRecheckMin, 5 * time.Second: secretRecheckMin,
-		40 * time.Second: 40 * time.Second, time.Hour: secretRecheckMax} {
-		bp := &componentsv1alpha1.BackupPolicy{}
-		if since > 0 {
-			bp.Status.Conditions = []metav1.Condition{{Type: componentsv1alpha1.ConditionStalled, Status: metav1.ConditionTrue,
-				LastTransitionTime: metav1.NewTime(now.Add(-since))}}
+// TestPurgeWaitsForCredentialsSecret: deleting a policy with backupRetention: Delete whose S3
+// credentials Secret is missing started a purge Job that waited, not started, until its deadline,
+// and the policy (and the Stack's deletion) said only that it was purging. Now no Job starts and
+// nothing is deleted: the policy is Stalled with SecretNotFound, naming the Secret and the way out
+// (the skip-backup-purge annotation), keeps its finalizer and is not reconciled in a loop; once the
+// Secret exists the purge runs and the policy goes.
+func TestPurgeWaitsForCredentialsSecret(t *testing.T) {
+	h := start(t, nil)
+	ctx := context.Background()
+	h.database("gone")
+	h.policy("gone", s3To("gone-s3"), func(bp *componentsv1alpha1.BackupPolicy) { bp.Spec.BackupRetention = componentsv1alpha1.Delete })
+	h.Eventually(func() bool { return slices.Contains(h.get("gone").Finalizers, BackupsFinalizer) }, "the policy holds its backups' finalizer")
+	h.waitStalled("gone", componentsv1alpha1.ReasonSecretNotFound)
+	bp := h.get("gone")
+	require.NoError(t, h.C.Delete(ctx, bp))
+
+	var msg string
+	h.Eventually(func() bool {
+		c := conditions.Get(h.get("gone"), componentsv1alpha1.ConditionStalled)
+		if c == nil || c.Reason != componentsv1alpha1.ReasonSecretNotFound || !strings.Contains(c.Message, "the purge of the backups waits") {
+			return false
 		}
-		require.Equal(t, want, secretRecheck(bp, now), "stalled for %s", since)
-	}
+		msg = c.Message
+		return true
+	}, "the policy says why its purge waits")
+	require.Contains(t, msg, "the S3 credentials Secret gone-s3 (destination s3.credentialsSecret) does not exist")
+	require.Contains(t, msg, "the purge of the backups waits until then (nothing is deleted meanwhile)")
+	require.Contains(t, msg, canopyv1alpha1.AnnotationSkipBackupPurge+"=true")
+	require.True(t, apierrors.IsNotFound(h.Get(&batchv1.Job{}, desired.PurgeJobName(bp))), "no purge Job waits for a Secret that is not there")
+	requireQuiet(t, 1, "a purge waiting for its Secret is not reconciled in a loop")
+	require.Contains(t, h.get("gone").Finalizers, BackupsFinalizer, "the backups are neither deleted nor forgotten")
+
+	h.secret("gone-s3", map[string]string{agent.SecretKeyAccessKeyID: "AKIAEXAMPLE", agent.SecretKeySecretAccessKey: "very-s3cret-value"})
+	job := &batchv1.Job{}
+	h.Eventually(func() bool { return h.Get(job, desired.PurgeJobName(bp)) == nil }, "the purge starts once the Secret exists")
+	h.finish(job.Name, agent.Result{Operation: agent.OperationPurge, Succeeded: true, Deleted: []string{"gone-1"}})
+	h.Eventually(func() bool { return apierrors.IsNotFound(h.Get(&componentsv1alpha1.BackupPolicy{}, "gone")) }, "the policy goes")
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/canopy-dev/canopy/internal/agent"
 	"github.com/canopy-dev/canopy/internal/apply"
 	desired "github.com/canopy-dev/canopy/internal/desired/database"
+	"github.com/canopy-dev/canopy/internal/destsecrets"
 	"github.com/canopy-dev/canopy/internal/images"
 )
 
@@ -31,10 +32,10 @@ const bootstrapID = "bootstrap"
 // --clean over that data. It is held back (blocked says why) unless the spec confirms the
 // overwrite.
 func (r *Reconciler) bootstrap(ctx context.Context, db *componentsv1alpha1.Database, pod podState, postgresImage string,
-	pvc *corev1.PersistentVolumeClaim) (st *componentsv1alpha1.RestoreStatus, blocked string, err error) {
+	pvc *corev1.PersistentVolumeClaim) (st *componentsv1alpha1.RestoreStatus, blocked string, secrets *destsecrets.Problem, err error) {
 	b := db.Spec.Bootstrap
 	if b == nil {
-		return nil, "", nil
+		return nil, "", nil, nil
 	}
 	prev := db.Status.Bootstrap
 	started := prev != nil && prev.Phase != componentsv1alpha1.PhasePending
@@ -43,57 +44,81 @@ func (r *Reconciler) bootstrap(ctx context.Context, db *componentsv1alpha1.Datab
 				Message: "waiting for confirmation to overwrite the existing data"},
 			fmt.Sprintf("the data volume %s holds data from before this Database (kept from a deleted Database or Stack of the same name); "+
 				"restoring %s would overwrite it. Confirm with restore.overwriteExistingData: true, or remove the Stack's restore to keep that data",
-				pvc.Name, b.FromBackup.BackupName), nil
+				pvc.Name, b.FromBackup.BackupName), nil, nil
 	}
-	st, err = r.restore(ctx, db, pod, postgresImage, bootstrapID, b.FromBackup, prev)
-	return st, "", err
+	use := restoreUse("restore destination", "the restore of "+b.FromBackup.BackupName+" into the new database waits")
+	st, secrets, err = r.restore(ctx, db, pod, postgresImage, bootstrapID, b.FromBackup, prev, use)
+	return st, "", secrets, err
+}
+
+// restoreUse is what a restore needs of its source's Secrets: the S3 credentials, and the
+// encryption key Secret (whose keys each backup's manifest names), for messages naming field.
+func restoreUse(field, waits string) destsecrets.Use {
+	return destsecrets.Use{Field: field, Waits: waits, Keys: destsecrets.KeysRead}
 }
 
 // restoreInPlace carries out spec.restoreRequest: each new id restores its backup once into the
 // running database (the Stack stops the web tier first). It returns the status of the latest
 // request, or the previous one without a request.
 func (r *Reconciler) restoreInPlace(ctx context.Context, db *componentsv1alpha1.Database, pod podState,
-	postgresImage string) (*componentsv1alpha1.RestoreStatus, error) {
+	postgresImage string) (*componentsv1alpha1.RestoreStatus, *destsecrets.Problem, error) {
 	req := db.Spec.RestoreRequest
 	if req == nil {
-		return db.Status.Restore, nil
+		return db.Status.Restore, nil, nil
 	}
 	prev := db.Status.Restore
 	if prev != nil && prev.ID != req.ID {
 		prev = nil
 	}
-	st, err := r.restore(ctx, db, pod, postgresImage, "request-"+req.ID, req.Source, prev)
+	use := restoreUse("restoreRequest destination", "the restore request "+req.ID+" of "+req.Source.BackupName+" waits")
+	st, secrets, err := r.restore(ctx, db, pod, postgresImage, "request-"+req.ID, req.Source, prev, use)
 	if st != nil {
 		st.ID = req.ID
 	}
-	return st, err
+	return st, secrets, err
 }
 
 // restore runs the restore Job of one request (named after id, so it runs once) and reports it;
 // prev is the request's status so far (a finished request is not run again).
+//
+// Before the Job is created, the Secrets its source names are read (use says what for): a Job whose
+// pod refers to a missing Secret would wait, not started, until its deadline (six hours). While one
+// is missing or incomplete the request stays Pending saying why, and secrets is the problem: the
+// Database is Stalled and looks again with a backoff (the Secrets are not watched).
 func (r *Reconciler) restore(ctx context.Context, db *componentsv1alpha1.Database, pod podState, postgresImage, id string,
-	source componentsv1alpha1.BackupSource, prev *componentsv1alpha1.RestoreStatus) (*componentsv1alpha1.RestoreStatus, error) {
+	source componentsv1alpha1.BackupSource, prev *componentsv1alpha1.RestoreStatus,
+	use destsecrets.Use) (st *componentsv1alpha1.RestoreStatus, secrets *destsecrets.Problem, err error) {
 	if prev != nil && (prev.Phase == componentsv1alpha1.PhaseSucceeded || prev.Phase == componentsv1alpha1.PhaseFailed) {
-		return prev, nil
+		return prev, nil, nil
 	}
-	st := &componentsv1alpha1.RestoreStatus{BackupName: source.BackupName, Phase: componentsv1alpha1.PhasePending,
+	st = &componentsv1alpha1.RestoreStatus{BackupName: source.BackupName, Phase: componentsv1alpha1.PhasePending,
 		Message: "waiting for PostgreSQL to run before restoring " + source.BackupName}
-	if !pod.ready {
-		return st, nil
-	}
 	job := &batchv1.Job{}
 	name := desired.RestoreJobName(db, id)
 	switch err := r.Get(ctx, client.ObjectKey{Namespace: db.Namespace, Name: name}, job); {
 	case apierrors.IsNotFound(err):
+		problem, err := destsecrets.Check(ctx, r.APIReader, db.Namespace, source.Destination, use)
+		if err != nil {
+			return nil, nil, err
+		}
+		if problem != nil {
+			st.Message = problem.Message
+			return st, problem, nil
+		}
+		if !pod.ready {
+			return st, nil, nil
+		}
 		want := desired.RestoreJob(db, desired.RestoreInput{AgentImage: images.Resolve(images.Canopy, r.Getenv), PostgresImage: postgresImage,
 			Source: source}, id)
 		if err := apply.Create(ctx, r.Client, r.APIReader, want); err != nil {
-			return nil, fmt.Errorf("starting the restore Job: %w", err)
+			return nil, nil, fmt.Errorf("starting the restore Job: %w", err)
 		}
 		st.Phase, st.Message = componentsv1alpha1.PhaseRunning, "restoring "+source.BackupName
-		return st, nil
+		return st, nil, nil
 	case err != nil:
-		return nil, fmt.Errorf("reading the restore Job: %w", err)
+		return nil, nil, fmt.Errorf("reading the restore Job: %w", err)
+	case !pod.ready:
+		return st, nil, nil
 	}
 	st.Phase, st.Message = componentsv1alpha1.PhaseRunning, "restoring "+source.BackupName
 	for _, c := range job.Status.Conditions {
@@ -108,7 +133,7 @@ func (r *Reconciler) restore(ctx context.Context, db *componentsv1alpha1.Databas
 			st.Phase, st.Message = componentsv1alpha1.PhaseFailed, r.restoreFailure(ctx, job, c)
 		}
 	}
-	return st, nil
+	return st, nil, nil
 }
 
 // restoreFailure explains a failed restore: the agent's own result (a checksum mismatch, a missing

@@ -1,6 +1,7 @@
 package database
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -33,6 +34,7 @@ import (
 	"github.com/canopy-dev/canopy/internal/apply"
 	"github.com/canopy-dev/canopy/internal/desired/common"
 	desired "github.com/canopy-dev/canopy/internal/desired/database"
+	"github.com/canopy-dev/canopy/internal/destsecrets"
 	"github.com/canopy-dev/canopy/internal/images"
 	"github.com/canopy-dev/canopy/internal/integrations"
 	"github.com/canopy-dev/canopy/internal/metrics"
@@ -282,24 +284,28 @@ func (r *Reconciler) reconcile(ctx context.Context, db, before *componentsv1alph
 		r.Recorder.Eventf(db, corev1.EventTypeWarning, "RotationFailed", "credentials rotation %q: %v", db.Spec.CredentialsRotation, rotationErr)
 	}
 
-	boot, bootBlocked, err := r.bootstrap(ctx, db, ps, target.image, pvc)
+	boot, bootBlocked, secrets, err := r.bootstrap(ctx, db, ps, target.image, pvc)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
 	db.Status.Bootstrap = boot
 	inPlace := db.Status.Restore
 	if !major.running() {
-		if inPlace, err = r.restoreInPlace(ctx, db, ps, target.image); err != nil {
+		var inPlaceSecrets *destsecrets.Problem
+		if inPlace, inPlaceSecrets, err = r.restoreInPlace(ctx, db, ps, target.image); err != nil {
 			return ctrl.Result{}, err
 		}
+		secrets = cmp.Or(secrets, inPlaceSecrets)
 	}
+	secrets = cmp.Or(secrets, major.secrets)
 	restoreChanged := !equality.Semantic.DeepEqual(inPlace, before.Status.Restore)
 	db.Status.Restore = inPlace
 	db.Status.MajorUpgrade = major.status
 	db.Status.VolumeClaim = inUse
 	db.Status.KeptVolumes = kept
 	computeStatus(db, statusInput{sts: ss, pod: ps, cfg: cfg, wantHash: wantHash, caps: caps, major: major,
-		storage: storage, rotated: rotated, rotationErr: rotationErr, pvc: pvc, stsChanged: stsChanged, tls: tls, verifies: verifies, bootBlocked: bootBlocked})
+		storage: storage, rotated: rotated, rotationErr: rotationErr, pvc: pvc, stsChanged: stsChanged, tls: tls, verifies: verifies, bootBlocked: bootBlocked,
+		restoreSecrets: secrets})
 	db.Status.ObservedGeneration = db.Generation
 	if err := patch.Status(ctx, r.Client, db, before, func(x *componentsv1alpha1.Database) any { return x.Status }); err != nil {
 		return ctrl.Result{}, err
@@ -324,6 +330,10 @@ func (r *Reconciler) reconcile(ctx context.Context, db, before *componentsv1alph
 	after := requeueForDeadline(db, wantHash, ps, now, canRevert)
 	if tls.requeue > 0 && (after == 0 || tls.requeue < after) {
 		after = tls.requeue
+	}
+	// A restore's Secrets are the user's and not watched: looked at again with a backoff.
+	if wait := destsecrets.Recheck(db, now); secrets != nil && (after == 0 || wait < after) {
+		after = wait
 	}
 	return ctrl.Result{RequeueAfter: after}, nil
 }

@@ -9,6 +9,7 @@ import (
 	componentsv1alpha1 "github.com/canopy-dev/canopy/apis/components/v1alpha1"
 	"github.com/canopy-dev/canopy/internal/conditions"
 	desired "github.com/canopy-dev/canopy/internal/desired/database"
+	"github.com/canopy-dev/canopy/internal/destsecrets"
 	"github.com/canopy-dev/canopy/internal/integrations"
 )
 
@@ -37,6 +38,8 @@ type statusInput struct {
 	tls         tlsPlan // what TLS asks of the Database
 	verifies    bool    // the credentials Secret's uri verifies the server (TLS is served)
 	bootBlocked string  // a bootstrap held back over existing data: why
+	// restoreSecrets: a restore (bootstrap, request, major upgrade) waits for a Secret its source names
+	restoreSecrets *destsecrets.Problem
 }
 
 // computeStatus writes the Database's status from what was observed. Pure.
@@ -83,6 +86,9 @@ func computeStatus(db *componentsv1alpha1.Database, in statusInput) {
 	switch {
 	case in.major.blocked != "":
 		conditions.MarkStalled(db, componentsv1alpha1.ReasonMajorUpgradeBlocked, in.major.blocked)
+	case in.restoreSecrets != nil:
+		// Only a person can create the Secret; the request waits, Pending, saying the same.
+		conditions.MarkStalled(db, in.restoreSecrets.Reason, in.restoreSecrets.Message)
 	case in.major.running():
 		m := in.major.status
 		conditions.MarkReconciling(db, "MajorUpgrade", fmt.Sprintf("upgrading PostgreSQL %s to %s with the data of %s: %s", m.FromVersion, m.ToVersion,

@@ -12,6 +12,7 @@ import (
 
 	componentsv1alpha1 "github.com/canopy-dev/canopy/apis/components/v1alpha1"
 	desired "github.com/canopy-dev/canopy/internal/desired/database"
+	"github.com/canopy-dev/canopy/internal/destsecrets"
 )
 
 // instance is what the StatefulSet runs: an image and version on one data volume.
@@ -32,6 +33,8 @@ type majorPlan struct {
 	status *componentsv1alpha1.MajorUpgradeStatus
 	// blocked explains a major change that is held back ("" otherwise).
 	blocked string
+	// secrets: the upgrade's restore waits for a Secret of the backup's destination.
+	secrets *destsecrets.Problem
 }
 
 func (p majorPlan) running() bool {
@@ -150,10 +153,12 @@ func (r *Reconciler) advanceMajor(ctx context.Context, db *componentsv1alpha1.Da
 		p.replace = true
 		return nil
 	}
-	res, err := r.restore(ctx, db, pod, p.target.image, "major-"+p.target.dataVolume, req.FromBackup, nil)
+	use := restoreUse("backup destination", "the upgrade's restore of "+st.BackupName+" waits")
+	res, secrets, err := r.restore(ctx, db, pod, p.target.image, "major-"+p.target.dataVolume, req.FromBackup, nil, use)
 	if err != nil {
 		return err
 	}
+	p.secrets = secrets
 	switch res.Phase {
 	case componentsv1alpha1.PhaseSucceeded:
 		st.Phase, st.Step, st.Message, st.CompletionTime = componentsv1alpha1.PhaseSucceeded, "", "", res.CompletionTime

@@ -8,15 +8,14 @@ import (
 	"time"
 
 	certmanagerv1 "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
-	cmmeta "github.com/cert-manager/cert-manager/pkg/apis/meta/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	componentsv1alpha1 "github.com/canopy-dev/canopy/apis/components/v1alpha1"
 	"github.com/canopy-dev/canopy/internal/desired/common"
 	desired "github.com/canopy-dev/canopy/internal/desired/database"
+	"github.com/canopy-dev/canopy/internal/issuers"
 )
 
 // When a Database asks for TLS, TLS is required: PostgreSQL never runs without it, nothing reports
@@ -38,66 +37,6 @@ type tlsObserved struct {
 	issuerMissing string
 }
 
-// issuerObserved is what the cluster says about the issuer of a Certificate that is not Ready.
-type issuerObserved struct {
-	missing  string // the issuer does not exist: cert-manager cannot issue (Stalled)
-	notReady string // the issuer exists and is not Ready: its own condition says why
-}
-
-// observeIssuer reads the Issuer or ClusterIssuer that spec.tls.issuerRef names, when the
-// Certificate is not Ready: cert-manager then says only that it is issuing (the CertificateRequest
-// holds "Referenced ... not found"), and a missing issuer is a mistake that only a person can
-// correct. It is read from the API server, only while the Certificate waits (the issuer is not
-// Canopy's and not cached); an issuer of another group (an external issuer) is not checked. When
-// the issuer is created, cert-manager issues, and the Certificate's watch brings the Database back.
-func (r *Reconciler) observeIssuer(ctx context.Context, db *componentsv1alpha1.Database) (issuerObserved, error) {
-	ref := db.Spec.TLS.IssuerRef
-	if ref.Group != "" && ref.Group != certmanagerv1.SchemeGroupVersion.Group {
-		return issuerObserved{}, nil
-	}
-	var obj client.Object
-	var status *certmanagerv1.IssuerStatus
-	key := client.ObjectKey{Name: ref.Name}
-	switch ref.Kind {
-	case certmanagerv1.ClusterIssuerKind:
-		ci := &certmanagerv1.ClusterIssuer{}
-		obj, status = ci, &ci.Status
-	case "", certmanagerv1.IssuerKind:
-		is := &certmanagerv1.Issuer{}
-		obj, status, key.Namespace = is, &is.Status, db.Namespace
-	default:
-		return issuerObserved{}, nil
-	}
-	kind := orKind(ref.Kind)
-	switch err := r.APIReader.Get(ctx, key, obj); {
-	case apierrors.IsNotFound(err):
-		where := "in the cluster"
-		if key.Namespace != "" {
-			where = "in namespace " + key.Namespace
-		}
-		return issuerObserved{missing: fmt.Sprintf("the %s %s that spec.tls.issuerRef names does not exist %s, so cert-manager cannot issue "+
-			"the Certificate %s: create the %s, or correct tls.issuerRef (an Issuer must be in the Database's namespace)",
-			kind, ref.Name, where, desired.TLSName(db), kind)}, nil
-	case apierrors.IsForbidden(err) || meta.IsNoMatchError(err):
-		return issuerObserved{}, nil // cannot tell: the Certificate's own message stands
-	case err != nil:
-		return issuerObserved{}, fmt.Errorf("reading the %s %s: %w", kind, ref.Name, err)
-	}
-	for _, c := range status.Conditions {
-		if c.Type == certmanagerv1.IssuerConditionReady && c.Status != cmmeta.ConditionTrue {
-			return issuerObserved{notReady: fmt.Sprintf("the %s %s is not ready: %s", kind, ref.Name, c.Message)}, nil
-		}
-	}
-	return issuerObserved{}, nil
-}
-
-func orKind(kind string) string {
-	if kind == "" {
-		return certmanagerv1.IssuerKind
-	}
-	return kind
-}
-
 // observeTLS reads the Certificate (when cert-manager is installed) and its Secret. The Secret is
 // read from the cache, which holds it since the Certificate's secretTemplate gives it Canopy's
 // labels; its key is never read into anything but this presence check.
@@ -115,16 +54,16 @@ func (r *Reconciler) observeTLS(ctx context.Context, db *componentsv1alpha1.Data
 		case err != nil:
 			return obs, fmt.Errorf("reading the Certificate: %w", err)
 		default:
-			obs.waiting = certificateWaiting(cert)
+			obs.waiting = issuers.CertificateWaiting(cert)
 		}
 		if obs.waiting != "" {
-			issuer, err := r.observeIssuer(ctx, db)
+			issuer, err := issuers.Observe(ctx, r.APIReader, db.Spec.TLS.IssuerRef, db.Namespace, name)
 			if err != nil {
 				return obs, err
 			}
-			obs.issuerMissing = issuer.missing
-			if issuer.notReady != "" {
-				obs.waiting += "; " + issuer.notReady
+			obs.issuerMissing = issuer.Missing
+			if issuer.NotReady != "" {
+				obs.waiting += "; " + issuer.NotReady
 			}
 		}
 	}
@@ -145,20 +84,6 @@ func (r *Reconciler) observeTLS(ctx context.Context, db *componentsv1alpha1.Data
 		}
 	}
 	return obs, nil
-}
-
-// certificateWaiting says why cert-manager has not issued the Certificate ("" once it is Ready).
-func certificateWaiting(cert *certmanagerv1.Certificate) string {
-	for _, c := range cert.Status.Conditions {
-		if c.Type != certmanagerv1.CertificateConditionReady {
-			continue
-		}
-		if c.Status == "True" {
-			return ""
-		}
-		return "waiting for cert-manager to issue the Certificate " + cert.Name + ": " + c.Message
-	}
-	return "waiting for cert-manager to issue the Certificate " + cert.Name
 }
 
 // certificateExpiry reads the expiry of the first certificate of a PEM chain (the server's own).

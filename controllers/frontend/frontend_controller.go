@@ -20,14 +20,17 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	componentsv1alpha1 "github.com/canopy-dev/canopy/apis/components/v1alpha1"
 	"github.com/canopy-dev/canopy/internal/apply"
 	"github.com/canopy-dev/canopy/internal/conditions"
 	desired "github.com/canopy-dev/canopy/internal/desired/frontend"
 	"github.com/canopy-dev/canopy/internal/integrations"
+	"github.com/canopy-dev/canopy/internal/issuers"
 	"github.com/canopy-dev/canopy/internal/metrics"
 	"github.com/canopy-dev/canopy/internal/outcome"
 	"github.com/canopy-dev/canopy/internal/patch"
@@ -50,6 +53,7 @@ const handoverOwner = "canopy-replicas-handover"
 // +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch;create
 // +kubebuilder:rbac:groups=cert-manager.io,resources=certificates,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups=cert-manager.io,resources=issuers;clusterissuers,verbs=get
 // +kubebuilder:rbac:groups=monitoring.coreos.com,resources=servicemonitors,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups=apiextensions.k8s.io,resources=customresourcedefinitions,verbs=get;list;watch
 // +kubebuilder:rbac:groups=core,resources=events,verbs=create;patch
@@ -62,6 +66,8 @@ type Reconciler struct {
 	// APIReader reads from the API server, not the cache (the manager's by default): the cache
 	// holds only Canopy's labelled objects, and a name must be checked before it is taken.
 	APIReader client.Reader
+
+	certificates *integrations.DynamicWatch
 }
 
 // SetupWithManager registers the controller. Besides its own objects it watches the CRDs of the
@@ -85,7 +91,18 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Owns(&policyv1.PodDisruptionBudget{}).
 		Owns(&batchv1.Job{})
 	newFrontend := func() *componentsv1alpha1.Frontend { return &componentsv1alpha1.Frontend{} }
-	return integrations.Watch(b, mgr, &componentsv1alpha1.FrontendList{}).Complete(outcome.Finished(mgr.GetClient(), newFrontend, r))
+	c, err := integrations.Watch(b, mgr, &componentsv1alpha1.FrontendList{}).Build(outcome.Finished(mgr.GetClient(), newFrontend, r))
+	if err != nil {
+		return err
+	}
+	// A Frontend whose ingress certificate waits for its issuer learns of the issue from the
+	// Certificate's events, once cert-manager's CRD is served: no polling while it waits.
+	r.certificates, err = integrations.NewDynamicWatch(&certmanagerv1.Certificate{}, mgr.GetCache(), func() error {
+		return c.Watch(source.Kind(mgr.GetCache(), &certmanagerv1.Certificate{},
+			handler.TypedEnqueueRequestForOwner[*certmanagerv1.Certificate](mgr.GetScheme(), mgr.GetRESTMapper(), &componentsv1alpha1.Frontend{},
+				handler.OnlyControllerOwner())))
+	})
+	return err
 }
 
 // Reconcile brings one Frontend's web tier and status up to date.
@@ -113,6 +130,19 @@ func (r *Reconciler) reconcile(ctx context.Context, fe, before *componentsv1alph
 		return ctrl.Result{}, err // discovery lags a new CRD: retried with backoff
 	}
 	caps := capabilities(avail)
+	switch {
+	case r.certificates == nil:
+	case caps.Certificates:
+		if err := r.certificates.Ensure(); err != nil {
+			return ctrl.Result{}, err
+		}
+	default:
+		r.certificates.Release(ctx)
+	}
+	issuerMissing, err := r.observeIssuer(ctx, fe, caps)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
 
 	dep := &appsv1.Deployment{}
 	if err := r.getOwned(ctx, fe, desired.Name(fe), dep); err != nil {
@@ -129,6 +159,7 @@ func (r *Reconciler) reconcile(ctx context.Context, fe, before *componentsv1alph
 	dep = nilIfEmpty(dep)
 	ro := observeDeployment(dep)
 	d := decide(fe, ro, job)
+	d.issuerMissing = issuerMissing
 	was := existed(fe) // from the last pass's status, before this one rewrites it
 	computeStatus(fe, ro, d, caps)
 	fe.Status.ObservedGeneration = fe.Generation
@@ -318,4 +349,25 @@ func (r *Reconciler) recordTransitions(before, after *componentsv1alpha1.Fronten
 	if v := after.Status.LastGoodVersion; v != "" && v != before.Status.LastGoodVersion {
 		r.Recorder.Eventf(after, corev1.EventTypeNormal, "RolledOut", "version %s is serving", v)
 	}
+}
+
+// observeIssuer says whether the ingress host's Certificate waits for an issuer that does not
+// exist ("" otherwise): cert-manager then says only that it is issuing. The Certificate is read from
+// the cache; the issuer, only while the Certificate is not Ready, from the API server.
+func (r *Reconciler) observeIssuer(ctx context.Context, fe *componentsv1alpha1.Frontend, caps capabilities) (string, error) {
+	if !tlsActive(fe, caps) {
+		return "", nil
+	}
+	cert := &certmanagerv1.Certificate{}
+	switch err := r.Get(ctx, client.ObjectKey{Namespace: fe.Namespace, Name: desired.Name(fe)}, cert); {
+	case apierrors.IsNotFound(err):
+		return "", nil // created below; its first status brings the Frontend back
+	case err != nil:
+		return "", fmt.Errorf("reading the Certificate: %w", err)
+	}
+	if issuers.CertificateWaiting(cert) == "" || !metav1.IsControlledBy(cert, fe) {
+		return "", nil
+	}
+	issuer, err := issuers.Observe(ctx, r.APIReader, fe.Spec.TLS.IssuerRef, fe.Namespace, cert.Name)
+	return issuer.Missing, err
 }

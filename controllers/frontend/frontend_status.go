@@ -55,11 +55,21 @@ func computeStatus(fe *componentsv1alpha1.Frontend, ro rollout, d decision, caps
 		if fe.Spec.Stopped {
 			msg, reason = "stopped: scaled to zero", ReasonStopped
 		}
+		if d.issuerMissing != "" {
+			msg += "; HTTPS waits for its certificate: " + d.issuerMissing
+		}
 		conditions.MarkReady(fe, reason, msg)
 	case d.migration != nil && d.migration.Version == want && d.migration.Phase != componentsv1alpha1.PhaseSucceeded:
 		conditions.MarkReconciling(fe, ReasonMigrationRunning, fmt.Sprintf("migrating the database for version %s (Job %s)", want, d.migration.JobName))
 	default:
 		conditions.MarkReconciling(fe, ReasonRollingOut, fmt.Sprintf("rolling out version %s: %d of %d replicas ready", want, ro.ready, ro.replicas))
+	}
+	// The web tier serves, over HTTP, without the ingress host's certificate: Degraded (not
+	// Stalled, which would hold an upgrade or a restore that waits for the web tier to serve) until
+	// the issuer exists. cert-manager then issues, and the Certificate's watch brings the Frontend back.
+	if d.issuerMissing != "" {
+		conditions.Set(fe, componentsv1alpha1.ConditionDegraded, metav1.ConditionTrue, componentsv1alpha1.ReasonIssuerNotFound, d.issuerMissing)
+		return
 	}
 	conditions.Remove(fe, componentsv1alpha1.ConditionDegraded)
 }

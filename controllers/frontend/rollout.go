@@ -77,6 +77,9 @@ type decision struct {
 	failedVersion, failReason, failMessage string
 	// newFailure is true when this reconcile found the failure (for events and metrics).
 	newFailure bool
+	// issuerMissing says that the issuer spec.tls.issuerRef names does not exist, so the ingress
+	// host's Certificate cannot be issued ("" otherwise); observed, not decided.
+	issuerMissing string
 }
 
 // decide chooses the version to deploy. A version change with a migration runs the migration Job

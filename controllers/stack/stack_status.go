@@ -69,7 +69,7 @@ func computeStatus(s *canopyv1alpha1.Stack, o observed, p plan, now metav1.Time)
 	states, upgradeWaits := readiness(s, o, p)
 	setSummaries(s, o, states)
 	setMirrors(s, o, states)
-	upgradeFailed := setDegraded(s, d)
+	upgradeFailed := setDegraded(s, d, o.fe)
 	r := setRollout(s, states, d, upgradeWaits, now)
 	setWaiting(s, p)
 	setUpgradeable(s, d)
@@ -161,16 +161,28 @@ func setMirrors(s *canopyv1alpha1.Stack, o observed, states map[string]*childSta
 	}
 }
 
-// setDegraded reports a failed, rolled-back upgrade while the spec still asks for its version.
-func setDegraded(s *canopyv1alpha1.Stack, d upgradeDecision) bool {
+// setDegraded reports a failed, rolled-back upgrade while the spec still asks for its version;
+// else a web tier that serves without its ingress certificate, whose issuer does not exist (the
+// Frontend's Degraded IssuerNotFound). It returns whether the upgrade failed.
+func setDegraded(s *canopyv1alpha1.Stack, d upgradeDecision, fe *componentsv1alpha1.Frontend) bool {
 	failed := d.upgrade != nil && d.upgrade.Phase == canopyv1alpha1.UpgradeFailed && s.Spec.Version != d.serving
-	if failed {
+	switch c := frontendDegraded(fe); {
+	case failed:
 		conditions.Set(s, componentsv1alpha1.ConditionDegraded, metav1.ConditionTrue, componentsv1alpha1.ReasonUpgradeFailed,
 			fmt.Sprintf("still serving %s: %s", d.serving, d.upgrade.Message))
-	} else {
+	case c != nil && c.Reason == componentsv1alpha1.ReasonIssuerNotFound:
+		conditions.Set(s, componentsv1alpha1.ConditionDegraded, metav1.ConditionTrue, c.Reason, "frontend: "+c.Message)
+	default:
 		conditions.Remove(s, componentsv1alpha1.ConditionDegraded)
 	}
 	return failed
+}
+
+func frontendDegraded(fe *componentsv1alpha1.Frontend) *metav1.Condition {
+	if fe == nil || !conditions.IsTrue(fe, componentsv1alpha1.ConditionDegraded) {
+		return nil
+	}
+	return conditions.Get(fe, componentsv1alpha1.ConditionDegraded)
 }
 
 // rolloutClock is the rollout step in progress and where its deadline stands.

@@ -74,21 +74,30 @@ func TestSetPaused(t *testing.T) {
 
 func TestSetDegraded(t *testing.T) {
 	failed := upgradeDecision{serving: "1.0", upgrade: &canopyv1alpha1.UpgradeStatus{ToVersion: "1.1", Phase: canopyv1alpha1.UpgradeFailed, Message: "boom"}}
+	noIssuer := &componentsv1alpha1.Frontend{}
+	conditions.Set(noIssuer, componentsv1alpha1.ConditionDegraded, metav1.ConditionTrue, componentsv1alpha1.ReasonIssuerNotFound, "the ClusterIssuer le ...")
 	for _, tc := range []struct {
-		name string
-		spec string
-		d    upgradeDecision
-		want bool
+		name     string
+		spec     string
+		d        upgradeDecision
+		fe       *componentsv1alpha1.Frontend
+		want     bool
+		degraded string // the Stack's Degraded reason, "" for none
 	}{
-		{name: "failed, the spec still asks for it", spec: "1.1", d: failed, want: true},
+		{name: "failed, the spec still asks for it", spec: "1.1", d: failed, want: true, degraded: componentsv1alpha1.ReasonUpgradeFailed},
 		{name: "failed, the spec went back", spec: "1.0", d: failed},
 		{name: "no upgrade", spec: "1.1", d: upgradeDecision{serving: "1.1"}},
+		{name: "the ingress certificate's issuer is missing", spec: "1.1", d: upgradeDecision{serving: "1.1"}, fe: noIssuer,
+			degraded: componentsv1alpha1.ReasonIssuerNotFound},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := partsStack()
 			s.Spec.Version = tc.spec
-			require.Equal(t, tc.want, setDegraded(s, tc.d))
-			require.Equal(t, tc.want, conditions.IsTrue(s, componentsv1alpha1.ConditionDegraded))
+			require.Equal(t, tc.want, setDegraded(s, tc.d, tc.fe))
+			require.Equal(t, tc.degraded != "", conditions.IsTrue(s, componentsv1alpha1.ConditionDegraded))
+			if tc.degraded != "" {
+				require.Equal(t, tc.degraded, conditions.Get(s, componentsv1alpha1.ConditionDegraded).Reason)
+			}
 		})
 	}
 }
@@ -153,6 +162,11 @@ func TestSetSummary(t *testing.T) {
 		{name: "a restore runs", states: allReady,
 			status:   canopyv1alpha1.StackStatus{Restore: &canopyv1alpha1.RestoreProgress{Step: canopyv1alpha1.StepRestoring}},
 			wantType: componentsv1alpha1.ConditionReconciling, wantReason: canopyv1alpha1.ReasonRestoring},
+		{name: "a restore waits for a Secret: the Database's Stalled wins over Restoring",
+			states: states(childState{stalled: true, reason: componentsv1alpha1.ReasonSecretNotFound, message: "the S3 credentials Secret s3 ..."},
+				childState{ready: true}, childState{ready: true}),
+			status:   canopyv1alpha1.StackStatus{Restore: &canopyv1alpha1.RestoreProgress{Step: canopyv1alpha1.StepRestoring}},
+			wantType: componentsv1alpha1.ConditionStalled, wantReason: componentsv1alpha1.ReasonSecretNotFound},
 		{name: "a major upgrade runs", states: allReady,
 			status:   canopyv1alpha1.StackStatus{DatabaseUpgrade: &canopyv1alpha1.DatabaseUpgradeProgress{Step: canopyv1alpha1.StepBackup}},
 			wantType: componentsv1alpha1.ConditionReconciling, wantReason: canopyv1alpha1.ReasonDatabaseUpgrading},

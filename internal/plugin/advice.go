@@ -84,6 +84,12 @@ func problems(o *observedStack, r *StackReport) []Problem {
 			out = append(out, Problem{Object: stackObj, Message: c.Reason + ": " + c.Message, Next: nextStep(c.Reason, name)})
 		}
 	}
+	// A Stack that serves but not as asked (the ingress certificate's issuer is missing); a failed
+	// upgrade is said above, with the operation.
+	if c := conditions.Get(o.stack, componentsv1alpha1.ConditionDegraded); c != nil && c.Status == metav1.ConditionTrue &&
+		c.Reason != componentsv1alpha1.ReasonUpgradeFailed {
+		out = append(out, Problem{Object: stackObj, Message: "degraded, " + c.Reason + ": " + c.Message, Next: nextStep(c.Reason, name)})
+	}
 	for _, comp := range r.Components {
 		if !comp.Found || comp.Ready || !needsAttention(comp) {
 			continue
@@ -138,12 +144,12 @@ var nextSteps = map[string]string{
 		"or annotate the Stack canopy.dev/skip-backup-purge=true to keep the backups",
 	componentsv1alpha1.ReasonRestoreFailed: "the restore Job failed: kubectl get jobs -l canopy.dev/restore shows it; the data is as it was",
 	componentsv1alpha1.ReasonSecretNotFound: "create the Secret the message names in the Stack's namespace, with the keys it lists; " +
-		"backups start once Canopy sees it (it looks again within 5 minutes)",
+		"the backup, restore or purge that waits starts once Canopy sees it (it looks again within 5 minutes)",
 	componentsv1alpha1.ReasonSecretKeyMissing: "add the key the message names to the Secret, or point the Stack at a key it holds",
 	componentsv1alpha1.ReasonSecretKeyInvalid: "replace the key with 32 random bytes or their base64: " +
 		"kubectl create secret generic <name> --from-literal=<keyID>=\"$(openssl rand -base64 32)\" (a new keyID keeps old backups readable)",
 	componentsv1alpha1.ReasonIssuerNotFound: "create the Issuer (in the Stack's namespace) or ClusterIssuer the message names, " +
-		"or fix spec.tls.issuerRef: kubectl edit stack %[1]s",
+		"or fix spec.tls.issuerRef (the database's and the ingress host's certificates): kubectl edit stack %[1]s",
 	"UploadFailed": "the backup could not reach or write the destination: check the endpoint, bucket and network " +
 		"the message names; the next scheduled backup retries",
 	"ChildRejected": "the API server refused the Stack's change to a component: change the Stack as the message says",

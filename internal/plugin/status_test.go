@@ -164,3 +164,21 @@ func TestStatusWithTheViewerRole(t *testing.T) {
 	require.Contains(t, r.err, "changing Stack NS/shop:")
 	require.Contains(t, r.err, "forbidden")
 }
+
+// TestStatusDegradedIssuer: a Stack that serves while its ingress certificate's issuer is missing
+// (Ready, and Degraded with IssuerNotFound) says so, with the next step.
+func TestStatusDegradedIssuer(t *testing.T) {
+	f := newFixture(t)
+	f.readyStack("shop")
+	msg := "frontend: the ClusterIssuer le-prod that spec.tls.issuerRef names does not exist in the cluster, so cert-manager cannot issue " +
+		"the Certificate shop-web: create the ClusterIssuer, or correct tls.issuerRef (an Issuer must be in the Stack's namespace)"
+	testenv.Mutate(t, f.C, f.Key("shop"), func() *canopyv1alpha1.Stack { return &canopyv1alpha1.Stack{} }, true, func(s *canopyv1alpha1.Stack) {
+		s.Status.Conditions = append(s.Status.Conditions, cond("Degraded", metav1.ConditionTrue, componentsv1alpha1.ReasonIssuerNotFound, msg, time.Minute))
+	})
+	var rep StackReport
+	r := f.run("", "status", "shop", "-o", "json")
+	require.NoError(t, json.Unmarshal([]byte(r.out), &rep))
+	require.Len(t, rep.Problems, 1)
+	require.Equal(t, "degraded, IssuerNotFound: "+msg, rep.Problems[0].Message)
+	require.Contains(t, rep.Problems[0].Next, "create the Issuer (in the Stack's namespace) or ClusterIssuer the message names")
+}
