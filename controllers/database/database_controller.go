@@ -223,6 +223,9 @@ func (r *Reconciler) reconcile(ctx context.Context, db, before *componentsv1alph
 		return ctrl.Result{}, err
 	}
 	ss.currentClaim = currentClaim(claims)
+	if ss.currentMajor = claimMajor(claims, ss.currentClaim); ss.currentMajor != "" && db.Spec.Image == "" {
+		ss.currentImage = images.Postgres(ss.currentMajor, r.Getenv)
+	}
 	major := planMajor(db, ss, desired.Image(db, r.Getenv))
 	if err := r.advanceMajor(ctx, db, &major, ss, ps); err != nil {
 		return ctrl.Result{}, err
@@ -245,7 +248,7 @@ func (r *Reconciler) reconcile(ctx context.Context, db, before *componentsv1alph
 		in.VolumeSize = ss.volumeSize // claim templates are immutable: growth happens on the claim
 	}
 	// A StatefulSet on another data volume goes first; its successor waits for its pod to be gone.
-	stsChanged, err := r.applyAll(ctx, db, in, caps, !major.replace && !tls.hold && replaceable(db, ss, ps, target))
+	stsChanged, err := r.applyAll(ctx, db, in, caps, !major.replace && !major.hold && !tls.hold && replaceable(db, ss, ps, target))
 	if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -263,7 +266,7 @@ func (r *Reconciler) reconcile(ctx context.Context, db, before *componentsv1alph
 	kept := keptVolumes(db, claims, inUse)
 	if !major.running() { // an upgrade in flight may still go back to its previous volume
 		if runsTarget(db, ss, ps, target) {
-			if err := r.markCurrentClaim(ctx, claims, inUse); err != nil {
+			if err := r.markCurrentClaim(ctx, claims, inUse, componentsv1alpha1.MajorVersion(target.version)); err != nil {
 				return ctrl.Result{}, err
 			}
 		}

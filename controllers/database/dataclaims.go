@@ -44,14 +44,26 @@ func currentClaim(claims []corev1.PersistentVolumeClaim) string {
 	return ""
 }
 
-// markCurrentClaim labels current as the claim holding the data and takes the label off every other
-// claim of the Database. Called once PostgreSQL runs ready on current with no major upgrade in
-// flight; at rest it writes nothing.
-func (r *Reconciler) markCurrentClaim(ctx context.Context, claims []corev1.PersistentVolumeClaim, current string) error {
+// claimMajor is the PostgreSQL major whose data the claim name holds (LabelDataMajor; "" when
+// unknown).
+func claimMajor(claims []corev1.PersistentVolumeClaim, name string) string {
+	for _, c := range claims {
+		if c.Name == name {
+			return c.Labels[desired.LabelDataMajor]
+		}
+	}
+	return ""
+}
+
+// markCurrentClaim labels current as the claim holding the data of PostgreSQL major and takes the
+// current label off every other claim of the Database (their major label still says what they
+// hold). Called once PostgreSQL runs ready on current with no major upgrade in flight; at rest it
+// writes nothing.
+func (r *Reconciler) markCurrentClaim(ctx context.Context, claims []corev1.PersistentVolumeClaim, current, major string) error {
 	for i := range claims {
 		c := &claims[i]
 		want := c.Name == current
-		if (c.Labels[desired.LabelCurrentData] == "true") == want {
+		if (c.Labels[desired.LabelCurrentData] == "true") == want && (!want || c.Labels[desired.LabelDataMajor] == major) {
 			continue
 		}
 		patch := client.MergeFrom(c.DeepCopy())
@@ -60,6 +72,7 @@ func (r *Reconciler) markCurrentClaim(ctx context.Context, claims []corev1.Persi
 				c.Labels = map[string]string{}
 			}
 			c.Labels[desired.LabelCurrentData] = "true"
+			c.Labels[desired.LabelDataMajor] = major
 		} else {
 			delete(c.Labels, desired.LabelCurrentData)
 		}

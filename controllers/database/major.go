@@ -35,6 +35,8 @@ type majorPlan struct {
 	blocked string
 	// secrets: the upgrade's restore waits for a Secret of the backup's destination.
 	secrets *destsecrets.Problem
+	// hold: no StatefulSet is created (blocked says why).
+	hold bool
 }
 
 func (p majorPlan) running() bool {
@@ -78,6 +80,18 @@ func planMajor(db *componentsv1alpha1.Database, ss stsState, wantImage string) m
 		if st := p.status; !ss.exists && st != nil && st.Phase == componentsv1alpha1.PhaseFailed && componentsv1alpha1.MajorVersion(st.ToVersion) == toMajor {
 			// Recreated after a failed upgrade: the data on the volume is still the old major's.
 			p.target = instance{image: st.FromImage, version: st.FromVersion, dataVolume: current}
+			return p
+		}
+		if !ss.exists && ss.currentMajor != "" && ss.currentMajor != toMajor {
+			// Recreated on a claim of another major's data (its Database deleted, even mid-upgrade):
+			// that major runs it, and an upgrade starts from there as from any running old major.
+			if ss.currentImage == "" {
+				p.hold, p.blocked = true, fmt.Sprintf("the data volume %s holds PostgreSQL %s's data, which PostgreSQL %s cannot read, and "+
+					"spec.image names a custom image: set spec.image to an image of PostgreSQL %s to start it, then upgrade",
+					ss.currentClaim, ss.currentMajor, toMajor, ss.currentMajor)
+				return p
+			}
+			p.target = instance{image: ss.currentImage, version: ss.currentMajor, dataVolume: current}
 			return p
 		}
 		runningMajor := componentsv1alpha1.MajorVersion(ss.version)

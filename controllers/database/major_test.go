@@ -38,6 +38,7 @@ func TestPlanMajor(t *testing.T) {
 		want    instance
 		replace bool
 		blocked bool
+		hold    bool
 		step    string
 	}{
 		{name: "same major: the spec's image on the current volume", db: db("16.4", nil, nil), ss: old,
@@ -60,12 +61,22 @@ func TestPlanMajor(t *testing.T) {
 			ss: stsState{currentClaim: newVol + "-shop-postgres-0"}, want: instance{image: img17, version: "17", dataVolume: newVol}},
 		{name: "failed, StatefulSet deleted by hand: recreated on the old volume", db: db("17", source, failed), ss: stsState{},
 			want: instance{image: img16, version: "16", dataVolume: "data"}},
+		{name: "Database recreated on another major's data (even mid-upgrade): that major runs it", db: db("17", source, nil),
+			ss:   stsState{currentClaim: "data-shop-postgres-0", currentMajor: "16", currentImage: img16},
+			want: instance{image: img16, version: "16", dataVolume: "data"}},
+		{name: "the same, with a custom image: nothing starts, held back", db: db("17", source, nil),
+			ss: stsState{currentClaim: "data-shop-postgres-0", currentMajor: "16"}, want: instance{image: img17, version: "17", dataVolume: "data"},
+			blocked: true, hold: true},
+		{name: "Database recreated on its own major's data", db: db("17", nil, nil),
+			ss:   stsState{currentClaim: "data-shop-postgres-0", currentMajor: "17", currentImage: img17},
+			want: instance{image: img17, version: "17", dataVolume: "data"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			p := planMajor(c.db, c.ss, img17)
 			require.Equal(t, c.want, p.target)
 			require.Equal(t, c.replace, p.replace)
 			require.Equal(t, c.blocked, p.blocked != "")
+			require.Equal(t, c.hold, p.hold)
 			if c.step != "" {
 				require.True(t, p.running())
 				require.Equal(t, c.step, p.status.Step)

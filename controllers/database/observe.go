@@ -98,8 +98,11 @@ type stsState struct {
 	// currentClaim is the data claim labelled as holding the data now (LabelCurrentData), "" when
 	// none is: what a recreated Database, with empty status and no StatefulSet, mounts.
 	currentClaim string
-	tls          bool   // the template mounts the certificate's Secret: PostgreSQL serves TLS
-	certificate  string // the server certificate the template carries
+	// currentMajor is the PostgreSQL major whose data the current claim holds (LabelDataMajor), and
+	// currentImage that major's image ("" when spec.image names a custom one).
+	currentMajor, currentImage string
+	tls                        bool   // the template mounts the certificate's Secret: PostgreSQL serves TLS
+	certificate                string // the server certificate the template carries
 }
 
 func observeStatefulSet(sts *appsv1.StatefulSet) stsState {

@@ -210,6 +210,11 @@ func StatefulSet(db *componentsv1alpha1.Database, in StatefulSetInput) *appsv1.S
 // new major's claim, not the first one or a fresh empty one.
 const LabelCurrentData = "canopy.dev/current-data"
 
+// LabelDataMajor on a data claim is the PostgreSQL major version whose data it holds, written with
+// LabelCurrentData: a Database recreated on the claim starts that major, not the one its spec asks
+// for, which could not read the data (its upgrade then starts from there).
+const LabelDataMajor = "canopy.dev/data-major"
+
 // ClaimName is the claim of the StatefulSet's only pod from the claim template dataVolume.
 func ClaimName(db *componentsv1alpha1.Database, dataVolume string) string {
 	return dataVolume + "-" + PodName(db)
