@@ -69,14 +69,26 @@ func (s *session) backupPolicy(ctx context.Context, name string) (*canopyv1alpha
 
 // backupRows is the catalogue as a table, header first.
 func backupRows(list []componentsv1alpha1.BackupRecord, now time.Time) [][]string {
-	rows := [][]string{{"NAME", "AGE", "SIZE", "TRIGGER", "APP", "POSTGRES", "LOCATION"}}
+	// KEY is the encryption key ID a restore needs ("-": not encrypted).
+	rows := [][]string{{"NAME", "AGE", "SIZE", "TRIGGER", "APP", "POSTGRES", "KEY", "LOCATION"}}
 	for _, b := range list {
 		at := time.Time{}
 		if b.CompletionTime != nil {
 			at = b.CompletionTime.Time
 		}
 		rows = append(rows, []string{b.Name, age(now, at), size(b.SizeBytes), orDash(b.Trigger),
-			orDash(b.AppVersion), orDash(b.DatabaseVersion), orDash(b.Location)})
+			orDash(b.AppVersion), orDash(b.DatabaseVersion), encryption(b), orDash(b.Location)})
 	}
 	return rows
+}
+
+// encryption names the key of an encrypted backup ("-" for a plain one).
+func encryption(b componentsv1alpha1.BackupRecord) string {
+	switch {
+	case !b.Encrypted:
+		return "-"
+	case b.KeyID == "":
+		return "encrypted"
+	}
+	return b.KeyID
 }

@@ -148,6 +148,9 @@ func (f *fixture) readyStack(name string) {
 		backups = append(backups, componentsv1alpha1.BackupRecord{Name: b.name, Trigger: b.trigger, StartTime: ptr.To(ago(b.age + 20*time.Second)),
 			CompletionTime: &done, SizeBytes: int64(1_500_000 + i*250_000), SHA256: strings.Repeat("ab", 32), DatabaseVersion: "17.2", AppVersion: b.app,
 			Location: "pvc://" + name + "-backup/" + b.name})
+		if b.trigger == "Scheduled" && b.app == "1.4.2" { // the newest scheduled one was encrypted
+			backups[i].Encrypted, backups[i].KeyID = true, "2026-06"
+		}
 	}
 	bp.Status = componentsv1alpha1.BackupPolicyStatus{ObservedGeneration: bp.Generation, Backups: backups, LastSuccessfulBackup: &backups[4],
 		NextScheduledTime: ptr.To(metav1.NewTime(time.Date(2026, 6, 2, 2, 0, 0, 0, time.UTC))),
