@@ -31,6 +31,8 @@ func run(m *testing.M) int {
 	}
 	return testenv.Main(m, &env, testenv.Options{ExtraCRDDirs: []string{
 		filepath.Join(cm, "deploy", "crds", "cert-manager.io_certificates.yaml"),
+		filepath.Join(cm, "deploy", "crds", "cert-manager.io_issuers.yaml"),
+		filepath.Join(cm, "deploy", "crds", "cert-manager.io_clusterissuers.yaml"),
 		filepath.Join(po, "example", "prometheus-operator-crd", "monitoring.coreos.com_servicemonitors.yaml"),
 		filepath.Join(po, "example", "prometheus-operator-crd", "monitoring.coreos.com_prometheusrules.yaml"),
 	}})

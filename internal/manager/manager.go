@@ -1,12 +1,15 @@
 package manager
 
 import (
+	"context"
 	"crypto/tls"
 	"fmt"
+	"time"
 
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -30,7 +33,21 @@ const LeaderElectionID = "canopy.canopy.dev"
 
 // New builds a manager with every Canopy controller registered.
 func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
-	mgr, err := ctrl.NewManager(cfg, ctrlOptions(o))
+	var metricsCert *tls.Certificate
+	if o.SecureMetrics && o.MetricsCertDir == "" && o.podNamespace != "" {
+		c, err := client.New(cfg, client.Options{Scheme: scheme.New()})
+		if err != nil {
+			return nil, err
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		pair, err := EnsureMetricsCert(ctx, c, o.podNamespace, time.Now())
+		if err != nil {
+			return nil, fmt.Errorf("the metrics endpoint's certificate: %w", err)
+		}
+		metricsCert = &pair
+	}
+	mgr, err := ctrl.NewManager(cfg, ctrlOptions(o, metricsCert))
 	if err != nil {
 		return nil, fmt.Errorf("creating the manager: %w", err)
 	}
@@ -71,10 +88,17 @@ func SetupControllers(mgr ctrl.Manager) error {
 	return nil
 }
 
-func ctrlOptions(o Options) ctrl.Options {
+// ctrlOptions are the manager's options; metricsCert, when set, is what the metrics endpoint
+// serves (otherwise the certificates of MetricsCertDir, or a throwaway self-signed one).
+func ctrlOptions(o Options, metricsCert *tls.Certificate) ctrl.Options {
 	var tlsOpts []func(*tls.Config)
 	if !o.EnableHTTP2 {
 		tlsOpts = append(tlsOpts, func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} })
+	}
+	if metricsCert != nil {
+		tlsOpts = append(tlsOpts, func(c *tls.Config) {
+			c.GetCertificate = func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return metricsCert, nil }
+		})
 	}
 	serving := metricsserver.Options{
 		BindAddress:   o.MetricsAddr,

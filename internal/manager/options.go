@@ -40,6 +40,9 @@ type Options struct {
 	Zap zap.Options
 
 	watchNamespaces string
+	// podNamespace is the manager's own namespace (POD_NAMESPACE), where the metrics endpoint's
+	// key pair is kept (EnsureMetricsCert); empty outside a pod, which serves a throwaway one.
+	podNamespace string
 	// skipNameValidation lets tests start several managers in one process.
 	skipNameValidation bool
 }
@@ -76,6 +79,7 @@ func (o *Options) Complete(fs *flag.FlagSet, getenv func(string) string) error {
 		return err
 	}
 	o.WatchNamespaces = namespaces
+	o.podNamespace = getenv("POD_NAMESPACE")
 	if o.MetricsAddr == "" {
 		return errors.New(`--metrics-bind-address must not be empty (use "0" to turn metrics off)`)
 	}

@@ -75,13 +75,13 @@ func TestOptionsRejectInvalidNamespace(t *testing.T) {
 }
 
 func TestCtrlOptionsScopeTheCache(t *testing.T) {
-	o := ctrlOptions(Options{WatchNamespaces: []string{"a", "b"}, SecureMetrics: true, MetricsAddr: ":8443"})
+	o := ctrlOptions(Options{WatchNamespaces: []string{"a", "b"}, SecureMetrics: true, MetricsAddr: ":8443"}, nil)
 	require.Len(t, o.Cache.DefaultNamespaces, 2)
 	require.Contains(t, o.Cache.DefaultNamespaces, "a")
 	require.NotNil(t, o.Metrics.FilterProvider, "secure metrics need the authentication/authorization filter")
 	require.True(t, o.Metrics.SecureServing)
 
-	all := ctrlOptions(Options{MetricsAddr: ":8080"})
+	all := ctrlOptions(Options{MetricsAddr: ":8080"}, nil)
 	require.Nil(t, all.Cache.DefaultNamespaces, "no namespaces means a cluster-wide cache")
 	for obj, by := range all.Cache.ByObject {
 		require.Equal(t, mgroptions.ManagedSelector, by.Label, "%T is cached only for Canopy's objects", obj)

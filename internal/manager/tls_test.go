@@ -9,17 +9,19 @@ import (
 	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	canopyv1alpha1 "github.com/canopy-dev/canopy/apis/canopy/v1alpha1"
 	componentsv1alpha1 "github.com/canopy-dev/canopy/apis/components/v1alpha1"
 	"github.com/canopy-dev/canopy/internal/conditions"
+	desired "github.com/canopy-dev/canopy/internal/desired/database"
 	"github.com/canopy-dev/canopy/internal/testenv"
 )
 
 // TestStackTLSFailsClosed runs the four controllers on a cluster without cert-manager. A Stack that
 // asks for TLS is not Ready, and says why, from the Database to the Stack; PostgreSQL is configured
-// for TLS (its pod waits for the key pair) and the web tier is not started. Once the key pair
+// for TLS once its key pair exists (no StatefulSet before) and the web tier is not started. Once the key pair
 // exists, the Stack becomes Ready with a web tier that verifies the database: the uri says
 // verify-full and the CA it names is mounted.
 func TestStackTLSFailsClosed(t *testing.T) {
@@ -43,16 +45,17 @@ func TestStackTLSFailsClosed(t *testing.T) {
 		return ready != nil && ready.Status == metav1.ConditionFalse && ready.Reason == componentsv1alpha1.ReasonCertManagerMissing &&
 			db != nil && db.Reason == componentsv1alpha1.ReasonCertManagerMissing && strings.Contains(db.Message, "shop-postgres-tls")
 	}, "the Stack is not Ready, because cert-manager is missing")
-	sts := &appsv1.StatefulSet{}
-	require.NoError(t, h.Get(sts, "shop-postgres"))
-	require.True(t, slices.ContainsFunc(sts.Spec.Template.Spec.Volumes, func(v corev1.Volume) bool { return v.Name == "tls" }),
-		"PostgreSQL waits for its key pair")
+	require.True(t, apierrors.IsNotFound(h.Get(&appsv1.StatefulSet{}, "shop-postgres")), "PostgreSQL waits for its key pair")
 	require.Error(t, h.Get(&appsv1.Deployment{}, "shop-web"), "the web tier waits for the database")
 
 	// The key pair arrives, with the labels the Certificate's secretTemplate gives it.
-	h.Issue("shop-postgres-tls", sts.Labels, []string{"shop-postgres." + h.NS + ".svc"})
+	db := &componentsv1alpha1.Database{}
+	require.NoError(t, h.Get(db, "shop"))
+	h.Issue("shop-postgres-tls", desired.Labels(db), []string{"shop-postgres." + h.NS + ".svc"})
+	sts := &appsv1.StatefulSet{}
 	h.Eventually(func() bool {
-		return h.Get(sts, "shop-postgres") == nil && sts.Spec.Template.Annotations["canopy.dev/tls-certificate"] != ""
+		return h.Get(sts, "shop-postgres") == nil && sts.Spec.Template.Annotations["canopy.dev/tls-certificate"] != "" &&
+			slices.ContainsFunc(sts.Spec.Template.Spec.Volumes, func(v corev1.Volume) bool { return v.Name == "tls" })
 	}, "PostgreSQL is started with the certificate")
 	h.RunStatefulSetPod("shop-postgres")
 
