@@ -88,6 +88,7 @@ func ctrlOptions(o Options) ctrl.Options {
 	opts := mgroptions.Base(scheme.New(), o.WatchNamespaces)
 	opts.Metrics = serving
 	opts.HealthProbeBindAddress = o.ProbeAddr
+	opts.Controller.MaxConcurrentReconciles = o.MaxConcurrentReconciles
 	opts.LeaderElection = o.LeaderElect
 	opts.LeaderElectionID = LeaderElectionID
 	opts.LeaderElectionNamespace = o.LeaderElectionNamespace
