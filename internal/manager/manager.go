@@ -88,6 +88,9 @@ func ctrlOptions(o Options) ctrl.Options {
 	opts := mgroptions.Base(scheme.New(), o.WatchNamespaces)
 	opts.Metrics = serving
 	opts.HealthProbeBindAddress = o.ProbeAddr
+	if o.PprofAddr != "" && o.PprofAddr != "0" {
+		opts.PprofBindAddress = o.PprofAddr
+	}
 	opts.Controller.MaxConcurrentReconciles = o.MaxConcurrentReconciles
 	opts.LeaderElection = o.LeaderElect
 	opts.LeaderElectionID = LeaderElectionID

@@ -36,6 +36,8 @@ type Options struct {
 	EnableHTTP2 bool
 	// ProbeAddr is the address of /healthz and /readyz.
 	ProbeAddr string
+	// PprofAddr serves Go's /debug/pprof profiles; "0" (the default) turns them off.
+	PprofAddr string
 	// LeaderElect makes only one replica reconcile at a time.
 	LeaderElect bool
 	// LeaderElectionNamespace holds the leader election Lease; empty uses the manager's namespace.
@@ -69,6 +71,8 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&o.EnableHTTP2, "enable-http2", false,
 		"allow HTTP/2 on the metrics endpoint (off by default because of the HTTP/2 rapid reset attacks)")
 	fs.StringVar(&o.ProbeAddr, "health-probe-bind-address", ":8081", "address of the /healthz and /readyz probes")
+	fs.StringVar(&o.PprofAddr, "pprof-bind-address", "0",
+		`address of Go's /debug/pprof profiles (no authentication: keep it on loopback), or "0" to turn them off`)
 	fs.BoolVar(&o.LeaderElect, "leader-elect", true,
 		"elect a leader so that only one replica reconciles at a time")
 	fs.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", "",

@@ -62,6 +62,7 @@ func TestOptionsDefaultsAndPrecedence(t *testing.T) {
 			require.True(t, o.SecureMetrics, "metrics are served over HTTPS with authorization by default")
 			require.True(t, o.LeaderElect)
 			require.Equal(t, ":8081", o.ProbeAddr)
+			require.Empty(t, ctrlOptions(o).PprofBindAddress, "no profiles are served unless asked for")
 		})
 	}
 }
@@ -90,6 +91,7 @@ func TestCtrlOptionsScopeTheCache(t *testing.T) {
 	require.Len(t, all.Cache.ByObject, 13)
 	require.Nil(t, all.Metrics.FilterProvider)
 	require.Equal(t, mgroptions.ReconciliationTimeout, all.Controller.ReconciliationTimeout, "no reconcile holds a worker for good")
+	require.Equal(t, "127.0.0.1:6060", ctrlOptions(Options{MetricsAddr: "0", PprofAddr: "127.0.0.1:6060"}).PprofBindAddress)
 }
 
 func TestOptionsConcurrencyAndRateLimits(t *testing.T) {
