@@ -139,3 +139,9 @@ func TestNextPatch(t *testing.T) {
 	require.Equal(t, "1.4.3", nextPatch("1.4.2"))
 	require.Equal(t, "2.0.10", nextPatch("2.0.9"))
 }
+
+func TestMerge(t *testing.T) {
+	runs := []Run{{N: 1, Workers: 1}, {N: 10, Workers: 1}, {N: 10, Workers: 4}}
+	require.Equal(t, []Run{{N: 10, Workers: 1}, {N: 10, Workers: 4}}, keepOthers(runs, Settings{Ns: []int{1}, Workers: []int{1}}))
+	require.Equal(t, []int{1, 4, 10}, union([]int{10, 1}, []int{4, 1}))
+}

@@ -7,7 +7,8 @@
 // BENCH_QPS and BENCH_BURST (the manager's client limits, the floor's too; default none),
 // BENCH_IDLE (the at-rest window, default 60s), BENCH_RESTART (the window after a restart counted,
 // default 30s), BENCH_BUMP (the fraction of Stacks upgraded, default 0.1; 0 skips it),
-// BENCH_RENDER_ONLY=1 (only render RESULTS.md and the plots from results.json).
+// BENCH_MERGE=1 (keep the runs of results.json not measured again), BENCH_RENDER_ONLY=1 (only render
+// RESULTS.md and the plots from results.json).
 package main
 
 import (
@@ -20,6 +21,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -83,6 +85,20 @@ func run(root, out string) error {
 		dir = d
 	}
 	b := &bencher{root: root, dir: dir, bins: bins, settings: settings}
+	if os.Getenv("BENCH_MERGE") != "" {
+		// Keep the runs of results.json that this one does not measure again.
+		var old Results
+		data, err := os.ReadFile(filepath.Join(out, "results.json"))
+		if err != nil {
+			return err
+		}
+		if err := json.Unmarshal(data, &old); err != nil {
+			return err
+		}
+		res.Runs, res.Notes = keepOthers(old.Runs, settings), old.Notes
+		res.Machine.LoadStart = old.Machine.LoadStart
+		res.Settings.Ns, res.Settings.Workers = union(old.Settings.Ns, settings.Ns), union(old.Settings.Workers, settings.Workers)
+	}
 	for _, w := range settings.Workers {
 		for _, n := range settings.Ns {
 			if ctx.Err() != nil {
@@ -101,7 +117,11 @@ func run(root, out string) error {
 			}
 		}
 	}
-	res.Notes = append(res.Notes, b.notes...)
+	for _, n := range b.notes {
+		if !slices.Contains(res.Notes, n) {
+			res.Notes = append(res.Notes, n)
+		}
+	}
 	res.Machine.LoadEnd = loadAvg()
 	if err := write(out, res, true); err != nil {
 		return err
@@ -170,6 +190,28 @@ func parseInts(v string) ([]int, error) {
 		out = append(out, n)
 	}
 	return out, nil
+}
+
+// keepOthers returns the runs that settings do not measure again.
+func keepOthers(runs []Run, s Settings) []Run {
+	var out []Run
+	for _, r := range runs {
+		if !slices.Contains(s.Ns, r.N) || !slices.Contains(s.Workers, r.Workers) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func union(a, b []int) []int {
+	out := append([]int(nil), a...)
+	for _, x := range b {
+		if !slices.Contains(out, x) {
+			out = append(out, x)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // write stores results.json, and RESULTS.md and the plots unless only the JSON is wanted.
