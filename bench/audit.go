@@ -158,3 +158,44 @@ func metricByLabel(text, name, label string) map[string]float64 {
 	}
 	return out
 }
+
+// controllerWork derives each controller's work in a window from two scrapes of the manager's
+// metrics.
+func controllerWork(before, after string, seconds float64, workers int) map[string]ControllerWork {
+	delta := func(name, label string) map[string]float64 {
+		was := metricByLabel(before, name, label)
+		out := metricByLabel(after, name, label)
+		for k := range out {
+			out[k] -= was[k]
+		}
+		return out
+	}
+	reconciles := delta("controller_runtime_reconcile_total", "controller")
+	work := delta("workqueue_work_duration_seconds_sum", "controller")
+	queue := delta("workqueue_queue_duration_seconds_sum", "controller")
+	adds := delta("workqueue_queue_duration_seconds_count", "controller")
+	was := map[string]float64{}
+	now := map[string]float64{}
+	for _, ctrl := range []string{"stack", "database", "frontend", "backuppolicy"} {
+		was[ctrl] = metricSum(before, "controller_runtime_reconcile_total", `controller="`+ctrl+`"`, `result="requeue_after"`)
+		now[ctrl] = metricSum(after, "controller_runtime_reconcile_total", `controller="`+ctrl+`"`, `result="requeue_after"`)
+	}
+	out := map[string]ControllerWork{}
+	for ctrl, n := range reconciles {
+		if _, ok := now[ctrl]; !ok {
+			continue
+		}
+		cw := ControllerWork{Reconciles: n, RequeueAfter: now[ctrl] - was[ctrl]}
+		if seconds > 0 && workers > 0 {
+			cw.Busy = work[ctrl] / seconds / float64(workers)
+		}
+		if n > 0 {
+			cw.SecondsPerReconcile = work[ctrl] / n
+		}
+		if adds[ctrl] > 0 {
+			cw.QueueSeconds = queue[ctrl] / adds[ctrl]
+		}
+		out[ctrl] = cw
+	}
+	return out
+}

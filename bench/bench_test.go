@@ -43,6 +43,7 @@ func TestRenderMarkdown(t *testing.T) {
 	require.Contains(t, out, "| 10 | 1 | 50.0 | 2.50 | 20.0 | 8.0 (1.0) | 3 | 9.0 |")
 	require.Contains(t, out, "| `create events` | 9.00 | 90 |", "by verb and resource at the largest N, fewest workers")
 	require.Contains(t, out, "9 of 10 Stacks Ready", "a run's error is reported")
+	require.Contains(t, out, "| 10 | 1 | 70 (60) · 85% · 0.30 s · 12.5 s | 40 (0) · 50% · 0.40 s · 3.0 s | 0 (0) · 0% · 0.00 s · 0.0 s |")
 	require.Less(t, strings.Index(out, "| 1 | 1 | 1.00 |"), strings.Index(out, "| 10 | 1 | 1.50 |"), "rows sorted by workers, then N")
 }
 
@@ -144,4 +145,20 @@ func TestMerge(t *testing.T) {
 	runs := []Run{{N: 1, Workers: 1}, {N: 10, Workers: 1}, {N: 10, Workers: 4}}
 	require.Equal(t, []Run{{N: 10, Workers: 1}, {N: 10, Workers: 4}}, keepOthers(runs, Settings{Ns: []int{1}, Workers: []int{1}}))
 	require.Equal(t, []int{1, 4, 10}, union([]int{10, 1}, []int{4, 1}))
+}
+
+func TestControllerWork(t *testing.T) {
+	before := `controller_runtime_reconcile_total{controller="stack",result="success"} 2
+workqueue_work_duration_seconds_sum{controller="stack",name="stack"} 1
+workqueue_queue_duration_seconds_sum{controller="stack",name="stack"} 0
+workqueue_queue_duration_seconds_count{controller="stack",name="stack"} 2
+`
+	after := `controller_runtime_reconcile_total{controller="stack",result="success"} 10
+controller_runtime_reconcile_total{controller="stack",result="requeue_after"} 2
+workqueue_work_duration_seconds_sum{controller="stack",name="stack"} 6
+workqueue_queue_duration_seconds_sum{controller="stack",name="stack"} 20
+workqueue_queue_duration_seconds_count{controller="stack",name="stack"} 12
+`
+	got := controllerWork(before, after, 10, 1)
+	require.Equal(t, ControllerWork{Reconciles: 10, RequeueAfter: 2, Busy: 0.5, SecondsPerReconcile: 0.5, QueueSeconds: 2}, got["stack"])
 }

@@ -73,6 +73,24 @@ func renderMarkdown(w io.Writer, res Results) error {
 			r.StackSeconds.Median, r.StackSeconds.P95, r.StackSeconds.Max, r.ObjectsPerStack)
 	}
 	p("")
+	p("Each controller while converging (workqueue metrics): reconciles (of which asked to look again later), busy share of its")
+	p("workers, mean reconcile and mean wait in the queue.")
+	p("")
+	p("| N | workers | stack | database | frontend | backuppolicy |")
+	p("| ---: | ---: | --- | --- | --- | --- |")
+	for _, r := range runs {
+		if len(r.Controllers) == 0 {
+			continue
+		}
+		cells := make([]string, 0, 4)
+		for _, ctrl := range []string{"stack", "database", "frontend", "backuppolicy"} {
+			cw := r.Controllers[ctrl]
+			cells = append(cells, fmt.Sprintf("%.0f (%.0f) · %.0f%% · %.2f s · %.1f s", cw.Reconciles, cw.RequeueAfter, 100*cw.Busy,
+				cw.SecondsPerReconcile, cw.QueueSeconds))
+		}
+		p("| %d | %d | %s |", r.N, r.Workers, strings.Join(cells, " | "))
+	}
+	p("")
 	p("## API cost while converging (the manager's requests, from the audit log)")
 	p("")
 	p("| N | workers | requests per Stack | per object owned | writes per Stack | uncached GETs per Stack (404) | conflicts | Events per Stack |")

@@ -62,12 +62,14 @@ type Run struct {
 	ObjectsPerStack float64  `json:"objectsPerStack"`
 	Floor           Floor    `json:"floor"`
 	Converge        Requests `json:"converge"`
-	Idle            Idle     `json:"idle"`
-	Memory          Memory   `json:"memory"`
-	HeapTop         []string `json:"heapTop,omitempty"`
-	Bump            *Bump    `json:"bump,omitempty"`
-	Restart         *Restart `json:"restart,omitempty"`
-	Error           string   `json:"error,omitempty"`
+	// Controllers is each controller's work while converging, from its workqueue metrics.
+	Controllers map[string]ControllerWork `json:"controllers,omitempty"`
+	Idle        Idle                      `json:"idle"`
+	Memory      Memory                    `json:"memory"`
+	HeapTop     []string                  `json:"heapTop,omitempty"`
+	Bump        *Bump                     `json:"bump,omitempty"`
+	Restart     *Restart                  `json:"restart,omitempty"`
+	Error       string                    `json:"error,omitempty"`
 }
 
 // Spread summarises durations in seconds.
@@ -102,6 +104,20 @@ type Requests struct {
 	Conflicts    int `json:"conflicts"`
 	// ByVerbResource counts by "verb resource[/subresource]", e.g. "patch stacks/status".
 	ByVerbResource map[string]int `json:"byVerbResource"`
+}
+
+// ControllerWork is one controller's share of the convergence window.
+type ControllerWork struct {
+	Reconciles float64 `json:"reconciles"`
+	// RequeueAfter counts the reconciles that asked to look again later.
+	RequeueAfter float64 `json:"requeueAfter"`
+	// Busy is the time its workers spent reconciling over the window times the workers (1: always
+	// busy).
+	Busy float64 `json:"busy"`
+	// SecondsPerReconcile and QueueSeconds are the mean time of a reconcile and of a wait in the
+	// queue.
+	SecondsPerReconcile float64 `json:"secondsPerReconcile"`
+	QueueSeconds        float64 `json:"queueSeconds"`
 }
 
 // Idle is the window after convergence in which nothing changes.

@@ -153,6 +153,7 @@ func (b *bencher) measure(ctx context.Context, n, w int, profile bool) (r Run) {
 	if err != nil {
 		return fail(err)
 	}
+	startMetrics, _ := scrape(c.MetricsURL)
 	start := time.Now()
 	if err := forEach(ctx, n, parallel, func(i int) error {
 		ns := fmt.Sprintf("%s%d", stackPrefix, i)
@@ -170,6 +171,9 @@ func (b *bencher) measure(ctx context.Context, n, w int, profile bool) (r Run) {
 	stacks, err := waitStacks(ctx, cl, n, timeout, func(s *canopyv1alpha1.Stack) bool { return true })
 	r.ConvergeSeconds = time.Since(start).Seconds()
 	windows = append(windows, window{"converge", start, time.Now()})
+	if endMetrics, err := scrape(c.MetricsURL); err == nil {
+		r.Controllers = controllerWork(startMetrics, endMetrics, r.ConvergeSeconds, w)
+	}
 	r.Ready = countReady(stacks, nil)
 	if err != nil {
 		r.Error = fmt.Sprintf("%d of %d Stacks Ready after %s: %v", r.Ready, n, timeout, err)
