@@ -3,7 +3,8 @@
 // 18). It writes results.json, RESULTS.md and SVG plots into its folder and asserts no time.
 //
 // Settings come from the environment: BENCH_N (Stack counts, default 1,10,100,500,1000),
-// BENCH_WORKERS (the manager's --max-concurrent-reconciles values, each run for every N; default 1),
+// BENCH_WORKERS (the manager's --max-concurrent-reconciles values, each run for every N; default
+// the manager's default),
 // BENCH_QPS and BENCH_BURST (the manager's client limits, the floor's too; default none),
 // BENCH_IDLE (the at-rest window, default 60s), BENCH_RESTART (the window after a restart counted,
 // default 30s), BENCH_BUMP (the fraction of Stacks upgraded, default 0.1; 0 skips it),
@@ -31,6 +32,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/canopy-dev/canopy/e2e/cluster"
+	"github.com/canopy-dev/canopy/internal/manager"
 )
 
 func main() {
@@ -136,7 +138,7 @@ func run(root, out string) error {
 }
 
 func settingsFromEnv(getenv func(string) string) (Settings, error) {
-	s := Settings{Ns: []int{1, 10, 100, 500, 1000}, Workers: []int{1}, FloorParallelismPerWorker: 4, IdleSeconds: 60,
+	s := Settings{Ns: []int{1, 10, 100, 500, 1000}, Workers: []int{manager.DefaultMaxConcurrentReconciles}, FloorParallelismPerWorker: 4, IdleSeconds: 60,
 		RestartWindowSeconds: 30, BumpFraction: 0.1, Sample: "config/samples/canopy_v1alpha1_stack.yaml",
 		Nodes: "2 + N×8/1,000 fake nodes of 1,000 pods, 1,000 CPUs and 4 TiB each"}
 	var err error

@@ -105,11 +105,11 @@ func TestOptionsConcurrencyAndRateLimits(t *testing.T) {
 		wantBurst int
 		wantErr   string
 	}{
-		{name: "defaults: one worker, no client-side limit", wantWorkers: DefaultMaxConcurrentReconciles, wantQPS: -1},
-		{name: "more workers", args: []string{"--max-concurrent-reconciles=4"}, wantWorkers: 4, wantQPS: -1},
-		{name: "QPS alone bursts to twice the QPS", args: []string{"--kube-api-qps=50"}, wantWorkers: 1, wantQPS: 50, wantBurst: 100},
-		{name: "a fractional QPS bursts to at least one", args: []string{"--kube-api-qps=0.2"}, wantWorkers: 1, wantQPS: 0.2, wantBurst: 1},
-		{name: "QPS and burst", args: []string{"--kube-api-qps=20", "--kube-api-burst=30"}, wantWorkers: 1, wantQPS: 20, wantBurst: 30},
+		{name: "defaults: four workers, no client-side limit", wantWorkers: 4, wantQPS: -1},
+		{name: "one worker", args: []string{"--max-concurrent-reconciles=1"}, wantWorkers: 1, wantQPS: -1},
+		{name: "QPS alone bursts to twice the QPS", args: []string{"--kube-api-qps=50"}, wantWorkers: 4, wantQPS: 50, wantBurst: 100},
+		{name: "a fractional QPS bursts to at least one", args: []string{"--kube-api-qps=0.2"}, wantWorkers: 4, wantQPS: 0.2, wantBurst: 1},
+		{name: "QPS and burst", args: []string{"--kube-api-qps=20", "--kube-api-burst=30"}, wantWorkers: 4, wantQPS: 20, wantBurst: 30},
 		{name: "zero workers", args: []string{"--max-concurrent-reconciles=0"}, wantErr: "--max-concurrent-reconciles must be at least 1"},
 		{name: "negative QPS", args: []string{"--kube-api-qps=-1"}, wantErr: "--kube-api-qps must not be negative"},
 		{name: "negative burst", args: []string{"--kube-api-qps=5", "--kube-api-burst=-2"}, wantErr: "--kube-api-burst must not be negative"},
