@@ -221,10 +221,14 @@ func reconciles(m map[string]float64) string {
 	return strings.Join(parts, ", ")
 }
 
-// largest is the run with the largest N (the fewest workers among equals).
+// largest is the run with the largest N whose requests were counted (the fewest workers among
+// equals).
 func largest(runs []Run) *Run {
 	var best *Run
 	for i := range runs {
+		if runs[i].Converge.Total == 0 {
+			continue // nothing counted
+		}
 		if best == nil || runs[i].N > best.N || (runs[i].N == best.N && runs[i].Workers < best.Workers) {
 			best = &runs[i]
 		}
