@@ -81,8 +81,14 @@ type Options struct {
 	// with RBAC authorization and the admission plugins turned on explicitly, not by kwokctl's
 	// defaults, and with an audit log when AuditPolicy is set.
 	Bare bool
-	// AuditPolicy is an audit policy file for kube-apiserver (Bare only); the log is AuditLog().
+	// AuditPolicy is an audit policy file for kube-apiserver; the log is AuditLog().
 	AuditPolicy string
+	// NodeParams are added to kwokctl's node template (`--param`), such as
+	// `.allocatable.pods = 1000` for a cluster of many Stacks (a fake node holds 110 pods).
+	NodeParams []string
+	// ManagerArgs are added to the manager's command line (make bench: its workers and client
+	// limits).
+	ManagerArgs []string
 }
 
 // Cluster is a running simulated cluster.
@@ -141,9 +147,9 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 	var extra []string
 	if o.Bare {
 		extra = append(extra, "--kube-authorization=true", "--kube-admission=true")
-		if o.AuditPolicy != "" {
-			extra = append(extra, "--kube-audit-policy", o.AuditPolicy)
-		}
+	}
+	if o.AuditPolicy != "" {
+		extra = append(extra, "--kube-audit-policy", o.AuditPolicy)
 	}
 	if err := c.kwokctl(ctx, append([]string{"create", "cluster", "--name", o.Name, "--runtime", "binary",
 		"--etcd-binary", o.Etcd, "--kube-apiserver-binary", o.KubeApiserver,
@@ -160,8 +166,12 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 	}
 	// Real nodes report their ephemeral storage; Canopy's backup and restore pods request it for
 	// their dump, and a node without it would never schedule them.
-	if err := c.kwokctl(ctx, "scale", "node", "--name", o.Name, "--replicas", fmt.Sprint(max(o.Nodes, 1)),
-		"--param", `.allocatable["ephemeral-storage"] = "1Ti"`); err != nil {
+	scale := []string{"scale", "node", "--name", o.Name, "--replicas", fmt.Sprint(max(o.Nodes, 1)),
+		"--param", `.allocatable["ephemeral-storage"] = "1Ti"`}
+	for _, p := range o.NodeParams {
+		scale = append(scale, "--param", p)
+	}
+	if err := c.kwokctl(ctx, scale...); err != nil {
 		return c, fmt.Errorf("adding nodes: %w", err)
 	}
 	o.Log("cluster %s up in %s", o.Name, time.Since(start).Round(100*time.Millisecond))
@@ -232,8 +242,8 @@ func (c *Cluster) StartManager() error {
 		c.MetricsURL = "http://" + c.metricsAddr + "/metrics"
 	}
 	// Metrics in plain HTTP on loopback: the suite reads them (SecretScan), as a scraper would.
-	p, err := c.startProcess("manager", c.Canopy, "manager", "--leader-elect=false", "--metrics-bind-address="+c.metricsAddr,
-		"--metrics-secure=false", "--health-probe-bind-address=0")
+	p, err := c.startProcess("manager", c.Canopy, append([]string{"manager", "--leader-elect=false", "--metrics-bind-address=" + c.metricsAddr,
+		"--metrics-secure=false", "--health-probe-bind-address=0"}, c.ManagerArgs...)...)
 	if err != nil {
 		return err
 	}
@@ -264,6 +274,14 @@ func (c *Cluster) StopProcess(name string) bool {
 		}
 	}
 	return false
+}
+
+// ManagerPID is the process id of the running manager, 0 when none runs.
+func (c *Cluster) ManagerPID() int {
+	if c.manager == nil || c.manager.Exited() {
+		return 0
+	}
+	return c.manager.PID()
 }
 
 // KillManager stops the manager abruptly (SIGKILL), as a crash would.

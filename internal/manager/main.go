@@ -32,13 +32,15 @@ func Main(args []string, stderr io.Writer) int {
 		log.Error(err, "loading the kubeconfig")
 		return 1
 	}
+	o.ApplyRateLimits(cfg)
 	mgr, err := New(cfg, o)
 	if err != nil {
 		log.Error(err, "building the manager")
 		return 1
 	}
 	log.Info("starting the manager", "watchNamespaces", o.WatchNamespaces, "leaderElection", o.LeaderElect,
-		"metrics", o.MetricsAddr, "secureMetrics", o.SecureMetrics)
+		"metrics", o.MetricsAddr, "secureMetrics", o.SecureMetrics,
+		"maxConcurrentReconciles", o.MaxConcurrentReconciles, "kubeAPIQPS", cfg.QPS, "kubeAPIBurst", cfg.Burst)
 	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
 		log.Error(err, "running the manager")
 		return 1

@@ -112,6 +112,10 @@ func ctrlOptions(o Options, metricsCert *tls.Certificate) ctrl.Options {
 	opts := mgroptions.Base(scheme.New(), o.WatchNamespaces)
 	opts.Metrics = serving
 	opts.HealthProbeBindAddress = o.ProbeAddr
+	if o.PprofAddr != "" && o.PprofAddr != "0" {
+		opts.PprofBindAddress = o.PprofAddr
+	}
+	opts.Controller.MaxConcurrentReconciles = o.MaxConcurrentReconciles
 	opts.LeaderElection = o.LeaderElect
 	opts.LeaderElectionID = LeaderElectionID
 	opts.LeaderElectionNamespace = o.LeaderElectionNamespace

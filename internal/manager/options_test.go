@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"k8s.io/client-go/rest"
 
 	"github.com/canopy-dev/canopy/internal/mgroptions"
 )
@@ -61,6 +62,7 @@ func TestOptionsDefaultsAndPrecedence(t *testing.T) {
 			require.True(t, o.SecureMetrics, "metrics are served over HTTPS with authorization by default")
 			require.True(t, o.LeaderElect)
 			require.Equal(t, ":8081", o.ProbeAddr)
+			require.Empty(t, ctrlOptions(o, nil).PprofBindAddress, "no profiles are served unless asked for")
 		})
 	}
 }
@@ -89,4 +91,48 @@ func TestCtrlOptionsScopeTheCache(t *testing.T) {
 	require.Len(t, all.Cache.ByObject, 13)
 	require.Nil(t, all.Metrics.FilterProvider)
 	require.Equal(t, mgroptions.ReconciliationTimeout, all.Controller.ReconciliationTimeout, "no reconcile holds a worker for good")
+	require.Equal(t, "127.0.0.1:6060", ctrlOptions(Options{MetricsAddr: "0", PprofAddr: "127.0.0.1:6060"}, nil).PprofBindAddress)
+}
+
+func TestOptionsConcurrencyAndRateLimits(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		args        []string
+		wantWorkers int
+		// wantQPS and wantBurst are the rest config's after ApplyRateLimits on a config whose QPS
+		// controller-runtime's GetConfig set to -1 (no client-side limit).
+		wantQPS   float32
+		wantBurst int
+		wantErr   string
+	}{
+		{name: "defaults: four workers, no client-side limit", wantWorkers: 4, wantQPS: -1},
+		{name: "one worker", args: []string{"--max-concurrent-reconciles=1"}, wantWorkers: 1, wantQPS: -1},
+		{name: "QPS alone bursts to twice the QPS", args: []string{"--kube-api-qps=50"}, wantWorkers: 4, wantQPS: 50, wantBurst: 100},
+		{name: "a fractional QPS bursts to at least one", args: []string{"--kube-api-qps=0.2"}, wantWorkers: 4, wantQPS: 0.2, wantBurst: 1},
+		{name: "QPS and burst", args: []string{"--kube-api-qps=20", "--kube-api-burst=30"}, wantWorkers: 4, wantQPS: 20, wantBurst: 30},
+		{name: "zero workers", args: []string{"--max-concurrent-reconciles=0"}, wantErr: "--max-concurrent-reconciles must be at least 1"},
+		{name: "negative QPS", args: []string{"--kube-api-qps=-1"}, wantErr: "--kube-api-qps must not be negative"},
+		{name: "negative burst", args: []string{"--kube-api-qps=5", "--kube-api-burst=-2"}, wantErr: "--kube-api-burst must not be negative"},
+		{name: "burst without QPS", args: []string{"--kube-api-burst=10"}, wantErr: "--kube-api-burst needs --kube-api-qps"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fs := flag.NewFlagSet("test", flag.ContinueOnError)
+			fs.SetOutput(io.Discard)
+			var o Options
+			o.BindFlags(fs)
+			require.NoError(t, fs.Parse(tc.args))
+			err := o.Complete(fs, func(string) string { return "" })
+			if tc.wantErr != "" {
+				require.ErrorContains(t, err, tc.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, tc.wantWorkers, o.MaxConcurrentReconciles)
+			require.Equal(t, tc.wantWorkers, ctrlOptions(o, nil).Controller.MaxConcurrentReconciles, "every controller gets the workers")
+			cfg := &rest.Config{QPS: -1}
+			o.ApplyRateLimits(cfg)
+			require.Equal(t, tc.wantQPS, cfg.QPS)
+			require.Equal(t, tc.wantBurst, cfg.Burst)
+		})
+	}
 }
