@@ -64,7 +64,16 @@ func run(m *testing.M) int {
 	if d := os.Getenv("CANOPY_E2E_DIR"); d != "" {
 		dir = d // the logs' folder, when bin/ is shared with other worktrees
 	}
-	c, err = cluster.Start(ctx, cluster.Options{Name: "canopy-e2e", Dir: dir, Nodes: 2, Root: root, Binaries: bins,
+	policy := filepath.Join(dir, "audit-policy.yaml")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		return 1
+	}
+	if err := os.WriteFile(policy, []byte(auditPolicy), 0o644); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		return 1
+	}
+	c, err = cluster.Start(ctx, cluster.Options{Name: "canopy-e2e", Dir: dir, Nodes: 2, Root: root, Binaries: bins, AuditPolicy: policy,
 		Log: func(f string, a ...any) { fmt.Printf("e2e: "+f+"\n", a...) }})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e: starting the cluster:", err)
@@ -84,6 +93,7 @@ func run(m *testing.M) int {
 	}
 	code := m.Run()
 	scan.Stop()
+	writeSoak()
 	if code == 0 {
 		bad, err := c.MisreportedErrors()
 		if err != nil || len(bad) > 0 {
@@ -137,6 +147,18 @@ func secretsKept(scan *cluster.SecretScan) int {
 }
 
 const wait = 2 * time.Minute
+
+// auditPolicy records every request at Metadata level but the control plane's Lease renewals:
+// the faults tests count the manager's requests in it (faults_specloop_test.go).
+const auditPolicy = `apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: ["RequestReceived"]
+rules:
+- level: None
+  resources: [{group: coordination.k8s.io, resources: [leases]}]
+  namespaces: ["kube-system", "kube-node-lease"]
+- level: Metadata
+`
 
 func namespace(t *testing.T) string {
 	t.Helper()

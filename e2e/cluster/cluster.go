@@ -80,7 +80,7 @@ type Options struct {
 	// with RBAC authorization and the admission plugins turned on explicitly, not by kwokctl's
 	// defaults, and with an audit log when AuditPolicy is set.
 	Bare bool
-	// AuditPolicy is an audit policy file for kube-apiserver (Bare only); the log is AuditLog().
+	// AuditPolicy is an audit policy file for kube-apiserver; the log is AuditLog().
 	AuditPolicy string
 }
 
@@ -140,9 +140,9 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 	var extra []string
 	if o.Bare {
 		extra = append(extra, "--kube-authorization=true", "--kube-admission=true")
-		if o.AuditPolicy != "" {
-			extra = append(extra, "--kube-audit-policy", o.AuditPolicy)
-		}
+	}
+	if o.AuditPolicy != "" {
+		extra = append(extra, "--kube-audit-policy", o.AuditPolicy)
 	}
 	if err := c.kwokctl(ctx, append([]string{"create", "cluster", "--name", o.Name, "--runtime", "binary",
 		"--etcd-binary", o.Etcd, "--kube-apiserver-binary", o.KubeApiserver,
