@@ -197,10 +197,18 @@ func stack(t *testing.T, ns, name string) *canopyv1alpha1.Stack {
 func waitReady(t *testing.T, ns, name, version string) time.Duration {
 	t.Helper()
 	start := time.Now()
+	said := ""
 	require.Eventually(t, func() bool {
 		s := &canopyv1alpha1.Stack{}
-		return c.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, s) == nil &&
-			conditions.IsTrue(s, componentsv1alpha1.ConditionReady) && s.Status.Version == version && s.Status.ObservedGeneration == s.Generation
+		if c.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, s) != nil {
+			return false
+		}
+		// What a slow Stack waits for, each time it changes after 10 s.
+		if r := conditions.Get(s, componentsv1alpha1.ConditionReady); r != nil && time.Since(start) > 10*time.Second && r.Message != said {
+			said = r.Message
+			t.Logf("%s after %s: Ready=%s: %s", name, time.Since(start).Round(100*time.Millisecond), r.Status, r.Message)
+		}
+		return conditions.IsTrue(s, componentsv1alpha1.ConditionReady) && s.Status.Version == version && s.Status.ObservedGeneration == s.Generation
 	}, wait, 200*time.Millisecond, "Stack %s/%s Ready at %s", ns, name, version)
 	return time.Since(start)
 }

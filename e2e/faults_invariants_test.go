@@ -38,17 +38,18 @@ type jobRecorder struct {
 }
 
 // jobKey is what one Job is for: a backup request (or a scheduled run), a migration's version, a
-// restore request (its Job's name is derived from the id).
+// restore request (its Job's name is derived from the id); each of one Stack.
 func jobKey(j *batchv1.Job) string {
+	stack := j.Labels["app.kubernetes.io/instance"] + "/"
 	switch {
 	case j.Labels["canopy.dev/migration"] == "true":
-		return "migration/" + j.Labels["app.kubernetes.io/version"]
+		return stack + "migration/" + j.Labels["app.kubernetes.io/version"]
 	case j.Labels["canopy.dev/restore"] != "":
-		return "restore/" + j.Name
+		return stack + "restore/" + j.Name
 	case j.Annotations["canopy.dev/backup-request"] != "":
-		return "backup/" + j.Annotations["canopy.dev/backup-request"]
+		return stack + "backup/" + j.Annotations["canopy.dev/backup-request"]
 	}
-	return "job/" + j.Name
+	return stack + "job/" + j.Name
 }
 
 // recordJobs starts a jobRecorder on ns, stopped with the test.
@@ -109,7 +110,8 @@ func (r *jobRecorder) duplicates() []string {
 	return out
 }
 
-// ledger remembers what must live in a namespace: every backup catalogued and every claim seen.
+// ledger remembers what must live in a namespace: every backup catalogued ("<stack>/<backup>") and
+// every claim seen.
 type ledger struct {
 	backups map[string]bool
 	claims  map[string]bool
@@ -177,13 +179,13 @@ func checkInvariants(t *testing.T, ns, stack string, jobs *jobRecorder, l *ledge
 					}
 				}
 			}
-			for name := range l.backups {
-				if names[name] == 0 {
+			for key := range l.backups {
+				if name, ok := strings.CutPrefix(key, stack+"/"); ok && names[name] == 0 {
 					v.Lost = append(v.Lost, "catalogued backup "+name)
 				}
 			}
 			for name := range names {
-				l.backups[name] = true
+				l.backups[stack+"/"+name] = true
 			}
 		}
 	}
