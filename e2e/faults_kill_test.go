@@ -62,7 +62,9 @@ var lifePhases = []lifePhase{
 			}
 			s.Annotations[canopyv1alpha1.AnnotationBackupNow] = fmt.Sprintf("kill-%d", round)
 		})
-	}, func(t *testing.T, ns string, round int) { requireCatalogued(t, ns, "life", onDemandBackup(t, ns, round)) }},
+	}, func(t *testing.T, ns string, round int) {
+		requireCatalogued(t, ns, "life", onDemandBackup(t, ns, round))
+	}},
 
 	{"restore", 3 * time.Second, func(t *testing.T, ns string, round int) {
 		name := onDemandBackup(t, ns, round)
