@@ -139,8 +139,11 @@ func TestFaultSpecRewrittenInLoop(t *testing.T) {
 
 	// Once the rollout is over (the old pods gone), nothing changes: the manager must write nothing.
 	require.Eventually(t, func() bool {
-		return c.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "loop-web"}, dep) == nil && dep.Status.ObservedGeneration == dep.Generation &&
-			dep.Status.Replicas == *dep.Spec.Replicas && dep.Status.UpdatedReplicas == dep.Status.Replicas && dep.Status.AvailableReplicas == dep.Status.Replicas
+		if c.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "loop-web"}, dep) != nil || dep.Status.ObservedGeneration != dep.Generation {
+			return false
+		}
+		st := dep.Status
+		return st.Replicas == *dep.Spec.Replicas && st.UpdatedReplicas == st.Replicas && st.AvailableReplicas == st.Replicas
 	}, wait, 200*time.Millisecond, "the last rollout ends")
 	time.Sleep(time.Second)
 	quiet := markAudit(t)

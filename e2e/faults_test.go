@@ -37,7 +37,8 @@ func faultRand(t *testing.T) *rand.Rand {
 		h = (h ^ uint64(b)) * 1099511628211
 	}
 	t.Logf("fault seed %d (replay with CANOPY_FAULT_SEED=%d go test -tags e2e -run '^%s$' ./e2e/)", faultSeed(), faultSeed(), t.Name())
-	return rand.New(rand.NewPCG(faultSeed(), h))
+	return rand.New(rand.NewPCG(faultSeed(), h)) //nolint:gosec // replayable fault points, not secrets
+
 }
 
 // between draws a duration in [lo, hi).
