@@ -14,11 +14,11 @@ import (
 	"github.com/stretchr/testify/require"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	componentsv1alpha1 "github.com/canopy-dev/canopy/apis/components/v1alpha1"
@@ -174,7 +174,7 @@ func checkInvariants(t *testing.T, ns, stack string, jobs *jobRecorder, l *ledge
 	v := violations{Duplicates: jobs.duplicates()}
 	if stack != "" {
 		bp := &componentsv1alpha1.BackupPolicy{}
-		if err := c.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: stack}, bp); err == nil {
+		if err := faultClient().Get(ctx, client.ObjectKey{Namespace: ns, Name: stack}, bp); err == nil {
 			names, requests := map[string]int{}, map[string]int{}
 			for _, b := range bp.Status.Backups {
 				names[b.Name]++
@@ -200,7 +200,7 @@ func checkInvariants(t *testing.T, ns, stack string, jobs *jobRecorder, l *ledge
 		}
 	}
 	var claims corev1.PersistentVolumeClaimList
-	require.NoError(t, c.Client.List(ctx, &claims, client.InNamespace(ns)))
+	require.NoError(t, faultClient().List(ctx, &claims, client.InNamespace(ns)))
 	present := map[string]bool{}
 	for _, pvc := range claims.Items {
 		if pvc.DeletionTimestamp == nil {
@@ -242,44 +242,56 @@ var ownedKinds = []schema.GroupVersionKind{
 
 // orphans lists Canopy's objects in ns (label app.kubernetes.io/managed-by=canopy) whose owner is
 // gone, or that have none although they are not data kept on purpose (claims, credentials Secrets),
-// and objects still being deleted whose deletion waits on a finalizer of Canopy's.
+// and objects still being deleted whose deletion waits on a finalizer of Canopy's. The owners are
+// looked up among the objects listed (every kind that owns one of Canopy's is in ownedKinds).
 func orphans(t *testing.T, ns string) []string {
 	t.Helper()
 	ctx := context.Background()
-	var out []string
+	var all []unstructured.Unstructured
+	exists := map[string]bool{} // "Kind name uid"
 	for _, gvk := range ownedKinds {
 		list := &unstructured.UnstructuredList{}
 		list.SetGroupVersionKind(gvk)
-		require.NoError(t, c.Client.List(ctx, list, client.InNamespace(ns)))
-		kind := strings.TrimSuffix(gvk.Kind, "List")
+		require.NoError(t, faultClient().List(ctx, list, client.InNamespace(ns)))
 		for _, o := range list.Items {
-			what := kind + " " + o.GetName()
-			for _, f := range o.GetFinalizers() {
-				if strings.HasPrefix(f, "canopy.dev/") && o.GetDeletionTimestamp() != nil {
-					out = append(out, fmt.Sprintf("%s: deleted, still held by %s", what, f))
-				}
+			o.SetKind(strings.TrimSuffix(gvk.Kind, "List"))
+			exists[fmt.Sprintf("%s %s %s", o.GetKind(), o.GetName(), o.GetUID())] = true
+			all = append(all, o)
+		}
+	}
+	var out []string
+	for _, o := range all {
+		what := o.GetKind() + " " + o.GetName()
+		for _, f := range o.GetFinalizers() {
+			if strings.HasPrefix(f, "canopy.dev/") && o.GetDeletionTimestamp() != nil {
+				out = append(out, fmt.Sprintf("%s: deleted, still held by %s", what, f))
 			}
-			if o.GetLabels()["app.kubernetes.io/managed-by"] != "canopy" {
-				continue
-			}
-			refs := o.GetOwnerReferences()
-			if len(refs) == 0 && kind != "PersistentVolumeClaim" && kind != "Secret" {
-				out = append(out, what+": no owner")
-			}
-			for _, ref := range refs {
-				owner := &unstructured.Unstructured{}
-				owner.SetAPIVersion(ref.APIVersion)
-				owner.SetKind(ref.Kind)
-				err := c.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: ref.Name}, owner)
-				switch {
-				case apierrors.IsNotFound(err) || (err == nil && owner.GetUID() != ref.UID):
-					out = append(out, fmt.Sprintf("%s: owner %s %s is gone", what, ref.Kind, ref.Name))
-				case err != nil:
-					out = append(out, fmt.Sprintf("%s: reading its owner: %v", what, err))
-				}
+		}
+		if o.GetLabels()["app.kubernetes.io/managed-by"] != "canopy" {
+			continue
+		}
+		refs := o.GetOwnerReferences()
+		if len(refs) == 0 && o.GetKind() != "PersistentVolumeClaim" && o.GetKind() != "Secret" {
+			out = append(out, what+": no owner")
+		}
+		for _, ref := range refs {
+			if !exists[fmt.Sprintf("%s %s %s", ref.Kind, ref.Name, ref.UID)] {
+				out = append(out, fmt.Sprintf("%s: owner %s %s is gone", what, ref.Kind, ref.Name))
 			}
 		}
 	}
 	sort.Strings(out)
 	return out
 }
+
+// faultClient reads for the invariants, unthrottled on its side (client-go's default of 5 requests
+// a second would make each check take seconds).
+var faultClient = sync.OnceValue(func() client.Client {
+	cfg := rest.CopyConfig(c.Config)
+	cfg.QPS, cfg.Burst = 200, 400
+	cl, err := client.New(cfg, client.Options{Scheme: scheme.New()})
+	if err != nil {
+		panic(err)
+	}
+	return cl
+})
