@@ -84,7 +84,7 @@ type soakFigures struct {
 	DuplicateJobs   int `json:"duplicateJobs"`
 	OrphanedObjects int `json:"orphanedObjects"`
 	DataLost        int `json:"dataLost"`
-	// Seconds is the wall time of the faults tests.
+	// Seconds is the wall time of the kill and control-plane tests.
 	Seconds float64 `json:"seconds"`
 }
 
