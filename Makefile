@@ -143,6 +143,17 @@ e2e: cluster-tools olm-tools build ## Run only the end-to-end suites (main and O
 bench: cluster-tools build ## Measure Canopy at 1 to 1,000 Stacks against the API server's floor (bench/RESULTS.md).
 	cd bench && $(GO) run . -root .. -out .
 
+# The faults of e2e/README.md ("Faults") run in make e2e bounded (10 manager kills, one control-plane
+# restart); make soak runs them longer and writes their figures (faults injected, survived, data
+# lost) to bench/soak.json. CANOPY_FAULT_SEED replays the random points of a run (its log names it).
+SOAK_KILLS ?= 100
+SOAK_RESTARTS ?= 5
+.PHONY: soak
+soak: cluster-tools build ## Run the faults tests longer (SOAK_KILLS manager kills, SOAK_RESTARTS control-plane restarts); figures in bench/soak.json.
+	@mkdir -p bench
+	CANOPY_SOAK_KILLS=$(SOAK_KILLS) CANOPY_SOAK_RESTARTS=$(SOAK_RESTARTS) CANOPY_SOAK_OUT=$(CURDIR)/bench/soak.json \
+		$(GO) test -tags e2e -count=1 -timeout 90m -v -run '^TestFault' ./e2e/ 2>&1 | grep -v '^=== '
+
 .PHONY: e2e-olm
 e2e-olm: cluster-tools olm-tools build ## Run only the OLM install test (e2e/olm; also part of make e2e).
 	$(GO) test -tags e2e -count=1 -timeout 10m -v ./e2e/olm/ 2>&1 | grep -v '^=== '

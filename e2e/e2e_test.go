@@ -64,7 +64,16 @@ func run(m *testing.M) int {
 	if d := os.Getenv("CANOPY_E2E_DIR"); d != "" {
 		dir = d // the logs' folder, when bin/ is shared with other worktrees
 	}
-	c, err = cluster.Start(ctx, cluster.Options{Name: "canopy-e2e", Dir: dir, Nodes: 2, Root: root, Binaries: bins,
+	policy := filepath.Join(dir, "audit-policy.yaml")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		return 1
+	}
+	if err := os.WriteFile(policy, []byte(auditPolicy), 0o644); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		return 1
+	}
+	c, err = cluster.Start(ctx, cluster.Options{Name: "canopy-e2e", Dir: dir, Nodes: 2, Root: root, Binaries: bins, AuditPolicy: policy,
 		Log: func(f string, a ...any) { fmt.Printf("e2e: "+f+"\n", a...) }})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e: starting the cluster:", err)
@@ -84,6 +93,7 @@ func run(m *testing.M) int {
 	}
 	code := m.Run()
 	scan.Stop()
+	writeSoak()
 	if code == 0 {
 		bad, err := c.MisreportedErrors()
 		if err != nil || len(bad) > 0 {
@@ -138,6 +148,18 @@ func secretsKept(scan *cluster.SecretScan) int {
 
 const wait = 2 * time.Minute
 
+// auditPolicy records every request at Metadata level but the control plane's Lease renewals:
+// the faults tests count the manager's requests in it (faults_specloop_test.go).
+const auditPolicy = `apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: ["RequestReceived"]
+rules:
+- level: None
+  resources: [{group: coordination.k8s.io, resources: [leases]}]
+  namespaces: ["kube-system", "kube-node-lease"]
+- level: Metadata
+`
+
 func namespace(t *testing.T) string {
 	t.Helper()
 	ns := fmt.Sprintf("e2e-%d", time.Now().UnixNano()%1_000_000_000)
@@ -175,10 +197,18 @@ func stack(t *testing.T, ns, name string) *canopyv1alpha1.Stack {
 func waitReady(t *testing.T, ns, name, version string) time.Duration {
 	t.Helper()
 	start := time.Now()
+	said := ""
 	require.Eventually(t, func() bool {
 		s := &canopyv1alpha1.Stack{}
-		return c.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, s) == nil &&
-			conditions.IsTrue(s, componentsv1alpha1.ConditionReady) && s.Status.Version == version && s.Status.ObservedGeneration == s.Generation
+		if c.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, s) != nil {
+			return false
+		}
+		// What a slow Stack waits for, each time it changes after 10 s.
+		if r := conditions.Get(s, componentsv1alpha1.ConditionReady); r != nil && time.Since(start) > 10*time.Second && r.Message != said {
+			said = r.Message
+			t.Logf("%s after %s: Ready=%s: %s", name, time.Since(start).Round(100*time.Millisecond), r.Status, r.Message)
+		}
+		return conditions.IsTrue(s, componentsv1alpha1.ConditionReady) && s.Status.Version == version && s.Status.ObservedGeneration == s.Generation
 	}, wait, 200*time.Millisecond, "Stack %s/%s Ready at %s", ns, name, version)
 	return time.Since(start)
 }

@@ -159,6 +159,12 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 		// plus Canopy's simulated failures and backup agent results (canopy.yaml; e2e/README.md).
 		"--config", filepath.Join(o.Root, "e2e", "cluster", "stages", "kwok-base.yaml"),
 		"--config", filepath.Join(o.Root, "e2e", "cluster", "stages", "canopy.yaml"),
+		// A control plane restarted by RestartControlPlane works again at once: the controller
+		// manager and the scheduler do not wait for the Lease their killed selves held (15 s), and
+		// the new kwok takes the nodes' Leases over within 10 s (2 s times kwokctl's heartbeat
+		// factor of 5) instead of 250.
+		"--node-lease-duration-seconds", "2",
+		"--extra-args", "kube-controller-manager=leader-elect=false", "--extra-args", "kube-scheduler=leader-elect=false",
 		// The default Service range fills at about 250 Services.
 		"--extra-args", "kube-apiserver=service-cluster-ip-range=10.96.0.0/12",
 		"--extra-args", "kube-controller-manager=service-cluster-ip-range=10.96.0.0/12"}, extra...)...); err != nil {
@@ -345,21 +351,22 @@ func (c *Cluster) TailLog(name string, lines int) string {
 // them with the cluster, and a failing test needs them (the garbage collector's decisions are in
 // kube-controller-manager.log).
 func (c *Cluster) KeepClusterLogs(dst string) error {
-	home, err := os.UserHomeDir()
+	audit, err := c.AuditLog()
 	if err != nil {
 		return err
 	}
 	if err := os.RemoveAll(dst); err != nil {
 		return err
 	}
-	if out, err := exec.Command("cp", "-r", filepath.Join(home, ".kwok", "clusters", c.Name, "logs"), dst).CombinedOutput(); err != nil {
+	if out, err := exec.Command("cp", "-r", filepath.Dir(audit), dst).CombinedOutput(); err != nil {
 		return fmt.Errorf("%w: %s", err, out)
 	}
 	return nil
 }
 
-// AuditLog is the path of kube-apiserver's audit log (a cluster started with an AuditPolicy);
-// kwokctl deletes it with the cluster.
+// AuditLog is the path of kube-apiserver's audit log (a cluster started with an AuditPolicy), in
+// the folder of the cluster's logs (under KWOK_WORKDIR, or ~/.kwok); kwokctl deletes it with the
+// cluster.
 func (c *Cluster) AuditLog() (string, error) {
 	dir := os.Getenv("KWOK_WORKDIR")
 	if dir == "" {

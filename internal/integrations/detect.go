@@ -4,13 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	certmanagerv1 "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
@@ -63,7 +66,7 @@ func Detect(ctx context.Context, crds, live client.Reader, mapper meta.RESTMappe
 			return false, nil
 		}
 		if _, err := mapper.RESTMapping(a.gvk.GroupKind(), a.gvk.Version); err == nil {
-			return true, nil
+			return servedOnce(ctx, live, a, crd.UID)
 		}
 		full := &apiextensionsv1.CustomResourceDefinition{}
 		if err := live.Get(ctx, client.ObjectKey{Name: a.crd}, full); err != nil {
@@ -88,6 +91,31 @@ func Detect(ctx context.Context, crds, live client.Reader, mapper meta.RESTMappe
 		}
 	}
 	return out, errors.Join(errs...)
+}
+
+// served remembers, by CRD name, the UID of the CRD whose kind a live list found served.
+var served sync.Map
+
+// servedOnce says whether the API server serves a's kind, mapped by the REST mapper, once for each
+// install of its CRD (each CRD UID): with one list of at most one object, read from live. The mapper
+// keeps a kind it mapped once: when the CRD is deleted and installed again, it maps the kind before
+// the API server serves the new CRD, and a read then would start an informer whose first list
+// fails, which client-go logs as an error ("Failed to watch"). Not served yet is ErrNotServedYet,
+// retried with backoff like the discovery lag.
+func servedOnce(ctx context.Context, live client.Reader, a api, uid types.UID) (bool, error) {
+	if v, ok := served.Load(a.crd); ok && v == uid {
+		return true, nil
+	}
+	probe := &metav1.PartialObjectMetadataList{}
+	probe.SetGroupVersionKind(a.gvk.GroupVersion().WithKind(a.gvk.Kind + "List"))
+	if err := live.List(ctx, probe, client.Limit(1)); err != nil {
+		if apierrors.IsNotFound(err) || meta.IsNoMatchError(err) {
+			return false, fmt.Errorf("%s %s: %w", a.gvk.GroupVersion(), a.gvk.Kind, ErrNotServedYet)
+		}
+		return false, fmt.Errorf("listing %s: %w", a.gvk.Kind, err)
+	}
+	served.Store(a.crd, uid)
+	return true, nil
 }
 
 func established(crd *apiextensionsv1.CustomResourceDefinition) bool {

@@ -9,13 +9,16 @@ import (
 	certmanagerv1 "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	"github.com/stretchr/testify/require"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/workqueue"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 	"sigs.k8s.io/controller-runtime/pkg/controller/priorityqueue"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
@@ -52,6 +55,10 @@ func TestDetect(t *testing.T) {
 		established bool
 		want        Available
 		notServed   bool // Detect says discovery lags
+		// refused: the API server refuses lists of the kinds (a CRD installed again, mapped by
+		// the mapper from before, not served yet); uid is the CRDs' UID.
+		refused bool
+		uid     types.UID
 	}{
 		{name: "nothing installed", want: Available{}},
 		{name: "everything", crds: all, mapped: []schema.GroupVersionKind{certificate.gvk, serviceMonitor.gvk, prometheusRule.gvk},
@@ -68,11 +75,15 @@ func TestDetect(t *testing.T) {
 		{name: "another version served", crds: all, mapped: []schema.GroupVersionKind{
 			{Group: "cert-manager.io", Version: "v2", Kind: "Certificate"}, serviceMonitor.gvk, prometheusRule.gvk},
 			want: Available{Monitoring: true}},
+		{name: "CRDs installed again, mapped from before, not served yet", crds: all, uid: "again", refused: true,
+			mapped: []schema.GroupVersionKind{certificate.gvk, serviceMonitor.gvk, prometheusRule.gvk}, want: Available{}, notServed: true},
+		{name: "CRDs installed again, served", crds: all, uid: "again",
+			mapped: []schema.GroupVersionKind{certificate.gvk, serviceMonitor.gvk, prometheusRule.gvk}, want: Available{Certificates: true, Monitoring: true}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b := fake.NewClientBuilder().WithScheme(scheme.New())
 			for _, name := range tc.crds {
-				crd := &apiextensionsv1.CustomResourceDefinition{ObjectMeta: metav1.ObjectMeta{Name: name}}
+				crd := &apiextensionsv1.CustomResourceDefinition{ObjectMeta: metav1.ObjectMeta{Name: name, UID: tc.uid}}
 				if tc.established {
 					crd.Spec.Versions = []apiextensionsv1.CustomResourceDefinitionVersion{{Name: "v1", Served: true}}
 					crd.Status.Conditions = []apiextensionsv1.CustomResourceDefinitionCondition{
@@ -87,6 +98,11 @@ func TestDetect(t *testing.T) {
 			m := meta.NewDefaultRESTMapper(nil)
 			for _, gvk := range tc.mapped {
 				m.Add(gvk, meta.RESTScopeNamespace)
+			}
+			if tc.refused {
+				b.WithInterceptorFuncs(interceptor.Funcs{List: func(_ context.Context, _ client.WithWatch, l client.ObjectList, _ ...client.ListOption) error {
+					return apierrors.NewNotFound(schema.GroupResource{Group: l.GetObjectKind().GroupVersionKind().Group}, "")
+				}})
 			}
 			c := b.Build()
 			got, err := Detect(context.Background(), c, c, m)
