@@ -186,7 +186,13 @@ func (r *Reconciler) reconcile(ctx context.Context, db, before *componentsv1alph
 		r.certificates.Release(ctx)
 	}
 
-	if err := r.ensureSecrets(ctx, db); err != nil {
+	claims, err := r.dataClaims(ctx, db)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	// The claim labelled current held data PostgreSQL ran ready on, with the Secrets' passwords.
+	generated, err := r.ensureSecrets(ctx, db, currentClaim(claims) != "")
+	if err != nil {
 		return ctrl.Result{}, err
 	}
 	sts, pod, err := r.observe(ctx, db)
@@ -216,10 +222,6 @@ func (r *Reconciler) reconcile(ctx context.Context, db, before *componentsv1alph
 		return ctrl.Result{}, err
 	}
 	if _, err := r.apply(ctx, db, "ConfigMap", desired.InitConfigMap(db)); err != nil {
-		return ctrl.Result{}, err
-	}
-	claims, err := r.dataClaims(ctx, db)
-	if err != nil {
 		return ctrl.Result{}, err
 	}
 	ss.currentClaim = currentClaim(claims)
@@ -286,6 +288,11 @@ func (r *Reconciler) reconcile(ctx context.Context, db, before *componentsv1alph
 	if rotationErr != nil {
 		r.Recorder.Eventf(db, corev1.EventTypeWarning, "RotationFailed", "credentials rotation %q: %v", db.Spec.CredentialsRotation, rotationErr)
 	}
+	if !major.running() && !rotated {
+		if _, err := r.applyRecreatedPassword(ctx, db, ps, verifies, now); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
 
 	boot, bootBlocked, secrets, err := r.bootstrap(ctx, db, ps, target.image, pvc)
 	if err != nil {
@@ -308,7 +315,7 @@ func (r *Reconciler) reconcile(ctx context.Context, db, before *componentsv1alph
 	db.Status.KeptVolumes = kept
 	computeStatus(db, statusInput{sts: ss, pod: ps, cfg: cfg, wantHash: wantHash, caps: caps, major: major,
 		storage: storage, rotated: rotated, rotationErr: rotationErr, pvc: pvc, stsChanged: stsChanged, tls: tls, verifies: verifies, bootBlocked: bootBlocked,
-		restoreSecrets: secrets})
+		restoreSecrets: secrets, superuserLost: generated.superuserLost})
 	db.Status.ObservedGeneration = db.Generation
 	if err := patch.Status(ctx, r.Client, db, before, func(x *componentsv1alpha1.Database) any { return x.Status }); err != nil {
 		return ctrl.Result{}, err
@@ -486,40 +493,6 @@ func newPassword() (string, error) {
 		return "", fmt.Errorf("generating a password: %w", err)
 	}
 	return base64.RawURLEncoding.EncodeToString(b), nil
-}
-
-// ensureSecrets creates the credentials and superuser Secrets once, with generated passwords. An
-// existing Secret is never overwritten or regenerated: the data behind it depends on it.
-func (r *Reconciler) ensureSecrets(ctx context.Context, db *componentsv1alpha1.Database) error {
-	for _, s := range []struct {
-		name  string
-		build func(*componentsv1alpha1.Database, string) *corev1.Secret
-	}{
-		{desired.SuperuserName(db), desired.SuperuserSecret},
-		{desired.CredentialsName(db), func(db *componentsv1alpha1.Database, password string) *corev1.Secret {
-			return desired.CredentialsSecret(db, password, nil)
-		}},
-	} {
-		want := s.build(db, "")
-		found, err := apply.Lookup(ctx, r.Client, r.APIReader, want)
-		if err != nil {
-			return err // a Secret of someone else's with this name is not taken as the credentials
-		}
-		if found != nil {
-			if err := r.claimSecret(ctx, db, found.(*corev1.Secret), want); err != nil {
-				return err
-			}
-			continue
-		}
-		password, err := newPassword()
-		if err != nil {
-			return err
-		}
-		if err := apply.Create(ctx, r.Client, r.APIReader, s.build(db, password)); err != nil {
-			return fmt.Errorf("creating the Secret %s: %w", s.name, err)
-		}
-	}
-	return nil
 }
 
 // claimSecret makes an existing credentials Secret the Database's without touching its data: it

@@ -40,6 +40,8 @@ type statusInput struct {
 	bootBlocked string  // a bootstrap held back over existing data: why
 	// restoreSecrets: a restore (bootstrap, request, major upgrade) waits for a Secret its source names
 	restoreSecrets *destsecrets.Problem
+	// superuserLost: the superuser Secret was deleted while the data exists (ensureSecrets)
+	superuserLost string
 }
 
 // computeStatus writes the Database's status from what was observed. Pure.
@@ -84,6 +86,8 @@ func computeStatus(db *componentsv1alpha1.Database, in statusInput) {
 	}
 
 	switch {
+	case in.superuserLost != "":
+		conditions.MarkStalled(db, componentsv1alpha1.ReasonSuperuserSecretLost, in.superuserLost)
 	case in.major.blocked != "":
 		conditions.MarkStalled(db, componentsv1alpha1.ReasonMajorUpgradeBlocked, in.major.blocked)
 	case in.restoreSecrets != nil:

@@ -2,6 +2,8 @@ package stack
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"time"
@@ -242,7 +244,9 @@ func desiredChildren(s *canopyv1alpha1.Stack, o observed, p plan) (
 		in := desired.FrontendInput{Version: d.frontendVersion, CredentialsSecretName: credentialsSecret(s, o), DatabaseTLS: databaseTLS(o),
 			Stopped: rd.stopFrontend || md.stopFrontend}
 		if o.db != nil {
-			in.CredentialsRevision = o.db.Status.CredentialsRotation
+			// A rotation, or the credentials Secret recreated with a new password, restarts the web
+			// tier: its pods read the password when they start.
+			in.CredentialsRevision = credentialsRevision(o.db.Status)
 		}
 		fe = desired.Frontend(s, in)
 	}
@@ -391,4 +395,14 @@ func componentExisted(s *canopyv1alpha1.Stack, kind string) bool {
 		return c.Backup != nil && c.Backup.Name != ""
 	}
 	return false
+}
+
+// credentialsRevision changes whenever the database's password does: at each rotation (its token),
+// and when the credentials Secret was recreated (both, hashed to fit the field).
+func credentialsRevision(st componentsv1alpha1.DatabaseStatus) string {
+	if st.CredentialsRecreated == "" {
+		return st.CredentialsRotation
+	}
+	sum := sha256.Sum256([]byte(st.CredentialsRotation + "/" + st.CredentialsRecreated))
+	return "recreated-" + hex.EncodeToString(sum[:10])
 }

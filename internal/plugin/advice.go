@@ -148,6 +148,8 @@ var nextSteps = map[string]string{
 	componentsv1alpha1.ReasonSecretKeyMissing: "add the key the message names to the Secret, or point the Stack at a key it holds",
 	componentsv1alpha1.ReasonSecretKeyInvalid: "replace the key with 32 random bytes or their base64: " +
 		"kubectl create secret generic <name> --from-literal=<keyID>=\"$(openssl rand -base64 32)\" (a new keyID keeps old backups readable)",
+	componentsv1alpha1.ReasonSuperuserSecretLost: "recreate the Secret the message names with PostgreSQL's superuser password " +
+		"(from your backup of it); a new password would not match the data. Or restore the Stack from a backup into a new one",
 	componentsv1alpha1.ReasonIssuerNotFound: "create the Issuer (in the Stack's namespace) or ClusterIssuer the message names, " +
 		"or fix spec.tls.issuerRef (the database's and the ingress host's certificates): kubectl edit stack %[1]s",
 	"UploadFailed": "the backup could not reach or write the destination: check the endpoint, bucket and network " +

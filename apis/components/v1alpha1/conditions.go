@@ -56,6 +56,11 @@ const (
 	// ReasonMajorUpgradeBlocked reports a PostgreSQL major version change that is not allowed or
 	// waits for the backup and restore path.
 	ReasonMajorUpgradeBlocked = "MajorUpgradeBlocked"
+
+	// ReasonSuperuserSecretLost reports that the Secret holding PostgreSQL's superuser password was
+	// deleted while its data exists: the data keeps the old password, which a new Secret would not
+	// match, so a person restores the Secret.
+	ReasonSuperuserSecretLost = "SuperuserSecretLost"
 	// ReasonMajorUpgradeFailed reports a major-version upgrade whose restore failed: the old
 	// version runs again on its untouched volume.
 	ReasonMajorUpgradeFailed = "MajorUpgradeFailed"

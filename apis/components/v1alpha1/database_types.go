@@ -189,6 +189,11 @@ type DatabaseStatus struct {
 	// +optional
 	CredentialsRotation string `json:"credentialsRotation,omitempty"`
 
+	// credentialsRecreated is when the credentials Secret, deleted by hand, was made again with a
+	// new password that was then set inside PostgreSQL (the web tier restarts with it).
+	// +optional
+	CredentialsRecreated string `json:"credentialsRecreated,omitempty"`
+
 	// tlsEnabled is true when PostgreSQL serves with a certificate from cert-manager.
 	// +optional
 	TLSEnabled bool `json:"tlsEnabled,omitempty"`
