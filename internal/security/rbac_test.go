@@ -74,7 +74,7 @@ var used = []use{
 	{"", "persistentvolumeclaims", readSSAD, false, core + "PersistentVolumeClaim", map[string]string{
 		"create": bpCtl + ":Create", "patch": dbCtl + ":Patch", "delete": "controllers/database/dataclaims.go:Delete"}},
 	{"", "pods", read, false, core + "Pod", nil},
-	{"", "secrets", readSSA, false, core + "Secret", map[string]string{"create": dbCtl + ":Create", "patch": dbCtl + ":Patch"}},
+	{"", "secrets", readSSA, false, core + "Secret", map[string]string{"create": "controllers/database/credentials.go:Create", "patch": dbCtl + ":Patch"}},
 	{"", "services", readSSA, false, core + "Service", applied(feCtl)},
 	{"apiextensions.k8s.io", "customresourcedefinitions", read, true,
 		"k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1.CustomResourceDefinition", nil},
