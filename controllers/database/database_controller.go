@@ -207,15 +207,9 @@ func (r *Reconciler) reconcile(ctx context.Context, db, before *componentsv1alph
 		return ctrl.Result{}, err
 	}
 	tls := planTLS(db, certs, ss, ps, now)
-	if tls.reload {
-		follow := tls
-		if ps.certificate = r.followCertificate(ctx, db, &follow, ps, certs, now); ps.certificate == certs.certificate {
-			tls = planTLS(db, certs, ss, ps, now) // it serves the renewed certificate now: the credentials follow
-		} else {
-			tls = follow
-		}
-	} else {
-		r.followCertificate(ctx, db, &tls, ps, certs, now)
+	if served := r.followCertificate(ctx, db, &tls, ps, certs, now); served != ps.certificate {
+		ps.certificate = served
+		tls = planTLS(db, certs, ss, ps, now) // it serves the renewed certificate now: the credentials follow
 	}
 	cm, wantHash := desired.ConfigMap(db, tls.on)
 	if _, err := r.apply(ctx, db, "ConfigMap", cm); err != nil {
