@@ -28,7 +28,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
-	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	componentsv1alpha1 "github.com/canopy-dev/canopy/apis/components/v1alpha1"
 	"github.com/canopy-dev/canopy/internal/apply"
@@ -119,13 +118,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if err != nil {
 		return err
 	}
-	// A Database waiting for its server certificate learns of its issue from the Certificate's
-	// events, once cert-manager's CRD is served: no polling while it waits.
-	r.certificates, err = integrations.NewDynamicWatch(&certmanagerv1.Certificate{}, mgr.GetCache(), func() error {
-		return c.Watch(source.Kind(mgr.GetCache(), &certmanagerv1.Certificate{},
-			handler.TypedEnqueueRequestForOwner[*certmanagerv1.Certificate](mgr.GetScheme(), mgr.GetRESTMapper(), &componentsv1alpha1.Database{},
-				handler.OnlyControllerOwner())))
-	})
+	r.certificates, err = integrations.WatchOwnedCertificates(mgr, c, &componentsv1alpha1.Database{})
 	return err
 }
 

@@ -20,10 +20,8 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
-	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	componentsv1alpha1 "github.com/canopy-dev/canopy/apis/components/v1alpha1"
 	"github.com/canopy-dev/canopy/internal/apply"
@@ -95,13 +93,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if err != nil {
 		return err
 	}
-	// A Frontend whose ingress certificate waits for its issuer learns of the issue from the
-	// Certificate's events, once cert-manager's CRD is served: no polling while it waits.
-	r.certificates, err = integrations.NewDynamicWatch(&certmanagerv1.Certificate{}, mgr.GetCache(), func() error {
-		return c.Watch(source.Kind(mgr.GetCache(), &certmanagerv1.Certificate{},
-			handler.TypedEnqueueRequestForOwner[*certmanagerv1.Certificate](mgr.GetScheme(), mgr.GetRESTMapper(), &componentsv1alpha1.Frontend{},
-				handler.OnlyControllerOwner())))
-	})
+	r.certificates, err = integrations.WatchOwnedCertificates(mgr, c, &componentsv1alpha1.Frontend{})
 	return err
 }
 

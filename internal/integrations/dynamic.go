@@ -5,8 +5,13 @@ import (
 	"fmt"
 	"sync"
 
+	certmanagerv1 "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 )
 
 // DynamicWatch is a controller's watch of an optional kind, started only once the kind is served
@@ -78,4 +83,14 @@ func stopped(crd string) {
 		w.started = false
 		w.mu.Unlock()
 	}
+}
+
+// WatchOwnedCertificates registers c's watch of the cert-manager Certificates that owner's kind
+// controls, started by Ensure once cert-manager's CRD is served: an object waiting for its
+// certificate learns of its issue from the Certificate's events, with no polling while it waits.
+func WatchOwnedCertificates(mgr manager.Manager, c controller.Controller, owner client.Object) (*DynamicWatch, error) {
+	return NewDynamicWatch(&certmanagerv1.Certificate{}, mgr.GetCache(), func() error {
+		return c.Watch(source.Kind(mgr.GetCache(), &certmanagerv1.Certificate{},
+			handler.TypedEnqueueRequestForOwner[*certmanagerv1.Certificate](mgr.GetScheme(), mgr.GetRESTMapper(), owner, handler.OnlyControllerOwner())))
+	})
 }
