@@ -5,8 +5,13 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	componentsv1alpha1 "github.com/canopy-dev/canopy/apis/components/v1alpha1"
+	desireddb "github.com/canopy-dev/canopy/internal/desired/database"
+	"github.com/canopy-dev/canopy/internal/mgroptions"
 )
 
 func TestVersionOf(t *testing.T) {
@@ -60,4 +65,35 @@ func TestDecideConfig(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestCachedPodKeepsWhatObserveReads: the manager's cache trims Pods (mgroptions.Transform); what
+// the controller learns from a trimmed PostgreSQL pod must be what it learns from the whole one.
+func TestCachedPodKeepsWhatObserveReads(t *testing.T) {
+	db := &componentsv1alpha1.Database{ObjectMeta: metav1.ObjectMeta{Name: "shop", Namespace: "ns"}}
+	db.Spec.Version = "17.2"
+	db.Spec.Storage.Size = resource.MustParse("1Gi")
+	sts := desireddb.StatefulSet(db, desireddb.StatefulSetInput{Image: "postgres:17.2", ExporterImage: "exporter:1", ConfigHash: "abc",
+		VolumeSize: db.Spec.Storage.Size, Monitoring: true, TLS: true, Certificate: "cert"})
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: sts.Name + "-0", Namespace: "ns", UID: "u1", Labels: sts.Spec.Template.Labels,
+		Annotations: sts.Spec.Template.Annotations, CreationTimestamp: metav1.Now(),
+		ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "kubelet", Operation: metav1.ManagedFieldsOperationUpdate}}},
+		Spec: *sts.Spec.Template.Spec.DeepCopy()}
+	for _, tmpl := range sts.Spec.VolumeClaimTemplates {
+		pod.Spec.Volumes = append(pod.Spec.Volumes, corev1.Volume{Name: tmpl.Name, VolumeSource: corev1.VolumeSource{
+			PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: tmpl.Name + "-" + pod.Name}}})
+	}
+	pod.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionFalse, LastTransitionTime: metav1.Now()}}
+	pod.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "postgres", State: corev1.ContainerState{
+		Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff", Message: "back-off 5m0s"}}}}
+	pod.DeletionTimestamp = &metav1.Time{Time: time.Now()}
+
+	whole := observePod(pod.DeepCopy())
+	require.NotEmpty(t, whole.claim, "the fixture mounts its claim")
+	require.NotEmpty(t, whole.image)
+	trimmed, err := mgroptions.Transform(pod)(pod.DeepCopy())
+	require.NoError(t, err)
+	require.Equal(t, whole, observePod(trimmed.(*corev1.Pod)))
+	require.Nil(t, trimmed.(*corev1.Pod).ManagedFields)
+	require.Empty(t, trimmed.(*corev1.Pod).Spec.Containers[0].Env, "the trim keeps only what is read")
 }

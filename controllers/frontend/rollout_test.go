@@ -13,6 +13,7 @@ import (
 	componentsv1alpha1 "github.com/canopy-dev/canopy/apis/components/v1alpha1"
 	"github.com/canopy-dev/canopy/internal/conditions"
 	desired "github.com/canopy-dev/canopy/internal/desired/frontend"
+	"github.com/canopy-dev/canopy/internal/mgroptions"
 )
 
 func fe(version, lastGood, failed string, migration bool) *componentsv1alpha1.Frontend {
@@ -181,4 +182,19 @@ func TestComputeStatus(t *testing.T) {
 		require.Equal(t, "http://shop.example.com", f.Status.URL, "no certificate, no https")
 		require.True(t, conditions.IsTrue(f, componentsv1alpha1.ConditionReady), "the web tier serves without the optional APIs")
 	})
+}
+
+// TestCachedDeploymentKeepsItsManagedFields: the manager's cache drops managed fields from what it
+// holds (mgroptions.Transform), but ownsReplicas reads a Deployment's; without them the controller
+// would never hand spec.replicas over to an autoscaler.
+func TestCachedDeploymentKeepsItsManagedFields(t *testing.T) {
+	dep := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{ManagedFields: []metav1.ManagedFieldsEntry{{Manager: FieldOwner,
+		Operation: metav1.ManagedFieldsOperationApply, FieldsV1: metav1.NewFieldsV1(`{"f:spec":{"f:replicas":{}}}`)}}}}
+	require.True(t, ownsReplicas(dep))
+	cached, err := mgroptions.Transform(dep)(dep.DeepCopy())
+	require.NoError(t, err)
+	require.True(t, ownsReplicas(cached.(*appsv1.Deployment)))
+	other, err := mgroptions.Transform(&corev1.Service{})(&corev1.Service{ObjectMeta: dep.ObjectMeta})
+	require.NoError(t, err)
+	require.Nil(t, other.(*corev1.Service).ManagedFields, "other kinds are cached without them")
 }

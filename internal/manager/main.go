@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -26,6 +27,14 @@ func Main(args []string, stderr io.Writer) int {
 	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&o.Zap)))
 	log := ctrl.Log.WithName("setup")
+	memLimit, err := softMemoryLimit(os.Getenv)
+	if err != nil {
+		fmt.Fprintln(stderr, "canopy manager:", err)
+		return 2
+	}
+	if memLimit > 0 {
+		debug.SetMemoryLimit(memLimit)
+	}
 
 	cfg, err := ctrl.GetConfig()
 	if err != nil {
@@ -40,7 +49,7 @@ func Main(args []string, stderr io.Writer) int {
 	}
 	log.Info("starting the manager", "watchNamespaces", o.WatchNamespaces, "leaderElection", o.LeaderElect,
 		"metrics", o.MetricsAddr, "secureMetrics", o.SecureMetrics,
-		"maxConcurrentReconciles", o.MaxConcurrentReconciles, "kubeAPIQPS", cfg.QPS, "kubeAPIBurst", cfg.Burst)
+		"maxConcurrentReconciles", o.MaxConcurrentReconciles, "goMemoryLimit", memLimit, "kubeAPIQPS", cfg.QPS, "kubeAPIBurst", cfg.Burst)
 	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
 		log.Error(err, "running the manager")
 		return 1

@@ -36,7 +36,7 @@ func Base(s *runtime.Scheme, watchNamespaces []string) ctrl.Options {
 	// for a kind whose CRD was removed meanwhile, a PostgreSQL statement stuck on a lock) would hold
 	// its controller's only worker for good. Every reconcile is far shorter.
 	opts.Controller.ReconciliationTimeout = ReconciliationTimeout
-	opts.Cache = cache.Options{ByObject: scopedKinds()}
+	opts.Cache = cache.Options{ByObject: scopedKinds(), DefaultTransform: stripManagedFields}
 	if len(watchNamespaces) > 0 {
 		opts.Cache.DefaultNamespaces = map[string]cache.Config{}
 		for _, ns := range watchNamespaces {
@@ -56,7 +56,7 @@ func scopedKinds() map[client.Object]cache.ByObject {
 		&corev1.PersistentVolumeClaim{}, &networkingv1.Ingress{}, &networkingv1.NetworkPolicy{},
 		&autoscalingv2.HorizontalPodAutoscaler{}, &policyv1.PodDisruptionBudget{}, &batchv1.Job{}, &batchv1.CronJob{},
 	} {
-		byObject[obj] = cache.ByObject{Label: ManagedSelector}
+		byObject[obj] = cache.ByObject{Label: ManagedSelector, Transform: Transform(obj)}
 	}
 	return byObject
 }
