@@ -83,7 +83,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&batchv1.Job{}, handler.EnqueueRequestsFromMapFunc(policyOfLabel)).
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(policyOfLabel)).
 		Watches(&componentsv1alpha1.Database{}, handler.EnqueueRequestsFromMapFunc(r.policiesOfDatabase)).
-		Complete(outcome.Finished(mgr.GetClient(), func() *componentsv1alpha1.BackupPolicy { return &componentsv1alpha1.BackupPolicy{} }, r))
+		Complete(outcome.Settled(r))
 }
 
 // policyOfLabel maps a backup Job or pod to its BackupPolicy.
@@ -109,7 +109,7 @@ func (r *Reconciler) policiesOfDatabase(ctx context.Context, db client.Object) [
 }
 
 // Reconcile brings one BackupPolicy's Jobs and status up to date.
-func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, err error) {
 	bp := &componentsv1alpha1.BackupPolicy{}
 	if err := r.Get(ctx, req.NamespacedName, bp); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
@@ -121,14 +121,18 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if err := patch.Finalizer(ctx, r.Client, bp, BackupsFinalizer, bp.Spec.BackupRetention == componentsv1alpha1.Delete); err != nil {
 		return ctrl.Result{}, err
 	}
-	before := bp.DeepCopy()
-	res, err := r.reconcile(ctx, bp, before)
-	return apply.StallOnConflict(ctx, r.Client, bp, before, func(x *componentsv1alpha1.BackupPolicy) any { return x.Status },
-		func(x *componentsv1alpha1.BackupPolicy) { x.Status.ObservedGeneration = x.Generation }, res, err)
+	pass := &outcome.Pass[*componentsv1alpha1.BackupPolicy]{Client: r.Client, Obj: bp, Before: bp.DeepCopy(), Status: policyStatus}
+	defer pass.Finish(ctx, &res, &err)
+	return r.reconcile(ctx, bp, pass)
 }
 
-// reconcile does the work of Reconcile for a BackupPolicy that is not being deleted.
-func (r *Reconciler) reconcile(ctx context.Context, bp, before *componentsv1alpha1.BackupPolicy) (ctrl.Result, error) {
+// policyStatus is the part of a BackupPolicy its reconcile writes.
+func policyStatus(bp *componentsv1alpha1.BackupPolicy) any { return bp.Status }
+
+// reconcile does the work of Reconcile for a BackupPolicy that is not being deleted; pass.Finish
+// writes the status it computes.
+func (r *Reconciler) reconcile(ctx context.Context, bp *componentsv1alpha1.BackupPolicy,
+	pass *outcome.Pass[*componentsv1alpha1.BackupPolicy]) (ctrl.Result, error) {
 	now := r.Now()
 	st := status{waiting: map[string]string{}}
 
@@ -177,13 +181,10 @@ func (r *Reconciler) reconcile(ctx context.Context, bp, before *componentsv1alph
 		return ctrl.Result{}, err
 	}
 	computeStatus(bp, st, schedule, now)
-	bp.Status.ObservedGeneration = bp.Generation
-	if err := patch.Status(ctx, r.Client, bp, before, func(x *componentsv1alpha1.BackupPolicy) any { return x.Status }); err != nil {
-		return ctrl.Result{}, err
-	}
-	r.recordOutcomes(bp, st)
-	if err := r.markRecorded(ctx, st.newlyDone); err != nil {
-		return ctrl.Result{}, err
+	pass.Landed(func() { r.recordOutcomes(bp, st) })
+	if len(st.newlyDone) > 0 {
+		// A Job is marked once the status records its outcome, so that no outcome is lost or counted twice.
+		pass.Then(func(ctx context.Context) error { return r.markRecorded(ctx, st.newlyDone) })
 	}
 	if st.waitingResult {
 		return ctrl.Result{RequeueAfter: 5 * time.Second}, nil // the pod is not watched by name

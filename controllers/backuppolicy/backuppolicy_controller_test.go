@@ -63,7 +63,7 @@ func (h *harness) database(name string) {
 	db.Status = componentsv1alpha1.DatabaseStatus{ObservedGeneration: 1, Version: "17.2", Image: "docker.io/library/postgres:17.2",
 		Endpoint: name + "-postgres." + h.NS + ".svc:5432", CredentialsSecretName: name + "-db-credentials",
 		Conditions: []metav1.Condition{{Type: componentsv1alpha1.ConditionReady, Status: metav1.ConditionTrue, Reason: "Available",
-			LastTransitionTime: metav1.Now()}}}
+			ObservedGeneration: 1, LastTransitionTime: metav1.Now()}}}
 	require.NoError(h.T, h.C.Status().Update(ctx, db))
 }
 

@@ -113,8 +113,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		// cert-manager, its changes are the only news of the key pair.
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(podOwner)).
 		Watches(&corev1.PersistentVolumeClaim{}, handler.EnqueueRequestsFromMapFunc(podOwner))
-	newDB := func() *componentsv1alpha1.Database { return &componentsv1alpha1.Database{} }
-	c, err := integrations.Watch(b, mgr, &componentsv1alpha1.DatabaseList{}).Build(outcome.Finished(mgr.GetClient(), newDB, r))
+	c, err := integrations.Watch(b, mgr, &componentsv1alpha1.DatabaseList{}).Build(outcome.Settled(r))
 	if err != nil {
 		return err
 	}
@@ -138,7 +137,7 @@ func podOwner(_ context.Context, o client.Object) []reconcile.Request {
 }
 
 // Reconcile brings one Database's objects and status up to date.
-func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, err error) {
 	// Read from the API server, not the cache: the instance's life (a major upgrade's steps, the
 	// volume in use) is decided from status, and a cache that does not hold this controller's last
 	// status write yet would undo the step just taken — recreate the StatefulSet it just replaced.
@@ -155,14 +154,18 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if err := patch.Finalizer(ctx, r.Client, db, VolumesFinalizer, db.Spec.VolumeRetention == componentsv1alpha1.Delete); err != nil {
 		return ctrl.Result{}, err
 	}
-	before := db.DeepCopy()
-	res, err := r.reconcile(ctx, db, before)
-	return apply.StallOnConflict(ctx, r.Client, db, before, func(x *componentsv1alpha1.Database) any { return x.Status },
-		func(x *componentsv1alpha1.Database) { x.Status.ObservedGeneration = x.Generation }, res, err)
+	pass := &outcome.Pass[*componentsv1alpha1.Database]{Client: r.Client, Obj: db, Before: db.DeepCopy(), Status: databaseStatus}
+	defer pass.Finish(ctx, &res, &err)
+	return r.reconcile(ctx, db, pass)
 }
 
-// reconcile does the work of Reconcile for a Database that is not being deleted.
-func (r *Reconciler) reconcile(ctx context.Context, db, before *componentsv1alpha1.Database) (ctrl.Result, error) {
+// databaseStatus is the part of a Database its reconcile writes.
+func databaseStatus(db *componentsv1alpha1.Database) any { return db.Status }
+
+// reconcile does the work of Reconcile for a Database that is not being deleted; pass.Finish writes
+// the status it computes.
+func (r *Reconciler) reconcile(ctx context.Context, db *componentsv1alpha1.Database, pass *outcome.Pass[*componentsv1alpha1.Database]) (ctrl.Result, error) {
+	before := pass.Before
 	now := r.Now()
 	avail, err := integrations.Detect(ctx, r.Client, r.APIReader, r.RESTMapper())
 	if err != nil {
@@ -303,24 +306,28 @@ func (r *Reconciler) reconcile(ctx context.Context, db, before *componentsv1alph
 	computeStatus(db, statusInput{sts: ss, pod: ps, cfg: cfg, wantHash: wantHash, caps: caps, major: major,
 		storage: storage, rotated: rotated, rotationErr: rotationErr, pvc: pvc, stsChanged: stsChanged, tls: tls, verifies: verifies, bootBlocked: bootBlocked,
 		restoreSecrets: secrets, superuserLost: generated.superuserLost})
-	db.Status.ObservedGeneration = db.Generation
-	if err := patch.Status(ctx, r.Client, db, before, func(x *componentsv1alpha1.Database) any { return x.Status }); err != nil {
-		return ctrl.Result{}, err
-	}
-	if restoreChanged && inPlace != nil && (inPlace.Phase == componentsv1alpha1.PhaseSucceeded || inPlace.Phase == componentsv1alpha1.PhaseFailed) {
-		kind := corev1.EventTypeNormal
-		if inPlace.Phase == componentsv1alpha1.PhaseFailed {
-			kind = corev1.EventTypeWarning
+	pass.Landed(func() {
+		if restoreChanged && inPlace != nil && (inPlace.Phase == componentsv1alpha1.PhaseSucceeded || inPlace.Phase == componentsv1alpha1.PhaseFailed) {
+			kind := corev1.EventTypeNormal
+			if inPlace.Phase == componentsv1alpha1.PhaseFailed {
+				kind = corev1.EventTypeWarning
+			}
+			r.Recorder.Eventf(db, kind, "Restore"+inPlace.Phase, "restore request %s of %s: %s %s",
+				inPlace.ID, inPlace.BackupName, inPlace.Phase, inPlace.Message)
 		}
-		r.Recorder.Eventf(db, kind, "Restore"+inPlace.Phase, "restore request %s of %s: %s %s", inPlace.ID, inPlace.BackupName, inPlace.Phase, inPlace.Message)
-	}
-	if cfg.remediated && before.Status.RejectedConfigHash != cfg.rejected {
-		metrics.DatabaseRemediations.Inc()
-		r.Recorder.Eventf(db, corev1.EventTypeWarning, "ConfigRemediated",
-			"PostgreSQL did not become ready with the new configuration (%s); returned to the last configuration that was ready", cfg.failureNote)
-	}
-	if err := r.pruneConfigs(ctx, db, cfg.hash, wantHash); err != nil {
+		if cfg.remediated && before.Status.RejectedConfigHash != cfg.rejected {
+			metrics.DatabaseRemediations.Inc()
+			r.Recorder.Eventf(db, corev1.EventTypeWarning, "ConfigRemediated",
+				"PostgreSQL did not become ready with the new configuration (%s); returned to the last configuration that was ready", cfg.failureNote)
+		}
+	})
+	stale, err := r.staleConfigs(ctx, db, cfg.hash, wantHash)
+	if err != nil {
 		return ctrl.Result{}, err
+	}
+	if len(stale) > 0 {
+		// Only once the status no longer names them: a revert reads the last ready one from status.
+		pass.Then(func(ctx context.Context) error { return r.deleteConfigs(ctx, stale) })
 	}
 	// The readiness deadline and, without cert-manager, the certificate's expiry are time, which no
 	// watch reports.
@@ -447,9 +454,9 @@ func (r *Reconciler) apply(ctx context.Context, db *componentsv1alpha1.Database,
 	return res, nil
 }
 
-// pruneConfigs deletes the configuration ConfigMaps no longer needed: all but the one mounted, the
+// staleConfigs lists the configuration ConfigMaps no longer needed: all but the one mounted, the
 // one the spec asks for, and the last one that was ready (remediation returns to it).
-func (r *Reconciler) pruneConfigs(ctx context.Context, db *componentsv1alpha1.Database, keep ...string) error {
+func (r *Reconciler) staleConfigs(ctx context.Context, db *componentsv1alpha1.Database, keep ...string) ([]*corev1.ConfigMap, error) {
 	keep = append(keep, db.Status.LastReadyConfigHash)
 	names := map[string]bool{desired.InitName(db): true}
 	for _, h := range keep {
@@ -459,13 +466,20 @@ func (r *Reconciler) pruneConfigs(ctx context.Context, db *componentsv1alpha1.Da
 	}
 	var list corev1.ConfigMapList
 	if err := r.List(ctx, &list, client.InNamespace(db.Namespace), client.MatchingLabels(desired.Labels(db))); err != nil {
-		return fmt.Errorf("listing configurations: %w", err)
+		return nil, fmt.Errorf("listing configurations: %w", err)
 	}
+	var stale []*corev1.ConfigMap
 	for i := range list.Items {
-		cm := &list.Items[i]
-		if names[cm.Name] || !metav1.IsControlledBy(cm, db) {
-			continue
+		if cm := &list.Items[i]; !names[cm.Name] && metav1.IsControlledBy(cm, db) {
+			stale = append(stale, cm)
 		}
+	}
+	return stale, nil
+}
+
+// deleteConfigs deletes the configurations staleConfigs found.
+func (r *Reconciler) deleteConfigs(ctx context.Context, stale []*corev1.ConfigMap) error {
+	for _, cm := range stale {
 		if err := r.Delete(ctx, cm); client.IgnoreNotFound(err) != nil {
 			return fmt.Errorf("pruning the configuration %s: %w", cm.Name, err)
 		}

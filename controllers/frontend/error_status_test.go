@@ -12,6 +12,7 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	canopyv1alpha1 "github.com/canopy-dev/canopy/apis/canopy/v1alpha1"
 	componentsv1alpha1 "github.com/canopy-dev/canopy/apis/components/v1alpha1"
 	"github.com/canopy-dev/canopy/internal/conditions"
 )
@@ -25,9 +26,10 @@ func TestRetriedErrorReachesStatus(t *testing.T) {
 }
 
 // TestInvalidChildStalls: a child the API server refuses as invalid cannot be fixed by retrying:
-// Stalled with reason InvalidSpec (and looked at again in a minute, not in a tight loop).
+// Stalled with reason ChildRejected, as the Stack reports it (and looked at again in a minute, not
+// in a tight loop).
 func TestInvalidChildStalls(t *testing.T) {
-	refuseServices(t, metav1.StatusReasonInvalid, componentsv1alpha1.ReasonInvalidSpec, componentsv1alpha1.ConditionStalled)
+	refuseServices(t, metav1.StatusReasonInvalid, canopyv1alpha1.ReasonChildRejected, componentsv1alpha1.ConditionStalled)
 }
 
 // refuseServices has an admission policy refuse the Frontend's Service with reason refusal, checks

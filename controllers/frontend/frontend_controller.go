@@ -88,8 +88,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Owns(&autoscalingv2.HorizontalPodAutoscaler{}).
 		Owns(&policyv1.PodDisruptionBudget{}).
 		Owns(&batchv1.Job{})
-	newFrontend := func() *componentsv1alpha1.Frontend { return &componentsv1alpha1.Frontend{} }
-	c, err := integrations.Watch(b, mgr, &componentsv1alpha1.FrontendList{}).Build(outcome.Finished(mgr.GetClient(), newFrontend, r))
+	c, err := integrations.Watch(b, mgr, &componentsv1alpha1.FrontendList{}).Build(outcome.Settled(r))
 	if err != nil {
 		return err
 	}
@@ -98,7 +97,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 }
 
 // Reconcile brings one Frontend's web tier and status up to date.
-func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, err error) {
 	// Read from the API server, not the cache, as the Stack and the Database do: rollbacks are
 	// decided from status (failedVersion), and a cache that does not hold this controller's last
 	// status write yet would roll a rolled-back version forward again. One GET per reconcile.
@@ -109,14 +108,17 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if !fe.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, nil // owned objects go with it (garbage collection)
 	}
-	before := fe.DeepCopy()
-	res, err := r.reconcile(ctx, fe, before)
-	return apply.StallOnConflict(ctx, r.Client, fe, before, func(x *componentsv1alpha1.Frontend) any { return x.Status },
-		func(x *componentsv1alpha1.Frontend) { x.Status.ObservedGeneration = x.Generation }, res, err)
+	pass := &outcome.Pass[*componentsv1alpha1.Frontend]{Client: r.Client, Obj: fe, Before: fe.DeepCopy(), Status: frontendStatus}
+	defer pass.Finish(ctx, &res, &err)
+	return r.reconcile(ctx, fe, pass)
 }
 
-// reconcile does the work of Reconcile for a Frontend that is not being deleted.
-func (r *Reconciler) reconcile(ctx context.Context, fe, before *componentsv1alpha1.Frontend) (ctrl.Result, error) {
+// frontendStatus is the part of a Frontend its reconcile writes.
+func frontendStatus(fe *componentsv1alpha1.Frontend) any { return fe.Status }
+
+// reconcile does the work of Reconcile for a Frontend that is not being deleted; pass.Finish writes
+// the status it computes.
+func (r *Reconciler) reconcile(ctx context.Context, fe *componentsv1alpha1.Frontend, pass *outcome.Pass[*componentsv1alpha1.Frontend]) (ctrl.Result, error) {
 	avail, err := integrations.Detect(ctx, r.Client, r.APIReader, r.RESTMapper())
 	if err != nil {
 		return ctrl.Result{}, err // discovery lags a new CRD: retried with backoff
@@ -154,15 +156,15 @@ func (r *Reconciler) reconcile(ctx context.Context, fe, before *componentsv1alph
 	d.issuerMissing = issuerMissing
 	was := existed(fe) // from the last pass's status, before this one rewrites it
 	computeStatus(fe, ro, d, caps)
-	fe.Status.ObservedGeneration = fe.Generation
 
 	// A failure is only visible while the Deployment runs the failed version: record it before the
 	// rollback changes the Deployment, or a retry would no longer see it and roll forward again.
 	if d.newFailure {
-		if err := r.patchStatus(ctx, before, fe, d); err != nil {
+		if err := patch.Status(ctx, r.Client, fe, pass.Before, frontendStatus); err != nil {
 			return ctrl.Result{}, err
 		}
-		before = fe.DeepCopy()
+		r.recordTransitions(pass.Before, fe, d)
+		pass.Wrote()
 	}
 	depChanged, err := r.applyAll(ctx, fe, dep, d, caps, was)
 	if err != nil {
@@ -172,16 +174,9 @@ func (r *Reconciler) reconcile(ctx context.Context, fe, before *componentsv1alph
 		// The Deployment just changed: what it reported describes the previous template.
 		computeStatus(fe, rollout{exists: ro.exists, version: ro.version, replicas: ro.replicas, ready: ro.ready}, d, caps)
 	}
-	return ctrl.Result{}, r.patchStatus(ctx, before, fe, d)
-}
-
-// patchStatus writes the status and, once it landed, the events of its transitions.
-func (r *Reconciler) patchStatus(ctx context.Context, before, fe *componentsv1alpha1.Frontend, d decision) error {
-	if err := patch.Status(ctx, r.Client, fe, before, func(x *componentsv1alpha1.Frontend) any { return x.Status }); err != nil {
-		return err
-	}
-	r.recordTransitions(before, fe, d)
-	return nil
+	from := pass.Before
+	pass.Landed(func() { r.recordTransitions(from, fe, d) })
+	return ctrl.Result{}, nil
 }
 
 // getOwned reads an object the Frontend owns; an absent object leaves obj empty (no name).

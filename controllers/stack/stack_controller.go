@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"time"
 
@@ -79,12 +78,11 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Owns(&componentsv1alpha1.Database{}, builder.WithPredicates(predicate.ResourceVersionChangedPredicate{})).
 		Owns(&componentsv1alpha1.Frontend{}, builder.WithPredicates(predicate.ResourceVersionChangedPredicate{})).
 		Owns(&componentsv1alpha1.BackupPolicy{}, builder.WithPredicates(predicate.ResourceVersionChangedPredicate{})).
-		Complete(outcome.Finished(mgr.GetClient(), func() *canopyv1alpha1.Stack { return &canopyv1alpha1.Stack{} }, r))
+		Complete(outcome.Settled(r))
 }
 
 // Reconcile brings one Stack's children and status up to date.
-func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	logger := log.FromContext(ctx)
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, err error) {
 	// The upgrade, restore and major-upgrade state machines decide from status: read the Stack from
 	// the API server, not from a cache that may not hold this controller's last status write yet (a
 	// stale step would undo the one taken, for example roll a rolled-back version forward again).
@@ -96,12 +94,13 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if err := reader.Get(ctx, req.NamespacedName, s); err != nil {
 		if apierrors.IsNotFound(err) {
 			// A Stack deleted mid-upgrade no longer holds OLM back.
-			if err := r.updateGate(ctx, nil); err != nil {
-				logger.Error(err, "updating OLM's Upgradeable condition")
-			}
+			r.updateGateOrLog(ctx, nil)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
+	// On every exit, Stalled and failed ones included: OLM reads the operations in the status as
+	// it is now.
+	defer r.updateGateOrLog(ctx, s)
 	if !s.DeletionTimestamp.IsZero() {
 		return r.reconcileDelete(ctx, s)
 	}
@@ -116,8 +115,19 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		}
 	}
 
-	before := s.DeepCopy()
-	orig := before // events and counters follow the transitions from the status as read
+	pass := &outcome.Pass[*canopyv1alpha1.Stack]{Client: r.Client, Obj: s, Before: s.DeepCopy(), Status: stackStatus}
+	orig := s.DeepCopy() // events and counters follow the transitions from the status as read
+	pass.Landed(func() { r.recordTransitions(orig, s) })
+	defer pass.Finish(ctx, &res, &err)
+	return r.reconcile(ctx, s, pass)
+}
+
+// stackStatus is the part of a Stack its reconcile writes.
+func stackStatus(s *canopyv1alpha1.Stack) any { return s.Status }
+
+// reconcile does the work of Reconcile for a Stack that is not being deleted; pass.Finish writes
+// the status it computes.
+func (r *Reconciler) reconcile(ctx context.Context, s *canopyv1alpha1.Stack, pass *outcome.Pass[*canopyv1alpha1.Stack]) (ctrl.Result, error) {
 	o, err := r.observe(ctx, s)
 	if err != nil {
 		return ctrl.Result{}, err
@@ -130,55 +140,35 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		}
 	} else {
 		d := p.upgrade
-		if newlyFailed(before, d) {
+		if newlyFailed(pass.Before, d) {
 			// Record the failure before rolling back: a rollback applied without its record would be
 			// undone by the next reconcile, which would find the Frontend back at the old version and
 			// no failure to explain it.
-			recorded := before.DeepCopy()
+			recorded := pass.Before.DeepCopy()
 			recorded.Status.Upgrade = d.upgrade.DeepCopy()
-			if err := patch.Status(ctx, r.Client, recorded, before, func(x *canopyv1alpha1.Stack) any { return x.Status }); err != nil {
+			if err := patch.Status(ctx, r.Client, recorded, pass.Before, stackStatus); err != nil {
 				return ctrl.Result{}, err
 			}
-			before = recorded
+			pass.Before = recorded
 			s.ResourceVersion = recorded.ResourceVersion
 		}
 		if o.pending, err = r.applyChildren(ctx, s, o, p); err != nil {
-			var conflict *apply.NotControlledError
-			switch {
-			case errors.As(err, &conflict):
-				// A user must act (rename, delete or label the object).
-				conditions.MarkStalled(s, componentsv1alpha1.ReasonNameConflict, conflict.Error())
-			case apierrors.IsInvalid(err):
-				// The API server refused a child built from this Stack (for example an adopted
-				// object that the Stack's spec cannot legally replace): the spec must change.
-				conditions.MarkStalled(s, canopyv1alpha1.ReasonChildRejected, err.Error())
-			default:
-				return ctrl.Result{}, err
-			}
-			// Nothing watches the foreign object a user fixes, so look again later.
-			s.Status.ObservedGeneration = s.Generation
-			if err := patch.Status(ctx, r.Client, s, before, func(x *canopyv1alpha1.Stack) any { return x.Status }); err != nil {
-				return ctrl.Result{}, err
-			}
-			r.recordTransitions(orig, s)
-			return ctrl.Result{RequeueAfter: time.Minute}, nil
+			return ctrl.Result{}, err // a refused child stalls the Stack (pass.Finish)
 		}
 	}
-	requeue := computeStatus(s, o, p, now)
-	s.Status.ObservedGeneration = s.Generation
-	if err := patch.Status(ctx, r.Client, s, before, func(x *canopyv1alpha1.Stack) any { return x.Status }); err != nil {
-		return ctrl.Result{}, err
-	}
-	// Only after the status landed: a reconcile from a stale read fails its patch and records nothing.
-	r.recordTransitions(orig, s)
-	if err := r.updateGate(ctx, s); err != nil {
-		logger.Error(err, "updating OLM's Upgradeable condition")
-	}
-	if requeue > 0 {
+	if requeue := computeStatus(s, o, p, now); requeue > 0 {
 		// The step deadline is time, which no watch reports.
 		return ctrl.Result{RequeueAfter: requeue}, nil
 	}
 	return ctrl.Result{}, nil
+}
+
+// updateGateOrLog updates OLM's Upgradeable condition; a failure is logged, and retried with the
+// next reconcile of any Stack.
+func (r *Reconciler) updateGateOrLog(ctx context.Context, current *canopyv1alpha1.Stack) {
+	if err := r.updateGate(ctx, current); err != nil {
+		log.FromContext(ctx).Error(err, "updating OLM's Upgradeable condition")
+	}
 }
 
 // observe reads the children from the cache. A child whose CRD is missing counts as absent.

@@ -141,10 +141,18 @@ func (h *harness) updateStack(name string, mutate func(*canopyv1alpha1.Stack)) {
 	testenv.Mutate(h.T, h.C, h.Key(name), func() *canopyv1alpha1.Stack { return &canopyv1alpha1.Stack{} }, false, mutate)
 }
 
-// setStatus writes a child's status the way its controller would.
+// setStatus writes a child's status the way its controller would: a condition set before the
+// generation the status observed is set again for it.
 func setStatus[T conditions.Object](h *harness, name string, newObj func() T, mutate func(T)) {
 	h.T.Helper()
-	testenv.Mutate(h.T, h.C, h.Key(name), newObj, true, mutate)
+	testenv.Mutate(h.T, h.C, h.Key(name), newObj, true, func(o T) {
+		mutate(o)
+		observed := any(o).(interface{ GetObservedGeneration() int64 }).GetObservedGeneration()
+		conds := o.GetConditions()
+		for i := range conds {
+			conds[i].ObservedGeneration = max(conds[i].ObservedGeneration, observed)
+		}
+	})
 }
 
 func readyCondition(gen int64) metav1.Condition {

@@ -28,8 +28,10 @@ type listed struct {
 
 // KstatusViolations lists how the Canopy objects in namespace ns break the kstatus rules that
 // tools such as kstatus, Flux and Argo CD read Canopy's status with:
+//   - Ready is present once the controller reconciled the object (status.observedGeneration > 0);
 //   - Reconciling and Stalled are never both True;
-//   - Ready is not True while Stalled is;
+//   - Ready is not True while Stalled or Reconciling is;
+//   - a True Ready is about the generation status.observedGeneration names, once there is one;
 //   - neither a condition nor status.observedGeneration is about a generation the object does not
 //     have yet.
 func KstatusViolations(ctx context.Context, c client.Reader, ns string) ([]string, error) {
@@ -75,6 +77,19 @@ func KstatusRules(o kstatusObject) []string {
 	is := func(t string) bool { return meta.IsStatusConditionTrue(conds, t) }
 	name := fmt.Sprintf("%T %s", o, o.GetName())
 	var out []string
+	ready := meta.FindStatusCondition(conds, componentsv1alpha1.ConditionReady)
+	if ready == nil && o.GetObservedGeneration() > 0 {
+		out = append(out, name+": Ready is missing on a reconciled object")
+	}
+	if is(componentsv1alpha1.ConditionReady) && is(componentsv1alpha1.ConditionReconciling) {
+		out = append(out, name+": Ready is True while Reconciling is")
+	}
+	// A generation from the future is reported below, once.
+	if is(componentsv1alpha1.ConditionReady) && o.GetObservedGeneration() > 0 && ready.ObservedGeneration != o.GetObservedGeneration() &&
+		ready.ObservedGeneration <= o.GetGeneration() && o.GetObservedGeneration() <= o.GetGeneration() {
+		out = append(out, fmt.Sprintf("%s: Ready is True for generation %d, status.observedGeneration is %d", name, ready.ObservedGeneration,
+			o.GetObservedGeneration()))
+	}
 	if is(componentsv1alpha1.ConditionReconciling) && is(componentsv1alpha1.ConditionStalled) {
 		out = append(out, name+": Reconciling and Stalled are both True")
 	}

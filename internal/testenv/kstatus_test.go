@@ -32,6 +32,13 @@ func TestKstatusViolations(t *testing.T) {
 			conds: []metav1.Condition{cond(ready, metav1.ConditionTrue, 2), cond(stalled, metav1.ConditionTrue, 2)}},
 		{name: "a condition from the future", obsGen: 2, breaches: 1, conds: []metav1.Condition{cond(ready, metav1.ConditionTrue, 3)}},
 		{name: "an observedGeneration from the future", obsGen: 3, breaches: 1, conds: []metav1.Condition{cond(ready, metav1.ConditionTrue, 2)}},
+		{name: "not reconciled yet", obsGen: 0},
+		{name: "Ready missing", obsGen: 2, breaches: 1, conds: []metav1.Condition{cond(reconciling, metav1.ConditionTrue, 2)}},
+		{name: "Ready and Reconciling", obsGen: 2, breaches: 1,
+			conds: []metav1.Condition{cond(ready, metav1.ConditionTrue, 2), cond(reconciling, metav1.ConditionTrue, 2)}},
+		{name: "Ready for an older generation", obsGen: 2, breaches: 1, conds: []metav1.Condition{cond(ready, metav1.ConditionTrue, 1)}},
+		{name: "a failed pass: Ready False ahead of observedGeneration", obsGen: 1,
+			conds: []metav1.Condition{cond(ready, metav1.ConditionFalse, 2), cond(reconciling, metav1.ConditionTrue, 2)}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := &canopyv1alpha1.Stack{ObjectMeta: metav1.ObjectMeta{Name: "shop", Generation: 2}}

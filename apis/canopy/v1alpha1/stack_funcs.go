@@ -48,6 +48,9 @@ func (s *Stack) GetConditions() []metav1.Condition { return s.Status.Conditions 
 // GetObservedGeneration returns the generation the status describes.
 func (s *Stack) GetObservedGeneration() int64 { return s.Status.ObservedGeneration }
 
+// SetObservedGeneration records the generation the status describes.
+func (s *Stack) SetObservedGeneration(g int64) { s.Status.ObservedGeneration = g }
+
 // SetConditions replaces the Stack's conditions.
 func (s *Stack) SetConditions(c []metav1.Condition) { s.Status.Conditions = c }
 

@@ -13,6 +13,9 @@ func (d *Database) GetConditions() []metav1.Condition { return d.Status.Conditio
 // GetObservedGeneration returns the generation the status describes.
 func (d *Database) GetObservedGeneration() int64 { return d.Status.ObservedGeneration }
 
+// SetObservedGeneration records the generation the status describes.
+func (d *Database) SetObservedGeneration(g int64) { d.Status.ObservedGeneration = g }
+
 // SetConditions replaces the Database's conditions.
 func (d *Database) SetConditions(c []metav1.Condition) { d.Status.Conditions = c }
 
@@ -22,6 +25,9 @@ func (f *Frontend) GetConditions() []metav1.Condition { return f.Status.Conditio
 // GetObservedGeneration returns the generation the status describes.
 func (f *Frontend) GetObservedGeneration() int64 { return f.Status.ObservedGeneration }
 
+// SetObservedGeneration records the generation the status describes.
+func (f *Frontend) SetObservedGeneration(g int64) { f.Status.ObservedGeneration = g }
+
 // SetConditions replaces the Frontend's conditions.
 func (f *Frontend) SetConditions(c []metav1.Condition) { f.Status.Conditions = c }
 
@@ -30,6 +36,9 @@ func (b *BackupPolicy) GetConditions() []metav1.Condition { return b.Status.Cond
 
 // GetObservedGeneration returns the generation the status describes.
 func (b *BackupPolicy) GetObservedGeneration() int64 { return b.Status.ObservedGeneration }
+
+// SetObservedGeneration records the generation the status describes.
+func (b *BackupPolicy) SetObservedGeneration(g int64) { b.Status.ObservedGeneration = g }
 
 // SetConditions replaces the BackupPolicy's conditions.
 func (b *BackupPolicy) SetConditions(c []metav1.Condition) { b.Status.Conditions = c }

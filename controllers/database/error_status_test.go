@@ -1,0 +1,36 @@
+package database
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	componentsv1alpha1 "github.com/canopy-dev/canopy/apis/components/v1alpha1"
+	"github.com/canopy-dev/canopy/internal/conditions"
+)
+
+// TestRetriedErrorReachesStatus: a pass that fails (an admission policy refuses its Secrets) is
+// retried, and the user reads why in Ready and Reconciling (reason ReconcileError); observedGeneration
+// stays unobserved. Once the policy goes, the Database becomes Ready.
+func TestRetriedErrorReachesStatus(t *testing.T) {
+	h := start(t)
+	lift := h.RefuseCreates("", "secrets", metav1.StatusReasonForbidden, "secrets are frozen in this namespace",
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "probe"}})
+	h.create("frozen", "17")
+	h.Eventually(func() bool {
+		db := h.database("frozen")
+		r := conditions.Get(db, componentsv1alpha1.ConditionReady)
+		return r != nil && r.Status == metav1.ConditionFalse && r.Reason == componentsv1alpha1.ReasonReconcileError &&
+			strings.Contains(r.Message, "secrets are frozen") && conditions.IsTrue(db, componentsv1alpha1.ConditionReconciling)
+	}, "the refusal is in Ready and Reconciling")
+	require.Zero(t, h.database("frozen").Status.ObservedGeneration, "a failed pass observed nothing")
+
+	lift()
+	h.statefulSet("frozen", func(*appsv1.StatefulSet) bool { return true }, "the StatefulSet is created")
+	h.runPod("frozen", true, "")
+	h.waitReady("frozen")
+}
