@@ -41,7 +41,7 @@ func TestBackupToken(t *testing.T) {
 		{name: "a recreated policy after everything finished asks nothing", d: upgrade(canopyv1alpha1.UpgradeSucceeded), want: ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			require.Equal(t, tc.want, backupToken(tc.bp, tc.d, tc.md, tc.rd))
+			require.Equal(t, tc.want, backupToken(tc.bp, plan{upgrade: tc.d, major: tc.md, restore: tc.rd}))
 		})
 	}
 }

@@ -235,14 +235,13 @@ func desiredChildren(s *canopyv1alpha1.Stack, o observed, p plan) (
 	}
 	var bp *componentsv1alpha1.BackupPolicy
 	if dbReady || o.bp != nil {
-		hold, protected := backupHold(o.bp, d, md, rd)
-		bp = desired.BackupPolicy(s, desired.BackupInput{AppVersion: appVersion, BackupRequest: backupToken(o.bp, d, md, rd),
-			Hold: hold, ProtectedBackups: protected})
+		bp = desired.BackupPolicy(s, desired.BackupInput{AppVersion: appVersion, BackupRequest: p.backupRequest,
+			Hold: p.hold, ProtectedBackups: p.protected})
 	}
 	var fe *componentsv1alpha1.Frontend
 	if dbReady || o.fe != nil {
 		in := desired.FrontendInput{Version: d.frontendVersion, CredentialsSecretName: credentialsSecret(s, o), DatabaseTLS: databaseTLS(o),
-			Stopped: rd.stopFrontend || md.stopFrontend}
+			Stopped: p.stopFrontend}
 		if o.db != nil {
 			// A rotation, or the credentials Secret recreated with a new password, restarts the web
 			// tier: its pods read the password when they start.
@@ -251,24 +250,6 @@ func desiredChildren(s *canopyv1alpha1.Stack, o observed, p plan) (
 		fe = desired.Frontend(s, in)
 	}
 	return db, bp, fe
-}
-
-// backupToken is the BackupPolicy's request token: the one a step in progress asks for (the
-// in-place restore's safety backup, the backup a major upgrade loads, the pre-upgrade backup), and
-// otherwise the one the policy holds. A finished request's token stays: going back to an older one
-// would read to the policy as a new request, and take a backup nobody asked for.
-func backupToken(bp *componentsv1alpha1.BackupPolicy, d upgradeDecision, md majorDecision, rd restoreDecision) string {
-	switch {
-	case rd.backupRequest != "":
-		return rd.backupRequest
-	case md.backupRequest != "":
-		return md.backupRequest
-	case d.upgrade != nil && d.upgrade.Phase == canopyv1alpha1.UpgradeBackingUp:
-		return d.backupRequest
-	case bp != nil:
-		return bp.Spec.BackupRequest
-	}
-	return ""
 }
 
 // databaseTLS says whether the credentials the web tier uses verify the server with the database's

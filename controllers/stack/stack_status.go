@@ -72,8 +72,8 @@ func computeStatus(s *canopyv1alpha1.Stack, o observed, p plan, now metav1.Time)
 	upgradeFailed := setDegraded(s, d, o.fe)
 	r := setRollout(s, states, d, upgradeWaits, now)
 	setWaiting(s, p)
-	setUpgradeable(s, d)
-	setSummary(s, states, d, upgradeFailed, r)
+	setUpgradeable(s, p)
+	setSummary(s, states, p, upgradeFailed, r)
 	return setPaused(s, r.requeue)
 }
 
@@ -220,13 +220,14 @@ func setRollout(s *canopyv1alpha1.Stack, states map[string]*childState, d upgrad
 	return r
 }
 
-// setUpgradeable says what OLM's gate says for this Stack: false during any operation on data or
-// versions (application upgrade, in-place restore, PostgreSQL major upgrade).
-func setUpgradeable(s *canopyv1alpha1.Stack, d upgradeDecision) {
-	switch op := dataOperation(s); {
-	case op == "":
+// setUpgradeable says what OLM's gate says for this Stack: false while the plan runs an operation on
+// data or versions (application upgrade, in-place restore, PostgreSQL major upgrade).
+func setUpgradeable(s *canopyv1alpha1.Stack, p plan) {
+	op := describeOperation(p.active, p.upgrade.upgrade, p.restore.progress, p.major.progress)
+	switch p.active {
+	case opWaitNone:
 		conditions.Set(s, canopyv1alpha1.ConditionUpgradeable, metav1.ConditionTrue, canopyv1alpha1.ReasonNoUpgrade, "no upgrade or restore in progress")
-	case inFlight(d.upgrade):
+	case opUpgrade:
 		conditions.Set(s, canopyv1alpha1.ConditionUpgradeable, metav1.ConditionFalse, canopyv1alpha1.ReasonUpgradeInProgress, op)
 	default:
 		conditions.Set(s, canopyv1alpha1.ConditionUpgradeable, metav1.ConditionFalse, canopyv1alpha1.ReasonDataOperationInProgress, op)
@@ -235,11 +236,11 @@ func setUpgradeable(s *canopyv1alpha1.Stack, d upgradeDecision) {
 
 // setSummary sets the kstatus summary: Stalled for what needs a person, Ready when everything
 // serves the spec, Reconciling otherwise, with the reason of what is in progress.
-func setSummary(s *canopyv1alpha1.Stack, states map[string]*childState, d upgradeDecision, upgradeFailed bool, r rolloutClock) {
+func setSummary(s *canopyv1alpha1.Stack, states map[string]*childState, p plan, upgradeFailed bool, r rolloutClock) {
 	st := &s.Status
+	d, major := p.upgrade, p.major.progress
 	db, fe, bp := states["Database"], states["Frontend"], states["BackupPolicy"]
 	backupWanted := s.Spec.Backup != nil
-	major := st.DatabaseUpgrade
 	majorFailed := major != nil && major.Step == canopyv1alpha1.StepFailed && major.ToVersion == s.Spec.Database.Version
 	failing := failingSummary(map[string]childState{"database": *db, "frontend": *fe, "backup": *bp}, backupWanted)
 	switch {
@@ -254,18 +255,19 @@ func setSummary(s *canopyv1alpha1.Stack, states map[string]*childState, d upgrad
 			major.FromVersion, major.ToVersion, major.Message, canopyv1alpha1.AnnotationRetryDatabaseUpgrade))
 	case db.stalled || fe.stalled || (backupWanted && bp.stalled):
 		conditions.MarkStalled(s, firstStalledReason(*db, *fe, *bp), failing)
-	case db.ready && fe.ready && (!backupWanted || bp.ready) && !inFlight(d.upgrade) && !restoreRunning(st.Restore) && !majorRunning(major):
+	case db.ready && fe.ready && (!backupWanted || bp.ready) && p.active == opWaitNone:
 		msg := "version " + d.serving + " is serving"
 		if st.URL != "" {
 			msg += " at " + st.URL
 		}
 		conditions.MarkReady(s, componentsv1alpha1.ReasonReady, msg)
-	case majorRunning(major):
+	case p.active == opMajor:
 		conditions.MarkReconciling(s, canopyv1alpha1.ReasonDatabaseUpgrading,
 			fmt.Sprintf("upgrading PostgreSQL from %s to %s: step %s", major.FromVersion, major.ToVersion, major.Step))
-	case restoreRunning(st.Restore):
-		conditions.MarkReconciling(s, canopyv1alpha1.ReasonRestoring, fmt.Sprintf("restoring %s in place: step %s", st.Restore.BackupName, st.Restore.Step))
-	case inFlight(d.upgrade):
+	case p.active == opRestore:
+		rp := p.restore.progress
+		conditions.MarkReconciling(s, canopyv1alpha1.ReasonRestoring, fmt.Sprintf("restoring %s in place: step %s", rp.BackupName, rp.Step))
+	case p.active == opUpgrade:
 		conditions.MarkReconciling(s, canopyv1alpha1.ReasonUpgrading,
 			fmt.Sprintf("upgrading from %s to %s: %s", d.upgrade.FromVersion, d.upgrade.ToVersion, upgradeStepMessage(d.upgrade)))
 	default:
