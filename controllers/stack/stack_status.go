@@ -101,7 +101,7 @@ func readiness(s *canopyv1alpha1.Stack, o observed, p plan) (map[string]*childSt
 		}
 	}
 	// The web tier is ready for the Stack only when it serves the version the Stack asks for.
-	fe := states["Frontend"]
+	fe := states[frontendChild.kind]
 	upgradeWaits := false
 	if fe.ready && d.serving != s.Spec.Version {
 		fe.ready = false
@@ -120,12 +120,12 @@ func readiness(s *canopyv1alpha1.Stack, o observed, p plan) (map[string]*childSt
 // credentials Secret, kept volumes, newest backup and failure.
 func setSummaries(s *canopyv1alpha1.Stack, o observed, states map[string]*childState) {
 	st := &s.Status
-	st.Components = canopyv1alpha1.ComponentsStatus{
-		Database: component(o.db != nil, s.Name, s.Spec.Database.Version, observedDBVersion(o.db), *states["Database"]),
-		Frontend: component(o.fe != nil, s.Name, s.Spec.Version, observedFEVersion(o.fe), *states["Frontend"]),
-	}
-	if s.Spec.Backup != nil {
-		st.Components.Backup = component(o.bp != nil, s.Name, "", "", *states["BackupPolicy"])
+	st.Components = canopyv1alpha1.ComponentsStatus{}
+	for _, c := range children {
+		if c.wanted(s) {
+			want, have := c.versions(s, o)
+			*c.component(&st.Components) = component(c.of(&o) != nil, s.Name, want, have, *states[c.kind])
+		}
 	}
 	st.URL, st.DatabaseEndpoint, st.CredentialsSecretName, st.KeptVolumes = "", "", "", nil
 	if o.fe != nil {
@@ -199,7 +199,8 @@ type rolloutClock struct {
 func setRollout(s *canopyv1alpha1.Stack, states map[string]*childState, d upgradeDecision, upgradeWaits bool, now metav1.Time) rolloutClock {
 	st := &s.Status
 	r := rolloutClock{}
-	r.step, r.state = currentStep(*states["Database"], *states["BackupPolicy"], *states["Frontend"], s.Spec.Backup != nil, inFlight(d.upgrade))
+	r.step, r.state = currentStep(*states[databaseChild.kind], *states[backupChild.kind], *states[frontendChild.kind], s.Spec.Backup != nil,
+		inFlight(d.upgrade))
 	r.limit = stepTimeout(s, r.step, d.upgrade)
 	switch {
 	case r.step == "" || s.Spec.Paused || (r.step == canopyv1alpha1.RolloutFrontend && upgradeWaits):
@@ -239,10 +240,10 @@ func setUpgradeable(s *canopyv1alpha1.Stack, p plan) {
 func setSummary(s *canopyv1alpha1.Stack, states map[string]*childState, p plan, upgradeFailed bool, r rolloutClock) {
 	st := &s.Status
 	d, major := p.upgrade, p.major.progress
-	db, fe, bp := states["Database"], states["Frontend"], states["BackupPolicy"]
+	db, fe, bp := states[databaseChild.kind], states[frontendChild.kind], states[backupChild.kind]
 	backupWanted := s.Spec.Backup != nil
 	majorFailed := major != nil && major.Step == canopyv1alpha1.StepFailed && major.ToVersion == s.Spec.Database.Version
-	failing := failingSummary(map[string]childState{"database": *db, "frontend": *fe, "backup": *bp}, backupWanted)
+	failing := failingSummary(s, states)
 	switch {
 	case upgradeFailed:
 		conditions.MarkStalled(s, componentsv1alpha1.ReasonUpgradeFailed,
@@ -310,14 +311,11 @@ func currentStep(db, bp, fe childState, backupWanted, upgrading bool) (canopyv1a
 }
 
 // failingSummary lists every component that is not ready, so that all failures show at once.
-func failingSummary(states map[string]childState, backupWanted bool) string {
+func failingSummary(s *canopyv1alpha1.Stack, states map[string]*childState) string {
 	var parts []string
-	for _, name := range []string{"database", "backup", "frontend"} {
-		if name == "backup" && !backupWanted {
-			continue
-		}
-		if st := states[name]; !st.ready {
-			parts = append(parts, name+": "+st.message)
+	for _, c := range children {
+		if st := states[c.kind]; c.wanted(s) && !st.ready {
+			parts = append(parts, c.name+": "+st.message)
 		}
 	}
 	return strings.Join(parts, "; ")
@@ -338,20 +336,6 @@ func component(exists bool, name, desired, observedVersion string, st childState
 		c.Name = name
 	}
 	return c
-}
-
-func observedDBVersion(db *componentsv1alpha1.Database) string {
-	if db == nil {
-		return ""
-	}
-	return db.Status.Version
-}
-
-func observedFEVersion(fe *componentsv1alpha1.Frontend) string {
-	if fe == nil {
-		return ""
-	}
-	return fe.Status.Version
 }
 
 // nilIfAbsent turns a typed nil pointer into an untyped nil interface.
