@@ -153,17 +153,19 @@ func describe(p *plan, op string) string {
 	return msg
 }
 
-// backupToken is the BackupPolicy's request token: the one a step in progress asks for (the
-// in-place restore's safety backup, the backup a major upgrade loads, the pre-upgrade backup), and
-// otherwise the one the policy holds. A finished request's token stays: going back to an older one
-// would read to the policy as a new request, and take a backup nobody asked for.
+// backupToken is the BackupPolicy's request token: the one a step of the running operation asks for
+// (the in-place restore's safety backup, the backup a major upgrade loads, the pre-upgrade backup),
+// and otherwise the one the policy holds. An operation that ended asks for nothing, even in the
+// reconcile it fails in: the next one may start in that reconcile and ask for its own. A finished
+// request's token stays: going back to an older one would read to the policy as a new request, and
+// take a backup nobody asked for.
 func backupToken(bp *componentsv1alpha1.BackupPolicy, p plan) string {
 	switch {
-	case p.restore.backupRequest != "":
+	case p.active == opRestore && p.restore.backupRequest != "":
 		return p.restore.backupRequest
-	case p.major.backupRequest != "":
+	case p.active == opMajor && p.major.backupRequest != "":
 		return p.major.backupRequest
-	case p.upgrade.upgrade != nil && p.upgrade.upgrade.Phase == canopyv1alpha1.UpgradeBackingUp:
+	case p.active == opUpgrade && p.upgrade.upgrade.Phase == canopyv1alpha1.UpgradeBackingUp:
 		return p.upgrade.backupRequest
 	case bp != nil:
 		return bp.Spec.BackupRequest
