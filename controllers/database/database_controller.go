@@ -312,7 +312,8 @@ func (r *Reconciler) reconcile(ctx context.Context, db, before *componentsv1alph
 		if inPlace.Phase == componentsv1alpha1.PhaseFailed {
 			kind = corev1.EventTypeWarning
 		}
-		r.Recorder.Eventf(db, kind, "Restore"+inPlace.Phase, "restore request %s of %s: %s %s", inPlace.ID, inPlace.BackupName, inPlace.Phase, inPlace.Message)
+		r.Recorder.Eventf(db, kind, "Restore"+string(inPlace.Phase), "restore request %s of %s: %s %s", inPlace.ID,
+			inPlace.BackupName, inPlace.Phase, inPlace.Message)
 	}
 	if cfg.remediated && before.Status.RejectedConfigHash != cfg.rejected {
 		metrics.DatabaseRemediations.Inc()
