@@ -161,7 +161,7 @@ func (r *Reconciler) release(ctx context.Context, bp *componentsv1alpha1.BackupP
 func (r *Reconciler) markPurge(ctx context.Context, bp *componentsv1alpha1.BackupPolicy, reason, msg string) error {
 	before := bp.DeepCopy()
 	if reason == "" {
-		conditions.MarkReconciling(bp, "Purging", msg)
+		conditions.MarkReconciling(bp, componentsv1alpha1.ReasonPurging, msg)
 	} else {
 		conditions.MarkStalled(bp, reason, msg)
 	}

@@ -118,7 +118,8 @@ func failure(f finishedJob) componentsv1alpha1.BackupFailure {
 		// The agent wrote nothing: pg_dump failed, or the Job hit its deadline.
 		bf.Reason, bf.Message = f.reason, orDefault(f.message, bf.Message)
 	case f.succeeded:
-		bf.Reason, bf.Message = "ResultUnreadable", "the Job completed but the agent's result could not be read (its pod is gone): the backup is not recorded"
+		bf.Reason = componentsv1alpha1.ReasonResultUnreadable
+		bf.Message = "the Job completed but the agent's result could not be read (its pod is gone): the backup is not recorded"
 	}
 	return bf
 }

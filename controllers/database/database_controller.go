@@ -312,7 +312,7 @@ func (r *Reconciler) reconcile(ctx context.Context, db *componentsv1alpha1.Datab
 			if inPlace.Phase == componentsv1alpha1.PhaseFailed {
 				kind = corev1.EventTypeWarning
 			}
-			r.Recorder.Eventf(db, kind, "Restore"+inPlace.Phase, "restore request %s of %s: %s %s",
+			r.Recorder.Eventf(db, kind, "Restore"+string(inPlace.Phase), "restore request %s of %s: %s %s",
 				inPlace.ID, inPlace.BackupName, inPlace.Phase, inPlace.Message)
 		}
 		if cfg.remediated && before.Status.RejectedConfigHash != cfg.rejected {

@@ -95,7 +95,8 @@ func computeStatus(db *componentsv1alpha1.Database, in statusInput) {
 		conditions.MarkStalled(db, in.restoreSecrets.Reason, in.restoreSecrets.Message)
 	case in.major.running():
 		m := in.major.status
-		conditions.MarkReconciling(db, "MajorUpgrade", fmt.Sprintf("upgrading PostgreSQL %s to %s with the data of %s: %s", m.FromVersion, m.ToVersion,
+		conditions.MarkReconciling(db, componentsv1alpha1.ReasonMajorUpgrade, fmt.Sprintf(
+			"upgrading PostgreSQL %s to %s with the data of %s: %s", m.FromVersion, m.ToVersion,
 			m.BackupName, majorStepMessage(m)))
 	case in.major.status != nil && in.major.status.Phase == componentsv1alpha1.PhaseFailed &&
 		componentsv1alpha1.MajorVersion(in.sts.version) != componentsv1alpha1.MajorVersion(db.Spec.Version):
@@ -121,11 +122,12 @@ func computeStatus(db *componentsv1alpha1.Database, in statusInput) {
 	case in.tls.reason != "":
 		conditions.MarkReconciling(db, in.tls.reason, in.tls.message)
 	case ready && db.Status.Bootstrap != nil && db.Status.Bootstrap.Phase != componentsv1alpha1.PhaseSucceeded:
-		conditions.MarkReconciling(db, "Restoring", db.Status.Bootstrap.Message)
+		conditions.MarkReconciling(db, componentsv1alpha1.ReasonRestoring, db.Status.Bootstrap.Message)
 	case ready && db.Status.Restore != nil && db.Status.Restore.Phase == componentsv1alpha1.PhaseRunning:
-		conditions.MarkReconciling(db, "Restoring", db.Status.Restore.Message)
+		conditions.MarkReconciling(db, componentsv1alpha1.ReasonRestoring, db.Status.Restore.Message)
 	case in.rotationErr != nil:
-		conditions.MarkReconciling(db, "RotationFailed", "the credentials rotation did not complete and will be retried: "+in.rotationErr.Error())
+		conditions.MarkReconciling(db, componentsv1alpha1.ReasonRotationFailed,
+			"the credentials rotation did not complete and will be retried: "+in.rotationErr.Error())
 	case ready && db.Spec.TLS != nil && !in.verifies:
 		// Never Ready with TLS asked for before clients verify the server.
 		conditions.MarkReconciling(db, ReasonProvisioning, "PostgreSQL serves TLS; the credentials Secret "+

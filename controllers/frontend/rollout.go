@@ -46,7 +46,7 @@ func observeDeployment(dep *appsv1.Deployment) rollout {
 
 // jobState is the state of a migration Job: "" (absent), Running, Succeeded or Failed, with the
 // Job's own explanation of a failure.
-func jobState(job *batchv1.Job) (string, string) {
+func jobState(job *batchv1.Job) (componentsv1alpha1.RequestPhase, string) {
 	if job == nil {
 		return "", ""
 	}

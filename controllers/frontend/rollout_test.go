@@ -70,7 +70,7 @@ func TestDecide(t *testing.T) {
 		job           *batchv1.Job
 		wantDeploy    string
 		wantJob       bool
-		wantMigration string
+		wantMigration componentsv1alpha1.RequestPhase
 		wantFailed    string
 		wantReason    string
 		wantNew       bool

@@ -24,24 +24,28 @@ func TestBackupToken(t *testing.T) {
 		d    upgradeDecision
 		md   majorDecision
 		rd   restoreDecision
-		want string
+		// active is the operation that runs (decide sets it).
+		active string
+		want   string
 	}{
 		{name: "no policy yet, nothing asked", want: ""},
-		{name: "a pre-upgrade backup", bp: policy(""), d: upgrade(canopyv1alpha1.UpgradeBackingUp), want: "pre-upgrade-g3"},
-		{name: "a new policy during a pre-upgrade backup", d: upgrade(canopyv1alpha1.UpgradeBackingUp), want: "pre-upgrade-g3"},
+		{name: "a pre-upgrade backup", bp: policy(""), d: upgrade(canopyv1alpha1.UpgradeBackingUp), active: opUpgrade, want: "pre-upgrade-g3"},
+		{name: "a new policy during a pre-upgrade backup", d: upgrade(canopyv1alpha1.UpgradeBackingUp), active: opUpgrade, want: "pre-upgrade-g3"},
 		{name: "the upgrade rolls out: its token stays", bp: policy("pre-upgrade-g3"), d: upgrade(canopyv1alpha1.UpgradeRollingOut), want: "pre-upgrade-g3"},
 		{name: "a major upgrade's backup wins", bp: policy("pre-upgrade-g3"), d: upgrade(canopyv1alpha1.UpgradeSucceeded),
-			md: majorDecision{backupRequest: "pre-major-ab12"}, want: "pre-major-ab12"},
+			md: majorDecision{backupRequest: "pre-major-ab12"}, active: opMajor, want: "pre-major-ab12"},
 		{name: "after the major upgrade, not back to the app upgrade's token", bp: policy("pre-major-ab12"),
 			d: upgrade(canopyv1alpha1.UpgradeSucceeded), want: "pre-major-ab12"},
 		{name: "a restore's safety backup wins over everything", bp: policy("pre-major-ab12"), d: upgrade(canopyv1alpha1.UpgradeBackingUp),
 			md: majorDecision{backupRequest: "pre-major-ab12"},
-			rd: restoreDecision{backupRequest: "pre-restore-cd34"}, want: "pre-restore-cd34"},
+			rd: restoreDecision{backupRequest: "pre-restore-cd34"}, active: opRestore, want: "pre-restore-cd34"},
+		{name: "a restore that failed in this reconcile asks nothing: the upgrade starting now asks for its backup", bp: policy("pre-restore-cd34"),
+			d: upgrade(canopyv1alpha1.UpgradeBackingUp), rd: restoreDecision{backupRequest: "pre-restore-cd34"}, active: opUpgrade, want: "pre-upgrade-g3"},
 		{name: "after the restore, its token stays", bp: policy("pre-restore-cd34"), d: upgrade(canopyv1alpha1.UpgradeSucceeded), want: "pre-restore-cd34"},
 		{name: "a recreated policy after everything finished asks nothing", d: upgrade(canopyv1alpha1.UpgradeSucceeded), want: ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			require.Equal(t, tc.want, backupToken(tc.bp, tc.d, tc.md, tc.rd))
+			require.Equal(t, tc.want, backupToken(tc.bp, plan{upgrade: tc.d, major: tc.md, restore: tc.rd, active: tc.active}))
 		})
 	}
 }

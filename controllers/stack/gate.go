@@ -19,14 +19,19 @@ func dataOperation(s *canopyv1alpha1.Stack) string {
 		return ""
 	}
 	st := &s.Status
-	switch {
-	case inFlight(st.Upgrade):
-		return fmt.Sprintf("upgrading the application from %s to %s", st.Upgrade.FromVersion, st.Upgrade.ToVersion)
-	case majorRunning(st.DatabaseUpgrade):
-		return fmt.Sprintf("upgrading PostgreSQL from %s to %s (step %s)", st.DatabaseUpgrade.FromVersion, st.DatabaseUpgrade.ToVersion,
-			st.DatabaseUpgrade.Step)
-	case restoreRunning(st.Restore):
-		return fmt.Sprintf("restoring %s in place (step %s)", st.Restore.BackupName, st.Restore.Step)
+	return describeOperation(runningOperation(s), st.Upgrade, st.Restore, st.DatabaseUpgrade)
+}
+
+// describeOperation says what the data operation op does ("" for none), as the Upgradeable
+// conditions (the Stack's and OLM's) name it.
+func describeOperation(op string, u *canopyv1alpha1.UpgradeStatus, r *canopyv1alpha1.RestoreProgress, m *canopyv1alpha1.DatabaseUpgradeProgress) string {
+	switch op {
+	case opUpgrade:
+		return fmt.Sprintf("upgrading the application from %s to %s", u.FromVersion, u.ToVersion)
+	case opMajor:
+		return fmt.Sprintf("upgrading PostgreSQL from %s to %s (step %s)", m.FromVersion, m.ToVersion, m.Step)
+	case opRestore:
+		return fmt.Sprintf("restoring %s in place (step %s)", r.BackupName, r.Step)
 	}
 	return ""
 }

@@ -50,13 +50,13 @@ func TestBackupHold(t *testing.T) {
 			bp:         policy("pre-upgrade-g2", componentsv1alpha1.PhaseSucceeded, "shop-req-4", ""),
 			wantReason: canopyv1alpha1.ReasonRestoring, wantKeep: []string{"shop-20260101-020000"}},
 		{name: "restore over", rd: restore(canopyv1alpha1.StepSucceeded)},
-		{name: "two at once: the major upgrade names the hold, both are protected", md: major(canopyv1alpha1.StepUpgrading, "shop-req-2"),
+		{name: "a major upgrade after a failed upgrade: both backups are protected", md: major(canopyv1alpha1.StepUpgrading, "shop-req-2"),
 			d: upgrade(canopyv1alpha1.UpgradeFailed, "shop-req-1"), wantReason: canopyv1alpha1.ReasonDatabaseUpgrading,
 			wantKeep: []string{"shop-req-2", "shop-req-1"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			hold, keep := backupHold(c.bp, c.d, c.md, c.rd)
+			hold, keep := backupHold(c.bp, planOf(c.d, c.rd, c.md))
 			require.Equal(t, c.wantKeep, keep)
 			if c.wantReason == "" {
 				require.Nil(t, hold)
@@ -67,4 +67,16 @@ func TestBackupHold(t *testing.T) {
 			require.NotEmpty(t, hold.Message)
 		})
 	}
+}
+
+// planOf is the plan of these decisions, with the first that runs active (as decide makes it).
+func planOf(d upgradeDecision, rd restoreDecision, md majorDecision) plan {
+	p := plan{upgrade: d, restore: rd, major: md}
+	for _, op := range operationOrder {
+		if p.runs(op) {
+			p.active = op
+			break
+		}
+	}
+	return p
 }

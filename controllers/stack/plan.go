@@ -18,7 +18,8 @@ const (
 )
 
 // plan is every decision of one reconcile, made once by decide and then carried out: the children's
-// specs, the state of each data operation, and which operation waits for which.
+// specs, the state of each data operation, and which operation waits for which. The builders and
+// status read it; none of them combines the three operations again.
 type plan struct {
 	upgrade upgradeDecision
 	restore restoreDecision
@@ -27,6 +28,12 @@ type plan struct {
 	active string
 	// waiting are the operations asked for that wait for the active one, each with why.
 	waiting []waitingOperation
+	// stopFrontend keeps the web tier at zero replicas: an operation stopped it.
+	stopFrontend bool
+	// backupRequest, hold and protected are what the BackupPolicy is told (backupToken, backupHold).
+	backupRequest string
+	hold          *componentsv1alpha1.BackupHold
+	protected     []string
 }
 
 // waitingOperation is a data operation that was asked for and waits.
@@ -47,9 +54,20 @@ var operationOrder = []string{opRestore, opMajor, opUpgrade}
 // is running goes on to its end; another one asked for meanwhile waits, untouched and reported, and
 // starts once the running one ended. A paused Stack freezes all three, status included.
 func decide(s *canopyv1alpha1.Stack, o observed, now metav1.Time) plan {
+	var p plan
 	if s.Spec.Paused {
-		return plan{upgrade: pausedDecision(s, o.fe), restore: frozenRestore(s, o), major: frozenMajor(s, o), active: runningOperation(s)}
+		p = plan{upgrade: pausedDecision(s, o.fe), restore: frozenRestore(s, o), major: frozenMajor(s, o), active: runningOperation(s)}
+	} else {
+		p = decideOperations(s, o, now)
 	}
+	p.stopFrontend = p.restore.stopFrontend || p.major.stopFrontend
+	p.backupRequest = backupToken(o.bp, p)
+	p.hold, p.protected = backupHold(o.bp, p)
+	return p
+}
+
+// decideOperations moves each data operation on, and lets only one run.
+func decideOperations(s *canopyv1alpha1.Stack, o observed, now metav1.Time) plan {
 	p := plan{upgrade: decideUpgrade(s, o.fe, o.bp, now), restore: decideRestore(s, o), major: decideMajor(s, o)}
 	// The operation status shows running blocks the others while it goes on; one that ends in this
 	// reconcile lets the next start now (no event would come back for the Stack's own status).
@@ -125,19 +143,34 @@ func (p *plan) wait(s *canopyv1alpha1.Stack, o observed, op string) waitingOpera
 	}
 }
 
-// describe says what the running operation op does, from this plan's decision.
+// describe says what the running operation op does, from this plan's decision, with the upgrade's
+// phase (the other two name their step).
 func describe(p *plan, op string) string {
-	switch op {
-	case opRestore:
-		r := p.restore.progress
-		return fmt.Sprintf("restoring %s in place (step %s)", r.BackupName, r.Step)
-	case opMajor:
-		m := p.major.progress
-		return fmt.Sprintf("upgrading PostgreSQL from %s to %s (step %s)", m.FromVersion, m.ToVersion, m.Step)
-	default:
-		u := p.upgrade.upgrade
-		return fmt.Sprintf("upgrading the application from %s to %s (%s)", u.FromVersion, u.ToVersion, u.Phase)
+	msg := describeOperation(op, p.upgrade.upgrade, p.restore.progress, p.major.progress)
+	if op == opUpgrade {
+		msg += fmt.Sprintf(" (%s)", p.upgrade.upgrade.Phase)
 	}
+	return msg
+}
+
+// backupToken is the BackupPolicy's request token: the one a step of the running operation asks for
+// (the in-place restore's safety backup, the backup a major upgrade loads, the pre-upgrade backup),
+// and otherwise the one the policy holds. An operation that ended asks for nothing, even in the
+// reconcile it fails in: the next one may start in that reconcile and ask for its own. A finished
+// request's token stays: going back to an older one would read to the policy as a new request, and
+// take a backup nobody asked for.
+func backupToken(bp *componentsv1alpha1.BackupPolicy, p plan) string {
+	switch {
+	case p.active == opRestore && p.restore.backupRequest != "":
+		return p.restore.backupRequest
+	case p.active == opMajor && p.major.backupRequest != "":
+		return p.major.backupRequest
+	case p.active == opUpgrade && p.upgrade.upgrade.Phase == canopyv1alpha1.UpgradeBackingUp:
+		return p.upgrade.backupRequest
+	case bp != nil:
+		return bp.Spec.BackupRequest
+	}
+	return ""
 }
 
 // frozenRestore leaves an in-place restore as status has it: no step is taken, the Database keeps

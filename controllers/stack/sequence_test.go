@@ -13,11 +13,13 @@ import (
 	"github.com/canopy-dev/canopy/internal/golden"
 )
 
-// userEdit changes the world before the reconcile of step at.
+// userEdit changes the world before the reconcile of step at; lose drops that reconcile's status
+// write instead (a manager that stops between applying the children and writing status).
 type userEdit struct {
 	at   int
 	what string
 	do   func(*world)
+	lose bool
 }
 
 // The data operations a sequence can ask for, as a user edits the Stack.
@@ -39,6 +41,12 @@ func ask(op string, at int) userEdit {
 	e := operations[op]
 	e.at = at
 	return e
+}
+
+// crash loses the status write of the reconcile at step at: the next one starts from the status
+// before it, with the children already told.
+func crash(at int) userEdit {
+	return userEdit{at: at, what: "the manager stops after applying the children: this status write is lost", do: func(*world) {}, lose: true}
 }
 
 func pause(at int, paused bool) userEdit {
@@ -66,14 +74,16 @@ func run(t *testing.T, w *world, events []userEdit, steps int) string {
 	var log strings.Builder
 	last := ""
 	for step := 1; step <= steps; step++ {
+		lost := false
 		for _, e := range events {
 			if e.at == step {
 				fmt.Fprintf(&log, "-- %s\n", e.what)
 				e.do(w)
+				lost = lost || e.lose
 			}
 		}
 		before := w.clone()
-		w.reconcile()
+		w.pass(lost)
 		if line := w.line(); line != last {
 			fmt.Fprintf(&log, "%2d: %s\n", step, line)
 			last = line
@@ -84,7 +94,7 @@ func run(t *testing.T, w *world, events []userEdit, steps int) string {
 		require.LessOrEqual(t, len(runningOperations(w.s)), 1, "step %d: one data operation at a time, running: %v", step, runningOperations(w.s))
 		again := w.clone()
 		again.reconcile()
-		require.True(t, sameOperations(w, again), "step %d: a restart changed the plan:\n%s\n%s", step, w.line(), again.line())
+		require.True(t, lost || sameOperations(w, again), "step %d: a restart changed the plan:\n%s\n%s", step, w.line(), again.line())
 		if w.s.Spec.Paused && before.s.Spec.Paused {
 			require.True(t, sameOperations(before, w), "step %d: a paused Stack moved:\n%s\n%s", step, before.line(), w.line())
 		}
@@ -180,7 +190,9 @@ func TestSecondOperationWaits(t *testing.T) {
 			}
 			t.Run(first+" then "+second, func(t *testing.T) {
 				var log strings.Builder
-				for k := 1; k <= 5; k++ {
+				// k = 0: both in the same edit, which start in operationOrder; up to 6: the last step
+				// of a restore or major upgrade (StartingFrontend).
+				for k := 0; k <= 6; k++ {
 					w := settled(t)
 					fmt.Fprintf(&log, "== %s asked for %d step(s) after %s\n", second, k, first)
 					log.WriteString(run(t, w, []userEdit{ask(first, 1), ask(second, 1+k)}, 20))
@@ -198,13 +210,104 @@ func TestPauseFreezesEveryOperation(t *testing.T) {
 	for _, op := range operationOrder {
 		t.Run(op, func(t *testing.T) {
 			var log strings.Builder
-			for k := 1; k <= 5; k++ {
+			for k := 0; k <= 6; k++ {
 				w := settled(t)
 				fmt.Fprintf(&log, "== paused %d step(s) after the %s was asked for, resumed 3 steps later\n", k, op)
 				log.WriteString(run(t, w, []userEdit{ask(op, 1), pause(1+k, true), pause(4+k, false)}, 20))
 				done(t, w, op)
 			}
 			compareLog(t, "pause-"+op, log.String())
+		})
+	}
+}
+
+// failing sets up an operation that fails: an upgrade whose version does not roll out, a restore the
+// Database reports failed, a major upgrade that rolls back.
+var failing = map[string]func(*world){
+	opUpgrade: func(w *world) { w.failVersion = "1.1" },
+	opRestore: func(w *world) { w.failRestore = true },
+	opMajor:   func(w *world) { w.failMajor = true },
+}
+
+// failed asserts that op ended as a failure: the Stack serves what it served before.
+func failed(t *testing.T, w *world, op string) {
+	t.Helper()
+	switch op {
+	case opUpgrade:
+		require.Equal(t, canopyv1alpha1.UpgradeFailed, w.s.Status.Upgrade.Phase)
+		require.Equal(t, "1.0", w.fe.Spec.Version, "the web tier returned to 1.0")
+	case opRestore:
+		require.Equal(t, canopyv1alpha1.StepFailed, w.s.Status.Restore.Step)
+	case opMajor:
+		require.Equal(t, canopyv1alpha1.StepFailed, w.s.Status.DatabaseUpgrade.Step)
+		require.Equal(t, "16", w.db.Status.Version)
+	}
+	require.False(t, w.fe.Spec.Stopped, "the web tier serves again")
+}
+
+// TestSecondOperationDuringFailure: a second operation asked for at each step of a failing one (an
+// upgrade that rolls back, a failed restore, a major upgrade that rolls back) waits while it runs and
+// runs once it failed; pausing at each step freezes the failing one, and resuming lets it fail.
+func TestSecondOperationDuringFailure(t *testing.T) {
+	for _, first := range operationOrder {
+		for _, second := range operationOrder {
+			if first == second {
+				continue
+			}
+			t.Run(first+" fails then "+second, func(t *testing.T) {
+				var log strings.Builder
+				for k := 0; k <= 6; k++ {
+					w := settled(t)
+					failing[first](w)
+					fmt.Fprintf(&log, "== %s asked for %d step(s) after %s, which fails\n", second, k, first)
+					log.WriteString(run(t, w, []userEdit{ask(first, 1), ask(second, 1+k)}, 20))
+					failed(t, w, first)
+					done(t, w, second)
+				}
+				compareLog(t, first+"-fails-then-"+second, log.String())
+			})
+		}
+		t.Run("pause while "+first+" fails", func(t *testing.T) {
+			var log strings.Builder
+			for k := 0; k <= 6; k++ {
+				w := settled(t)
+				failing[first](w)
+				fmt.Fprintf(&log, "== paused %d step(s) after the %s was asked for, resumed 3 steps later\n", k, first)
+				log.WriteString(run(t, w, []userEdit{ask(first, 1), pause(1+k, true), pause(4+k, false)}, 20))
+				failed(t, w, first)
+				require.Empty(t, runningOperations(w.s), "nothing runs at the end")
+			}
+			compareLog(t, "pause-"+first+"-fails", log.String())
+		})
+	}
+}
+
+// TestRestartLosesStatusWrite: the manager stops after a reconcile applied the children but before
+// its status write, at each step of each operation (and of a failing upgrade, whose failure is
+// written before its rollback). The next reconcile starts from the status before: it must end where
+// the run without the crash ends.
+func TestRestartLosesStatusWrite(t *testing.T) {
+	cases := []struct{ name, op, fails string }{{name: opUpgrade, op: opUpgrade}, {name: opRestore, op: opRestore},
+		{name: opMajor, op: opMajor}, {name: "upgrade-fails", op: opUpgrade, fails: opUpgrade}}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			setup := func() *world {
+				w := settled(t)
+				if tc.fails != "" {
+					failing[tc.fails](w)
+				}
+				return w
+			}
+			ref := setup()
+			run(t, ref, []userEdit{ask(tc.op, 1)}, 20)
+			var log strings.Builder
+			for k := 1; k <= 6; k++ {
+				w := setup()
+				fmt.Fprintf(&log, "== the status write of step %d is lost\n", k)
+				log.WriteString(run(t, w, []userEdit{ask(tc.op, 1), crash(k)}, 20))
+				require.True(t, sameOperations(ref, w), "k=%d: the crash changed the outcome:\n%s\n%s", k, ref.line(), w.line())
+			}
+			compareLog(t, "restart-"+tc.name, log.String())
 		})
 	}
 }

@@ -1,15 +1,18 @@
 package stack
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	canopyv1alpha1 "github.com/canopy-dev/canopy/apis/canopy/v1alpha1"
 	componentsv1alpha1 "github.com/canopy-dev/canopy/apis/components/v1alpha1"
+	"github.com/canopy-dev/canopy/internal/apply"
 	"github.com/canopy-dev/canopy/internal/conditions"
 )
 
@@ -49,48 +52,84 @@ func (w *world) change(edit func(*canopyv1alpha1.Stack)) {
 }
 
 // reconcile runs one pass of the stack controller over the world.
-func (w *world) reconcile() {
-	o := observed{db: w.db, fe: w.fe, bp: w.bp, missingCRD: map[string]bool{}, pending: map[string]bool{}}
+func (w *world) reconcile() { w.pass(false) }
+
+// pass runs one reconcile with the controller's own steps (decide, recordFailure, applyChildren or
+// pendingChanges, computeStatus), the world standing in for the API server. lost drops the final
+// status write, as a manager that stops after applying the children.
+func (w *world) pass(lost bool) {
+	ctx := context.Background()
+	o := observed{db: w.db, fe: w.fe, bp: w.bp, missingCRD: map[string]bool{}}
 	now := metav1.NewTime(w.now)
-	p := decide(w.s, o, now)
-	db, bp, fe := desiredChildren(w.s, o, p)
-	if !w.s.Spec.Paused {
-		var changed bool
-		w.db, changed = applySpec(w.db, db)
-		o.pending["Database"] = changed
-		switch {
-		case bp != nil:
-			w.bp, changed = applySpec(w.bp, bp)
-			o.pending["BackupPolicy"] = changed
-		case w.s.Spec.Backup == nil:
-			w.bp = nil
-		}
-		if fe != nil {
-			w.fe, changed = applySpec(w.fe, fe)
-			o.pending["Frontend"] = changed
-		}
-	} else {
-		for kind, c := range map[string][2]any{"Database": {db, w.db}, "BackupPolicy": {bp, w.bp}, "Frontend": {fe, w.fe}} {
-			o.pending[kind] = specDiffers(c[0], c[1])
+	s := w.s.DeepCopy()
+	p := decide(s, o, now)
+	before, err := recordFailure(ctx, w, s, w.s, p)
+	if err == nil {
+		if s.Spec.Paused {
+			o.pending, err = pendingChanges(s, o, p)
+		} else {
+			o.pending, err = applyChildren(ctx, w, s, o, p)
 		}
 	}
-	computeStatus(w.s, o, p, now)
-	w.s.Status.ObservedGeneration = w.s.Generation
+	if err != nil {
+		panic(err) // the world refuses nothing
+	}
+	computeStatus(s, o, p, now)
+	s.Status.ObservedGeneration = s.Generation
+	if !lost {
+		_ = w.writeStatus(ctx, s, before)
+	}
 }
 
-// applySpec writes want's spec onto the child (created when absent); a changed spec is a new
-// generation that its controller has not observed yet.
+// applyChild stores want as an apply would: a changed spec is a new generation that its controller
+// has not observed yet; the status stays.
+func (w *world) applyChild(_ context.Context, _ *canopyv1alpha1.Stack, _ childKind, want, have client.Object) (bool, error) {
+	if needs, err := apply.NeedsApply(want, have); err != nil || !needs {
+		return false, err
+	}
+	next, err := apply.Applied(want)
+	if err != nil {
+		return false, err
+	}
+	switch n := next.(type) {
+	case *componentsv1alpha1.Database:
+		w.db, _ = applySpec(w.db, n)
+	case *componentsv1alpha1.Frontend:
+		w.fe, _ = applySpec(w.fe, n)
+	case *componentsv1alpha1.BackupPolicy:
+		w.bp, _ = applySpec(w.bp, n)
+	}
+	return true, nil
+}
+
+func (w *world) deleteChild(_ context.Context, _ childKind, have client.Object) error {
+	if _, ok := have.(*componentsv1alpha1.BackupPolicy); ok {
+		w.bp = nil
+	}
+	return nil
+}
+
+func (w *world) writeStatus(_ context.Context, s, _ *canopyv1alpha1.Stack) error {
+	w.s = s.DeepCopy()
+	return nil
+}
+
+// applySpec writes want's spec and metadata onto the child (created when absent); a changed spec is
+// a new generation.
 func applySpec[T interface {
 	*componentsv1alpha1.Database | *componentsv1alpha1.Frontend | *componentsv1alpha1.BackupPolicy
+	client.Object
 }](have, want T) (T, bool) {
 	if any(have) == any(T(nil)) {
 		setGeneration(want, 1)
 		return want, true
 	}
-	if !specDiffers(want, have) {
-		return have, false
-	}
 	next := copySpec(have, want)
+	if !specDiffers(want, have) {
+		next.SetGeneration(have.GetGeneration()) // metadata alone is no new generation
+	}
+	next.SetAnnotations(want.GetAnnotations())
+	next.SetLabels(want.GetLabels())
 	return next, true
 }
 

@@ -134,27 +134,15 @@ func (r *Reconciler) reconcile(ctx context.Context, s *canopyv1alpha1.Stack, pas
 	}
 	now := metav1.NewTime(r.Now())
 	p := decide(s, o, now)
+	if pass.Before, err = recordFailure(ctx, r, s, pass.Before, p); err != nil {
+		return ctrl.Result{}, err
+	}
 	if s.Spec.Paused {
-		if o.pending, err = r.pendingChanges(s, o, p); err != nil {
+		if o.pending, err = pendingChanges(s, o, p); err != nil {
 			return ctrl.Result{}, err
 		}
-	} else {
-		d := p.upgrade
-		if newlyFailed(pass.Before, d) {
-			// Record the failure before rolling back: a rollback applied without its record would be
-			// undone by the next reconcile, which would find the Frontend back at the old version and
-			// no failure to explain it.
-			recorded := pass.Before.DeepCopy()
-			recorded.Status.Upgrade = d.upgrade.DeepCopy()
-			if err := patch.Status(ctx, r.Client, recorded, pass.Before, stackStatus); err != nil {
-				return ctrl.Result{}, err
-			}
-			pass.Before = recorded
-			s.ResourceVersion = recorded.ResourceVersion
-		}
-		if o.pending, err = r.applyChildren(ctx, s, o, p); err != nil {
-			return ctrl.Result{}, err // a refused child stalls the Stack (pass.Finish)
-		}
+	} else if o.pending, err = applyChildren(ctx, r, s, o, p); err != nil {
+		return ctrl.Result{}, err // a refused child stalls the Stack (pass.Finish)
 	}
 	if requeue := computeStatus(s, o, p, now); requeue > 0 {
 		// The step deadline is time, which no watch reports.
@@ -199,66 +187,57 @@ func (r *Reconciler) observe(ctx context.Context, s *canopyv1alpha1.Stack) (obse
 	return o, nil
 }
 
-// desiredChildren computes the children the Stack wants now; a nil BackupPolicy or Frontend is not
-// wanted yet (or, for the BackupPolicy, not at all).
-func desiredChildren(s *canopyv1alpha1.Stack, o observed, p plan) (
-	*componentsv1alpha1.Database, *componentsv1alpha1.BackupPolicy, *componentsv1alpha1.Frontend) {
-	d, rd, md := p.upgrade, p.restore, p.major
+// buildDatabase is the Database the plan wants.
+func buildDatabase(s *canopyv1alpha1.Stack, o observed, p plan) client.Object {
 	db := desired.Database(s)
-	db.Spec.RestoreRequest = rd.dbRequest
-	db.Spec.MajorUpgrade = md.dbRequest
-	if md.dbVersion != "" {
+	db.Spec.RestoreRequest = p.restore.dbRequest
+	db.Spec.MajorUpgrade = p.major.dbRequest
+	if v := p.major.dbVersion; v != "" {
 		// The Database learns the new major only once the backup to load exists.
-		db.Spec.Version, db.Spec.Image = md.dbVersion, o.db.Spec.Image
+		db.Spec.Version, db.Spec.Image = v, o.db.Spec.Image
 	}
 	if o.db != nil && o.db.Spec.Bootstrap != nil {
 		// The bootstrap source is immutable once the Database exists; a later change of the backup
 		// destination it defaulted from must not make every apply fail.
 		db.Spec.Bootstrap = o.db.Spec.Bootstrap.DeepCopy()
 	}
-	dbReady := o.db != nil && conditions.IsTrue(o.db, componentsv1alpha1.ConditionReady)
+	return db
+}
+
+// databaseReady: the other children are created once the Database is Ready.
+func databaseReady(o observed) bool {
+	return o.db != nil && conditions.IsTrue(o.db, componentsv1alpha1.ConditionReady)
+}
+
+// buildBackupPolicy is the BackupPolicy the plan wants; nil until the Database is Ready, and when
+// backups are off.
+func buildBackupPolicy(s *canopyv1alpha1.Stack, o observed, p plan) client.Object {
+	if s.Spec.Backup == nil || (!databaseReady(o) && o.bp == nil) {
+		return nil
+	}
 	// Backups record the version serving; before the first rollout, the version being installed
 	// (so that the policy's spec does not change when the first rollout completes).
-	appVersion := d.serving
+	appVersion := p.upgrade.serving
 	if appVersion == "" {
 		appVersion = s.Spec.Version
 	}
-	var bp *componentsv1alpha1.BackupPolicy
-	if dbReady || o.bp != nil {
-		hold, protected := backupHold(o.bp, d, md, rd)
-		bp = desired.BackupPolicy(s, desired.BackupInput{AppVersion: appVersion, BackupRequest: backupToken(o.bp, d, md, rd),
-			Hold: hold, ProtectedBackups: protected})
-	}
-	var fe *componentsv1alpha1.Frontend
-	if dbReady || o.fe != nil {
-		in := desired.FrontendInput{Version: d.frontendVersion, CredentialsSecretName: credentialsSecret(s, o), DatabaseTLS: databaseTLS(o),
-			Stopped: rd.stopFrontend || md.stopFrontend}
-		if o.db != nil {
-			// A rotation, or the credentials Secret recreated with a new password, restarts the web
-			// tier: its pods read the password when they start.
-			in.CredentialsRevision = credentialsRevision(o.db.Status)
-		}
-		fe = desired.Frontend(s, in)
-	}
-	return db, bp, fe
+	return desired.BackupPolicy(s, desired.BackupInput{AppVersion: appVersion, BackupRequest: p.backupRequest,
+		Hold: p.hold, ProtectedBackups: p.protected})
 }
 
-// backupToken is the BackupPolicy's request token: the one a step in progress asks for (the
-// in-place restore's safety backup, the backup a major upgrade loads, the pre-upgrade backup), and
-// otherwise the one the policy holds. A finished request's token stays: going back to an older one
-// would read to the policy as a new request, and take a backup nobody asked for.
-func backupToken(bp *componentsv1alpha1.BackupPolicy, d upgradeDecision, md majorDecision, rd restoreDecision) string {
-	switch {
-	case rd.backupRequest != "":
-		return rd.backupRequest
-	case md.backupRequest != "":
-		return md.backupRequest
-	case d.upgrade != nil && d.upgrade.Phase == canopyv1alpha1.UpgradeBackingUp:
-		return d.backupRequest
-	case bp != nil:
-		return bp.Spec.BackupRequest
+// buildFrontend is the Frontend the plan wants; nil until the Database is Ready.
+func buildFrontend(s *canopyv1alpha1.Stack, o observed, p plan) client.Object {
+	if !databaseReady(o) && o.fe == nil {
+		return nil
 	}
-	return ""
+	in := desired.FrontendInput{Version: p.upgrade.frontendVersion, CredentialsSecretName: credentialsSecret(s, o), DatabaseTLS: databaseTLS(o),
+		Stopped: p.stopFrontend}
+	if o.db != nil {
+		// A rotation, or the credentials Secret recreated with a new password, restarts the web
+		// tier: its pods read the password when they start.
+		in.CredentialsRevision = credentialsRevision(o.db.Status)
+	}
+	return desired.Frontend(s, in)
 }
 
 // databaseTLS says whether the credentials the web tier uses verify the server with the database's
@@ -288,54 +267,68 @@ func credentialsSecret(s *canopyv1alpha1.Stack, o observed) string {
 	return s.Status.CredentialsSecretName
 }
 
+// childWriter writes what a reconcile decided: to the API server (Reconciler), or to the simulated
+// cluster of the sequence tests (sim_test.go), which so run the controller's own steps.
+type childWriter interface {
+	// applyChild writes want over have (nil when absent) and reports whether it changed anything.
+	applyChild(ctx context.Context, s *canopyv1alpha1.Stack, c childKind, want, have client.Object) (bool, error)
+	deleteChild(ctx context.Context, c childKind, have client.Object) error
+	// writeStatus writes s's status over before's.
+	writeStatus(ctx context.Context, s, before *canopyv1alpha1.Stack) error
+}
+
+// recordFailure writes an upgrade's failure to status before anything rolls it back: a rollback
+// applied without its record would be undone by the next reconcile, which would find the Frontend
+// back at the old version and no failure to explain it. It returns the status as now written.
+func recordFailure(ctx context.Context, cw childWriter, s, before *canopyv1alpha1.Stack, p plan) (*canopyv1alpha1.Stack, error) {
+	if !newlyFailed(before, p.upgrade) {
+		return before, nil
+	}
+	recorded := before.DeepCopy()
+	recorded.Status.Upgrade = p.upgrade.upgrade.DeepCopy()
+	if err := cw.writeStatus(ctx, recorded, before); err != nil {
+		return before, err
+	}
+	s.ResourceVersion = recorded.ResourceVersion
+	return recorded, nil
+}
+
 // applyChildren applies the Database, then — once the Database is Ready, or when they already
 // exist — the BackupPolicy and the Frontend (the children table's order), and deletes a child the
 // Stack no longer wants. It returns the kinds it wrote: their controllers have not observed the new
 // spec yet.
-func (r *Reconciler) applyChildren(ctx context.Context, s *canopyv1alpha1.Stack, o observed, p plan) (map[string]bool, error) {
+func applyChildren(ctx context.Context, cw childWriter, s *canopyv1alpha1.Stack, o observed, p plan) (map[string]bool, error) {
 	written := map[string]bool{}
-	want := wantedChildren(s, o, p)
 	for _, c := range children {
 		have := c.of(&o)
-		switch {
-		case want[c.kind] != nil:
-			if err := r.applyChild(ctx, s, c.kind, want[c.kind], have, written); err != nil {
+		switch want := c.build(s, o, p); {
+		case want != nil:
+			changed, err := cw.applyChild(ctx, s, c, want, have)
+			if err != nil {
 				return written, err
 			}
+			written[c.kind] = changed
 		case !c.wanted(s) && have != nil:
 			// Only the BackupPolicy can be unwanted (backups turned off): it goes; what it wrote
 			// stays (its retention is Retain until the Stack itself is deleted).
-			if err := r.Delete(ctx, have); client.IgnoreNotFound(err) != nil {
-				return written, fmt.Errorf("deleting the %s: %w", c.kind, err)
+			if err := cw.deleteChild(ctx, c, have); err != nil {
+				return written, err
 			}
 		}
 	}
 	return written, nil
 }
 
-// wantedChildren is desiredChildren by kind; a child not wanted (yet) is absent.
-func wantedChildren(s *canopyv1alpha1.Stack, o observed, p plan) map[string]client.Object {
-	db, bp, fe := desiredChildren(s, o, p)
-	want := map[string]client.Object{}
-	for kind, obj := range map[string]client.Object{"Database": apply.OrNil(db), "BackupPolicy": apply.OrNil(bp), "Frontend": apply.OrNil(fe)} {
-		if obj != nil {
-			want[kind] = obj
-		}
-	}
-	return want
-}
-
 // pendingChanges lists, for a paused Stack, the children whose spec differs from what the Stack
 // asks: status must not call them up to date.
-func (r *Reconciler) pendingChanges(s *canopyv1alpha1.Stack, o observed, p plan) (map[string]bool, error) {
+func pendingChanges(s *canopyv1alpha1.Stack, o observed, p plan) (map[string]bool, error) {
 	pending := map[string]bool{}
-	want := wantedChildren(s, o, p)
 	for _, c := range children {
-		have := c.of(&o)
-		if want[c.kind] == nil || have == nil {
+		want, have := c.build(s, o, p), c.of(&o)
+		if want == nil || have == nil {
 			continue
 		}
-		needs, err := apply.NeedsApply(want[c.kind], have)
+		needs, err := apply.NeedsApply(want, have)
 		if err != nil {
 			return nil, err
 		}
@@ -346,18 +339,18 @@ func (r *Reconciler) pendingChanges(s *canopyv1alpha1.Stack, o observed, p plan)
 
 // applyChild applies one child and reports remediations: a deleted child recreated, a manual
 // change overwritten.
-func (r *Reconciler) applyChild(ctx context.Context, s *canopyv1alpha1.Stack, kind string, want, have client.Object, written map[string]bool) error {
+func (r *Reconciler) applyChild(ctx context.Context, s *canopyv1alpha1.Stack, c childKind, want, have client.Object) (bool, error) {
 	// have is nil when no child the Stack controls (or may adopt) was observed; Ensure then reads
 	// the name, and a same-named object the Stack does not control is refused (NotControlledError).
 	res, err := apply.Ensure(ctx, r.Client, r.APIReader, FieldOwner, want, have)
 	if err != nil {
-		return err
+		return false, err
 	}
-	written[kind] = res != apply.Unchanged
+	kind := c.kind
 	logger := log.FromContext(ctx).WithValues("kind", kind, "child", klog.KObj(want))
 	switch res {
 	case apply.Created:
-		if componentExisted(s, kind) {
+		if c.existed(s) {
 			metrics.DriftCorrections.WithLabelValues(kind, "recreated").Inc()
 			r.Recorder.Eventf(s, corev1.EventTypeWarning, "Recreated", "the %s %s was deleted and has been recreated", kind, want.GetName())
 			logger.Info("recreated a deleted child")
@@ -370,21 +363,18 @@ func (r *Reconciler) applyChild(ctx context.Context, s *canopyv1alpha1.Stack, ki
 			want.GetName())
 		logger.Info("reverted a manual change to a child")
 	}
+	return res != apply.Unchanged, nil
+}
+
+func (r *Reconciler) deleteChild(ctx context.Context, c childKind, have client.Object) error {
+	if err := r.Delete(ctx, have); client.IgnoreNotFound(err) != nil {
+		return fmt.Errorf("deleting the %s: %w", c.kind, err)
+	}
 	return nil
 }
 
-// componentExisted reports whether the Stack's status says the child existed before.
-func componentExisted(s *canopyv1alpha1.Stack, kind string) bool {
-	c := s.Status.Components
-	switch kind {
-	case "Database":
-		return c.Database != nil && c.Database.Name != ""
-	case "Frontend":
-		return c.Frontend != nil && c.Frontend.Name != ""
-	case "BackupPolicy":
-		return c.Backup != nil && c.Backup.Name != ""
-	}
-	return false
+func (r *Reconciler) writeStatus(ctx context.Context, s, before *canopyv1alpha1.Stack) error {
+	return patch.Status(ctx, r.Client, s, before, func(x *canopyv1alpha1.Stack) any { return x.Status })
 }
 
 // credentialsRevision changes whenever the database's password does: at each rotation (its token),

@@ -72,8 +72,8 @@ func computeStatus(s *canopyv1alpha1.Stack, o observed, p plan, now metav1.Time)
 	upgradeFailed := setDegraded(s, d, o.fe)
 	r := setRollout(s, states, d, upgradeWaits, now)
 	setWaiting(s, p)
-	setUpgradeable(s, d)
-	setSummary(s, states, d, upgradeFailed, r)
+	setUpgradeable(s, p)
+	setSummary(s, states, p, upgradeFailed, r)
 	return setPaused(s, r.requeue)
 }
 
@@ -101,7 +101,7 @@ func readiness(s *canopyv1alpha1.Stack, o observed, p plan) (map[string]*childSt
 		}
 	}
 	// The web tier is ready for the Stack only when it serves the version the Stack asks for.
-	fe := states["Frontend"]
+	fe := states[frontendChild.kind]
 	upgradeWaits := false
 	if fe.ready && d.serving != s.Spec.Version {
 		fe.ready = false
@@ -120,12 +120,12 @@ func readiness(s *canopyv1alpha1.Stack, o observed, p plan) (map[string]*childSt
 // credentials Secret, kept volumes, newest backup and failure.
 func setSummaries(s *canopyv1alpha1.Stack, o observed, states map[string]*childState) {
 	st := &s.Status
-	st.Components = canopyv1alpha1.ComponentsStatus{
-		Database: component(o.db != nil, s.Name, s.Spec.Database.Version, observedDBVersion(o.db), *states["Database"]),
-		Frontend: component(o.fe != nil, s.Name, s.Spec.Version, observedFEVersion(o.fe), *states["Frontend"]),
-	}
-	if s.Spec.Backup != nil {
-		st.Components.Backup = component(o.bp != nil, s.Name, "", "", *states["BackupPolicy"])
+	st.Components = canopyv1alpha1.ComponentsStatus{}
+	for _, c := range children {
+		if c.wanted(s) {
+			want, have := c.versions(s, o)
+			*c.component(&st.Components) = component(c.of(&o) != nil, s.Name, want, have, *states[c.kind])
+		}
 	}
 	st.URL, st.DatabaseEndpoint, st.CredentialsSecretName, st.KeptVolumes = "", "", "", nil
 	if o.fe != nil {
@@ -199,7 +199,8 @@ type rolloutClock struct {
 func setRollout(s *canopyv1alpha1.Stack, states map[string]*childState, d upgradeDecision, upgradeWaits bool, now metav1.Time) rolloutClock {
 	st := &s.Status
 	r := rolloutClock{}
-	r.step, r.state = currentStep(*states["Database"], *states["BackupPolicy"], *states["Frontend"], s.Spec.Backup != nil, inFlight(d.upgrade))
+	r.step, r.state = currentStep(*states[databaseChild.kind], *states[backupChild.kind], *states[frontendChild.kind], s.Spec.Backup != nil,
+		inFlight(d.upgrade))
 	r.limit = stepTimeout(s, r.step, d.upgrade)
 	switch {
 	case r.step == "" || s.Spec.Paused || (r.step == canopyv1alpha1.RolloutFrontend && upgradeWaits):
@@ -220,13 +221,14 @@ func setRollout(s *canopyv1alpha1.Stack, states map[string]*childState, d upgrad
 	return r
 }
 
-// setUpgradeable says what OLM's gate says for this Stack: false during any operation on data or
-// versions (application upgrade, in-place restore, PostgreSQL major upgrade).
-func setUpgradeable(s *canopyv1alpha1.Stack, d upgradeDecision) {
-	switch op := dataOperation(s); {
-	case op == "":
+// setUpgradeable says what OLM's gate says for this Stack: false while the plan runs an operation on
+// data or versions (application upgrade, in-place restore, PostgreSQL major upgrade).
+func setUpgradeable(s *canopyv1alpha1.Stack, p plan) {
+	op := describeOperation(p.active, p.upgrade.upgrade, p.restore.progress, p.major.progress)
+	switch p.active {
+	case opWaitNone:
 		conditions.Set(s, canopyv1alpha1.ConditionUpgradeable, metav1.ConditionTrue, canopyv1alpha1.ReasonNoUpgrade, "no upgrade or restore in progress")
-	case inFlight(d.upgrade):
+	case opUpgrade:
 		conditions.Set(s, canopyv1alpha1.ConditionUpgradeable, metav1.ConditionFalse, canopyv1alpha1.ReasonUpgradeInProgress, op)
 	default:
 		conditions.Set(s, canopyv1alpha1.ConditionUpgradeable, metav1.ConditionFalse, canopyv1alpha1.ReasonDataOperationInProgress, op)
@@ -235,13 +237,13 @@ func setUpgradeable(s *canopyv1alpha1.Stack, d upgradeDecision) {
 
 // setSummary sets the kstatus summary: Stalled for what needs a person, Ready when everything
 // serves the spec, Reconciling otherwise, with the reason of what is in progress.
-func setSummary(s *canopyv1alpha1.Stack, states map[string]*childState, d upgradeDecision, upgradeFailed bool, r rolloutClock) {
+func setSummary(s *canopyv1alpha1.Stack, states map[string]*childState, p plan, upgradeFailed bool, r rolloutClock) {
 	st := &s.Status
-	db, fe, bp := states["Database"], states["Frontend"], states["BackupPolicy"]
+	d, major := p.upgrade, p.major.progress
+	db, fe, bp := states[databaseChild.kind], states[frontendChild.kind], states[backupChild.kind]
 	backupWanted := s.Spec.Backup != nil
-	major := st.DatabaseUpgrade
 	majorFailed := major != nil && major.Step == canopyv1alpha1.StepFailed && major.ToVersion == s.Spec.Database.Version
-	failing := failingSummary(map[string]childState{"database": *db, "frontend": *fe, "backup": *bp}, backupWanted)
+	failing := failingSummary(s, states)
 	switch {
 	case upgradeFailed:
 		conditions.MarkStalled(s, componentsv1alpha1.ReasonUpgradeFailed,
@@ -254,18 +256,19 @@ func setSummary(s *canopyv1alpha1.Stack, states map[string]*childState, d upgrad
 			major.FromVersion, major.ToVersion, major.Message, canopyv1alpha1.AnnotationRetryDatabaseUpgrade))
 	case db.stalled || fe.stalled || (backupWanted && bp.stalled):
 		conditions.MarkStalled(s, firstStalledReason(*db, *fe, *bp), failing)
-	case db.ready && fe.ready && (!backupWanted || bp.ready) && !inFlight(d.upgrade) && !restoreRunning(st.Restore) && !majorRunning(major):
+	case db.ready && fe.ready && (!backupWanted || bp.ready) && p.active == opWaitNone:
 		msg := "version " + d.serving + " is serving"
 		if st.URL != "" {
 			msg += " at " + st.URL
 		}
 		conditions.MarkReady(s, componentsv1alpha1.ReasonReady, msg)
-	case majorRunning(major):
+	case p.active == opMajor:
 		conditions.MarkReconciling(s, canopyv1alpha1.ReasonDatabaseUpgrading,
 			fmt.Sprintf("upgrading PostgreSQL from %s to %s: step %s", major.FromVersion, major.ToVersion, major.Step))
-	case restoreRunning(st.Restore):
-		conditions.MarkReconciling(s, canopyv1alpha1.ReasonRestoring, fmt.Sprintf("restoring %s in place: step %s", st.Restore.BackupName, st.Restore.Step))
-	case inFlight(d.upgrade):
+	case p.active == opRestore:
+		rp := p.restore.progress
+		conditions.MarkReconciling(s, canopyv1alpha1.ReasonRestoring, fmt.Sprintf("restoring %s in place: step %s", rp.BackupName, rp.Step))
+	case p.active == opUpgrade:
 		conditions.MarkReconciling(s, canopyv1alpha1.ReasonUpgrading,
 			fmt.Sprintf("upgrading from %s to %s: %s", d.upgrade.FromVersion, d.upgrade.ToVersion, upgradeStepMessage(d.upgrade)))
 	default:
@@ -308,14 +311,11 @@ func currentStep(db, bp, fe childState, backupWanted, upgrading bool) (canopyv1a
 }
 
 // failingSummary lists every component that is not ready, so that all failures show at once.
-func failingSummary(states map[string]childState, backupWanted bool) string {
+func failingSummary(s *canopyv1alpha1.Stack, states map[string]*childState) string {
 	var parts []string
-	for _, name := range []string{"database", "backup", "frontend"} {
-		if name == "backup" && !backupWanted {
-			continue
-		}
-		if st := states[name]; !st.ready {
-			parts = append(parts, name+": "+st.message)
+	for _, c := range children {
+		if st := states[c.kind]; c.wanted(s) && !st.ready {
+			parts = append(parts, c.name+": "+st.message)
 		}
 	}
 	return strings.Join(parts, "; ")
@@ -336,20 +336,6 @@ func component(exists bool, name, desired, observedVersion string, st childState
 		c.Name = name
 	}
 	return c
-}
-
-func observedDBVersion(db *componentsv1alpha1.Database) string {
-	if db == nil {
-		return ""
-	}
-	return db.Status.Version
-}
-
-func observedFEVersion(fe *componentsv1alpha1.Frontend) string {
-	if fe == nil {
-		return ""
-	}
-	return fe.Status.Version
 }
 
 // nilIfAbsent turns a typed nil pointer into an untyped nil interface.

@@ -53,7 +53,7 @@ func TestSetUpgradeable(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s := partsStack()
 			s.Status = tc.status
-			setUpgradeable(s, tc.d)
+			setUpgradeable(s, planOf(tc.d, restoreDecision{progress: s.Status.Restore}, majorDecision{progress: s.Status.DatabaseUpgrade}))
 			c := conditions.Get(s, canopyv1alpha1.ConditionUpgradeable)
 			require.Equal(t, tc.wantStatus, c.Status)
 			require.Equal(t, tc.wantReason, c.Reason)
@@ -179,7 +179,8 @@ func TestSetSummary(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s := partsStack()
 			s.Status = tc.status
-			setSummary(s, tc.states, tc.d, tc.failed, tc.clock)
+			setSummary(s, tc.states, planOf(tc.d, restoreDecision{progress: s.Status.Restore}, majorDecision{progress: s.Status.DatabaseUpgrade}),
+				tc.failed, tc.clock)
 			c := conditions.Get(s, tc.wantType)
 			require.NotNil(t, c)
 			require.Equal(t, metav1.ConditionTrue, c.Status)

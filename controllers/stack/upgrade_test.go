@@ -51,7 +51,7 @@ func failedFrontend(serving, failed string) *componentsv1alpha1.Frontend {
 	return fe
 }
 
-func policy(reqID, phase, backupName, msg string) *componentsv1alpha1.BackupPolicy {
+func policy(reqID string, phase componentsv1alpha1.RequestPhase, backupName, msg string) *componentsv1alpha1.BackupPolicy {
 	bp := &componentsv1alpha1.BackupPolicy{}
 	if reqID != "" {
 		bp.Status.LastRequest = &componentsv1alpha1.BackupRequestStatus{ID: reqID, Phase: phase, BackupName: backupName, Message: msg}

@@ -154,6 +154,27 @@ func Apply(ctx context.Context, c client.Client, owner string, desired, existing
 	return result, nil
 }
 
+// Applied is desired as Apply writes it, with its hash annotation: what a simulated API server
+// stores (the stack controller's sequence tests), so that NeedsApply then finds nothing to do.
+func Applied(desired client.Object) (client.Object, error) {
+	want, err := toMap(desired)
+	if err != nil {
+		return nil, err
+	}
+	hash, err := Hash(want)
+	if err != nil {
+		return nil, err
+	}
+	out := desired.DeepCopyObject().(client.Object)
+	annotations := map[string]string{}
+	for k, v := range out.GetAnnotations() {
+		annotations[k] = v
+	}
+	annotations[AnnotationDesiredHash] = hash
+	out.SetAnnotations(annotations)
+	return out, nil
+}
+
 // Hash identifies a desired object's content.
 func Hash(desired map[string]any) (string, error) {
 	data, err := json.Marshal(desired) // encoding/json sorts map keys: the hash is stable.

@@ -8,6 +8,7 @@ import (
 
 	canopyv1alpha1 "github.com/canopy-dev/canopy/apis/canopy/v1alpha1"
 	componentsv1alpha1 "github.com/canopy-dev/canopy/apis/components/v1alpha1"
+	"github.com/canopy-dev/canopy/internal/agent"
 	"github.com/canopy-dev/canopy/internal/conditions"
 )
 
@@ -152,12 +153,12 @@ var nextSteps = map[string]string{
 		"(from your backup of it); a new password would not match the data. Or restore the Stack from a backup into a new one",
 	componentsv1alpha1.ReasonIssuerNotFound: "create the Issuer (in the Stack's namespace) or ClusterIssuer the message names, " +
 		"or fix spec.tls.issuerRef (the database's and the ingress host's certificates): kubectl edit stack %[1]s",
-	"UploadFailed": "the backup could not reach or write the destination: check the endpoint, bucket and network " +
+	agent.ReasonUploadFailed: "the backup could not reach or write the destination: check the endpoint, bucket and network " +
 		"the message names; the next scheduled backup retries",
-	"ChildRejected": "the API server refused the Stack's change to a component: change the Stack as the message says",
-	"StepTimeout":   "the step waits longer than spec.rollout.stepTimeout: the component below says what it waits for",
-	"Unauthorized":  "the backup destination refused the credentials: fix the Secret named in spec.backup.destination",
-	"NotFound":      "the backup destination does not exist: create it or fix spec.backup.destination",
+	canopyv1alpha1.ReasonChildRejected: "the API server refused the Stack's change to a component: change the Stack as the message says",
+	canopyv1alpha1.ReasonStepTimeout:   "the step waits longer than spec.rollout.stepTimeout: the component below says what it waits for",
+	agent.ReasonUnauthorized:           "the backup destination refused the credentials: fix the Secret named in spec.backup.destination",
+	agent.ReasonNotFound:               "the backup destination does not exist: create it or fix spec.backup.destination",
 }
 
 func nextStep(reason, stack string) string {

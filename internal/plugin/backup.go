@@ -96,7 +96,7 @@ func (s *session) backupProgress(ctx context.Context, bp *componentsv1alpha1.Bac
 	if r == nil || r.ID != res.Request {
 		return "requested; waiting for the operator to take it", false, nil
 	}
-	res.Phase, res.Message = r.Phase, r.Message
+	res.Phase, res.Message = string(r.Phase), r.Message
 	switch r.Phase {
 	case componentsv1alpha1.PhaseFailed:
 		next := "kubectl canopy status " + res.Stack
@@ -113,7 +113,7 @@ func (s *session) backupProgress(ctx context.Context, bp *componentsv1alpha1.Bac
 		}
 		return "backup " + r.BackupName + " taken; waiting for the catalogue", false, nil
 	}
-	line := r.Phase
+	line := string(r.Phase)
 	if r.JobName != "" {
 		line += " (Job " + r.JobName + ")"
 	}

@@ -98,7 +98,7 @@ func frontendComponent(o *observedStack) Component {
 			facts = append(facts, "stopped")
 		}
 		if m := fe.Status.Migration; m != nil && m.Version != "" {
-			facts = append(facts, "migration "+m.Version+" "+orDash(m.Phase))
+			facts = append(facts, "migration "+m.Version+" "+orDash(string(m.Phase)))
 		}
 		c.Summary = strings.Join(facts, ", ")
 	}

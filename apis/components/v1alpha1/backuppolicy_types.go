@@ -201,7 +201,7 @@ type BackupRequestStatus struct {
 	// phase: Pending, Running, Succeeded or Failed.
 	// +optional
 	// +kubebuilder:validation:Enum=Pending;Running;Succeeded;Failed
-	Phase string `json:"phase,omitempty"`
+	Phase RequestPhase `json:"phase,omitempty"`
 	// jobName of the Job that serves the request.
 	// +optional
 	JobName string `json:"jobName,omitempty"`

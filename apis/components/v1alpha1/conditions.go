@@ -38,8 +38,6 @@ const (
 
 // Reasons used in conditions. Reasons are CamelCase and stable: tools and users match on them.
 const (
-	// ReasonReconciling is used while a controller applies changes.
-	ReasonReconciling = "Reconciling"
 	// ReasonReconcileError: the controller's last pass failed with an error it retries (an API
 	// server that refused or timed out, a quota); the message is the error.
 	ReasonReconcileError = "ReconcileError"
@@ -101,15 +99,29 @@ const (
 	// ReasonSecretKeyMissing reports a Secret the spec names that lacks a key the spec needs (or
 	// holds it empty), such as accessKeyID of the S3 credentials or the encryption keyID.
 	ReasonSecretKeyMissing = "SecretKeyMissing"
+	// ReasonMajorUpgrade: the Database runs a PostgreSQL major-version upgrade (Reconciling).
+	ReasonMajorUpgrade = "MajorUpgrade"
+	// ReasonRestoring: the Database loads a backup, at bootstrap or in place (Reconciling).
+	ReasonRestoring = "Restoring"
+	// ReasonRotationFailed: the credentials rotation did not complete and is retried.
+	ReasonRotationFailed = "RotationFailed"
+	// ReasonPurging: a BackupPolicy being deleted deletes its backups.
+	ReasonPurging = "Purging"
+	// ReasonResultUnreadable: a backup Job completed but the agent's result could not be read, so the
+	// backup is not recorded.
+	ReasonResultUnreadable = "ResultUnreadable"
 	// ReasonSecretKeyInvalid reports a Secret key whose value cannot be used as what it is for
 	// (an encryption key that is not 32 random bytes or their base64 or hex).
 	ReasonSecretKeyInvalid = "SecretKeyInvalid"
 )
 
+// RequestPhase is where a backup, restore or major-upgrade request stands.
+type RequestPhase string
+
 // Request phases reported for backups, restores and migrations.
 const (
-	PhasePending   = "Pending"
-	PhaseRunning   = "Running"
-	PhaseSucceeded = "Succeeded"
-	PhaseFailed    = "Failed"
+	PhasePending   RequestPhase = "Pending"
+	PhaseRunning   RequestPhase = "Running"
+	PhaseSucceeded RequestPhase = "Succeeded"
+	PhaseFailed    RequestPhase = "Failed"
 )

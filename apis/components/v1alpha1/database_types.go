@@ -299,7 +299,7 @@ type MajorUpgradeStatus struct {
 	// phase: Running, Succeeded or Failed.
 	// +optional
 	// +kubebuilder:validation:Enum=Pending;Running;Succeeded;Failed
-	Phase string `json:"phase,omitempty"`
+	Phase RequestPhase `json:"phase,omitempty"`
 	// step while running: Replacing, Restoring or RollingBack.
 	// +optional
 	// +kubebuilder:validation:Enum=Replacing;Restoring;RollingBack
@@ -330,7 +330,7 @@ type RestoreStatus struct {
 	// phase: Pending, Running, Succeeded or Failed.
 	// +optional
 	// +kubebuilder:validation:Enum=Pending;Running;Succeeded;Failed
-	Phase string `json:"phase,omitempty"`
+	Phase RequestPhase `json:"phase,omitempty"`
 	// message explains a failure.
 	// +optional
 	Message string `json:"message,omitempty"`

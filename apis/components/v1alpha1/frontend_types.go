@@ -193,7 +193,7 @@ type MigrationStatus struct {
 	// phase: Pending, Running, Succeeded or Failed.
 	// +optional
 	// +kubebuilder:validation:Enum=Pending;Running;Succeeded;Failed
-	Phase string `json:"phase,omitempty"`
+	Phase RequestPhase `json:"phase,omitempty"`
 	// message explains a failure, from the Job's own condition.
 	// +optional
 	Message string `json:"message,omitempty"`

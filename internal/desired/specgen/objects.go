@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	canopyv1alpha1 "github.com/canopy-dev/canopy/apis/canopy/v1alpha1"
 	componentsv1alpha1 "github.com/canopy-dev/canopy/apis/components/v1alpha1"
 	"github.com/canopy-dev/canopy/internal/desired/backup"
 	"github.com/canopy-dev/canopy/internal/desired/database"
@@ -46,7 +47,7 @@ func (c *Case) Frontend() *componentsv1alpha1.Frontend {
 func (c *Case) BackupPolicy() *componentsv1alpha1.BackupPolicy {
 	in := stack.BackupInput{AppVersion: c.Stack.Spec.Version, BackupRequest: c.BackupRequest}
 	if c.Hold {
-		in.Hold = &componentsv1alpha1.BackupHold{Reason: "DatabaseUpgrading"}
+		in.Hold = &componentsv1alpha1.BackupHold{Reason: canopyv1alpha1.ReasonDatabaseUpgrading}
 		if c.Stack.Spec.RestoreRequest != nil {
 			in.ProtectedBackups = []string{c.Stack.Spec.RestoreRequest.BackupName}
 		}
