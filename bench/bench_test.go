@@ -162,3 +162,13 @@ workqueue_queue_duration_seconds_count{controller="stack",name="stack"} 12
 	got := controllerWork(before, after, 10, 1)
 	require.Equal(t, ControllerWork{Reconciles: 10, RequeueAfter: 2, Busy: 0.5, SecondsPerReconcile: 0.5, QueueSeconds: 2}, got["stack"])
 }
+
+func TestWritesAtRest(t *testing.T) {
+	quiet, noisy := Run{N: 10, Workers: 4, Ready: 10}, Run{N: 100, Workers: 10, Ready: 100}
+	noisy.Idle.Writes = 295
+	require.NoError(t, writesAtRest([]Run{quiet}), "a run kept from results.json is not judged again")
+	require.ErrorContains(t, writesAtRest([]Run{quiet, noisy}), "295 writes while idle")
+	partial := noisy
+	partial.Ready = 90
+	require.NoError(t, writesAtRest([]Run{partial}), "a run that did not converge had no idle window to speak of")
+}

@@ -315,6 +315,9 @@ func (c *Cluster) Stop() {
 	if err := c.kwokctl(ctx, "delete", "cluster", "--name", c.Name); err != nil && !errors.Is(err, context.Canceled) {
 		c.Log("stopping the cluster: %v", err)
 	}
+	if c.Config != nil && !waitReleased(c.Config.Host, 2*time.Minute) {
+		c.Log("the API server at %s still answers 2 minutes after the cluster was deleted", c.Config.Host)
+	}
 	if c.unlock != nil {
 		c.unlock()
 		c.unlock = nil
