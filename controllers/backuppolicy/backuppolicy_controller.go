@@ -17,6 +17,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -82,6 +83,11 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		// Scheduled Jobs belong to the CronJob, on-demand ones to the policy: the label covers both.
 		Watches(&batchv1.Job{}, handler.EnqueueRequestsFromMapFunc(policyOfLabel)).
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(policyOfLabel)).
+		// The backup volume has no owner (it outlives the policy); only its deletion matters, as
+		// Canopy never changes it.
+		Watches(&corev1.PersistentVolumeClaim{}, handler.EnqueueRequestsFromMapFunc(policyOfLabel), builder.WithPredicates(predicate.Funcs{
+			CreateFunc: func(event.CreateEvent) bool { return false }, UpdateFunc: func(event.UpdateEvent) bool { return false },
+			GenericFunc: func(event.GenericEvent) bool { return false }})).
 		Watches(&componentsv1alpha1.Database{}, handler.EnqueueRequestsFromMapFunc(r.policiesOfDatabase)).
 		Complete(outcome.Settled(r))
 }
@@ -225,7 +231,9 @@ func (r *Reconciler) ensureClaim(ctx context.Context, bp *componentsv1alpha1.Bac
 	}
 	have, err := apply.Lookup(ctx, r.Client, r.APIReader, claim)
 	if err == nil && have == nil {
-		err = apply.Create(ctx, r.Client, r.APIReader, claim)
+		if err = apply.Create(ctx, r.Client, r.APIReader, claim); err == nil {
+			r.reportRemediation(ctx, bp, "PersistentVolumeClaim", claim, apply.Created)
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("creating the backup volume: %w", err)
@@ -239,8 +247,12 @@ func (r *Reconciler) applySchedule(ctx context.Context, bp *componentsv1alpha1.B
 	if want == nil {
 		return apply.DeleteControlled(ctx, r.Client, bp, client.ObjectKey{Namespace: bp.Namespace, Name: desired.Name(bp)}, &batchv1.CronJob{})
 	}
-	_, err := apply.Ensure(ctx, r.Client, r.APIReader, FieldOwner, want, nil)
-	return err
+	res, err := apply.Ensure(ctx, r.Client, r.APIReader, FieldOwner, want, nil)
+	if err != nil {
+		return err
+	}
+	r.reportRemediation(ctx, bp, "CronJob", want, res)
+	return nil
 }
 
 // suspendSchedule suspends the policy's existing CronJob, if it controls one that still runs.

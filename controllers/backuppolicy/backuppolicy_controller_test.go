@@ -36,6 +36,7 @@ func TestMain(m *testing.M) {
 type harness struct {
 	*testenv.Harness
 	stop func()
+	mgr  ctrl.Manager
 }
 
 // start runs the backup controller; stop (also at the end of the test) ends it, to test restarts.
@@ -46,7 +47,7 @@ func start(t *testing.T, h *harness) *harness {
 		h = &harness{Harness: e.Harness(t)}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	e.StartManagerContext(t, ctx, func(mgr ctrl.Manager) error {
+	h.mgr = e.StartManagerContext(t, ctx, func(mgr ctrl.Manager) error {
 		return (&Reconciler{Client: mgr.GetClient(), Getenv: func(string) string { return "" }}).SetupWithManager(mgr)
 	})
 

@@ -11,6 +11,7 @@ import (
 	componentsv1alpha1 "github.com/canopy-dev/canopy/apis/components/v1alpha1"
 	"github.com/canopy-dev/canopy/internal/apply"
 	desired "github.com/canopy-dev/canopy/internal/desired/database"
+	"github.com/canopy-dev/canopy/internal/metrics"
 	"github.com/canopy-dev/canopy/internal/pgadmin"
 )
 
@@ -113,6 +114,7 @@ func (r *Reconciler) applyRecreatedPassword(ctx context.Context, db *componentsv
 		return false, fmt.Errorf("marking the Secret %s applied: %w", creds.Name, err)
 	}
 	db.Status.CredentialsRecreated = now.UTC().Format(time.RFC3339)
+	metrics.DriftCorrections.WithLabelValues("Secret", "recreated").Inc()
 	r.Recorder.Eventf(db, corev1.EventTypeWarning, "CredentialsRecreated",
 		"the Secret %s was deleted by hand: it was made again with a new password, now set inside PostgreSQL; the web tier restarts with it", creds.Name)
 	return true, nil

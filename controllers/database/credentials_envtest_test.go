@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -12,6 +13,7 @@ import (
 	componentsv1alpha1 "github.com/canopy-dev/canopy/apis/components/v1alpha1"
 	"github.com/canopy-dev/canopy/internal/conditions"
 	desired "github.com/canopy-dev/canopy/internal/desired/database"
+	"github.com/canopy-dev/canopy/internal/metrics"
 	"github.com/canopy-dev/canopy/internal/testenv"
 )
 
@@ -30,6 +32,8 @@ func TestDeletedSecretsWhileTheDataExists(t *testing.T) {
 		return h.Get(pvc, claim.Name) == nil && pvc.Labels[desired.LabelCurrentData] == "true"
 	}, "PostgreSQL ran ready on its data volume")
 
+	recreated := metrics.DriftCorrections.WithLabelValues("Secret", "recreated")
+	before := testutil.ToFloat64(recreated)
 	creds := &corev1.Secret{}
 	require.NoError(t, h.Get(creds, "lost-db-credentials"))
 	old := string(creds.Data["password"])
@@ -40,6 +44,7 @@ func TestDeletedSecretsWhileTheDataExists(t *testing.T) {
 	h.Eventually(func() bool { return h.admin.password(desired.AppUser) == string(creds.Data["password"]) }, "PostgreSQL has the new password")
 	h.Eventually(func() bool { return h.database("lost").Status.CredentialsRecreated != "" }, "status records it (the web tier restarts)")
 	h.WaitEvent(h.database("lost"), "CredentialsRecreated")
+	require.Equal(t, before+1, testutil.ToFloat64(recreated), "the remediation is counted")
 
 	super := &corev1.Secret{}
 	require.NoError(t, h.Get(super, "lost-db-superuser"))

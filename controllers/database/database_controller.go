@@ -78,7 +78,7 @@ type Reconciler struct {
 	// APIReader reads from the API server, not the cache (the manager's by default).
 	APIReader client.Reader
 
-	certificates *integrations.DynamicWatch
+	owned *integrations.OwnedWatches
 }
 
 // SetupWithManager registers the controller.
@@ -117,7 +117,8 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if err != nil {
 		return err
 	}
-	r.certificates, err = integrations.WatchOwnedCertificates(mgr, c, &componentsv1alpha1.Database{})
+	r.owned, err = integrations.WatchOwned(mgr, c, &componentsv1alpha1.Database{},
+		&certmanagerv1.Certificate{}, &monitoringv1.ServiceMonitor{}, &monitoringv1.PrometheusRule{})
 	return err
 }
 
@@ -172,14 +173,8 @@ func (r *Reconciler) reconcile(ctx context.Context, db *componentsv1alpha1.Datab
 		return ctrl.Result{}, err // discovery lags a new CRD: retried with backoff
 	}
 	caps := capabilities(avail)
-	switch {
-	case r.certificates == nil:
-	case caps.Certificates:
-		if err := r.certificates.Ensure(); err != nil {
-			return ctrl.Result{}, err
-		}
-	default:
-		r.certificates.Release(ctx)
+	if err := r.owned.Sync(ctx, avail); err != nil {
+		return ctrl.Result{}, err
 	}
 
 	claims, err := r.dataClaims(ctx, db)

@@ -122,13 +122,14 @@ func (f *fakeAdmin) Close(context.Context) error { return nil }
 type harness struct {
 	*testenv.Harness
 	admin *fakeAdmin
+	mgr   ctrl.Manager
 }
 
 func start(t *testing.T) *harness {
 	t.Helper()
 	e := testenv.Require(t, env)
 	h := &harness{Harness: e.Harness(t), admin: &fakeAdmin{passwords: map[string]string{}}}
-	e.StartManager(t, func(mgr ctrl.Manager) error {
+	h.mgr = e.StartManager(t, func(mgr ctrl.Manager) error {
 		return (&Reconciler{Client: mgr.GetClient(), Connect: h.admin.connect, Getenv: func(string) string { return "" }}).SetupWithManager(mgr)
 	})
 	return h

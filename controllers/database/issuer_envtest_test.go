@@ -4,6 +4,7 @@ import (
 	"context"
 	"path/filepath"
 	"testing"
+	"time"
 
 	certmanagerv1 "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	cmmeta "github.com/cert-manager/cert-manager/pkg/apis/meta/v1"
@@ -89,6 +90,7 @@ func TestMissingIssuer(t *testing.T) {
 	require.Contains(t, ready.Message, `the Issuer vault is not ready: Error initializing issuer: secret "vault-token" not found`)
 	require.Nil(t, conditions.Get(h.database("pending"), componentsv1alpha1.ConditionStalled), "an issuer that exists may become ready")
 	requireNoReconcile(t, "Databases waiting for an issuer are not reconciled again")
+	testenv.RequireIdle(t, h.mgr, 5*time.Second, "Databases waiting for an issuer cost no API request")
 
 	// The issuer is created, and cert-manager issues.
 	require.NoError(t, h.C.Create(context.Background(), &certmanagerv1.ClusterIssuer{ObjectMeta: metav1.ObjectMeta{Name: "ca"},

@@ -2,6 +2,7 @@ package database
 
 import (
 	componentsv1alpha1 "github.com/canopy-dev/canopy/apis/components/v1alpha1"
+	"github.com/canopy-dev/canopy/internal/conditions"
 )
 
 // everyPass are the children each pass applies whatever the capabilities and the moment (the
@@ -10,10 +11,20 @@ import (
 // which changes when TLS arrives.)
 var everyPass = map[string]bool{"Service": true, "NetworkPolicy": true, "PodDisruptionBudget": true, "StatefulSet": true}
 
+// monitoringKinds are applied on every pass while the spec asks for monitoring and the Prometheus
+// operator's API is served: MonitoringAvailable True in the last pass's status says both.
+var monitoringKinds = map[string]bool{"ServiceMonitor": true, "PrometheusRule": true}
+
 // recreated reports whether creating a child of this kind now restores one that someone deleted:
 // a remediation, reported as an event and counted. db.Status is still the last pass's.
 func recreated(db *componentsv1alpha1.Database, kind string) bool {
-	if !everyPass[kind] || db.Status.ObservedGeneration != db.Generation {
+	if db.Status.ObservedGeneration != db.Generation {
+		return false
+	}
+	if monitoringKinds[kind] {
+		return conditions.IsTrue(db, componentsv1alpha1.ConditionMonitoringAvailable)
+	}
+	if !everyPass[kind] {
 		return false
 	}
 	if kind != "StatefulSet" {

@@ -65,7 +65,7 @@ type Reconciler struct {
 	// holds only Canopy's labelled objects, and a name must be checked before it is taken.
 	APIReader client.Reader
 
-	certificates *integrations.DynamicWatch
+	owned *integrations.OwnedWatches
 }
 
 // SetupWithManager registers the controller. Besides its own objects it watches the CRDs of the
@@ -92,7 +92,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if err != nil {
 		return err
 	}
-	r.certificates, err = integrations.WatchOwnedCertificates(mgr, c, &componentsv1alpha1.Frontend{})
+	r.owned, err = integrations.WatchOwned(mgr, c, &componentsv1alpha1.Frontend{}, &certmanagerv1.Certificate{}, &monitoringv1.ServiceMonitor{})
 	return err
 }
 
@@ -124,14 +124,8 @@ func (r *Reconciler) reconcile(ctx context.Context, fe *componentsv1alpha1.Front
 		return ctrl.Result{}, err // discovery lags a new CRD: retried with backoff
 	}
 	caps := capabilities(avail)
-	switch {
-	case r.certificates == nil:
-	case caps.Certificates:
-		if err := r.certificates.Ensure(); err != nil {
-			return ctrl.Result{}, err
-		}
-	default:
-		r.certificates.Release(ctx)
+	if err := r.owned.Sync(ctx, avail); err != nil {
+		return ctrl.Result{}, err
 	}
 	issuerMissing, err := r.observeIssuer(ctx, fe, caps)
 	if err != nil {
@@ -277,11 +271,14 @@ func (r *Reconciler) apply(ctx context.Context, fe *componentsv1alpha1.Frontend,
 
 // existed tells, from the status of the last pass, which children must exist already, so that
 // creating one is a remediation: the Deployment once a version has rolled out (status.version
-// stays set), the Service once a pass at this generation has completed (every pass applies it).
+// stays set), the Service once a pass at this generation has completed (every pass applies it), the
+// ServiceMonitor when that pass also had it asked for and its API served (MonitoringAvailable True).
 func existed(before *componentsv1alpha1.Frontend) map[string]bool {
+	current := before.Status.ObservedGeneration == before.Generation
 	return map[string]bool{
-		"Deployment": before.Status.Version != "",
-		"Service":    before.Status.ObservedGeneration == before.Generation,
+		"Deployment":     before.Status.Version != "",
+		"Service":        current,
+		"ServiceMonitor": current && conditions.IsTrue(before, componentsv1alpha1.ConditionMonitoringAvailable),
 	}
 }
 

@@ -38,13 +38,16 @@ func TestMain(m *testing.M) {
 	os.Exit(testenv.Main(m, &env, testenv.Options{}))
 }
 
-type harness struct{ *testenv.Harness }
+type harness struct {
+	*testenv.Harness
+	mgr ctrl.Manager
+}
 
 func start(t *testing.T) *harness {
 	t.Helper()
 	e := testenv.Require(t, env)
 	h := &harness{Harness: e.Harness(t)}
-	e.StartManager(t, func(mgr ctrl.Manager) error { return (&Reconciler{Client: mgr.GetClient()}).SetupWithManager(mgr) })
+	h.mgr = e.StartManager(t, func(mgr ctrl.Manager) error { return (&Reconciler{Client: mgr.GetClient()}).SetupWithManager(mgr) })
 	return h
 }
 

@@ -101,6 +101,7 @@ func TestMissingIssuer(t *testing.T) {
 	require.Contains(t, ready.Message, "HTTPS waits for its certificate: the ClusterIssuer le-prod")
 	require.Nil(t, conditions.Get(h.frontend("shop"), componentsv1alpha1.ConditionStalled), "the web tier serves: not Stalled")
 	requireNoReconcile(t, "a Frontend waiting for an issuer is not reconciled again")
+	testenv.RequireIdle(t, h.mgr, 5*time.Second, "a Frontend waiting for an issuer costs no API request")
 
 	// The issuer is created, and cert-manager issues: the Certificate's watch brings the Frontend back.
 	issuer := &certmanagerv1.ClusterIssuer{ObjectMeta: metav1.ObjectMeta{Name: "le-prod"},

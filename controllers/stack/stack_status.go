@@ -169,13 +169,23 @@ func setDegraded(s *canopyv1alpha1.Stack, d upgradeDecision, fe *componentsv1alp
 	switch c := frontendDegraded(fe); {
 	case failed:
 		conditions.Set(s, componentsv1alpha1.ConditionDegraded, metav1.ConditionTrue, componentsv1alpha1.ReasonUpgradeFailed,
-			fmt.Sprintf("still serving %s: %s", d.serving, d.upgrade.Message))
+			fmt.Sprintf("still serving %s: %s%s", d.serving, d.upgrade.Message, restoreOffer(s, d.upgrade)))
 	case c != nil && c.Reason == componentsv1alpha1.ReasonIssuerNotFound:
 		conditions.Set(s, componentsv1alpha1.ConditionDegraded, metav1.ConditionTrue, c.Reason, "frontend: "+c.Message)
 	default:
 		conditions.Remove(s, componentsv1alpha1.ConditionDegraded)
 	}
 	return failed
+}
+
+// restoreOffer names the pre-upgrade backup of a failed upgrade and how to restore it: a rollback
+// does not undo a migration the new version ran, and that backup holds the data from before it.
+func restoreOffer(s *canopyv1alpha1.Stack, up *canopyv1alpha1.UpgradeStatus) string {
+	if up == nil || up.BackupName == "" {
+		return ""
+	}
+	return fmt.Sprintf("; if its migration changed the data, restore the pre-upgrade backup %s "+
+		"(spec.restoreRequest, or kubectl canopy restore %s --backup %s)", up.BackupName, s.Name, up.BackupName)
 }
 
 func frontendDegraded(fe *componentsv1alpha1.Frontend) *metav1.Condition {
@@ -247,7 +257,8 @@ func setSummary(s *canopyv1alpha1.Stack, states map[string]*childState, p plan, 
 	switch {
 	case upgradeFailed:
 		conditions.MarkStalled(s, componentsv1alpha1.ReasonUpgradeFailed,
-			fmt.Sprintf("upgrade to %s failed and was rolled back; still serving %s: %s", s.Spec.Version, d.serving, d.upgrade.Message))
+			fmt.Sprintf("upgrade to %s failed and was rolled back; still serving %s: %s%s", s.Spec.Version, d.serving, d.upgrade.Message,
+				restoreOffer(s, d.upgrade)))
 	case r.timedOut:
 		conditions.MarkStalled(s, canopyv1alpha1.ReasonStepTimeout, fmt.Sprintf("step %s not finished after %s: %s", r.step, r.limit, r.state.message))
 	case majorFailed:

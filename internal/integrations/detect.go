@@ -23,6 +23,14 @@ type Available struct {
 	Monitoring   bool // monitoring.coreos.com ServiceMonitor and PrometheusRule
 }
 
+// serves says whether a's kind is served, by the capability it belongs to.
+func (av Available) serves(a api) bool {
+	if a.crd == certificate.crd {
+		return av.Certificates
+	}
+	return av.Monitoring
+}
+
 // api is a kind Canopy writes, at the version it writes, with its CRD.
 type api struct {
 	gvk schema.GroupVersionKind

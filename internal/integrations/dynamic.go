@@ -5,12 +5,12 @@ import (
 	"fmt"
 	"sync"
 
-	certmanagerv1 "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/source"
 )
 
@@ -35,16 +35,25 @@ var (
 // NewDynamicWatch registers a watch of obj's kind (one of the optional APIs) that start begins,
 // typically a controller.Watch of a source.Kind of informers.
 func NewDynamicWatch(obj client.Object, informers cache.Informers, start func() error) (*DynamicWatch, error) {
+	a, ok := optionalAPI(obj)
+	if !ok {
+		return nil, fmt.Errorf("%T is not one of the optional APIs", obj)
+	}
+	w := &DynamicWatch{crd: a.crd, start: start, informers: informers}
+	dynamicMu.Lock()
+	dynamic[a.crd] = append(dynamic[a.crd], w)
+	dynamicMu.Unlock()
+	return w, nil
+}
+
+// optionalAPI is the optional API of obj's kind.
+func optionalAPI(obj client.Object) (api, bool) {
 	for _, a := range apis {
 		if fmt.Sprintf("%T", a.new()) == fmt.Sprintf("%T", obj) {
-			w := &DynamicWatch{crd: a.crd, start: start, informers: informers}
-			dynamicMu.Lock()
-			dynamic[a.crd] = append(dynamic[a.crd], w)
-			dynamicMu.Unlock()
-			return w, nil
+			return a, true
 		}
 	}
-	return nil, fmt.Errorf("%T is not one of the optional APIs", obj)
+	return api{}, false
 }
 
 // Ensure starts the watch unless it runs. Call it only when Detect says the kind is served.
@@ -85,12 +94,61 @@ func stopped(crd string) {
 	}
 }
 
-// WatchOwnedCertificates registers c's watch of the cert-manager Certificates that owner's kind
-// controls, started by Ensure once cert-manager's CRD is served: an object waiting for its
-// certificate learns of its issue from the Certificate's events, with no polling while it waits.
-func WatchOwnedCertificates(mgr manager.Manager, c controller.Controller, owner client.Object) (*DynamicWatch, error) {
-	return NewDynamicWatch(&certmanagerv1.Certificate{}, mgr.GetCache(), func() error {
-		return c.Watch(source.Kind(mgr.GetCache(), &certmanagerv1.Certificate{},
-			handler.TypedEnqueueRequestForOwner[*certmanagerv1.Certificate](mgr.GetScheme(), mgr.GetRESTMapper(), owner, handler.OnlyControllerOwner())))
-	})
+// OwnedWatches are a controller's watches of the optional kinds it creates, each started once its
+// CRD is served: a deleted or edited child of such a kind is restored by its own event, not by
+// whatever event comes next, and an object waiting for its certificate learns of its issue from the
+// Certificate's events, with no polling while it waits.
+type OwnedWatches struct {
+	watches []ownedWatch
+}
+
+type ownedWatch struct {
+	api   api
+	watch *DynamicWatch
+}
+
+// WatchOwned registers c's watches of the objects of kinds (optional APIs) that owner's kind
+// controls. Certificates are followed entirely (their status says when the key pair is issued);
+// of the others only what Canopy writes: the Prometheus operator may write their status, which
+// would otherwise wake the owner for nothing.
+func WatchOwned(mgr manager.Manager, c controller.Controller, owner client.Object, kinds ...client.Object) (*OwnedWatches, error) {
+	ws := &OwnedWatches{}
+	for _, kind := range kinds {
+		a, ok := optionalAPI(kind)
+		if !ok {
+			return nil, fmt.Errorf("%T is not one of the optional APIs", kind)
+		}
+		var preds []predicate.Predicate
+		if a.crd != certificate.crd {
+			preds = append(preds, predicate.Or[client.Object](predicate.GenerationChangedPredicate{},
+				predicate.LabelChangedPredicate{}, predicate.AnnotationChangedPredicate{}))
+		}
+		w, err := NewDynamicWatch(kind, mgr.GetCache(), func() error {
+			return c.Watch(source.Kind(mgr.GetCache(), a.new(),
+				handler.EnqueueRequestForOwner(mgr.GetScheme(), mgr.GetRESTMapper(), owner, handler.OnlyControllerOwner()), preds...))
+		})
+		if err != nil {
+			return nil, err
+		}
+		ws.watches = append(ws.watches, ownedWatch{api: a, watch: w})
+	}
+	return ws, nil
+}
+
+// Sync starts the watch of each kind that avail says is served and releases the others. A nil
+// OwnedWatches (a controller not set up with WatchOwned, in unit tests) does nothing.
+func (ws *OwnedWatches) Sync(ctx context.Context, avail Available) error {
+	if ws == nil {
+		return nil
+	}
+	for _, w := range ws.watches {
+		if !avail.serves(w.api) {
+			w.watch.Release(ctx)
+			continue
+		}
+		if err := w.watch.Ensure(); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -38,10 +38,14 @@ func (e *Env) StartManagerContext(t testing.TB, parent context.Context, setup fu
 	opts := mgroptions.Base(e.Scheme, nil)
 	opts.Metrics = metricsserver.Options{BindAddress: "0"}
 	opts.Controller.SkipNameValidation = ptr.To(true)
-	mgr, err := ctrl.NewManager(e.Config, opts)
+	requests := &Requests{}
+	mgr, err := ctrl.NewManager(counted(e.Config, requests), opts)
 	if err != nil {
 		t.Fatalf("creating the manager: %v", err)
 	}
+	requestsMu.Lock()
+	requestsOf[mgr] = requests
+	requestsMu.Unlock()
 	if err := setup(mgr); err != nil {
 		t.Fatalf("setting up the controllers: %v", err)
 	}

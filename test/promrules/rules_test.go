@@ -117,10 +117,18 @@ func firing(t *testing.T, r rule, sc scenario) map[time.Duration]bool {
 	return got
 }
 
-// samples writes n samples of value v in promqltest's notation; "_" is no sample.
+// samples writes n samples of value v in promqltest's notation; "_" is no sample, and "stale" a
+// staleness marker (what Prometheus writes when a scrape fails or a series leaves its target)
+// followed by no sample.
 func samples(v string, n int) string {
-	if v == "_" {
+	switch v {
+	case "_":
 		return fmt.Sprintf("_x%d", n)
+	case "stale":
+		if n == 1 {
+			return "stale"
+		}
+		return fmt.Sprintf("stale _x%d", n-1)
 	}
 	return fmt.Sprintf("%sx%d", v, n-1)
 }
