@@ -48,6 +48,9 @@ func (o *Options) connect() (*session, error) {
 
 // clientset is client-go's typed client, for what controller-runtime's client does not do (logs).
 func (s *session) clientset() (kubernetes.Interface, error) {
+	if s.newClientset != nil {
+		return s.newClientset(s.config)
+	}
 	return kubernetes.NewForConfig(s.config)
 }
 

@@ -14,6 +14,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 
 	canopyv1alpha1 "github.com/canopy-dev/canopy/apis/canopy/v1alpha1"
@@ -39,6 +41,8 @@ type fixture struct {
 	kubeconfig string
 	// clock is the plugin's time; request ids derive from it.
 	clock time.Time
+	// clientset, when set, stands in for client-go's client, which reads the manager's log.
+	clientset kubernetes.Interface
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -62,6 +66,9 @@ func (f *fixture) run(stdin string, args ...string) result {
 	f.T.Helper()
 	var out, errb bytes.Buffer
 	o := &Options{Streams: Streams{In: strings.NewReader(stdin), Out: &out, Err: &errb}, Now: func() time.Time { return f.clock }, Poll: 20 * time.Millisecond}
+	if f.clientset != nil {
+		o.newClientset = func(*rest.Config) (kubernetes.Interface, error) { return f.clientset, nil }
+	}
 	cmd := NewCommand(o)
 	cmd.SetArgs(append([]string{"--kubeconfig", f.kubeconfig, "-n", f.NS, "--color", "never"}, args...))
 	code := 0

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 )
 
@@ -37,6 +39,9 @@ type Options struct {
 
 	loading   *clientcmd.ClientConfigLoadingRules
 	overrides *clientcmd.ConfigOverrides
+	// newClientset builds client-go's typed client, which reads the manager's log; nil is
+	// kubernetes.NewForConfig. Tests give a fake one, since envtest runs no pod to read.
+	newClientset func(*rest.Config) (kubernetes.Interface, error)
 }
 
 // Main runs one command line and returns the process exit code.
