@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -21,6 +22,7 @@ import (
 	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/canopy-dev/canopy/internal/desired/common"
+	"github.com/canopy-dev/canopy/internal/golden"
 )
 
 // untar reads a report tarball into file name → content.
@@ -153,6 +155,26 @@ func TestReportManagerLog(t *testing.T) {
 			require.NotContains(t, content, v, "%s holds a Secret value", name)
 		}
 	}
+}
+
+// TestReportOutput: without -f the report lands in the current folder under a name that says
+// whose and when; the output names it, counts the files and says where the manager's lines come
+// from. The tarball's size varies with the namespace's name and the objects' times: the golden
+// shows it as SIZE.
+func TestReportOutput(t *testing.T) {
+	f := newFixture(t)
+	f.readyStack("shop")
+	wd, err := os.Getwd()
+	require.NoError(t, err)
+	dir := t.TempDir()
+	t.Chdir(dir)
+	r := f.run("", "report", "shop")
+	require.Equal(t, 0, r.code, r.err)
+	_, err = os.Stat(filepath.Join(dir, "canopy-report-"+f.NS+"-shop-20260601-120000.tar.gz"))
+	require.NoError(t, err, "the default file name")
+	sized := regexp.MustCompile(`(\(\d+ files), [0-9.]+(?:B|Ki|Mi)\)`)
+	require.Regexp(t, sized, r.out)
+	golden.Compare(t, filepath.Join(wd, "testdata", "report.golden.txt"), []byte(sized.ReplaceAllString(r.out, "$1, SIZE)")))
 }
 
 // TestManagerLogLines: the lines kept from the manager's log are those about the Stack's
