@@ -330,5 +330,120 @@ func TestRetryUpgrade(t *testing.T) {
 	r = f.run("", "retry-upgrade", "shop")
 	require.Equal(t, 0, r.code, r.err)
 	require.Equal(t, "kc-1780315200000", f.stack("shop").Annotations[canopyv1alpha1.AnnotationRetryDatabaseUpgrade])
-	require.Contains(t, r.out, "Stack NS/shop retries the PostgreSQL upgrade 16 → 17 (canopy.dev/retry-database-upgrade=kc-1780315200000).")
+	goldenText(t, "retry-upgrade-database", r.out)
+}
+
+// failedUpgrade leaves the Stack's application upgrade to 1.5.0 Failed, 1.4.2 serving.
+func (f *fixture) failedUpgrade(name string) {
+	f.T.Helper()
+	testenv.Mutate(f.T, f.C, f.Key(name), func() *canopyv1alpha1.Stack { return &canopyv1alpha1.Stack{} }, false,
+		func(s *canopyv1alpha1.Stack) { s.Spec.Version = "1.5.0" })
+	f.mutateStatus(name, func(s *canopyv1alpha1.Stack) {
+		s.Status.ObservedGeneration = s.Generation
+		s.Status.Upgrade = &canopyv1alpha1.UpgradeStatus{FromVersion: "1.4.2", ToVersion: "1.5.0", Phase: "Failed", Message: "version 1.5.0 failed"}
+	})
+}
+
+// TestRetryUpgradeWithoutOperator: with no operator to record the cancellation, retry-upgrade
+// gives up after its own short bound, not the 30 minutes of --timeout, and when interrupted; both
+// say how to finish.
+func TestRetryUpgradeWithoutOperator(t *testing.T) {
+	f := newFixture(t)
+	f.readyStack("shop")
+	flag := newRetryUpgradeCommand(&Options{}).Flags().Lookup("cancel-timeout")
+	require.NotNil(t, flag, "step 1 has a bound of its own")
+	require.Equal(t, "2m0s", flag.DefValue)
+
+	f.failedUpgrade("shop")
+	start := time.Now()
+	r := f.run("", "retry-upgrade", "shop", "--cancel-timeout", "300ms")
+	require.Equal(t, 1, r.code)
+	require.Less(t, time.Since(start), 20*time.Second)
+	require.Equal(t, "1.4.2", f.stack("shop").Spec.Version, "step 1 is done: the serving version")
+	goldenText(t, "retry-upgrade-no-operator", r.out+r.err)
+
+	f.failedUpgrade("shop")
+	ctx, interrupt := context.WithCancel(t.Context())
+	go func() { // Ctrl-C once step 1 is done, while the command waits
+		for ctx.Err() == nil && f.stack("shop").Spec.Version != "1.4.2" {
+			time.Sleep(10 * time.Millisecond)
+		}
+		time.Sleep(100 * time.Millisecond)
+		interrupt()
+	}()
+	r = f.runCtx(ctx, "", "retry-upgrade", "shop")
+	require.Equal(t, 1, r.code)
+	require.Contains(t, r.err, "error: interrupted while the cancellation of the failed upgrade to 1.5.0 was still running; "+
+		"spec.version is 1.4.2, the serving version. To finish: is the operator running? Once kubectl canopy status shop "+
+		"shows the upgrade Cancelled, kubectl canopy upgrade shop --version 1.5.0 tries 1.5.0 again")
+}
+
+// TestRetryUpgradeWait: --wait follows the new attempt of either kind until it succeeds. The
+// record of the cancelled upgrade to the same version, still in status.upgrade until the operator
+// starts the new one, is not taken for the new attempt's end.
+func TestRetryUpgradeWait(t *testing.T) {
+	f := newFixture(t)
+	f.readyStack("shop")
+	f.failedUpgrade("shop")
+	go func() { // the stack controller
+		cancelled := false
+		for t.Context().Err() == nil {
+			time.Sleep(10 * time.Millisecond)
+			s := &canopyv1alpha1.Stack{}
+			if f.C.Get(t.Context(), f.Key("shop"), s) != nil {
+				continue
+			}
+			switch {
+			case s.Spec.Version == "1.4.2" && !cancelled:
+				f.mutateStatus("shop", func(st *canopyv1alpha1.Stack) {
+					st.Status.ObservedGeneration = st.Generation
+					st.Status.Upgrade.Phase = "Cancelled"
+				})
+				cancelled = true
+			case s.Spec.Version == "1.5.0" && cancelled:
+				time.Sleep(150 * time.Millisecond) // a reconcile later
+				for _, p := range []canopyv1alpha1.UpgradePhase{"BackingUp", "RollingOut", "Succeeded"} {
+					f.mutateStatus("shop", func(st *canopyv1alpha1.Stack) {
+						st.Status.ObservedGeneration = st.Generation
+						st.Status.Upgrade = &canopyv1alpha1.UpgradeStatus{FromVersion: "1.4.2", ToVersion: "1.5.0", Phase: p}
+						if p == "Succeeded" {
+							st.Status.Version = "1.5.0"
+						}
+					})
+					time.Sleep(60 * time.Millisecond)
+				}
+				return
+			}
+		}
+	}()
+	r := f.run("", "retry-upgrade", "shop", "--wait")
+	require.Equal(t, 0, r.code, r.err)
+	goldenText(t, "retry-upgrade-wait", progress(t, r.out, "requested; waiting for the operator to start it", "BackingUp", "RollingOut"))
+
+	f.mutateStatus("shop", func(s *canopyv1alpha1.Stack) {
+		s.Status.DatabaseUpgrade = &canopyv1alpha1.DatabaseUpgradeProgress{FromVersion: "16", ToVersion: "17", Step: "Failed", Attempt: 1,
+			Message: "pg_upgrade failed"}
+	})
+	go func() { // the stack controller's major upgrade, for the new annotation only
+		for t.Context().Err() == nil {
+			time.Sleep(10 * time.Millisecond)
+			token := f.stack("shop").Annotations[canopyv1alpha1.AnnotationRetryDatabaseUpgrade]
+			if token == "" {
+				continue
+			}
+			time.Sleep(100 * time.Millisecond)
+			for _, step := range []canopyv1alpha1.OperationStep{"StoppingFrontend", "Backup", "Upgrading", "StartingFrontend", "Succeeded"} {
+				f.mutateStatus("shop", func(st *canopyv1alpha1.Stack) {
+					st.Status.DatabaseUpgrade = &canopyv1alpha1.DatabaseUpgradeProgress{FromVersion: "16", ToVersion: "17", Step: step, Attempt: 2,
+						RetryRequest: token}
+				})
+				time.Sleep(60 * time.Millisecond)
+			}
+			return
+		}
+	}()
+	r = f.run("", "retry-upgrade", "shop", "--wait")
+	require.Equal(t, 0, r.code, r.err)
+	goldenText(t, "retry-upgrade-database-wait", progress(t, r.out, "requested; waiting for the operator to start it",
+		"StoppingFrontend", "Backup", "Upgrading", "StartingFrontend"))
 }

@@ -64,6 +64,12 @@ type result struct {
 // run runs `kubectl canopy args...` in the test's namespace with stdin as input.
 func (f *fixture) run(stdin string, args ...string) result {
 	f.T.Helper()
+	return f.runCtx(context.Background(), stdin, args...)
+}
+
+// runCtx is run with a context the test may cancel, as Ctrl-C cancels Main's.
+func (f *fixture) runCtx(ctx context.Context, stdin string, args ...string) result {
+	f.T.Helper()
 	var out, errb bytes.Buffer
 	o := &Options{Streams: Streams{In: strings.NewReader(stdin), Out: &out, Err: &errb}, Now: func() time.Time { return f.clock }, Poll: 20 * time.Millisecond}
 	if f.clientset != nil {
@@ -72,7 +78,7 @@ func (f *fixture) run(stdin string, args ...string) result {
 	cmd := NewCommand(o)
 	cmd.SetArgs(append([]string{"--kubeconfig", f.kubeconfig, "-n", f.NS, "--color", "never"}, args...))
 	code := 0
-	if err := cmd.ExecuteContext(context.Background()); err != nil {
+	if err := cmd.ExecuteContext(ctx); err != nil {
 		errb.WriteString("error: " + err.Error() + "\n")
 		code = 1
 	}

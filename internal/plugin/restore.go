@@ -105,7 +105,7 @@ func (s *session) restore(ctx context.Context, name, backup string, f restoreFla
 		_, err := s.printData(res)
 		return err
 	}
-	err = s.follow(ctx, f.timeout, errTimeout{"the restore " + res.ID, "kubectl canopy status " + name + " shows its step"},
+	err = s.follow(ctx, f.timeout, errTimeout{what: "the restore " + res.ID, next: "kubectl canopy status " + name + " shows its step"},
 		func(ctx context.Context) (string, bool, error) {
 			if err := s.c.Get(ctx, client.ObjectKeyFromObject(st), st); err != nil {
 				return "", false, fmt.Errorf("reading Stack %s/%s: %w", s.namespace, name, err)

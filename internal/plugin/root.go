@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -49,7 +51,10 @@ func Main(args []string, s Streams) int {
 	o := &Options{Streams: s, Now: time.Now, Poll: 500 * time.Millisecond}
 	cmd := NewCommand(o)
 	cmd.SetArgs(args)
-	if err := cmd.ExecuteContext(context.Background()); err != nil {
+	// Ctrl-C ends a --wait through the context, so that the command can say what is left to do.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := cmd.ExecuteContext(ctx); err != nil {
 		fmt.Fprintln(s.Err, "error:", err)
 		var u usageError
 		if errors.As(err, &u) {
