@@ -3,6 +3,7 @@ package plugin
 import (
 	"context"
 	"encoding/json"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -10,6 +11,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	canopyv1alpha1 "github.com/canopy-dev/canopy/apis/canopy/v1alpha1"
 	componentsv1alpha1 "github.com/canopy-dev/canopy/apis/components/v1alpha1"
@@ -57,6 +60,66 @@ func TestErrorsNameTheObjectAndTheNextStep(t *testing.T) {
 	code := Main([]string{"status"}, Streams{In: strings.NewReader(""), Out: &out, Err: &out})
 	require.Equal(t, 2, code, "a usage error exits with 2, as kubectl does")
 	require.Contains(t, out.String(), "status needs the name of one Stack: kubectl canopy status NAME [-n NAMESPACE]")
+}
+
+// twoContexts writes a kubeconfig with three contexts on the test's cluster: a (namespace of a),
+// b (namespace of b), and the current one, down, whose server nothing listens on.
+func twoContexts(t *testing.T, a, b *fixture) string {
+	t.Helper()
+	cfg, err := clientcmd.LoadFromFile(a.kubeconfig)
+	require.NoError(t, err)
+	cur := cfg.Contexts[cfg.CurrentContext]
+	require.NotNil(t, cur)
+	cfg.Clusters["down"] = &clientcmdapi.Cluster{Server: "https://127.0.0.1:1", InsecureSkipTLSVerify: true}
+	cfg.Contexts = map[string]*clientcmdapi.Context{
+		"a":    {Cluster: cur.Cluster, AuthInfo: cur.AuthInfo, Namespace: a.NS},
+		"b":    {Cluster: cur.Cluster, AuthInfo: cur.AuthInfo, Namespace: b.NS},
+		"down": {Cluster: "down", AuthInfo: cur.AuthInfo, Namespace: a.NS},
+	}
+	cfg.CurrentContext = "down"
+	path := filepath.Join(t.TempDir(), "kubeconfig")
+	require.NoError(t, clientcmd.WriteToFile(*cfg, path))
+	return path
+}
+
+// TestContextAndNamespace: --context selects a context of the kubeconfig, and without -n the
+// context's namespace is the one the command works in, as with kubectl.
+func TestContextAndNamespace(t *testing.T) {
+	a, b := newFixture(t), newFixture(t)
+	a.readyStack("ctxshop") // a name no other test uses: "did you mean" lists every namespace
+	b.readyStack("blog")
+	kc := twoContexts(t, a, b)
+
+	r := a.exec(t.Context(), "", "--kubeconfig", kc, "--context", "a", "backups", "ctxshop", "-o", "json")
+	require.Equal(t, 0, r.code, r.err)
+	r = a.exec(t.Context(), "", "--kubeconfig", kc, "--context", "b", "pause", "blog", "-o", "json")
+	require.Equal(t, 0, r.code, r.err)
+	var res PauseResult
+	require.NoError(t, json.Unmarshal([]byte(r.out), &res))
+	require.Equal(t, b.NS, res.Namespace, "the namespace of context b")
+	require.True(t, b.stack("blog").Spec.Paused)
+
+	r = a.exec(t.Context(), "", "--kubeconfig", kc, "--context", "b", "status", "ctxshop")
+	require.Contains(t, r.err, "Stack ctxshop not found in namespace "+b.NS+"; did you mean -n NS?")
+	r = a.exec(t.Context(), "", "--kubeconfig", kc, "--context", "b", "-n", a.NS, "status", "ctxshop")
+	require.Equal(t, 0, r.code, "-n wins over the context's namespace: %s", r.err)
+
+	r = a.exec(t.Context(), "", "--kubeconfig", kc, "--context", "nope", "status", "ctxshop")
+	require.Contains(t, r.err, `context "nope" does not exist`)
+}
+
+// TestUnreachableCluster: when no API server answers, the error names the server and the context
+// and says what to check.
+func TestUnreachableCluster(t *testing.T) {
+	f := newFixture(t)
+	kc := twoContexts(t, f, f)
+	for _, args := range [][]string{{"status", "shop"}, {"backup", "shop"}, {"restore", "shop", "--backup", "x", "--yes"}} {
+		r := f.exec(t.Context(), "", append([]string{"--kubeconfig", kc}, args...)...)
+		require.Equal(t, 1, r.code)
+		require.Contains(t, r.err, "error: reading Stack shop in namespace NS: ")
+		require.Contains(t, r.err, "connection refused; is the cluster at https://127.0.0.1:1 (context down) reachable? "+
+			"Check --context or KUBECONFIG (kubectl config get-contexts lists them)\n", args)
+	}
 }
 
 // TestBackups lists the whole catalogue, newest first, as a table and as JSON.

@@ -70,13 +70,19 @@ func (f *fixture) run(stdin string, args ...string) result {
 // runCtx is run with a context the test may cancel, as Ctrl-C cancels Main's.
 func (f *fixture) runCtx(ctx context.Context, stdin string, args ...string) result {
 	f.T.Helper()
+	return f.exec(ctx, stdin, append([]string{"--kubeconfig", f.kubeconfig, "-n", f.NS}, args...)...)
+}
+
+// exec runs `kubectl canopy args...` as it is given: no kubeconfig or namespace added.
+func (f *fixture) exec(ctx context.Context, stdin string, args ...string) result {
+	f.T.Helper()
 	var out, errb bytes.Buffer
 	o := &Options{Streams: Streams{In: strings.NewReader(stdin), Out: &out, Err: &errb}, Now: func() time.Time { return f.clock }, Poll: 20 * time.Millisecond}
 	if f.clientset != nil {
 		o.newClientset = func(*rest.Config) (kubernetes.Interface, error) { return f.clientset, nil }
 	}
 	cmd := NewCommand(o)
-	cmd.SetArgs(append([]string{"--kubeconfig", f.kubeconfig, "-n", f.NS, "--color", "never"}, args...))
+	cmd.SetArgs(append([]string{"--color", "never"}, args...))
 	code := 0
 	if err := cmd.ExecuteContext(ctx); err != nil {
 		errb.WriteString("error: " + err.Error() + "\n")
