@@ -239,6 +239,21 @@ func TestRestore(t *testing.T) {
 	require.Equal(t, &canopyv1alpha1.StackRestoreRequest{ID: "kc-1780315200000", BackupName: "shop-20260531-020000"}, req)
 	goldenText(t, "restore", r.out)
 
+	// Not yet taken by the operator: a second request would replace the first unseen.
+	f.clock = now.Add(500 * time.Millisecond)
+	r = f.run("", "restore", "shop", "--backup", "shop-20260601-020000", "--yes")
+	require.Equal(t, 1, r.code)
+	require.Contains(t, r.err, "Stack NS/shop already asks to restore shop-20260531-020000 (request kc-1780315200000), which the operator "+
+		"has not started: is the operator running? kubectl canopy status shop shows it once started; to ask for another backup instead, "+
+		`first withdraw it with kubectl patch stack shop -n NS --type merge -p '{"spec":{"restoreRequest":null}}'`)
+	require.Equal(t, req, f.stack("shop").Spec.RestoreRequest, "the first request stands")
+	f.mutateStatus("shop", func(s *canopyv1alpha1.Stack) { // an earlier restore's record is no answer either
+		s.Status.Restore = &canopyv1alpha1.RestoreProgress{ID: "kc-1", BackupName: "shop-20260530-020000", Step: "Succeeded"}
+	})
+	r = f.run("", "restore", "shop", "--backup", "shop-20260601-020000", "--yes")
+	require.Contains(t, r.err, "which the operator has not started")
+	f.clock = now
+
 	// The stack controller's steps, as status.restore reports them.
 	f.mutateStatus("shop", func(s *canopyv1alpha1.Stack) {
 		s.Status.Restore = &canopyv1alpha1.RestoreProgress{ID: req.ID, BackupName: req.BackupName, Step: "Restoring"}
