@@ -13,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"sigs.k8s.io/yaml"
 
 	canopyv1alpha1 "github.com/canopy-dev/canopy/apis/canopy/v1alpha1"
 	componentsv1alpha1 "github.com/canopy-dev/canopy/apis/components/v1alpha1"
@@ -355,6 +356,22 @@ func TestUpgradeAndPause(t *testing.T) {
 	r3 := f.run("", "resume", "shop")
 	require.False(t, f.stack("shop").Spec.Paused)
 	goldenText(t, "pause-resume", r.out+r3.out)
+
+	// Nothing to change: said, and nothing written.
+	rv := f.stack("shop").ResourceVersion
+	r5 := f.run("", "resume", "shop")
+	between := f.run("", "pause", "shop")
+	r6 := f.run("", "pause", "shop")
+	require.Equal(t, 0, r6.code, r6.err)
+	goldenText(t, "pause-resume-unchanged", r5.out+between.out+r6.out)
+	require.NotEqual(t, rv, f.stack("shop").ResourceVersion, "the pause in between did write")
+
+	// -o yaml on a write command: the result alone, as YAML.
+	r7 := f.run("", "upgrade", "shop", "--version", "1.7.0", "-o", "yaml")
+	require.Equal(t, 0, r7.code, r7.err)
+	var up UpgradeResult
+	require.NoError(t, yaml.UnmarshalStrict([]byte(r7.out), &up), "only the result goes to stdout: %s", r7.out)
+	require.Equal(t, UpgradeResult{Namespace: "NS", Stack: "shop", Kind: "Upgrade", From: "1.6.0", To: "1.7.0", Phase: "Requested"}, up)
 }
 
 // TestRetryUpgrade: a failed application upgrade is retried by returning spec.version to the

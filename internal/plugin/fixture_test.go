@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -196,6 +197,12 @@ func (f *fixture) workloads(name string) {
 		Spec: appsv1.DeploymentSpec{Replicas: ptr.To[int32](2), Selector: &metav1.LabelSelector{MatchLabels: fel}, Template: pod(fel)}}
 	require.NoError(f.T, f.C.Create(ctx, dep))
 	f.RollOutDeployment(dep.Name)
+	bl := objLabels(name, "backup")
+	cj := &batchv1.CronJob{ObjectMeta: metav1.ObjectMeta{Namespace: f.NS, Name: name + "-backup", Labels: bl},
+		Spec: batchv1.CronJobSpec{Schedule: "0 2 * * *", Suspend: ptr.To(false), JobTemplate: batchv1.JobTemplateSpec{
+			Spec: batchv1.JobSpec{Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: bl},
+				Spec: corev1.PodSpec{RestartPolicy: corev1.RestartPolicyNever, Containers: []corev1.Container{{Name: "c", Image: "x"}}}}}}}}
+	require.NoError(f.T, f.C.Create(ctx, cj))
 }
 
 // ctxOf is the test's context: the background, ended with the test.
