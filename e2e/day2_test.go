@@ -48,9 +48,9 @@ func TestUpgradeToFailingPodsRollsBack(t *testing.T) {
 	}, wait, 200*time.Millisecond, "the old version serves again")
 }
 
-// requirePluginStatus checks `kubectl canopy status` on the real cluster: the tree names the
-// Stack's workloads as Kubernetes runs them (and the lines in also), and -o json agrees that
-// nothing needs attention.
+// requirePluginStatus checks `kubectl canopy status` on the simulated cluster (kwok) with the real
+// operator: the tree names the Stack's workloads as the controllers made them (and the lines in
+// also), and -o json agrees that nothing needs attention.
 func requirePluginStatus(t *testing.T, ns, name string, also ...string) {
 	t.Helper()
 	var out string

@@ -138,6 +138,11 @@ func TestStackWithTLSMonitoringBackups(t *testing.T) {
 		_, metrics, err = get(fmt.Sprintf("http://%s:%d/metrics", pod.Status.PodIP, database.ExporterPort))
 		return err == nil && strings.Contains(metrics, "\npg_up 1\n")
 	}), "the exporter reports pg_up 1: %v\n%s", err, tail(metrics, 20))
+	// The series the Grafana dashboard reads from the exporter (test/dashboard's exported list):
+	// evidence that the names are this exporter version's, with its default collectors.
+	for _, name := range []string{"pg_stat_activity_count", "pg_settings_max_connections"} {
+		require.Regexp(t, `(?m)^`+name+`[{ ]`, metrics, "the exporter reports %s, which the dashboard queries", name)
+	}
 }
 
 func tail(s string, n int) string {

@@ -73,7 +73,7 @@ func (s *session) backup(cmd *cobra.Command, name string, wait bool, timeout tim
 		_, err := s.printData(res)
 		return err
 	}
-	err = s.follow(ctx, timeout, errTimeout{"backup " + res.Request, "kubectl canopy backups " + name + " lists it once it is done"},
+	err = s.follow(ctx, timeout, errTimeout{what: "backup " + res.Request, next: "kubectl canopy backups " + name + " lists it once it is done"},
 		func(ctx context.Context) (string, bool, error) { return s.backupProgress(ctx, bp, res) })
 	if err != nil {
 		return err

@@ -3,6 +3,7 @@ package plugin
 import (
 	"context"
 	"encoding/json"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -10,6 +11,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"sigs.k8s.io/yaml"
 
 	canopyv1alpha1 "github.com/canopy-dev/canopy/apis/canopy/v1alpha1"
 	componentsv1alpha1 "github.com/canopy-dev/canopy/apis/components/v1alpha1"
@@ -57,6 +61,66 @@ func TestErrorsNameTheObjectAndTheNextStep(t *testing.T) {
 	code := Main([]string{"status"}, Streams{In: strings.NewReader(""), Out: &out, Err: &out})
 	require.Equal(t, 2, code, "a usage error exits with 2, as kubectl does")
 	require.Contains(t, out.String(), "status needs the name of one Stack: kubectl canopy status NAME [-n NAMESPACE]")
+}
+
+// twoContexts writes a kubeconfig with three contexts on the test's cluster: a (namespace of a),
+// b (namespace of b), and the current one, down, whose server nothing listens on.
+func twoContexts(t *testing.T, a, b *fixture) string {
+	t.Helper()
+	cfg, err := clientcmd.LoadFromFile(a.kubeconfig)
+	require.NoError(t, err)
+	cur := cfg.Contexts[cfg.CurrentContext]
+	require.NotNil(t, cur)
+	cfg.Clusters["down"] = &clientcmdapi.Cluster{Server: "https://127.0.0.1:1", InsecureSkipTLSVerify: true}
+	cfg.Contexts = map[string]*clientcmdapi.Context{
+		"a":    {Cluster: cur.Cluster, AuthInfo: cur.AuthInfo, Namespace: a.NS},
+		"b":    {Cluster: cur.Cluster, AuthInfo: cur.AuthInfo, Namespace: b.NS},
+		"down": {Cluster: "down", AuthInfo: cur.AuthInfo, Namespace: a.NS},
+	}
+	cfg.CurrentContext = "down"
+	path := filepath.Join(t.TempDir(), "kubeconfig")
+	require.NoError(t, clientcmd.WriteToFile(*cfg, path))
+	return path
+}
+
+// TestContextAndNamespace: --context selects a context of the kubeconfig, and without -n the
+// context's namespace is the one the command works in, as with kubectl.
+func TestContextAndNamespace(t *testing.T) {
+	a, b := newFixture(t), newFixture(t)
+	a.readyStack("ctxshop") // a name no other test uses: "did you mean" lists every namespace
+	b.readyStack("blog")
+	kc := twoContexts(t, a, b)
+
+	r := a.exec(t.Context(), "", "--kubeconfig", kc, "--context", "a", "backups", "ctxshop", "-o", "json")
+	require.Equal(t, 0, r.code, r.err)
+	r = a.exec(t.Context(), "", "--kubeconfig", kc, "--context", "b", "pause", "blog", "-o", "json")
+	require.Equal(t, 0, r.code, r.err)
+	var res PauseResult
+	require.NoError(t, json.Unmarshal([]byte(r.out), &res))
+	require.Equal(t, b.NS, res.Namespace, "the namespace of context b")
+	require.True(t, b.stack("blog").Spec.Paused)
+
+	r = a.exec(t.Context(), "", "--kubeconfig", kc, "--context", "b", "status", "ctxshop")
+	require.Contains(t, r.err, "Stack ctxshop not found in namespace "+b.NS+"; did you mean -n NS?")
+	r = a.exec(t.Context(), "", "--kubeconfig", kc, "--context", "b", "-n", a.NS, "status", "ctxshop")
+	require.Equal(t, 0, r.code, "-n wins over the context's namespace: %s", r.err)
+
+	r = a.exec(t.Context(), "", "--kubeconfig", kc, "--context", "nope", "status", "ctxshop")
+	require.Contains(t, r.err, `context "nope" does not exist`)
+}
+
+// TestUnreachableCluster: when no API server answers, the error names the server and the context
+// and says what to check.
+func TestUnreachableCluster(t *testing.T) {
+	f := newFixture(t)
+	kc := twoContexts(t, f, f)
+	for _, args := range [][]string{{"status", "shop"}, {"backup", "shop"}, {"restore", "shop", "--backup", "x", "--yes"}} {
+		r := f.exec(t.Context(), "", append([]string{"--kubeconfig", kc}, args...)...)
+		require.Equal(t, 1, r.code)
+		require.Contains(t, r.err, "error: reading Stack shop in namespace NS: ")
+		require.Contains(t, r.err, "connection refused; is the cluster at https://127.0.0.1:1 (context down) reachable? "+
+			"Check --context or KUBECONFIG (kubectl config get-contexts lists them)\n", args)
+	}
 }
 
 // TestBackups lists the whole catalogue, newest first, as a table and as JSON.
@@ -176,6 +240,21 @@ func TestRestore(t *testing.T) {
 	require.Equal(t, &canopyv1alpha1.StackRestoreRequest{ID: "kc-1780315200000", BackupName: "shop-20260531-020000"}, req)
 	goldenText(t, "restore", r.out)
 
+	// Not yet taken by the operator: a second request would replace the first unseen.
+	f.clock = now.Add(500 * time.Millisecond)
+	r = f.run("", "restore", "shop", "--backup", "shop-20260601-020000", "--yes")
+	require.Equal(t, 1, r.code)
+	require.Contains(t, r.err, "Stack NS/shop already asks to restore shop-20260531-020000 (request kc-1780315200000), which the operator "+
+		"has not started: is the operator running? kubectl canopy status shop shows it once started; to ask for another backup instead, "+
+		`first withdraw it with kubectl patch stack shop -n NS --type merge -p '{"spec":{"restoreRequest":null}}'`)
+	require.Equal(t, req, f.stack("shop").Spec.RestoreRequest, "the first request stands")
+	f.mutateStatus("shop", func(s *canopyv1alpha1.Stack) { // an earlier restore's record is no answer either
+		s.Status.Restore = &canopyv1alpha1.RestoreProgress{ID: "kc-1", BackupName: "shop-20260530-020000", Step: "Succeeded"}
+	})
+	r = f.run("", "restore", "shop", "--backup", "shop-20260601-020000", "--yes")
+	require.Contains(t, r.err, "which the operator has not started")
+	f.clock = now
+
 	// The stack controller's steps, as status.restore reports them.
 	f.mutateStatus("shop", func(s *canopyv1alpha1.Stack) {
 		s.Status.Restore = &canopyv1alpha1.RestoreProgress{ID: req.ID, BackupName: req.BackupName, Step: "Restoring"}
@@ -277,6 +356,22 @@ func TestUpgradeAndPause(t *testing.T) {
 	r3 := f.run("", "resume", "shop")
 	require.False(t, f.stack("shop").Spec.Paused)
 	goldenText(t, "pause-resume", r.out+r3.out)
+
+	// Nothing to change: said, and nothing written.
+	rv := f.stack("shop").ResourceVersion
+	r5 := f.run("", "resume", "shop")
+	between := f.run("", "pause", "shop")
+	r6 := f.run("", "pause", "shop")
+	require.Equal(t, 0, r6.code, r6.err)
+	goldenText(t, "pause-resume-unchanged", r5.out+between.out+r6.out)
+	require.NotEqual(t, rv, f.stack("shop").ResourceVersion, "the pause in between did write")
+
+	// -o yaml on a write command: the result alone, as YAML.
+	r7 := f.run("", "upgrade", "shop", "--version", "1.7.0", "-o", "yaml")
+	require.Equal(t, 0, r7.code, r7.err)
+	var up UpgradeResult
+	require.NoError(t, yaml.UnmarshalStrict([]byte(r7.out), &up), "only the result goes to stdout: %s", r7.out)
+	require.Equal(t, UpgradeResult{Namespace: "NS", Stack: "shop", Kind: "Upgrade", From: "1.6.0", To: "1.7.0", Phase: "Requested"}, up)
 }
 
 // TestRetryUpgrade: a failed application upgrade is retried by returning spec.version to the
@@ -330,5 +425,120 @@ func TestRetryUpgrade(t *testing.T) {
 	r = f.run("", "retry-upgrade", "shop")
 	require.Equal(t, 0, r.code, r.err)
 	require.Equal(t, "kc-1780315200000", f.stack("shop").Annotations[canopyv1alpha1.AnnotationRetryDatabaseUpgrade])
-	require.Contains(t, r.out, "Stack NS/shop retries the PostgreSQL upgrade 16 → 17 (canopy.dev/retry-database-upgrade=kc-1780315200000).")
+	goldenText(t, "retry-upgrade-database", r.out)
+}
+
+// failedUpgrade leaves the Stack's application upgrade to 1.5.0 Failed, 1.4.2 serving.
+func (f *fixture) failedUpgrade(name string) {
+	f.T.Helper()
+	testenv.Mutate(f.T, f.C, f.Key(name), func() *canopyv1alpha1.Stack { return &canopyv1alpha1.Stack{} }, false,
+		func(s *canopyv1alpha1.Stack) { s.Spec.Version = "1.5.0" })
+	f.mutateStatus(name, func(s *canopyv1alpha1.Stack) {
+		s.Status.ObservedGeneration = s.Generation
+		s.Status.Upgrade = &canopyv1alpha1.UpgradeStatus{FromVersion: "1.4.2", ToVersion: "1.5.0", Phase: "Failed", Message: "version 1.5.0 failed"}
+	})
+}
+
+// TestRetryUpgradeWithoutOperator: with no operator to record the cancellation, retry-upgrade
+// gives up after its own short bound, not the 30 minutes of --timeout, and when interrupted; both
+// say how to finish.
+func TestRetryUpgradeWithoutOperator(t *testing.T) {
+	f := newFixture(t)
+	f.readyStack("shop")
+	flag := newRetryUpgradeCommand(&Options{}).Flags().Lookup("cancel-timeout")
+	require.NotNil(t, flag, "step 1 has a bound of its own")
+	require.Equal(t, "2m0s", flag.DefValue)
+
+	f.failedUpgrade("shop")
+	start := time.Now()
+	r := f.run("", "retry-upgrade", "shop", "--cancel-timeout", "300ms")
+	require.Equal(t, 1, r.code)
+	require.Less(t, time.Since(start), 20*time.Second)
+	require.Equal(t, "1.4.2", f.stack("shop").Spec.Version, "step 1 is done: the serving version")
+	goldenText(t, "retry-upgrade-no-operator", r.out+r.err)
+
+	f.failedUpgrade("shop")
+	ctx, interrupt := context.WithCancel(t.Context())
+	go func() { // Ctrl-C once step 1 is done, while the command waits
+		for ctx.Err() == nil && f.stack("shop").Spec.Version != "1.4.2" {
+			time.Sleep(10 * time.Millisecond)
+		}
+		time.Sleep(100 * time.Millisecond)
+		interrupt()
+	}()
+	r = f.runCtx(ctx, "", "retry-upgrade", "shop")
+	require.Equal(t, 1, r.code)
+	require.Contains(t, r.err, "error: interrupted while the cancellation of the failed upgrade to 1.5.0 was still running; "+
+		"spec.version is 1.4.2, the serving version. To finish: is the operator running? Once kubectl canopy status shop "+
+		"shows the upgrade Cancelled, kubectl canopy upgrade shop --version 1.5.0 tries 1.5.0 again")
+}
+
+// TestRetryUpgradeWait: --wait follows the new attempt of either kind until it succeeds. The
+// record of the cancelled upgrade to the same version, still in status.upgrade until the operator
+// starts the new one, is not taken for the new attempt's end.
+func TestRetryUpgradeWait(t *testing.T) {
+	f := newFixture(t)
+	f.readyStack("shop")
+	f.failedUpgrade("shop")
+	go func() { // the stack controller
+		cancelled := false
+		for t.Context().Err() == nil {
+			time.Sleep(10 * time.Millisecond)
+			s := &canopyv1alpha1.Stack{}
+			if f.C.Get(t.Context(), f.Key("shop"), s) != nil {
+				continue
+			}
+			switch {
+			case s.Spec.Version == "1.4.2" && !cancelled:
+				f.mutateStatus("shop", func(st *canopyv1alpha1.Stack) {
+					st.Status.ObservedGeneration = st.Generation
+					st.Status.Upgrade.Phase = "Cancelled"
+				})
+				cancelled = true
+			case s.Spec.Version == "1.5.0" && cancelled:
+				time.Sleep(150 * time.Millisecond) // a reconcile later
+				for _, p := range []canopyv1alpha1.UpgradePhase{"BackingUp", "RollingOut", "Succeeded"} {
+					f.mutateStatus("shop", func(st *canopyv1alpha1.Stack) {
+						st.Status.ObservedGeneration = st.Generation
+						st.Status.Upgrade = &canopyv1alpha1.UpgradeStatus{FromVersion: "1.4.2", ToVersion: "1.5.0", Phase: p}
+						if p == "Succeeded" {
+							st.Status.Version = "1.5.0"
+						}
+					})
+					time.Sleep(60 * time.Millisecond)
+				}
+				return
+			}
+		}
+	}()
+	r := f.run("", "retry-upgrade", "shop", "--wait")
+	require.Equal(t, 0, r.code, r.err)
+	goldenText(t, "retry-upgrade-wait", progress(t, r.out, "requested; waiting for the operator to start it", "BackingUp", "RollingOut"))
+
+	f.mutateStatus("shop", func(s *canopyv1alpha1.Stack) {
+		s.Status.DatabaseUpgrade = &canopyv1alpha1.DatabaseUpgradeProgress{FromVersion: "16", ToVersion: "17", Step: "Failed", Attempt: 1,
+			Message: "pg_upgrade failed"}
+	})
+	go func() { // the stack controller's major upgrade, for the new annotation only
+		for t.Context().Err() == nil {
+			time.Sleep(10 * time.Millisecond)
+			token := f.stack("shop").Annotations[canopyv1alpha1.AnnotationRetryDatabaseUpgrade]
+			if token == "" {
+				continue
+			}
+			time.Sleep(100 * time.Millisecond)
+			for _, step := range []canopyv1alpha1.OperationStep{"StoppingFrontend", "Backup", "Upgrading", "StartingFrontend", "Succeeded"} {
+				f.mutateStatus("shop", func(st *canopyv1alpha1.Stack) {
+					st.Status.DatabaseUpgrade = &canopyv1alpha1.DatabaseUpgradeProgress{FromVersion: "16", ToVersion: "17", Step: step, Attempt: 2,
+						RetryRequest: token}
+				})
+				time.Sleep(60 * time.Millisecond)
+			}
+			return
+		}
+	}()
+	r = f.run("", "retry-upgrade", "shop", "--wait")
+	require.Equal(t, 0, r.code, r.err)
+	goldenText(t, "retry-upgrade-database-wait", progress(t, r.out, "requested; waiting for the operator to start it",
+		"StoppingFrontend", "Backup", "Upgrading", "StartingFrontend"))
 }

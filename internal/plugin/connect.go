@@ -24,6 +24,8 @@ type session struct {
 	c         client.Client
 	config    *rest.Config
 	namespace string
+	// context is the kubeconfig context in use, named in connection errors.
+	context string
 }
 
 // connect reads the kubeconfig as kubectl does (flags, KUBECONFIG, ~/.kube/config) and returns a
@@ -38,16 +40,23 @@ func (o *Options) connect() (*session, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading the namespace from the kubeconfig: %w", err)
 	}
+	contextName := o.overrides.CurrentContext
+	if raw, err := cc.RawConfig(); err == nil && contextName == "" {
+		contextName = raw.CurrentContext
+	}
 	cfg.UserAgent = "kubectl-canopy"
 	c, err := client.New(cfg, client.Options{Scheme: scheme.New()})
 	if err != nil {
 		return nil, fmt.Errorf("connecting to %s: %w", cfg.Host, err)
 	}
-	return &session{Options: o, c: c, config: cfg, namespace: ns}, nil
+	return &session{Options: o, c: c, config: cfg, namespace: ns, context: contextName}, nil
 }
 
 // clientset is client-go's typed client, for what controller-runtime's client does not do (logs).
 func (s *session) clientset() (kubernetes.Interface, error) {
+	if s.newClientset != nil {
+		return s.newClientset(s.config)
+	}
 	return kubernetes.NewForConfig(s.config)
 }
 
@@ -66,6 +75,10 @@ func (s *session) stack(ctx context.Context, name string) (*canopyv1alpha1.Stack
 	case apierrors.IsForbidden(err):
 		return nil, fmt.Errorf("reading Stack %s in namespace %s is forbidden: %w "+
 			"(ask for the canopy stack-viewer role in that namespace)", name, s.namespace, err)
+	case !isAPIError(err):
+		// No answer from an API server: a wrong context, a cluster down, a VPN off.
+		return nil, fmt.Errorf("reading Stack %s in namespace %s: %w; is the cluster at %s (context %s) reachable? "+
+			"Check --context or KUBECONFIG (kubectl config get-contexts lists them)", name, s.namespace, err, s.config.Host, orDash(s.context))
 	case !apierrors.IsNotFound(err):
 		return nil, fmt.Errorf("reading Stack %s in namespace %s: %w", name, s.namespace, err)
 	}
@@ -108,4 +121,10 @@ func (s *session) notFound(ctx context.Context, name string) error {
 func isMissingKind(err error) bool {
 	var d *meta.NoKindMatchError
 	return errors.As(err, &d) || strings.Contains(err.Error(), "no matches for kind")
+}
+
+// isAPIError reports whether err is an API server's answer (a status), not a failure to reach it.
+func isAPIError(err error) bool {
+	var status apierrors.APIStatus
+	return errors.As(err, &status)
 }

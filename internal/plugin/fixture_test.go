@@ -11,9 +11,12 @@ import (
 
 	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 
 	canopyv1alpha1 "github.com/canopy-dev/canopy/apis/canopy/v1alpha1"
@@ -39,6 +42,8 @@ type fixture struct {
 	kubeconfig string
 	// clock is the plugin's time; request ids derive from it.
 	clock time.Time
+	// clientset, when set, stands in for client-go's client, which reads the manager's log.
+	clientset kubernetes.Interface
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -60,12 +65,27 @@ type result struct {
 // run runs `kubectl canopy args...` in the test's namespace with stdin as input.
 func (f *fixture) run(stdin string, args ...string) result {
 	f.T.Helper()
+	return f.runCtx(context.Background(), stdin, args...)
+}
+
+// runCtx is run with a context the test may cancel, as Ctrl-C cancels Main's.
+func (f *fixture) runCtx(ctx context.Context, stdin string, args ...string) result {
+	f.T.Helper()
+	return f.exec(ctx, stdin, append([]string{"--kubeconfig", f.kubeconfig, "-n", f.NS}, args...)...)
+}
+
+// exec runs `kubectl canopy args...` as it is given: no kubeconfig or namespace added.
+func (f *fixture) exec(ctx context.Context, stdin string, args ...string) result {
+	f.T.Helper()
 	var out, errb bytes.Buffer
 	o := &Options{Streams: Streams{In: strings.NewReader(stdin), Out: &out, Err: &errb}, Now: func() time.Time { return f.clock }, Poll: 20 * time.Millisecond}
+	if f.clientset != nil {
+		o.newClientset = func(*rest.Config) (kubernetes.Interface, error) { return f.clientset, nil }
+	}
 	cmd := NewCommand(o)
-	cmd.SetArgs(append([]string{"--kubeconfig", f.kubeconfig, "-n", f.NS, "--color", "never"}, args...))
+	cmd.SetArgs(append([]string{"--color", "never"}, args...))
 	code := 0
-	if err := cmd.ExecuteContext(context.Background()); err != nil {
+	if err := cmd.ExecuteContext(ctx); err != nil {
 		errb.WriteString("error: " + err.Error() + "\n")
 		code = 1
 	}
@@ -177,6 +197,12 @@ func (f *fixture) workloads(name string) {
 		Spec: appsv1.DeploymentSpec{Replicas: ptr.To[int32](2), Selector: &metav1.LabelSelector{MatchLabels: fel}, Template: pod(fel)}}
 	require.NoError(f.T, f.C.Create(ctx, dep))
 	f.RollOutDeployment(dep.Name)
+	bl := objLabels(name, "backup")
+	cj := &batchv1.CronJob{ObjectMeta: metav1.ObjectMeta{Namespace: f.NS, Name: name + "-backup", Labels: bl},
+		Spec: batchv1.CronJobSpec{Schedule: "0 2 * * *", Suspend: ptr.To(false), JobTemplate: batchv1.JobTemplateSpec{
+			Spec: batchv1.JobSpec{Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: bl},
+				Spec: corev1.PodSpec{RestartPolicy: corev1.RestartPolicyNever, Containers: []corev1.Container{{Name: "c", Image: "x"}}}}}}}}
+	require.NoError(f.T, f.C.Create(ctx, cj))
 }
 
 // ctxOf is the test's context: the background, ended with the test.

@@ -1,7 +1,12 @@
 package plugin
 
 import (
+	"cmp"
+	"encoding/base64"
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 )
@@ -38,4 +43,47 @@ func redact(obj *unstructured.Unstructured) {
 			values[k] = fmt.Sprintf("<redacted, about %d bytes>", n)
 		}
 	}
+}
+
+// minSecretValue is the shortest Secret value removed from free text. Shorter ones (a port, the
+// user name app) are no secret, and replacing them would garble every line they appear in.
+const minSecretValue = 8
+
+// secretValues are the values of the Stack's Secrets, in clear and in base64, to remove from the
+// report's free text: the manager's log lines and the events, where a program may have printed
+// one (a connection string in an error).
+type secretValues map[string]bool
+
+// add records a Secret's values; call it before redact replaces them.
+func (v secretValues) add(obj *unstructured.Unstructured) {
+	if obj.GetKind() != "Secret" {
+		return
+	}
+	for _, field := range []string{"data", "stringData"} {
+		values, _ := obj.Object[field].(map[string]any)
+		for _, raw := range values {
+			value, _ := raw.(string)
+			if field == "data" {
+				decoded, err := base64.StdEncoding.DecodeString(value)
+				if err != nil {
+					continue
+				}
+				value = string(decoded)
+			}
+			if len(value) >= minSecretValue {
+				v[value] = true
+				v[base64.StdEncoding.EncodeToString([]byte(value))] = true
+			}
+		}
+	}
+}
+
+// redactText replaces each recorded value in text, longest first: a connection string goes whole,
+// not around its password.
+func (v secretValues) redactText(text string) string {
+	values := slices.SortedFunc(maps.Keys(v), func(a, b string) int { return cmp.Compare(len(b), len(a)) })
+	for _, value := range values {
+		text = strings.ReplaceAll(text, value, "<redacted>")
+	}
+	return text
 }

@@ -102,6 +102,7 @@ func (s *session) report(ctx context.Context, name, file string, logLines int64)
 	tw.add("status.txt", status.Bytes())
 
 	names := map[string]bool{}
+	secrets := secretValues{}
 	for _, k := range reportKinds {
 		objs, err := s.reportObjects(ctx, k.gvk, name, k.labelled)
 		if err != nil {
@@ -114,6 +115,7 @@ func (s *session) report(ctx context.Context, name, file string, logLines int64)
 		var doc bytes.Buffer
 		for _, o := range objs {
 			names[o.GetName()] = true
+			secrets.add(o)
 			redact(o)
 			data, err := yaml.Marshal(o.Object)
 			if err != nil {
@@ -124,9 +126,12 @@ func (s *session) report(ctx context.Context, name, file string, logLines int64)
 		}
 		tw.add("objects/"+k.gvk.Kind+".yaml", doc.Bytes())
 	}
-	tw.add("events.txt", s.reportEvents(ctx, names))
+	tw.add("events.txt", []byte(secrets.redactText(string(s.reportEvents(ctx, names)))))
 
 	lines, note := s.managerLog(ctx, s.namespace, name, logLines)
+	for i := range lines {
+		lines[i] = secrets.redactText(lines[i])
+	}
 	tw.add("manager-log.txt", []byte("# "+strings.ReplaceAll(note, "\n", "\n# ")+"\n"+strings.Join(lines, "\n")+"\n"))
 	tw.add("README.txt", []byte(fmt.Sprintf(`Canopy report for Stack %s/%s, written %s by kubectl canopy report.
 status.txt       the Stack as kubectl canopy status shows it

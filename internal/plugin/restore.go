@@ -75,6 +75,18 @@ func (s *session) restore(ctx context.Context, name, backup string, f restoreFla
 		return fmt.Errorf("Stack %s/%s is already restoring %s (request %s, step %s): wait for it with kubectl canopy status %s",
 			s.namespace, name, r.BackupName, r.ID, r.Step, name)
 	}
+	if req := st.Spec.RestoreRequest; req != nil && (st.Status.Restore == nil || st.Status.Restore.ID != req.ID) {
+		// Asked for but not yet taken: a second request would silently replace the first.
+		why := "is the operator running?"
+		if st.Spec.Paused {
+			why = "the Stack is paused (kubectl canopy resume " + name + " lets it start)."
+		}
+		//nolint:staticcheck // ST1005: the message starts with the kind name on purpose: users read "Stack shop/x ..."
+		return fmt.Errorf("Stack %s/%s already asks to restore %s (request %s), which the operator has not started: %s "+
+			"kubectl canopy status %s shows it once started; to ask for another backup instead, first withdraw it with "+
+			"kubectl patch stack %s -n %s --type merge -p '{\"spec\":{\"restoreRequest\":null}}'",
+			s.namespace, name, req.BackupName, req.ID, why, name, name, s.namespace)
+	}
 	var rec *componentsv1alpha1.BackupRecord
 	for i := range bp.Status.Backups {
 		if bp.Status.Backups[i].Name == backup {
@@ -105,7 +117,7 @@ func (s *session) restore(ctx context.Context, name, backup string, f restoreFla
 		_, err := s.printData(res)
 		return err
 	}
-	err = s.follow(ctx, f.timeout, errTimeout{"the restore " + res.ID, "kubectl canopy status " + name + " shows its step"},
+	err = s.follow(ctx, f.timeout, errTimeout{what: "the restore " + res.ID, next: "kubectl canopy status " + name + " shows its step"},
 		func(ctx context.Context) (string, bool, error) {
 			if err := s.c.Get(ctx, client.ObjectKeyFromObject(st), st); err != nil {
 				return "", false, fmt.Errorf("reading Stack %s/%s: %w", s.namespace, name, err)

@@ -13,7 +13,7 @@ import (
 
 func newRetryUpgradeCommand(o *Options) *cobra.Command {
 	var wait bool
-	var timeout time.Duration
+	var timeout, cancelTimeout time.Duration
 	cmd := &cobra.Command{
 		Use:   "retry-upgrade STACK",
 		Short: "Try a failed upgrade again: a PostgreSQL major upgrade, or the application version",
@@ -25,7 +25,7 @@ a new attempt with its own backup, on a fresh volume.
 A failed application upgrade is not retried for the same spec.version; the operator retries it when
 spec.version returns to the serving version (which cancels the failed upgrade) and then asks for
 the version again. retry-upgrade does exactly that, waiting for the operator to record the
-cancellation in between; the new attempt takes its own pre-upgrade backup.`,
+cancellation in between (at most --cancel-timeout); the new attempt takes its own pre-upgrade backup.`,
 		Example: `  kubectl canopy retry-upgrade shop --wait`,
 		Args:    stackArg,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -33,15 +33,25 @@ cancellation in between; the new attempt takes its own pre-upgrade backup.`,
 			if err != nil {
 				return err
 			}
-			return s.retryUpgrade(cmd.Context(), args[0], wait, timeout)
+			return s.retryUpgrade(cmd.Context(), args[0], retryFlags{wait: wait, timeout: timeout, cancelTimeout: cancelTimeout})
 		},
 	}
 	cmd.Flags().BoolVar(&wait, "wait", false, "Follow the new attempt until it succeeds or fails")
-	cmd.Flags().DurationVar(&timeout, "timeout", 30*time.Minute, "How long the command waits for the operator")
+	cmd.Flags().DurationVar(&timeout, "timeout", 30*time.Minute, "How long --wait follows the new attempt")
+	// The cancellation is one reconcile: minutes without it mean no operator is running, and a
+	// user should not stare at a silent command for the whole --timeout.
+	cmd.Flags().DurationVar(&cancelTimeout, "cancel-timeout", 2*time.Minute,
+		"How long to wait for the operator to record the cancellation of a failed application upgrade")
 	return cmd
 }
 
-func (s *session) retryUpgrade(ctx context.Context, name string, wait bool, timeout time.Duration) error {
+type retryFlags struct {
+	wait                   bool
+	timeout, cancelTimeout time.Duration
+}
+
+func (s *session) retryUpgrade(ctx context.Context, name string, f retryFlags) error {
+	wait, timeout := f.wait, f.timeout
 	st, err := s.stack(ctx, name)
 	if err != nil {
 		return err
@@ -72,9 +82,10 @@ func (s *session) retryUpgrade(ctx context.Context, name string, wait bool, time
 		return err
 	}
 	s.say("Cancelling the failed upgrade of Stack %s/%s to %s (spec.version back to %s)...", s.namespace, name, target, serving)
-	onTimeout := errTimeout{"the cancellation", fmt.Sprintf("the operator has not recorded it: is it running? "+
-		"Once it has, kubectl canopy upgrade %s --version %s tries again", name, target)}
-	err = s.follow(ctx, timeout, onTimeout,
+	onTimeout := errTimeout{what: "the cancellation of the failed upgrade to " + target, bound: "the --cancel-timeout",
+		next: fmt.Sprintf("spec.version is %s, the serving version. To finish: is the operator running? Once kubectl canopy status %s "+
+			"shows the upgrade Cancelled, kubectl canopy upgrade %s --version %s tries %s again", serving, name, name, target, target)}
+	err = s.follow(ctx, f.cancelTimeout, onTimeout,
 		func(ctx context.Context) (string, bool, error) {
 			if err := s.c.Get(ctx, client.ObjectKeyFromObject(st), st); err != nil {
 				return "", false, fmt.Errorf("reading Stack %s/%s: %w", s.namespace, name, err)
@@ -124,7 +135,7 @@ func (s *session) retryDatabaseUpgrade(ctx context.Context, st *canopyv1alpha1.S
 		_, err := s.printData(res)
 		return err
 	}
-	err := s.follow(ctx, timeout, errTimeout{"the PostgreSQL upgrade", "kubectl canopy status " + st.Name + " shows its step"},
+	err := s.follow(ctx, timeout, errTimeout{what: "the PostgreSQL upgrade", next: "kubectl canopy status " + st.Name + " shows its step"},
 		func(ctx context.Context) (string, bool, error) {
 			if err := s.c.Get(ctx, client.ObjectKeyFromObject(st), st); err != nil {
 				return "", false, fmt.Errorf("reading Stack %s/%s: %w", s.namespace, st.Name, err)

@@ -10,9 +10,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 )
 
@@ -37,6 +41,9 @@ type Options struct {
 
 	loading   *clientcmd.ClientConfigLoadingRules
 	overrides *clientcmd.ConfigOverrides
+	// newClientset builds client-go's typed client, which reads the manager's log; nil is
+	// kubernetes.NewForConfig. Tests give a fake one, since envtest runs no pod to read.
+	newClientset func(*rest.Config) (kubernetes.Interface, error)
 }
 
 // Main runs one command line and returns the process exit code.
@@ -44,7 +51,10 @@ func Main(args []string, s Streams) int {
 	o := &Options{Streams: s, Now: time.Now, Poll: 500 * time.Millisecond}
 	cmd := NewCommand(o)
 	cmd.SetArgs(args)
-	if err := cmd.ExecuteContext(context.Background()); err != nil {
+	// Ctrl-C ends a --wait through the context, so that the command can say what is left to do.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := cmd.ExecuteContext(ctx); err != nil {
 		fmt.Fprintln(s.Err, "error:", err)
 		var u usageError
 		if errors.As(err, &u) {

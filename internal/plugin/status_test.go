@@ -1,7 +1,10 @@
 package plugin
 
 import (
+	"bytes"
 	"encoding/json"
+	"io"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -46,6 +49,8 @@ func TestStatusReady(t *testing.T) {
 
 	r = f.run("", "status", "shop", "--color", "always")
 	require.Contains(t, r.out, "\x1b[32mReady\x1b[0m", "--color always paints Ready green")
+	r = f.run("", "status", "shop", "--color", "auto")
+	require.NotContains(t, r.out, "\x1b[", "--color auto writes no colour to what is not a terminal")
 
 	r = f.run("", "status", "shop", "-o", "yaml")
 	require.NoError(t, yaml.Unmarshal([]byte(r.out), &rep))
@@ -181,4 +186,29 @@ func TestStatusDegradedIssuer(t *testing.T) {
 	require.Len(t, rep.Problems, 1)
 	require.Equal(t, "degraded, IssuerNotFound: "+msg, rep.Problems[0].Message)
 	require.Contains(t, rep.Problems[0].Next, "create the Issuer (in the Stack's namespace) or ClusterIssuer the message names")
+}
+
+// TestColorAuto: --color auto colours a terminal unless NO_COLOR is set, and nothing else;
+// always and never do as they say. A pseudo-terminal stands in for the user's.
+func TestColorAuto(t *testing.T) {
+	tty, err := os.OpenFile("/dev/ptmx", os.O_RDWR, 0)
+	if err != nil {
+		t.Skipf("no pseudo-terminal to stand in for a terminal: %v", err)
+	}
+	defer func() { _ = tty.Close() }()
+	for _, tc := range []struct {
+		color, noColor string
+		out            io.Writer
+		want           bool
+	}{
+		{"auto", "", tty, true},
+		{"auto", "1", tty, false},
+		{"auto", "", &bytes.Buffer{}, false},
+		{"always", "1", &bytes.Buffer{}, true},
+		{"never", "", tty, false},
+	} {
+		t.Setenv("NO_COLOR", tc.noColor)
+		o := &Options{Streams: Streams{Out: tc.out}, Color: tc.color}
+		require.Equal(t, tc.want, o.style().on, "--color %s, NO_COLOR=%q, output %T", tc.color, tc.noColor, tc.out)
+	}
 }

@@ -92,7 +92,7 @@ func (s *session) upgrade(ctx context.Context, name, version string, wait bool, 
 // cancelled. The first rollout of a Stack is no upgrade: status.version simply appears.
 func (s *session) followUpgrade(ctx context.Context, st *canopyv1alpha1.Stack, res *UpgradeResult, timeout time.Duration) error {
 	name := st.Name
-	return s.follow(ctx, timeout, errTimeout{"the upgrade to " + res.To, "kubectl canopy status " + name + " shows its step"},
+	return s.follow(ctx, timeout, errTimeout{what: "the upgrade to " + res.To, next: "kubectl canopy status " + name + " shows its step"},
 		func(ctx context.Context) (string, bool, error) {
 			if err := s.c.Get(ctx, client.ObjectKeyFromObject(st), st); err != nil {
 				return "", false, fmt.Errorf("reading Stack %s/%s: %w", s.namespace, name, err)
@@ -103,6 +103,12 @@ func (s *session) followUpgrade(ctx context.Context, st *canopyv1alpha1.Stack, r
 			}
 			u := st.Status.Upgrade
 			if u == nil || u.ToVersion != res.To {
+				return "requested; waiting for the operator to start it", false, nil
+			}
+			ended := u.Phase == canopyv1alpha1.UpgradeFailed || u.Phase == canopyv1alpha1.UpgradeCancelled
+			if ended && st.Status.ObservedGeneration < st.Generation {
+				// An earlier upgrade to the same version (the one retry-upgrade cancelled), from
+				// before the operator saw this request.
 				return "requested; waiting for the operator to start it", false, nil
 			}
 			res.Phase, res.Message = string(u.Phase), u.Message

@@ -10,13 +10,29 @@ import (
 	canopyv1alpha1 "github.com/canopy-dev/canopy/apis/canopy/v1alpha1"
 )
 
-// errTimeout ends a --wait that ran out of time; the caller says what is still running and how to
-// look at it later.
-type errTimeout struct{ what, next string }
+// errTimeout ends a --wait that ran out of time or was interrupted; the caller says what is still
+// running and how to look at it later.
+type errTimeout struct {
+	what, next string
+	// bound names the limit that ran out; "" is the --timeout.
+	bound string
+	// interrupted: the user stopped the command (Ctrl-C) before the bound.
+	interrupted bool
+}
 
 func (e errTimeout) Error() string {
-	return fmt.Sprintf("%s is still running after the --timeout; %s", e.what, e.next)
+	if e.interrupted {
+		return fmt.Sprintf("interrupted while %s was still running; %s", e.what, e.next)
+	}
+	bound := e.bound
+	if bound == "" {
+		bound = "the --timeout"
+	}
+	return fmt.Sprintf("%s is still running after %s; %s", e.what, bound, e.next)
 }
+
+// readTimeout bounds one read of a --wait: far more than an API server takes to answer.
+const readTimeout = 30 * time.Second
 
 // follow reads the cluster every Poll until check reports done or fails, printing each new
 // progress line for a person (nothing with -o json|yaml, whose output is the final result). The
@@ -24,13 +40,19 @@ func (e errTimeout) Error() string {
 // watch open: a lost watch would need the same fallback.
 func (o *Options) follow(ctx context.Context, timeout time.Duration, onTimeout errTimeout,
 	check func(ctx context.Context) (line string, done bool, err error)) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
+	// The bound is a timer, not a deadline on ctx: client-go's rate limiter fails a read that
+	// would end after a deadline, which would be reported as a read error rather than the timeout.
+	// Each read has a bound of its own, so that a stalled connection does not hang the command.
+	bound := time.NewTimer(timeout)
+	defer bound.Stop()
 	last := ""
 	for {
-		line, done, err := check(ctx)
+		readCtx, cancel := context.WithTimeout(ctx, readTimeout)
+		line, done, err := check(readCtx)
+		cancel()
 		if err != nil {
 			if ctx.Err() != nil {
+				onTimeout.interrupted = true
 				return onTimeout
 			}
 			return err
@@ -44,6 +66,9 @@ func (o *Options) follow(ctx context.Context, timeout time.Duration, onTimeout e
 		}
 		select {
 		case <-ctx.Done():
+			onTimeout.interrupted = true
+			return onTimeout
+		case <-bound.C:
 			return onTimeout
 		case <-time.After(o.Poll):
 		}
