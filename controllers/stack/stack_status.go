@@ -254,18 +254,22 @@ func setSummary(s *canopyv1alpha1.Stack, states map[string]*childState, p plan, 
 	backupWanted := s.Spec.Backup != nil
 	majorFailed := major != nil && major.Step == canopyv1alpha1.StepFailed && major.ToVersion == s.Spec.Database.Version
 	failing := failingSummary(s, states)
+	// A restore or major upgrade running after a failure is what a person asked for to mend it (the
+	// pre-upgrade backup restored, say): progress, not Stalled, unless it is stuck itself.
+	childStalled := db.stalled || fe.stalled || (backupWanted && bp.stalled)
+	mending := (p.active == opRestore || p.active == opMajor) && !r.timedOut && !childStalled
 	switch {
-	case upgradeFailed:
+	case upgradeFailed && !mending:
 		conditions.MarkStalled(s, componentsv1alpha1.ReasonUpgradeFailed,
 			fmt.Sprintf("upgrade to %s failed and was rolled back; still serving %s: %s%s", s.Spec.Version, d.serving, d.upgrade.Message,
 				restoreOffer(s, d.upgrade)))
 	case r.timedOut:
 		conditions.MarkStalled(s, canopyv1alpha1.ReasonStepTimeout, fmt.Sprintf("step %s not finished after %s: %s", r.step, r.limit, r.state.message))
-	case majorFailed:
+	case majorFailed && !mending:
 		conditions.MarkStalled(s, canopyv1alpha1.ReasonDatabaseUpgradeFailed, fmt.Sprintf("the upgrade of PostgreSQL from %s to %s failed: %s "+
 			"(to try again with a new backup, give the annotation %s a new value)",
 			major.FromVersion, major.ToVersion, major.Message, canopyv1alpha1.AnnotationRetryDatabaseUpgrade))
-	case db.stalled || fe.stalled || (backupWanted && bp.stalled):
+	case childStalled:
 		conditions.MarkStalled(s, firstStalledReason(*db, *fe, *bp), failing)
 	case db.ready && fe.ready && (!backupWanted || bp.ready) && p.active == opWaitNone:
 		msg := "version " + d.serving + " is serving"
