@@ -34,6 +34,7 @@ import (
 	"github.com/canopy-dev/canopy/internal/desired/common"
 	desired "github.com/canopy-dev/canopy/internal/desired/database"
 	"github.com/canopy-dev/canopy/internal/destsecrets"
+	"github.com/canopy-dev/canopy/internal/fresh"
 	"github.com/canopy-dev/canopy/internal/images"
 	"github.com/canopy-dev/canopy/internal/integrations"
 	"github.com/canopy-dev/canopy/internal/metrics"
@@ -79,6 +80,7 @@ type Reconciler struct {
 	APIReader client.Reader
 
 	owned *integrations.OwnedWatches
+	self  *fresh.Reader[*componentsv1alpha1.Database]
 }
 
 // SetupWithManager registers the controller.
@@ -99,6 +101,8 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		r.APIReader = mgr.GetAPIReader()
 	}
 	r.Client = integrations.Guard(r.Client, mgr.GetCache())
+	r.self = &fresh.Reader[*componentsv1alpha1.Database]{Cached: r.Client, Live: r.APIReader}
+	r.Client = r.self.Track(r.Client)
 	b := ctrl.NewControllerManagedBy(mgr).
 		Named("database").
 		For(&componentsv1alpha1.Database{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
@@ -139,12 +143,12 @@ func podOwner(_ context.Context, o client.Object) []reconcile.Request {
 
 // Reconcile brings one Database's objects and status up to date.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, err error) {
-	// Read from the API server, not the cache: the instance's life (a major upgrade's steps, the
-	// volume in use) is decided from status, and a cache that does not hold this controller's last
-	// status write yet would undo the step just taken — recreate the StatefulSet it just replaced.
-	// One GET per reconcile; there is one Database per Stack.
+	// Never from a cache that does not hold this controller's last status write yet: the
+	// instance's life (a major upgrade's steps, the volume in use) is decided from status, and a
+	// stale one would undo the step just taken — recreate the StatefulSet it just replaced. fresh
+	// reads the cache only when it holds the version last written or read, else the API server.
 	db := &componentsv1alpha1.Database{}
-	if err := r.APIReader.Get(ctx, req.NamespacedName, db); err != nil {
+	if err := fresh.Read(ctx, r.self, r.APIReader, req.NamespacedName, db); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !db.DeletionTimestamp.IsZero() {

@@ -27,6 +27,7 @@ import (
 	"github.com/canopy-dev/canopy/internal/apply"
 	"github.com/canopy-dev/canopy/internal/conditions"
 	desired "github.com/canopy-dev/canopy/internal/desired/frontend"
+	"github.com/canopy-dev/canopy/internal/fresh"
 	"github.com/canopy-dev/canopy/internal/integrations"
 	"github.com/canopy-dev/canopy/internal/issuers"
 	"github.com/canopy-dev/canopy/internal/metrics"
@@ -66,6 +67,7 @@ type Reconciler struct {
 	APIReader client.Reader
 
 	owned *integrations.OwnedWatches
+	self  *fresh.Reader[*componentsv1alpha1.Frontend]
 }
 
 // SetupWithManager registers the controller. Besides its own objects it watches the CRDs of the
@@ -79,6 +81,8 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		r.APIReader = mgr.GetAPIReader()
 	}
 	r.Client = integrations.Guard(r.Client, mgr.GetCache())
+	r.self = &fresh.Reader[*componentsv1alpha1.Frontend]{Cached: r.Client, Live: r.APIReader}
+	r.Client = r.self.Track(r.Client)
 	b := ctrl.NewControllerManagedBy(mgr).
 		Named("frontend").
 		For(&componentsv1alpha1.Frontend{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
@@ -98,11 +102,12 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 
 // Reconcile brings one Frontend's web tier and status up to date.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, err error) {
-	// Read from the API server, not the cache, as the Stack and the Database do: rollbacks are
-	// decided from status (failedVersion), and a cache that does not hold this controller's last
-	// status write yet would roll a rolled-back version forward again. One GET per reconcile.
+	// Never from a cache that does not hold this controller's last status write yet, as for the
+	// Stack and the Database: rollbacks are decided from status (failedVersion), and a stale one
+	// would roll a rolled-back version forward again. fresh reads the cache only when it holds the
+	// version last written or read, else the API server.
 	fe := &componentsv1alpha1.Frontend{}
-	if err := r.APIReader.Get(ctx, req.NamespacedName, fe); err != nil {
+	if err := fresh.Read(ctx, r.self, r.APIReader, req.NamespacedName, fe); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !fe.DeletionTimestamp.IsZero() {

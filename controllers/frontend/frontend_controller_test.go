@@ -28,6 +28,7 @@ import (
 	componentsv1alpha1 "github.com/canopy-dev/canopy/apis/components/v1alpha1"
 	"github.com/canopy-dev/canopy/internal/conditions"
 	desired "github.com/canopy-dev/canopy/internal/desired/frontend"
+	"github.com/canopy-dev/canopy/internal/fresh"
 	"github.com/canopy-dev/canopy/internal/metrics"
 	"github.com/canopy-dev/canopy/internal/testenv"
 )
@@ -407,5 +408,15 @@ func TestStaleCacheNeverRollsAFailedVersionForward(t *testing.T) {
 	// the stale resourceVersion has already done the damage.
 	require.NoError(t, h.Get(dep, dep.Name))
 	require.Equal(t, "ghcr.io/acme/shop:1.0", dep.Spec.Template.Spec.Containers[0].Image, "the failed version is not rolled forward")
+	require.NoError(t, err)
+
+	// As set up by SetupWithManager: the fresh reader has read the record once, and the cache
+	// still holds the version from before it; the reconcile must not take the cache's.
+	self := &fresh.Reader[*componentsv1alpha1.Frontend]{Cached: staleFrontends{Client: h.C, stale: stale}, Live: h.C}
+	require.NoError(t, self.Get(ctx, h.Key("stale"), &componentsv1alpha1.Frontend{}))
+	r = &Reconciler{Client: staleFrontends{Client: h.C, stale: stale}, APIReader: h.C, Recorder: &record.FakeRecorder{}, self: self}
+	_, err = r.Reconcile(ctx, ctrl.Request{NamespacedName: h.Key("stale")})
+	require.NoError(t, h.Get(dep, dep.Name))
+	require.Equal(t, "ghcr.io/acme/shop:1.0", dep.Spec.Template.Spec.Containers[0].Image, "the fresh reader does not roll it forward either")
 	require.NoError(t, err)
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/canopy-dev/canopy/internal/apply"
 	"github.com/canopy-dev/canopy/internal/conditions"
 	desired "github.com/canopy-dev/canopy/internal/desired/stack"
+	"github.com/canopy-dev/canopy/internal/fresh"
 	"github.com/canopy-dev/canopy/internal/metrics"
 	"github.com/canopy-dev/canopy/internal/olm"
 	"github.com/canopy-dev/canopy/internal/outcome"
@@ -56,6 +57,8 @@ type Reconciler struct {
 	Now func() time.Time
 	// APIReader reads the Stack from the API server (the manager's by default; the client when nil).
 	APIReader client.Reader
+
+	self *fresh.Reader[*canopyv1alpha1.Stack]
 }
 
 // SetupWithManager registers the controller: it reconciles a Stack when its spec or annotations
@@ -67,6 +70,8 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.APIReader == nil {
 		r.APIReader = mgr.GetAPIReader()
 	}
+	r.self = &fresh.Reader[*canopyv1alpha1.Stack]{Cached: r.Client, Live: r.APIReader}
+	r.Client = r.self.Track(r.Client)
 	if r.Recorder == nil {
 		r.Recorder = mgr.GetEventRecorderFor("stack-controller") //nolint:staticcheck // core/v1 events: what kubectl describe shows
 	}
@@ -83,15 +88,16 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 
 // Reconcile brings one Stack's children and status up to date.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, err error) {
-	// The upgrade, restore and major-upgrade state machines decide from status: read the Stack from
-	// the API server, not from a cache that may not hold this controller's last status write yet (a
-	// stale step would undo the one taken, for example roll a rolled-back version forward again).
-	reader := r.APIReader
-	if reader == nil {
-		reader = r.Client
+	// The upgrade, restore and major-upgrade state machines decide from status: never from a cache
+	// that does not hold this controller's last status write yet (a stale step would undo the one
+	// taken, for example roll a rolled-back version forward again). fresh reads the cache only when
+	// it holds the version last written or read, else the API server.
+	live := r.APIReader
+	if live == nil {
+		live = r.Client
 	}
 	s := &canopyv1alpha1.Stack{}
-	if err := reader.Get(ctx, req.NamespacedName, s); err != nil {
+	if err := fresh.Read(ctx, r.self, live, req.NamespacedName, s); err != nil {
 		if apierrors.IsNotFound(err) {
 			// A Stack deleted mid-upgrade no longer holds OLM back.
 			r.updateGateOrLog(ctx, nil)
