@@ -1,7 +1,6 @@
 package backuppolicy
 
 import (
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -12,6 +11,7 @@ import (
 
 	componentsv1alpha1 "github.com/canopy-dev/canopy/apis/components/v1alpha1"
 	"github.com/canopy-dev/canopy/internal/conditions"
+	"github.com/canopy-dev/canopy/internal/testenv"
 )
 
 // TestRetriedErrorReachesStatus: a pass that fails (an admission policy refuses the backup volume) is
@@ -25,12 +25,7 @@ func TestRetriedErrorReachesStatus(t *testing.T) {
 			Resources:   corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}}}})
 	h.database("shop")
 	h.policy("shop")
-	h.Eventually(func() bool {
-		bp := h.get("shop")
-		r := conditions.Get(bp, componentsv1alpha1.ConditionReady)
-		return r != nil && r.Status == metav1.ConditionFalse && r.Reason == componentsv1alpha1.ReasonReconcileError &&
-			strings.Contains(r.Message, "claims are frozen") && conditions.IsTrue(bp, componentsv1alpha1.ConditionReconciling)
-	}, "the refusal is in Ready and Reconciling")
+	h.Eventually(func() bool { return testenv.ReportsRetriedError(h.get("shop"), "claims are frozen") }, "the refusal is in Ready and Reconciling")
 	require.Zero(t, h.get("shop").Status.ObservedGeneration, "a failed pass observed nothing")
 
 	lift()

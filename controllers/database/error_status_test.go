@@ -1,7 +1,6 @@
 package database
 
 import (
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -9,8 +8,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	componentsv1alpha1 "github.com/canopy-dev/canopy/apis/components/v1alpha1"
-	"github.com/canopy-dev/canopy/internal/conditions"
+	"github.com/canopy-dev/canopy/internal/testenv"
 )
 
 // TestRetriedErrorReachesStatus: a pass that fails (an admission policy refuses its Secrets) is
@@ -21,12 +19,7 @@ func TestRetriedErrorReachesStatus(t *testing.T) {
 	lift := h.RefuseCreates("", "secrets", metav1.StatusReasonForbidden, "secrets are frozen in this namespace",
 		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "probe"}})
 	h.create("frozen", "17")
-	h.Eventually(func() bool {
-		db := h.database("frozen")
-		r := conditions.Get(db, componentsv1alpha1.ConditionReady)
-		return r != nil && r.Status == metav1.ConditionFalse && r.Reason == componentsv1alpha1.ReasonReconcileError &&
-			strings.Contains(r.Message, "secrets are frozen") && conditions.IsTrue(db, componentsv1alpha1.ConditionReconciling)
-	}, "the refusal is in Ready and Reconciling")
+	h.Eventually(func() bool { return testenv.ReportsRetriedError(h.database("frozen"), "secrets are frozen") }, "the refusal is in Ready and Reconciling")
 	require.Zero(t, h.database("frozen").Status.ObservedGeneration, "a failed pass observed nothing")
 
 	lift()

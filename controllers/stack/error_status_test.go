@@ -1,7 +1,6 @@
 package stack
 
 import (
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -9,7 +8,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	componentsv1alpha1 "github.com/canopy-dev/canopy/apis/components/v1alpha1"
-	"github.com/canopy-dev/canopy/internal/conditions"
+	"github.com/canopy-dev/canopy/internal/testenv"
 )
 
 // TestRetriedErrorReachesStatus: a pass that fails (an admission policy refuses the Database) is
@@ -21,12 +20,7 @@ func TestRetriedErrorReachesStatus(t *testing.T) {
 		&componentsv1alpha1.Database{ObjectMeta: metav1.ObjectMeta{Name: "probe"}, Spec: componentsv1alpha1.DatabaseSpec{Version: "17",
 			Storage: componentsv1alpha1.StorageSpec{Size: resource.MustParse("1Gi")}}})
 	h.newStack("frozen", "1.0")
-	h.Eventually(func() bool {
-		s := h.stack("frozen")
-		r := conditions.Get(s, componentsv1alpha1.ConditionReady)
-		return r != nil && r.Status == metav1.ConditionFalse && r.Reason == componentsv1alpha1.ReasonReconcileError &&
-			strings.Contains(r.Message, "databases are frozen") && conditions.IsTrue(s, componentsv1alpha1.ConditionReconciling)
-	}, "the refusal is in Ready and Reconciling")
+	h.Eventually(func() bool { return testenv.ReportsRetriedError(h.stack("frozen"), "databases are frozen") }, "the refusal is in Ready and Reconciling")
 	require.Zero(t, h.stack("frozen").Status.ObservedGeneration, "a failed pass observed nothing")
 
 	lift()

@@ -10,6 +10,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	componentsv1alpha1 "github.com/canopy-dev/canopy/apis/components/v1alpha1"
+	"github.com/canopy-dev/canopy/internal/conditions"
 )
 
 // RefuseCreates has an admission policy refuse, with reason and message, the creation of
@@ -44,4 +47,12 @@ func (h *Harness) RefuseCreates(group, resource string, reason metav1.StatusReas
 		require.NoError(h.T, h.C.Delete(ctx, binding))
 		h.Eventually(func() bool { return !refused() }, "the policy is lifted")
 	}
+}
+
+// ReportsRetriedError reports whether obj's status says its last reconcile failed with an error
+// naming message and is retried: Ready False and Reconciling True with reason ReconcileError.
+func ReportsRetriedError(obj conditions.Object, message string) bool {
+	r := conditions.Get(obj, componentsv1alpha1.ConditionReady)
+	return r != nil && r.Status == metav1.ConditionFalse && r.Reason == componentsv1alpha1.ReasonReconcileError &&
+		strings.Contains(r.Message, message) && conditions.IsTrue(obj, componentsv1alpha1.ConditionReconciling)
 }
