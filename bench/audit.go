@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 )
@@ -41,6 +43,27 @@ type auditEvent struct {
 }
 
 var writeVerbs = map[string]bool{"create": true, "update": true, "patch": true, "delete": true, "deletecollection": true}
+
+// countAuditLogs counts the manager's requests in the audit log at path and in the files it was
+// rotated to. kube-apiserver writes through lumberjack, which rotates at 100 MB when no
+// --audit-log-maxsize is given (kwokctl gives none): at N = 500 and 1,000 the convergence window
+// was in those files, and reading the current one alone counted nothing.
+func countAuditLogs(path string, windows []window) (map[string]Requests, error) {
+	rotated, err := filepath.Glob(filepath.Join(filepath.Dir(path), "audit-*.log"))
+	if err != nil {
+		return nil, err
+	}
+	var readers []io.Reader
+	for _, name := range append(rotated, path) {
+		f, err := os.Open(name)
+		if err != nil {
+			return nil, fmt.Errorf("the audit log: %w", err)
+		}
+		defer func() { _ = f.Close() }()
+		readers = append(readers, f, strings.NewReader("\n")) // a file need not end its last line
+	}
+	return countRequests(io.MultiReader(readers...), windows)
+}
 
 // countRequests reads an audit log and counts the manager's requests received in each window.
 func countRequests(r io.Reader, windows []window) (map[string]Requests, error) {

@@ -85,6 +85,21 @@ func TestCountRequests(t *testing.T) {
 		"only the manager's user agent; a request outside every window is not counted")
 }
 
+func TestCountAuditLogsReadsRotatedFiles(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	line := func(sec int) string {
+		data, _ := json.Marshal(map[string]any{"requestReceivedTimestamp": t0.Add(time.Duration(sec) * time.Second), "verb": "get",
+			"userAgent": "canopy/v0", "objectRef": map[string]any{"resource": "stacks"}})
+		return string(data)
+	}
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "audit-2026-01-01T00-00-05.000.log"), []byte(line(1)+"\n"+line(2)), 0o600))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "audit.log"), []byte(line(6)+"\n"), 0o600))
+	got, err := countAuditLogs(filepath.Join(dir, "audit.log"), []window{{"converge", t0, t0.Add(10 * time.Second)}})
+	require.NoError(t, err)
+	require.Equal(t, 3, got["converge"].Total, "the requests in the rotated file count too")
+}
+
 func TestMetrics(t *testing.T) {
 	text := `# HELP controller_runtime_reconcile_total Total number of reconciliations per controller
 controller_runtime_reconcile_total{controller="stack",result="success"} 12

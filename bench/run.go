@@ -261,12 +261,7 @@ func (b *bencher) measure(ctx context.Context, n, w int, profile bool) (r Run) {
 
 	// The audit log goes with the cluster: read it now.
 	time.Sleep(time.Second)
-	f, err := os.Open(auditPath)
-	if err != nil {
-		return fail(fmt.Errorf("the audit log: %w", err))
-	}
-	counts, err := countRequests(f, windows)
-	_ = f.Close()
+	counts, err := countAuditLogs(auditPath, windows)
 	if err != nil {
 		return fail(err)
 	}
