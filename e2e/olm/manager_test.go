@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +19,7 @@ import (
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -132,11 +134,46 @@ func resolveEnv(vars []corev1.EnvVar, dep *appsv1.Deployment) ([]string, error) 
 				return nil, fmt.Errorf("env %s: the pod template has no annotation %s", e.Name, key)
 			}
 			out = append(out, e.Name+"="+v)
+		case e.ValueFrom.ResourceFieldRef != nil:
+			v, err := resourceValue(dep, e.ValueFrom.ResourceFieldRef)
+			if err != nil {
+				return nil, fmt.Errorf("env %s: %w", e.Name, err)
+			}
+			out = append(out, e.Name+"="+v)
 		default:
 			return nil, fmt.Errorf("env %s: cannot resolve %+v outside a pod", e.Name, e.ValueFrom)
 		}
 	}
 	return out, nil
+}
+
+// resourceValue is what the kubelet puts in a variable from a container's memory request or limit:
+// the quantity divided by the divisor (1 by default), rounded up.
+func resourceValue(dep *appsv1.Deployment, ref *corev1.ResourceFieldSelector) (string, error) {
+	for _, c := range dep.Spec.Template.Spec.Containers {
+		if c.Name != ref.ContainerName {
+			continue
+		}
+		var q resource.Quantity
+		var ok bool
+		switch ref.Resource {
+		case "limits.memory":
+			q, ok = c.Resources.Limits[corev1.ResourceMemory]
+		case "requests.memory":
+			q, ok = c.Resources.Requests[corev1.ResourceMemory]
+		default:
+			return "", fmt.Errorf("resource %s is not resolved outside a pod", ref.Resource)
+		}
+		if !ok {
+			return "", fmt.Errorf("container %s sets no %s", c.Name, ref.Resource)
+		}
+		divisor := int64(1)
+		if !ref.Divisor.IsZero() {
+			divisor = ref.Divisor.Value()
+		}
+		return strconv.FormatInt((q.Value()+divisor-1)/divisor, 10), nil
+	}
+	return "", fmt.Errorf("no container %s", ref.ContainerName)
 }
 
 func redactEnv(env []string) []string {
@@ -262,6 +299,10 @@ func testStackAsServiceAccount(t *testing.T) {
 	}
 	if log := c.TailLog("manager.log", 100000); strings.Contains(strings.ToLower(log), "forbidden") {
 		t.Errorf("the manager's log mentions forbidden:\n%s", c.TailLog("manager.log", 40))
+	}
+	// The CSV's Deployment passes its memory limit (512Mi); the manager keeps its heap under 90% of it.
+	if log := c.TailLog("manager.log", 100000); !strings.Contains(log, `"goMemoryLimit":483183820`) {
+		t.Errorf("the manager did not take its soft memory limit from the Deployment's 512Mi:\n%s", c.TailLog("manager.log", 40))
 	}
 
 	// Negative control: a request the ServiceAccount is not granted must be refused and show in
