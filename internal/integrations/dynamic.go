@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -94,6 +95,9 @@ func stopped(crd string) {
 	}
 }
 
+// watchSyncTimeout bounds the wait for a new watch's handler; past it the pass fails and is retried.
+const watchSyncTimeout = 30 * time.Second
+
 // OwnedWatches are a controller's watches of the optional kinds it creates, each started once its
 // CRD is served: a deleted or edited child of such a kind is restored by its own event, not by
 // whatever event comes next, and an object waiting for its certificate learns of its issue from the
@@ -124,8 +128,19 @@ func WatchOwned(mgr manager.Manager, c controller.Controller, owner client.Objec
 				predicate.LabelChangedPredicate{}, predicate.AnnotationChangedPredicate{}))
 		}
 		w, err := NewDynamicWatch(kind, mgr.GetCache(), func() error {
-			return c.Watch(source.Kind(mgr.GetCache(), a.new(),
-				handler.EnqueueRequestForOwner(mgr.GetScheme(), mgr.GetRESTMapper(), owner, handler.OnlyControllerOwner()), preds...))
+			src := source.Kind(mgr.GetCache(), a.new(),
+				handler.EnqueueRequestForOwner(mgr.GetScheme(), mgr.GetRESTMapper(), owner, handler.OnlyControllerOwner()), preds...)
+			if err := c.Watch(src); err != nil {
+				return err
+			}
+			// A source started on a running controller registers its handler in the background:
+			// a child applied and deleted before that is never seen (make test, once:
+			// TestDeletedChildrenAreRecreated's ServiceMonitor was not recreated). The pass goes
+			// on, and applies children of the kind, only once the handler has seen the kind's
+			// objects.
+			ctx, cancel := context.WithTimeout(context.Background(), watchSyncTimeout)
+			defer cancel()
+			return src.WaitForSync(ctx)
 		})
 		if err != nil {
 			return nil, err
