@@ -45,12 +45,15 @@ func (f *fixture) mutateStatus(name string, change func(*canopyv1alpha1.Stack)) 
 func TestErrorsNameTheObjectAndTheNextStep(t *testing.T) {
 	f := newFixture(t)
 	other := newFixture(t)
-	other.readyStack("elsewhere")
+	// A name of this run only: "did you mean" lists every namespace holding one (go test -count=2
+	// keeps the first run's namespaces, which envtest never deletes).
+	elsewhere := "elsewhere-" + other.NS[strings.LastIndex(other.NS, "-")+1:]
+	other.readyStack(elsewhere)
 	f.readyStack("shop")
 
-	r := f.run("", "status", "elsewhere")
+	r := f.run("", "status", elsewhere)
 	require.Equal(t, 1, r.code)
-	require.Contains(t, r.err, "Stack elsewhere not found in namespace NS; did you mean -n "+other.NS+"?")
+	require.Contains(t, r.err, "Stack "+elsewhere+" not found in namespace NS; did you mean -n "+other.NS+"?")
 
 	r = f.run("", "status", "nothere")
 	require.Contains(t, r.err, "Stack nothere not found in namespace NS; it has shop")
@@ -94,11 +97,13 @@ func twoContexts(t *testing.T, a, b *fixture) string {
 // context's namespace is the one the command works in, as with kubectl.
 func TestContextAndNamespace(t *testing.T) {
 	a, b := newFixture(t), newFixture(t)
-	a.readyStack("ctxshop") // a name no other test uses: "did you mean" lists every namespace
+	// A name of this run only: "did you mean" lists every namespace holding one.
+	ctxshop := "ctxshop-" + a.NS[strings.LastIndex(a.NS, "-")+1:]
+	a.readyStack(ctxshop)
 	b.readyStack("blog")
 	kc := twoContexts(t, a, b)
 
-	r := a.exec(t.Context(), "", "--kubeconfig", kc, "--context", "a", "backups", "ctxshop", "-o", "json")
+	r := a.exec(t.Context(), "", "--kubeconfig", kc, "--context", "a", "backups", ctxshop, "-o", "json")
 	require.Equal(t, 0, r.code, r.err)
 	r = a.exec(t.Context(), "", "--kubeconfig", kc, "--context", "b", "pause", "blog", "-o", "json")
 	require.Equal(t, 0, r.code, r.err)
@@ -107,12 +112,12 @@ func TestContextAndNamespace(t *testing.T) {
 	require.Equal(t, b.NS, res.Namespace, "the namespace of context b")
 	require.True(t, b.stack("blog").Spec.Paused)
 
-	r = a.exec(t.Context(), "", "--kubeconfig", kc, "--context", "b", "status", "ctxshop")
-	require.Contains(t, r.err, "Stack ctxshop not found in namespace "+b.NS+"; did you mean -n NS?")
-	r = a.exec(t.Context(), "", "--kubeconfig", kc, "--context", "b", "-n", a.NS, "status", "ctxshop")
+	r = a.exec(t.Context(), "", "--kubeconfig", kc, "--context", "b", "status", ctxshop)
+	require.Contains(t, r.err, "Stack "+ctxshop+" not found in namespace "+b.NS+"; did you mean -n NS?")
+	r = a.exec(t.Context(), "", "--kubeconfig", kc, "--context", "b", "-n", a.NS, "status", ctxshop)
 	require.Equal(t, 0, r.code, "-n wins over the context's namespace: %s", r.err)
 
-	r = a.exec(t.Context(), "", "--kubeconfig", kc, "--context", "nope", "status", "ctxshop")
+	r = a.exec(t.Context(), "", "--kubeconfig", kc, "--context", "nope", "status", ctxshop)
 	require.Contains(t, r.err, `context "nope" does not exist`)
 }
 
