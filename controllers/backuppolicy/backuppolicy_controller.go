@@ -229,9 +229,10 @@ func (r *Reconciler) ensureClaim(ctx context.Context, bp *componentsv1alpha1.Bac
 	if claim == nil {
 		return nil
 	}
-	have, err := apply.Lookup(ctx, r.Client, r.APIReader, claim)
+	have, err := apply.Cached(ctx, r.Client, claim)
 	if err == nil && have == nil {
-		if err = apply.Create(ctx, r.Client, r.APIReader, claim); err == nil {
+		var existing client.Object // Canopy's, outside the cache: nothing to do
+		if existing, err = apply.Create(ctx, r.Client, r.APIReader, claim); err == nil && existing == nil {
 			r.reportRemediation(ctx, bp, "PersistentVolumeClaim", claim, apply.Created)
 		}
 	}
@@ -313,7 +314,7 @@ func (r *Reconciler) startRequests(ctx context.Context, bp *componentsv1alpha1.B
 				continue
 			}
 		}
-		if err := apply.Create(ctx, r.Client, r.APIReader, desired.BackupJob(bp, in, name, rq.trigger, rq.token)); err != nil {
+		if _, err := apply.Create(ctx, r.Client, r.APIReader, desired.BackupJob(bp, in, name, rq.trigger, rq.token)); err != nil {
 			return fmt.Errorf("starting the backup Job %s: %w", name, err)
 		}
 	}

@@ -75,7 +75,7 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, bp *componentsv1alpha1
 			return ctrl.Result{RequeueAfter: destsecrets.Recheck(bp, r.Now())}, nil // the Secret is not watched
 		}
 		want := desired.PurgeJob(bp, desired.Input{AgentImage: images.Resolve(images.Canopy, r.Getenv)})
-		if err := apply.Create(ctx, r.Client, r.APIReader, want); err != nil {
+		if _, err := apply.Create(ctx, r.Client, r.APIReader, want); err != nil {
 			return ctrl.Result{}, fmt.Errorf("starting the purge Job: %w", err)
 		}
 		return ctrl.Result{}, r.markPurge(ctx, bp, "", "deleting every backup of "+common.StackName(bp))

@@ -110,7 +110,7 @@ func (r *Reconciler) restore(ctx context.Context, db *componentsv1alpha1.Databas
 		}
 		want := desired.RestoreJob(db, desired.RestoreInput{AgentImage: images.Resolve(images.Canopy, r.Getenv), PostgresImage: postgresImage,
 			Source: source}, id)
-		if err := apply.Create(ctx, r.Client, r.APIReader, want); err != nil {
+		if _, err := apply.Create(ctx, r.Client, r.APIReader, want); err != nil {
 			return nil, nil, fmt.Errorf("starting the restore Job: %w", err)
 		}
 		st.Phase, st.Message = componentsv1alpha1.PhaseRunning, "restoring "+source.BackupName

@@ -50,38 +50,52 @@ func (r *Reconciler) ensureSecrets(ctx context.Context, db *componentsv1alpha1.D
 		}},
 	} {
 		want := s.build(db, "")
-		found, err := apply.Lookup(ctx, r.Client, r.APIReader, want)
+		found, err := apply.Cached(ctx, r.Client, want)
+		if err == nil && found == nil && s.superuser && dataExists {
+			// Whether the Secret exists decides between making none and claiming it.
+			found, err = apply.Lookup(ctx, r.Client, r.APIReader, want)
+		}
 		if err != nil {
 			return st, err // a Secret of someone else's with this name is not taken as the credentials
 		}
-		if found != nil {
-			if err := r.claimSecret(ctx, db, found.(*corev1.Secret), want); err != nil {
-				return st, err
-			}
-			continue
-		}
-		if s.superuser && dataExists {
+		if found == nil && s.superuser && dataExists {
 			st.superuserLost = fmt.Sprintf("the Secret %s, which held PostgreSQL's superuser password, was deleted while the data volume exists: "+
 				"PostgreSQL keeps that password, which a new Secret would not match, so Canopy makes none; recreate the Secret with the "+
 				"password (keys username %q and password), for example from your backup of it, or restore the Stack from a backup", s.name, desired.SuperUser)
 			continue
 		}
-		password, err := newPassword()
-		if err != nil {
-			return st, err
-		}
-		secret := s.build(db, password)
-		if !s.superuser && dataExists {
-			if secret.Annotations == nil {
-				secret.Annotations = map[string]string{}
+		if found == nil {
+			// Create refuses a foreign Secret of this name and returns Canopy's own outside the cache.
+			if found, err = r.createSecret(ctx, s.build, db, !s.superuser && dataExists); err != nil {
+				return st, fmt.Errorf("creating the Secret %s: %w", s.name, err)
 			}
-			secret.Annotations[annotationPasswordUnapplied] = "true"
 		}
-		if err := apply.Create(ctx, r.Client, r.APIReader, secret); err != nil {
-			return st, fmt.Errorf("creating the Secret %s: %w", s.name, err)
+		if found != nil {
+			if err := r.claimSecret(ctx, db, found.(*corev1.Secret), want); err != nil {
+				return st, err
+			}
 		}
 	}
 	return st, nil
+}
+
+// createSecret makes a Secret with a new password; unapplied marks a credentials Secret whose
+// password PostgreSQL does not know yet (its data exists). It returns the Secret of that name when
+// one that is Canopy's already existed outside the cache, nil when it made it.
+func (r *Reconciler) createSecret(ctx context.Context, build func(*componentsv1alpha1.Database, string) *corev1.Secret,
+	db *componentsv1alpha1.Database, unapplied bool) (client.Object, error) {
+	password, err := newPassword()
+	if err != nil {
+		return nil, err
+	}
+	secret := build(db, password)
+	if unapplied {
+		if secret.Annotations == nil {
+			secret.Annotations = map[string]string{}
+		}
+		secret.Annotations[annotationPasswordUnapplied] = "true"
+	}
+	return apply.Create(ctx, r.Client, r.APIReader, secret)
 }
 
 // applyRecreatedPassword sets the password of a recreated credentials Secret inside PostgreSQL, as

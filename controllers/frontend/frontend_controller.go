@@ -205,7 +205,7 @@ func (r *Reconciler) applyAll(ctx context.Context, fe *componentsv1alpha1.Fronte
 	depChanged := false
 	if d.createJob {
 		// Jobs are immutable: created once per version, never re-applied.
-		if err := apply.Create(ctx, r.Client, r.APIReader, desired.MigrationJob(fe, fe.Spec.Version)); err != nil {
+		if _, err := apply.Create(ctx, r.Client, r.APIReader, desired.MigrationJob(fe, fe.Spec.Version)); err != nil {
 			return false, fmt.Errorf("creating the migration Job: %w", err)
 		}
 	}

@@ -114,6 +114,21 @@ func kindOf(desired, existing client.Object) string {
 // cache), or nil when it does not exist. desired must carry its apiVersion and kind. An existing
 // object that desired's controller does not control is left alone (NotControlledError).
 func Apply(ctx context.Context, c client.Client, owner string, desired, existing client.Object) (Result, error) {
+	return apply(ctx, c, owner, desired, existing, "")
+}
+
+// absentVersion is a resourceVersion that no object has: etcd starts at revision 1 and every write
+// makes a new one, so the first object ever stored has 2. An apply that carries it creates an
+// absent object — the API server wipes a resourceVersion on create-via-apply, as on create — and
+// fails with a Conflict, writing nothing, when an object of that name exists.
+const absentVersion = "1"
+
+// applyAbsent applies desired as a new object: Created, or a Conflict when its name is taken.
+func applyAbsent(ctx context.Context, c client.Client, owner string, desired client.Object) (Result, error) {
+	return apply(ctx, c, owner, desired, nil, absentVersion)
+}
+
+func apply(ctx context.Context, c client.Client, owner string, desired, existing client.Object, resourceVersion string) (Result, error) {
 	if existing != nil {
 		if err := checkControl(desired, existing); err != nil {
 			return Unchanged, err
@@ -148,6 +163,7 @@ func Apply(ctx context.Context, c client.Client, owner string, desired, existing
 	}
 	annotations[AnnotationDesiredHash] = hash
 	u.SetAnnotations(annotations)
+	u.SetResourceVersion(resourceVersion) // after the hash: not part of the desired state
 	if err := c.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(owner), client.ForceOwnership); err != nil {
 		return Unchanged, fmt.Errorf("applying %s %s/%s: %w", u.GetKind(), u.GetNamespace(), u.GetName(), err)
 	}

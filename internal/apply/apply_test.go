@@ -166,7 +166,7 @@ func TestLookupReadsTheAPIServerOnACacheMiss(t *testing.T) {
 				require.Equal(t, tc.live == nil, found == nil)
 			}
 			// Create on the live client: a collision is accepted only with the same object.
-			err = Create(context.Background(), live, live, tc.want.DeepCopy())
+			_, err = Create(context.Background(), live, live, tc.want.DeepCopy())
 			if tc.refused {
 				require.ErrorAs(t, err, &conflict)
 			} else {

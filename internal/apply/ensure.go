@@ -18,16 +18,37 @@ func OrNil[T client.Object](obj T) client.Object {
 	return obj
 }
 
-// Ensure is Apply for a caller that has not read the object: have, when nil, is looked up here
-// (Lookup: the cache, then the API server); an absent object is created, a foreign one refused.
+// Ensure is Apply for a caller that may not have read the object: have, when nil, is read from the
+// cache. On a cache miss the name may still be taken — the manager caches the built-in kinds only
+// with Canopy's label, so a user's unlabelled object is invisible to it — and the object is applied
+// as new (applyAbsent): created in one request when the name is free, refused untouched when it is
+// not; only then is the object read from the API server (live) and, unless it is foreign
+// (Lookup), applied over. When live is nil an absent object is applied without that guard.
 func Ensure(ctx context.Context, c client.Client, live client.Reader, owner string, want, have client.Object) (Result, error) {
-	if have == nil {
-		var err error
-		if have, err = Lookup(ctx, c, live, want); err != nil {
-			return Unchanged, err
-		}
+	if have != nil {
+		return Apply(ctx, c, owner, want, have)
 	}
-	return Apply(ctx, c, owner, want, have)
+	probe := want.DeepCopyObject().(client.Object)
+	switch err := c.Get(ctx, client.ObjectKeyFromObject(want), probe); {
+	case err == nil:
+		return Apply(ctx, c, owner, want, probe)
+	case !apierrors.IsNotFound(err):
+		return Unchanged, fmt.Errorf("reading %s %s: %w", kindOf(want, probe), want.GetName(), err)
+	case live == nil:
+		return Apply(ctx, c, owner, want, nil)
+	}
+	res, err := applyAbsent(ctx, c, owner, want)
+	if !apierrors.IsConflict(err) {
+		return res, err
+	}
+	found, lookupErr := Lookup(ctx, c, live, want)
+	switch {
+	case lookupErr != nil:
+		return Unchanged, lookupErr
+	case found == nil:
+		return Unchanged, err // there a moment ago, gone now: the next reconcile applies it
+	}
+	return Apply(ctx, c, owner, want, found)
 }
 
 // Lookup returns the object with want's name and kind, or nil when the name is free. It reads the
@@ -57,18 +78,35 @@ func Lookup(ctx context.Context, cached client.Reader, live client.Reader, want 
 }
 
 // Create creates obj once; an object that already has its name is accepted only when it is
-// Canopy's (see Lookup), read from the API server since the cache may not show it. Objects that
-// are written once and never re-applied (Jobs, generated Secrets, the backup volume) use it.
-func Create(ctx context.Context, c client.Client, live client.Reader, obj client.Object) error {
+// Canopy's (see Lookup), read from the API server since the cache may not show it, and returned
+// (nil when obj was created). Objects that are written once and never re-applied (Jobs, generated
+// Secrets, the backup volume) use it.
+func Create(ctx context.Context, c client.Client, live client.Reader, obj client.Object) (client.Object, error) {
 	err := c.Create(ctx, obj)
 	if !apierrors.IsAlreadyExists(err) {
-		return err
+		return nil, err
 	}
 	existing := obj.DeepCopyObject().(client.Object)
 	if err := live.Get(ctx, client.ObjectKeyFromObject(obj), existing); err != nil {
-		return client.IgnoreNotFound(err) // deleted meanwhile: the next reconcile creates it
+		return nil, client.IgnoreNotFound(err) // deleted meanwhile: the next reconcile creates it
 	}
-	return checkOwnership(obj, existing)
+	if err := checkOwnership(obj, existing); err != nil {
+		return nil, err
+	}
+	return existing, nil
+}
+
+// Cached returns the object with want's name and kind from the cache, or nil when the cache has
+// none: enough for a caller whose next step, Create, refuses a foreign object itself.
+func Cached(ctx context.Context, cached client.Reader, want client.Object) (client.Object, error) {
+	probe := want.DeepCopyObject().(client.Object)
+	switch err := cached.Get(ctx, client.ObjectKeyFromObject(want), probe); {
+	case apierrors.IsNotFound(err):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("reading %s %s: %w", kindOf(want, probe), want.GetName(), err)
+	}
+	return probe, nil
 }
 
 // DeleteControlled deletes the object at key when controller controls it: an object the spec no
