@@ -112,6 +112,24 @@ func renderMarkdown(w io.Writer, res Results) error {
 		}
 	}
 	p("")
+	p("## One more Stack, created after the N converged")
+	p("")
+	p("Its own chain with no queue before it: against N = 1's with as many workers, the part of a Stack's time that grows with N.")
+	p("")
+	p("| N | workers | Ready after | against N = 1 | requests | writes | uncached GETs (404) |")
+	p("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+	for _, r := range runs {
+		if r.OneMore == nil {
+			continue
+		}
+		against := "–"
+		if alone := oneMoreAlone(runs, r.Workers); alone > 0 {
+			against = ratio(r.OneMore.Seconds / alone)
+		}
+		q := r.OneMore.Requests
+		p("| %d | %d | %.1f s | %s | %d | %d | %d (%d) |", r.N, r.Workers, r.OneMore.Seconds, against, q.Total, q.Writes, q.UncachedGets, q.NotFound)
+	}
+	p("")
 	p("## At rest and after a restart")
 	p("")
 	p("| N | workers | idle window | requests | writes | uncached GETs | reconciles (by controller) | restart: all reconciled | restart: requests / writes |")
@@ -395,4 +413,14 @@ func renderPlots(res Results) (map[string][]byte, error) {
 		out[pl.file] = svg
 	}
 	return out, nil
+}
+
+// oneMoreAlone is the one-more Stack's time at N = 1 with w workers, 0 when not measured.
+func oneMoreAlone(runs []Run, w int) float64 {
+	for _, r := range runs {
+		if r.N == 1 && r.Workers == w && r.OneMore != nil {
+			return r.OneMore.Seconds
+		}
+	}
+	return 0
 }

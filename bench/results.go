@@ -67,6 +67,7 @@ type Run struct {
 	Idle        Idle                      `json:"idle"`
 	Memory      Memory                    `json:"memory"`
 	HeapTop     []string                  `json:"heapTop,omitempty"`
+	OneMore     *OneMore                  `json:"oneMore,omitempty"`
 	Bump        *Bump                     `json:"bump,omitempty"`
 	Restart     *Restart                  `json:"restart,omitempty"`
 	Error       string                    `json:"error,omitempty"`
@@ -135,6 +136,13 @@ type Memory struct {
 	// go_memstats_heap_inuse_bytes from the manager's /metrics.
 	HeapAllocBytes uint64 `json:"heapAllocBytes"`
 	HeapInuseBytes uint64 `json:"heapInuseBytes"`
+}
+
+// OneMore is one Stack created after the N converged and the idle window: its time to Ready
+// against N = 1's tells whether a Stack's own latency grows with the Stacks already there.
+type OneMore struct {
+	Seconds  float64  `json:"seconds"`
+	Requests Requests `json:"requests"`
 }
 
 // Bump is a version change on a fraction of the Stacks.

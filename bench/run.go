@@ -36,7 +36,10 @@ import (
 
 const (
 	stackPrefix = "bench-"
-	floorPrefix = "floor-"
+	// oneMoreNamespace holds the Stack created after the N converged; outside stackPrefix, so
+	// the floor, the bump and the N's own figures leave it out.
+	oneMoreNamespace = "extra-one"
+	floorPrefix      = "floor-"
 	// floorManagedBy replaces Canopy's managed-by label on the floor's copies, so that Canopy's
 	// cache (which selects that label) never sees them.
 	floorManagedBy = "canopy-bench-floor"
@@ -219,7 +222,21 @@ func (b *bencher) measure(ctx context.Context, n, w int, profile bool) (r Run) {
 		r.HeapTop = top
 	}
 
-	// 3. The floor.
+	// 3. One more Stack, among the N converged: its own chain, with nothing queued before it.
+	stacksNow := n
+	if r.Ready == n {
+		oneStart := time.Now()
+		r.OneMore, err = oneMore(ctx, cl, sample, timeout)
+		windows = append(windows, window{"one", oneStart, time.Now()})
+		if err != nil {
+			r.Error = "one more Stack: " + err.Error()
+		} else {
+			stacksNow++
+			logf("N=%d: one more Stack Ready in %.1f s", n, r.OneMore.Seconds)
+		}
+	}
+
+	// 4. The floor.
 	floorStart := time.Now()
 	r.Floor, err = b.floor(ctx, cl, children, parallel, timeout)
 	windows = append(windows, window{"floor", floorStart, time.Now()})
@@ -228,7 +245,7 @@ func (b *bencher) measure(ctx context.Context, n, w int, profile bool) (r Run) {
 	}
 	logf("N=%d: floor of %d objects applied in %.1f s, ready in %.1f s", n, r.Floor.Objects, r.Floor.ApplySeconds, r.Floor.ReadySeconds)
 
-	// 4. One change at scale.
+	// 5. One change at scale.
 	if b.settings.BumpFraction > 0 && r.Ready == n {
 		bumpStart := time.Now()
 		r.Bump, err = bump(ctx, cl, stacks, b.settings.BumpFraction, timeout)
@@ -238,7 +255,7 @@ func (b *bencher) measure(ctx context.Context, n, w int, profile bool) (r Run) {
 		}
 	}
 
-	// 5. A restart.
+	// 6. A restart.
 	if r.Ready == n {
 		c.KillManager()
 		restartStart := time.Now()
@@ -249,7 +266,7 @@ func (b *bencher) measure(ctx context.Context, n, w int, profile bool) (r Run) {
 		deadline := restartStart.Add(timeout)
 		for time.Now().Before(deadline) && ctx.Err() == nil {
 			m, err := scrape(c.MetricsURL)
-			if err == nil && metricSum(m, "controller_runtime_reconcile_total", `controller="stack"`) >= float64(n) {
+			if err == nil && metricSum(m, "controller_runtime_reconcile_total", `controller="stack"`) >= float64(stacksNow) {
 				r.Restart.SecondsToAllReconciled = time.Since(restartStart).Seconds()
 				break
 			}
@@ -273,6 +290,9 @@ func (b *bencher) measure(ctx context.Context, n, w int, profile bool) (r Run) {
 	}
 	if r.Restart != nil {
 		r.Restart.Requests = counts["restart"]
+	}
+	if r.OneMore != nil {
+		r.OneMore.Requests = counts["one"]
 	}
 	logf("N=%d: %.1f requests per Stack (%.1f writes, %.1f uncached GETs); idle: %d requests, %d writes; RSS %d MiB",
 		n, r.perStack(r.Converge.Total), r.perStack(r.Converge.Writes), r.perStack(r.Converge.UncachedGets), r.Idle.Total, r.Idle.Writes,
@@ -407,6 +427,29 @@ func waitStacks(ctx context.Context, cl client.Client, want int, timeout time.Du
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
+}
+
+// oneMore creates a Stack in a namespace of its own and returns how long it took to be Ready,
+// polled every 100 ms (condition times have whole seconds).
+func oneMore(ctx context.Context, cl client.Client, sample *canopyv1alpha1.Stack, timeout time.Duration) (*OneMore, error) {
+	if err := cl.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: oneMoreNamespace}}); err != nil {
+		return nil, err
+	}
+	s := sample.DeepCopy()
+	s.Namespace = oneMoreNamespace
+	start := time.Now()
+	if err := cl.Create(ctx, s); err != nil {
+		return nil, err
+	}
+	for deadline := start.Add(timeout); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if err := cl.Get(ctx, client.ObjectKeyFromObject(s), s); err == nil && isReady(s) {
+			return &OneMore{Seconds: time.Since(start).Seconds()}, nil
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+	}
+	return nil, fmt.Errorf("not Ready after %s", timeout)
 }
 
 // collectChildren lists the objects Canopy made for the bench's Stacks: the floor's copies, and
