@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/canopy-dev/canopy/internal/manager"
 )
 
 // auditPolicy records every request at Metadata level once its response is complete (a watch
@@ -20,8 +22,8 @@ rules:
 - level: Metadata
 `
 
-// managerAgent starts the user agent of Canopy's manager (client-go's default: the binary's name).
-const managerAgent = "canopy/"
+// managerAgent starts the user agent of Canopy's manager, whatever its binary's name.
+const managerAgent = manager.UserAgentName + "/"
 
 // window is a named span of time whose requests are counted.
 type window struct {

@@ -66,7 +66,7 @@ func TestCountRequests(t *testing.T) {
 			"userAgent": agent, "objectRef": map[string]any{"resource": resource, "subresource": sub}, "responseStatus": map[string]any{"code": code}})
 		return string(data)
 	}
-	const mgr, other = "canopy/v0.0.0 (linux/amd64) kubernetes/$Format", "bench/v0.0.0 (linux/amd64) kubernetes/$Format"
+	const mgr, other = "canopy-manager/v0.0.0 (linux/amd64)", "bench/v0.0.0 (linux/amd64) kubernetes/$Format"
 	log := strings.Join([]string{
 		ev(1, mgr, "get", "stacks", "", 200),
 		ev(2, mgr, "patch", "stacks", "status", 200),
@@ -89,7 +89,7 @@ func TestCountAuditLogsReadsRotatedFiles(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	line := func(sec int) string {
 		data, _ := json.Marshal(map[string]any{"requestReceivedTimestamp": t0.Add(time.Duration(sec) * time.Second), "verb": "get",
-			"userAgent": "canopy/v0", "objectRef": map[string]any{"resource": "stacks"}})
+			"userAgent": "canopy-manager/v0", "objectRef": map[string]any{"resource": "stacks"}})
 		return string(data)
 	}
 	dir := t.TempDir()

@@ -283,6 +283,10 @@ func (b *bencher) measure(ctx context.Context, n, w int, profile bool) (r Run) {
 		return fail(err)
 	}
 	r.Converge = counts["converge"]
+	if r.Converge.Total == 0 {
+		return fail(fmt.Errorf("the audit log holds no request from %q while the Stacks converged: is the manager's User-Agent still its own?",
+			managerAgent))
+	}
 	r.Idle.Requests = counts["idle"]
 	r.Floor.ManagerRequests = counts["floor"].Total
 	if r.Bump != nil {

@@ -22,11 +22,12 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	canopyv1alpha1 "github.com/canopy-dev/canopy/apis/canopy/v1alpha1"
+	"github.com/canopy-dev/canopy/internal/manager"
 	"github.com/canopy-dev/canopy/internal/scheme"
 )
 
-// managerAgent starts the User-Agent of the manager's requests (client-go names the binary).
-const managerAgent = "canopy/"
+// managerAgent starts the User-Agent of the manager's requests.
+const managerAgent = manager.UserAgentName + "/"
 
 // auditMark is a place in the audit log; managerRequests counts the manager's requests after it.
 type auditMark struct {
@@ -138,6 +139,7 @@ func TestFaultSpecRewrittenInLoop(t *testing.T) {
 	// status a few times, each read (one GET) and summarised (one status patch) by the Frontend
 	// and then the Stack. Measured: 4–5 requests a write with this writer, 23 when each write
 	// waits a second (every cascade runs in full). A hot loop grows with time, not with writes.
+	require.Positive(t, all, "the manager's requests are in the audit log, found by their User-Agent")
 	require.LessOrEqual(t, all, 25*writes, "the manager's requests stay proportional to the writes")
 
 	// Once the rollout is over (the old pods gone), nothing changes: the manager must write nothing.

@@ -33,6 +33,8 @@ const LeaderElectionID = "canopy.canopy.dev"
 
 // New builds a manager with every Canopy controller registered.
 func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
+	cfg = rest.CopyConfig(cfg)
+	cfg.UserAgent = UserAgent()
 	var metricsCert *tls.Certificate
 	if o.SecureMetrics && o.MetricsCertDir == "" && o.podNamespace != "" {
 		c, err := client.New(cfg, client.Options{Scheme: scheme.New()})

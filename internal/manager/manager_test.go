@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
@@ -232,3 +234,39 @@ func serviceAccountToken(t *testing.T, cs kubernetes.Interface, ns, name string)
 	require.NoError(t, err)
 	return tr.Status.Token
 }
+
+// TestManagerNamesItself: every request of a manager built by New carries Canopy's User-Agent,
+// whatever the binary is called, so that audit logs (and the bench, which counts the manager's
+// requests there) tell Canopy's requests from others'.
+func TestManagerNamesItself(t *testing.T) {
+	testenv.Require(t, env)
+	var mu sync.Mutex
+	agents := map[string]int{}
+	cfg := rest.CopyConfig(env.Config)
+	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper {
+		return roundTripFunc(func(req *http.Request) (*http.Response, error) {
+			mu.Lock()
+			agents[req.Header.Get("User-Agent")]++
+			mu.Unlock()
+			return rt.RoundTrip(req)
+		})
+	})
+	mgr, err := New(cfg, Options{MetricsAddr: "0", ProbeAddr: "0", skipNameValidation: true})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(ctx) }()
+	require.True(t, mgr.GetCache().WaitForCacheSync(ctx))
+	cancel()
+	require.NoError(t, <-done)
+	mu.Lock()
+	defer mu.Unlock()
+	require.NotEmpty(t, agents)
+	for agent := range agents {
+		require.True(t, strings.HasPrefix(agent, UserAgentName+"/"), "a request's User-Agent: %q", agent)
+	}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
