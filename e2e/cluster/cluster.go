@@ -312,8 +312,12 @@ func (c *Cluster) Stop() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
+	components := c.componentPIDs()
 	if err := c.kwokctl(ctx, "delete", "cluster", "--name", c.Name); err != nil && !errors.Is(err, context.Canceled) {
 		c.Log("stopping the cluster: %v", err)
+	}
+	if left := waitExited(components, time.Minute); len(left) > 0 {
+		c.Log("the cluster's processes %v still ran a minute after it was deleted: killed", left)
 	}
 	if c.Config != nil && !waitReleased(c.Config.Host, 2*time.Minute) {
 		c.Log("the API server at %s still answers 2 minutes after the cluster was deleted", c.Config.Host)
@@ -371,6 +375,15 @@ func (c *Cluster) KeepClusterLogs(dst string) error {
 // the folder of the cluster's logs (under KWOK_WORKDIR, or ~/.kwok); kwokctl deletes it with the
 // cluster.
 func (c *Cluster) AuditLog() (string, error) {
+	dir, err := c.workdir()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(dir, "logs", "audit.log"), nil
+}
+
+// workdir is where kwokctl keeps the cluster's files (configuration, PKI, logs, process ids).
+func (c *Cluster) workdir() (string, error) {
 	dir := os.Getenv("KWOK_WORKDIR")
 	if dir == "" {
 		home, err := os.UserHomeDir()
@@ -379,5 +392,5 @@ func (c *Cluster) AuditLog() (string, error) {
 		}
 		dir = filepath.Join(home, ".kwok")
 	}
-	return filepath.Join(dir, "clusters", c.Name, "logs", "audit.log"), nil
+	return filepath.Join(dir, "clusters", c.Name), nil
 }
