@@ -2,6 +2,7 @@ package database
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -66,7 +67,10 @@ func (r *Reconciler) ensureSecrets(ctx context.Context, db *componentsv1alpha1.D
 		}
 		if found == nil {
 			// Create refuses a foreign Secret of this name and returns Canopy's own outside the cache.
-			if found, err = r.createSecret(ctx, s.build, db, !s.superuser && dataExists); err != nil {
+			var foreign *apply.NotControlledError
+			if found, err = r.createSecret(ctx, s.build, db, !s.superuser && dataExists); errors.As(err, &foreign) {
+				return st, err // names the Secret and what to do
+			} else if err != nil {
 				return st, fmt.Errorf("creating the Secret %s: %w", s.name, err)
 			}
 		}
