@@ -50,7 +50,10 @@ func (r *Reconciler) observeTLS(ctx context.Context, db *componentsv1alpha1.Data
 		cert := &certmanagerv1.Certificate{}
 		switch err := r.Get(ctx, client.ObjectKey{Namespace: db.Namespace, Name: name}, cert); {
 		case apierrors.IsNotFound(err):
-			obs.waiting = "waiting for the Certificate " + name + " to be created"
+			// This pass creates it (applyAll): say what the next pass reads from the new Certificate,
+			// rather than a message that a status write replaces as soon as it exists.
+			cert.Name = name
+			obs.waiting = issuers.CertificateWaiting(cert)
 		case err != nil:
 			return obs, fmt.Errorf("reading the Certificate: %w", err)
 		default:

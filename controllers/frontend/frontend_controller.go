@@ -17,6 +17,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/tools/record"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -169,9 +170,20 @@ func (r *Reconciler) reconcile(ctx context.Context, fe *componentsv1alpha1.Front
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	if depChanged && conditions.IsTrue(fe, componentsv1alpha1.ConditionReady) {
+	if d.createJob && fe.Status.Migration != nil {
+		// The Job now exists: Running, as the next pass reads it (jobState), not Pending for one
+		// status write.
+		fe.Status.Migration.Phase = componentsv1alpha1.PhaseRunning
+	}
+	switch {
+	case depChanged && conditions.IsTrue(fe, componentsv1alpha1.ConditionReady):
 		// The Deployment just changed: what it reported describes the previous template.
 		computeStatus(fe, rollout{exists: ro.exists, version: ro.version, replicas: ro.replicas, ready: ro.ready}, d, caps)
+	case depChanged && !ro.exists:
+		// The Deployment was just created: report its replicas as the next pass reads them (the API
+		// server defaults none to one), not the 0 of 0 of an absent one, a status write later.
+		replicas := ptr.Deref(desired.DesiredReplicas(fe), 1)
+		computeStatus(fe, rollout{exists: true, version: d.deployVersion, replicas: replicas}, d, caps)
 	}
 	from := pass.Before
 	pass.Landed(func() { r.recordTransitions(from, fe, d) })
@@ -322,8 +334,11 @@ func (r *Reconciler) recordTransitions(before, after *componentsv1alpha1.Fronten
 	if m := after.Status.Migration; m != nil {
 		if old := before.Status.Migration; old == nil || old.Version != m.Version || old.Phase != m.Phase {
 			switch m.Phase {
-			case componentsv1alpha1.PhasePending:
-				r.Recorder.Eventf(after, corev1.EventTypeNormal, "MigrationStarted", "migrating for version %s (Job %s)", m.Version, m.JobName)
+			case componentsv1alpha1.PhasePending, componentsv1alpha1.PhaseRunning:
+				// Started once per version: a migration is Running from the pass that creates its Job.
+				if old == nil || old.Version != m.Version {
+					r.Recorder.Eventf(after, corev1.EventTypeNormal, "MigrationStarted", "migrating for version %s (Job %s)", m.Version, m.JobName)
+				}
 			case componentsv1alpha1.PhaseSucceeded:
 				r.Recorder.Eventf(after, corev1.EventTypeNormal, "MigrationSucceeded", "migration for version %s succeeded", m.Version)
 			}

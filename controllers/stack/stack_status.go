@@ -42,7 +42,7 @@ func childReadiness(obj conditions.Object, observedGeneration int64, kind, waiti
 	}
 	ready := conditions.Get(obj, componentsv1alpha1.ConditionReady)
 	if ready == nil {
-		return childState{reason: canopyv1alpha1.ReasonNoStatus, message: "the " + strings.ToLower(kind) + " controller has not reported yet"}
+		return childState{reason: canopyv1alpha1.ReasonNoStatus, message: noStatus(kind)}
 	}
 	stalled := conditions.IsTrue(obj, componentsv1alpha1.ConditionStalled)
 	if observedGeneration != obj.GetGeneration() && !stalled {
@@ -50,6 +50,11 @@ func childReadiness(obj conditions.Object, observedGeneration int64, kind, waiti
 			message: "the " + strings.ToLower(kind) + " controller has not observed the latest spec yet"}
 	}
 	return childState{ready: ready.Status == metav1.ConditionTrue, stalled: stalled, reason: ready.Reason, message: ready.Message}
+}
+
+// noStatus explains a child whose controller has written no status yet.
+func noStatus(kind string) string {
+	return "the " + strings.ToLower(kind) + " controller has not reported yet"
 }
 
 func conditionStatus(b bool) metav1.ConditionStatus {
@@ -94,9 +99,14 @@ func readiness(s *canopyv1alpha1.Stack, o observed, p plan) (map[string]*childSt
 			continue
 		}
 		st.ready, st.stalled = false, false
-		if s.Spec.Paused {
+		switch {
+		case s.Spec.Paused:
 			st.reason, st.message = canopyv1alpha1.ReasonPaused, "spec changes for the "+c.kind+" wait until the Stack is unpaused"
-		} else {
+		case obj == nil || conditions.Get(obj, componentsv1alpha1.ConditionReady) == nil:
+			// Created by this pass, or never reported: what the next pass reads from it, so that the
+			// Stack's status is not written again only to trade one "not yet" for another.
+			st.reason, st.message = canopyv1alpha1.ReasonNoStatus, noStatus(c.kind)
+		default:
 			st.reason, st.message = canopyv1alpha1.ReasonChildReconciling, "the "+strings.ToLower(c.kind)+" controller has not observed the latest spec yet"
 		}
 	}
@@ -124,7 +134,9 @@ func setSummaries(s *canopyv1alpha1.Stack, o observed, states map[string]*childS
 	for _, c := range children {
 		if c.wanted(s) {
 			want, have := c.versions(s, o)
-			*c.component(&st.Components) = component(c.of(&o) != nil, s.Name, want, have, *states[c.kind])
+			// A child this pass wrote exists, even when the pass observed it absent (it created it).
+			exists := c.of(&o) != nil || o.pending[c.kind]
+			*c.component(&st.Components) = component(exists, s.Name, want, have, *states[c.kind])
 		}
 	}
 	st.URL, st.DatabaseEndpoint, st.CredentialsSecretName, st.KeptVolumes = "", "", "", nil

@@ -33,6 +33,8 @@ func TestReadiness(t *testing.T) {
 			wantFE: canopyv1alpha1.ReasonUpgradeWaiting, upgradeWaits: true},
 		{name: "a spec change not observed yet", o: observed{fe: readyFE, pending: map[string]bool{"Frontend": true}},
 			p: plan{upgrade: upgradeDecision{serving: "1.1"}}, wantFE: canopyv1alpha1.ReasonChildReconciling},
+		{name: "created by this pass", o: observed{pending: map[string]bool{"Frontend": true}},
+			p: plan{upgrade: upgradeDecision{serving: "1.1"}}, wantFE: canopyv1alpha1.ReasonNoStatus},
 		{name: "a spec change held by the pause", o: observed{fe: readyFE, pending: map[string]bool{"Frontend": true}}, paused: true,
 			p: plan{upgrade: upgradeDecision{serving: "1.1"}}, wantFE: canopyv1alpha1.ReasonPaused},
 	} {
