@@ -24,7 +24,7 @@ func TestRenewFailedCertificates(t *testing.T) {
 	failed := certmanagerv1.CertificateCondition{Type: certmanagerv1.CertificateConditionIssuing, Status: cmmeta.ConditionFalse,
 		Reason: "Failed", Message: "CSR not signed by referenced private key"}
 	issuing := certmanagerv1.CertificateCondition{Type: certmanagerv1.CertificateConditionIssuing, Status: cmmeta.ConditionTrue, Reason: "DoesNotExist"}
-	objs := []client.Object{cert(stackPrefix+"1", failed), cert(stackPrefix+"2", issuing), cert(stackPrefix+"3"), cert("users", failed),
+	objs := []client.Object{cert(stackPrefix+"1", failed), cert(stackPrefix+"2", issuing), cert(stackPrefix + "3"), cert("users", failed),
 		cert(oneMoreNamespace, failed)}
 	cl := fake.NewClientBuilder().WithScheme(scheme.New()).WithStatusSubresource(&certmanagerv1.Certificate{}).WithObjects(objs...).Build()
 	before := renewed
