@@ -18,12 +18,10 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
-	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	"sigs.k8s.io/yaml"
 
@@ -126,7 +124,7 @@ func TestConvergenceStatusWrites(t *testing.T) {
 	e := testenv.Require(t, env)
 	h := e.Harness(t)
 	ctx := context.Background()
-	installOptionalAPIs(t, h.C)
+	env.InstallOptionalCRDs(t, h.C)
 	issuer := &certmanagerv1.ClusterIssuer{ObjectMeta: metav1.ObjectMeta{Name: "canopy-selfsigned"},
 		Spec: certmanagerv1.IssuerSpec{IssuerConfig: certmanagerv1.IssuerConfig{SelfSigned: &certmanagerv1.SelfSignedIssuer{}}}}
 	require.NoError(t, h.C.Create(ctx, issuer))
@@ -182,35 +180,6 @@ func TestConvergenceStatusWrites(t *testing.T) {
 	for resource, most := range want {
 		require.LessOrEqual(t, counts[resource], most, "status writes of %s; those that landed:\n%s", resource, list)
 	}
-}
-
-// installOptionalAPIs installs cert-manager's and the Prometheus operator's CRDs for the test, and
-// removes them after it: the other tests expect a cluster without them.
-func installOptionalAPIs(t *testing.T, c client.Client) {
-	t.Helper()
-	cm, err := testenv.ModuleDir("github.com/cert-manager/cert-manager")
-	require.NoError(t, err)
-	po, err := testenv.DownloadModule(testenv.PrometheusOperatorModule)
-	require.NoError(t, err)
-	var files []string
-	for _, kind := range []string{"certificates", "issuers", "clusterissuers"} {
-		files = append(files, filepath.Join(cm, "deploy", "crds", "cert-manager.io_"+kind+".yaml"))
-	}
-	for _, kind := range []string{"servicemonitors", "prometheusrules"} {
-		files = append(files, filepath.Join(po, "example", "prometheus-operator-crd", "monitoring.coreos.com_"+kind+".yaml"))
-	}
-	crds, err := envtest.InstallCRDs(env.Config, envtest.CRDInstallOptions{Paths: files, ErrorIfPathMissing: true})
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		for _, crd := range crds {
-			require.NoError(t, client.IgnoreNotFound(c.Delete(context.Background(), crd)))
-		}
-		for _, crd := range crds {
-			require.Eventually(t, func() bool {
-				return apierrors.IsNotFound(c.Get(context.Background(), client.ObjectKeyFromObject(crd), &apiextensionsv1.CustomResourceDefinition{}))
-			}, testenv.Wait, testenv.Tick)
-		}
-	})
 }
 
 // nextStep returns the next thing cert-manager, the kubelet or a Kubernetes controller would do in
