@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
@@ -182,7 +181,7 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 	}
 	o.Log("cluster %s up in %s", o.Name, time.Since(start).Round(100*time.Millisecond))
 
-	if c.Config, err = clientcmd.BuildConfigFromFlags("", c.Kubeconfig); err != nil {
+	if c.Config, err = clientConfig(c.Kubeconfig); err != nil {
 		return c, err
 	}
 	if c.Client, err = client.New(c.Config, client.Options{Scheme: scheme.New()}); err != nil {

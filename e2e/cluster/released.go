@@ -9,13 +9,16 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
 )
 
 // waitReleased waits until nothing answers at the API server's address any more. kwokctl's delete
 // signals kube-apiserver and returns; a loaded API server can take many seconds to drain its
-// watches and exit, and a cluster created meanwhile under the same name gets the same port, its
-// own server fails to bind, and its clients meet the old server's certificate (make bench, N = 1
-// then N = 10: "x509: certificate signed by unknown authority" twice in a row).
+// watches and exit, and the next cluster of the same name gets the same port, where its own server
+// could not bind. (The "x509: certificate signed by unknown authority" that make bench met at the
+// next cluster's start was client-go's transport cache, not this: see clientConfig.)
 func waitReleased(host string, timeout time.Duration) bool {
 	u, err := url.Parse(host)
 	if err != nil || u.Host == "" {
@@ -37,10 +40,8 @@ func waitReleased(host string, timeout time.Duration) bool {
 
 // componentPIDs reads the process ids kwokctl recorded for the cluster's components (etcd, the
 // API server, the controller manager, the scheduler, kwok). kwokctl's delete signals them and
-// returns; each holds a port that kwokctl, seeing no cluster there any more, may give to the next
-// cluster's API server, whose clients then meet an old component's certificate, signed by the old
-// cluster's CA (make bench, N = 10 then N = 100: "x509: certificate signed by unknown authority"
-// twice in a row, the API server's own port long released).
+// returns; each holds a port that kwokctl, seeing no cluster there any more, may give to a
+// component of the next cluster.
 func (c *Cluster) componentPIDs() []int {
 	dir, err := c.workdir()
 	if err != nil {
@@ -94,4 +95,18 @@ func alive(pid int) bool {
 	// The state follows the command's closing parenthesis: "pid (comm) S ...".
 	fields := strings.Fields(string(data[strings.LastIndexByte(string(data), ')')+1:]))
 	return len(fields) > 0 && fields[0] != "Z"
+}
+
+// clientConfig reads a cluster's kubeconfig with the contents of its CA, certificate and key files
+// in it. client-go caches TLS transports by the CA file's path (ClientsAllowCARotation) and reads
+// the file again at most every 5 minutes; every cluster of one name keeps its CA at the same path,
+// so a later cluster in the same process (make bench: one per N) was checked against the earlier
+// one's CA: "x509: certificate signed by unknown authority", twice in a row, then gone minutes
+// later. With the contents in the configuration, the cache is keyed by them.
+func clientConfig(kubeconfig string) (*rest.Config, error) {
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		return nil, err
+	}
+	return cfg, rest.LoadTLSFiles(cfg)
 }
