@@ -28,14 +28,11 @@ func Ensure(ctx context.Context, c client.Client, live client.Reader, owner stri
 	if have != nil {
 		return Apply(ctx, c, owner, want, have)
 	}
-	probe := want.DeepCopyObject().(client.Object)
-	switch err := c.Get(ctx, client.ObjectKeyFromObject(want), probe); {
-	case err == nil:
-		return Apply(ctx, c, owner, want, probe)
-	case !apierrors.IsNotFound(err):
-		return Unchanged, fmt.Errorf("reading %s %s: %w", kindOf(want, probe), want.GetName(), err)
-	case live == nil:
-		return Apply(ctx, c, owner, want, nil)
+	switch cached, err := Cached(ctx, c, want); {
+	case err != nil:
+		return Unchanged, err
+	case cached != nil || live == nil:
+		return Apply(ctx, c, owner, want, cached)
 	}
 	res, err := applyAbsent(ctx, c, owner, want)
 	if !apierrors.IsConflict(err) {
